@@ -1,0 +1,91 @@
+package bots
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// SwarmConfig configures a swarm run.
+type SwarmConfig struct {
+	// Client is the template for every bot; each gets its own token suffix and seed.
+	Client Config
+	// Bots is the number of bots. Default 1.
+	Bots int
+	// Duration is how long the bots play once connected. Default 10s.
+	Duration time.Duration
+	// Ramp spreads the connects over this long, so that a large swarm does not hit the server with
+	// every handshake at once. Default 1ms per bot, at most 2s.
+	Ramp time.Duration
+	// Logger reports dial failures. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// RunSwarm connects the bots, lets them play for the duration, closes them and returns their
+// aggregated stats. It returns early, with what it has, when ctx is done.
+func RunSwarm(ctx context.Context, cfg SwarmConfig) Summary {
+	if cfg.Bots <= 0 {
+		cfg.Bots = 1
+	}
+	if cfg.Duration <= 0 {
+		cfg.Duration = 10 * time.Second
+	}
+	if cfg.Ramp <= 0 {
+		cfg.Ramp = min(time.Duration(cfg.Bots)*time.Millisecond, 2*time.Second)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var (
+		mu      sync.Mutex
+		stats   []Stats
+		dialErr int
+		wg      sync.WaitGroup
+	)
+	runCtx, cancel := context.WithTimeout(ctx, cfg.Ramp+cfg.Duration)
+	defer cancel()
+	for i := range cfg.Bots {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			delay := cfg.Ramp * time.Duration(i) / time.Duration(cfg.Bots)
+			select {
+			case <-time.After(delay):
+			case <-runCtx.Done():
+				return
+			}
+			st, err := runBot(runCtx, cfg, i)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				dialErr++
+				cfg.Logger.Warn("bot failed to connect", "bot", i, "err", err)
+				return
+			}
+			stats = append(stats, st)
+		}()
+	}
+	wg.Wait()
+	return Summarize(stats, dialErr)
+}
+
+func runBot(ctx context.Context, cfg SwarmConfig, i int) (Stats, error) {
+	cc := cfg.Client
+	cc.Token = fmt.Sprintf("%s-%d", cc.Token, i)
+	if cc.Token[0] == '-' {
+		cc.Token = "bot" + cc.Token
+	}
+	cc.Seed = cc.Seed + uint64(i) + 1
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := Dial(dctx, cc)
+	if err != nil {
+		return Stats{}, err
+	}
+	_ = c.Run(ctx)
+	st := c.Stats()
+	_ = c.Close()
+	return st, nil
+}

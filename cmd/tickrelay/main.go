@@ -1,0 +1,91 @@
+// Command tickrelay runs a tickrelay server with the demo arena game.
+//
+// With no flags it serves on embedded defaults: a development certificate, raw QUIC and
+// WebTransport on UDP :4433, the demo page, /healthz, /metrics and /cert-hash on HTTP :8080, 30 Hz.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"tickrelay/server"
+	"tickrelay/server/arena"
+	"tickrelay/web"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tickrelay:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		addr     = flag.String("addr", ":4433", "UDP address for QUIC and WebTransport")
+		httpAddr = flag.String("http", ":8080", "TCP address for the page, /healthz, /metrics and /cert-hash; - to disable")
+		tick     = flag.Int("tick", 30, "tick rate in Hz")
+		npcs     = flag.Int("npcs", 2000, "number of wandering NPCs (0 for none)")
+		world    = flag.Float64("world", arena.DefaultWorld, "side of the square world, in units")
+		aoi      = flag.Float64("aoi", 300, "area-of-interest radius, in units")
+		certFile = flag.String("cert", "", "TLS certificate file (PEM); without it a development certificate is generated")
+		keyFile  = flag.String("key", "", "TLS key file (PEM)")
+		maxVis   = flag.Int("max-visible", 0, "most entities in one snapshot (0: default 256)")
+		seed     = flag.Uint64("seed", 1, "seed of the NPCs' random wandering")
+		verbose  = flag.Bool("v", false, "debug logging")
+	)
+	flag.Parse()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg := server.Config{
+		Addr: *addr, HTTPAddr: *httpAddr, TickRate: *tick, AOIRadius: float32(*aoi),
+		MaxVisible: *maxVis, Logger: log,
+	}
+	if *certFile != "" || *keyFile != "" {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("loading certificate: %w", err)
+		}
+		cfg.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return err
+	}
+	n := *npcs
+	if n == 0 {
+		n = -1
+	}
+	game := arena.New(arena.Config{NPCs: n, Seed: *seed})
+	room, err := srv.AddRoom("arena", game, float32(*world), float32(*world))
+	if err != nil {
+		return err
+	}
+	game.Populate(room.World())
+	srv.SetPage(web.Handler())
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	if hash, dev := srv.CertHash(); dev {
+		log.Info("development certificate", "sha256", fmt.Sprintf("%x", hash))
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}

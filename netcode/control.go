@@ -1,0 +1,106 @@
+package netcode
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
+
+	"tickrelay/schema"
+)
+
+// MaxControlMessage is the largest control message, in bytes, that a reader accepts.
+const MaxControlMessage = 64 << 10
+
+// ErrBadControl is wrapped by errors for malformed control messages.
+var ErrBadControl = errors.New("netcode: bad control message")
+
+// AppendControl appends m to dst, framed by its varint length.
+func AppendControl(dst []byte, m *schema.ControlMessage) ([]byte, error) {
+	size := proto.Size(m)
+	if size > MaxControlMessage {
+		return dst, fmt.Errorf("%w: %d bytes, at most %d", ErrBadControl, size, MaxControlMessage)
+	}
+	dst = binary.AppendUvarint(dst, uint64(size))
+	return proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(dst, m)
+}
+
+// ReadControl reads one framed control message. At the end of the stream it returns io.EOF; a
+// stream that ends inside a message gives io.ErrUnexpectedEOF; other read errors are returned as
+// they are, and malformed frames give an error wrapping ErrBadControl.
+func ReadControl(r *bufio.Reader) (*schema.ControlMessage, error) {
+	n, err := readLength(r)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return DecodeControl(buf)
+}
+
+// readLength reads a frame's varint length and checks it against MaxControlMessage.
+func readLength(r io.ByteReader) (int, error) {
+	var n uint64
+	for i := 0; ; i++ {
+		b, err := r.ReadByte()
+		if err != nil {
+			if errors.Is(err, io.EOF) && i > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return 0, err
+		}
+		n |= uint64(b&0x7f) << (7 * i)
+		if n > MaxControlMessage {
+			return 0, fmt.Errorf("%w: frame longer than %d bytes", ErrBadControl, MaxControlMessage)
+		}
+		if b < 0x80 {
+			return int(n), nil
+		}
+		if i == 3 { // MaxControlMessage fits in three varint bytes
+			return 0, fmt.Errorf("%w: frame length varint too long", ErrBadControl)
+		}
+	}
+}
+
+// DecodeControl decodes one unframed control message and checks that it holds one.
+func DecodeControl(b []byte) (*schema.ControlMessage, error) {
+	m := &schema.ControlMessage{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadControl, err)
+	}
+	if m.Msg == nil {
+		return nil, fmt.Errorf("%w: empty envelope", ErrBadControl)
+	}
+	return m, nil
+}
+
+// DecodeInputFrame decodes and validates an input datagram into f.
+func DecodeInputFrame(b []byte, f *schema.InputFrame) error {
+	if err := proto.Unmarshal(b, f); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInputFrame, err)
+	}
+	return CheckInputFrame(f)
+}
+
+// DecodeSnapshot decodes a snapshot payload into s. The entity columns are checked when the
+// snapshot is applied (ApplyDelta), against its baseline.
+func DecodeSnapshot(b []byte, s *schema.Snapshot) error {
+	if err := proto.Unmarshal(b, s); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if s.Tick == 0 {
+		return fmt.Errorf("%w: tick 0", ErrMalformed)
+	}
+	if s.BaselineTick != 0 && !SeqAfter(s.Tick, s.BaselineTick) {
+		return fmt.Errorf("%w: baseline %d not before tick %d", ErrMalformed, s.BaselineTick, s.Tick)
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+package netcode
+
+import (
+	"errors"
+	"fmt"
+
+	"tickrelay/schema"
+)
+
+// ErrNoBaseline is returned by Receiver.Apply for a snapshot whose baseline the receiver no longer
+// holds. The snapshot is dropped; the server falls back to a full snapshot once acks catch up.
+var ErrNoBaseline = errors.New("netcode: snapshot baseline not held")
+
+// Receiver is a client's side of the snapshot protocol: it decodes snapshots, applies each against
+// the baseline view it names, keeps recent views as future baselines, and ignores snapshots older
+// than the newest applied one (reordered or duplicated), so its view only moves forward.
+type Receiver struct {
+	ring   *ViewRing
+	newest uint32 // newest applied tick, 0 before the first
+	view   []EntityState
+	spare  []EntityState // storage Apply decodes into, so that an error leaves the ring intact
+	last   Header
+	snap   schema.Snapshot // decode scratch
+}
+
+// Header is the non-entity part of an applied snapshot.
+type Header struct {
+	Tick, BaselineTick, LastInputSeq uint32
+	ServerTimeUs                     int64
+	Updates                          int // entities entered or changed
+}
+
+// NewReceiver returns a receiver keeping window views; use the server's baseline window.
+func NewReceiver(window int) *Receiver {
+	return &Receiver{ring: NewViewRing(window)}
+}
+
+// Apply decodes a snapshot payload and applies it. It reports applied=false, with no error, for a
+// snapshot not newer than the newest applied. On error the receiver's state is unchanged.
+func (r *Receiver) Apply(payload []byte) (applied bool, err error) {
+	if err := DecodeSnapshot(payload, &r.snap); err != nil {
+		return false, err
+	}
+	s := &r.snap
+	if r.newest != 0 && !SeqAfter(s.Tick, r.newest) {
+		return false, nil
+	}
+	var base []EntityState
+	if s.BaselineTick != 0 {
+		var ok bool
+		if base, ok = r.ring.Baseline(s.BaselineTick, s.Tick); !ok {
+			return false, fmt.Errorf("%w: tick %d against %d", ErrNoBaseline, s.Tick, s.BaselineTick)
+		}
+	}
+	next, err := ApplyDelta(r.spare[:0], base, s)
+	if err != nil {
+		return false, err
+	}
+	r.spare = r.ring.Reserve(s.Tick)
+	r.ring.Store(s.Tick, next)
+	r.newest, r.view = s.Tick, next
+	r.last = Header{
+		Tick: s.Tick, BaselineTick: s.BaselineTick, LastInputSeq: s.LastInputSeq,
+		ServerTimeUs: s.ServerTimeUs, Updates: len(s.EnteredIds) + len(s.ChangedIds),
+	}
+	return true, nil
+}
+
+// Tick returns the newest applied tick, the one to acknowledge; 0 before the first.
+func (r *Receiver) Tick() uint32 { return r.newest }
+
+// View returns the entities at the newest applied tick, sorted by ID. It is valid until the next
+// Apply that reuses its ring slot, Len ticks later at the earliest; copy it to keep it.
+func (r *Receiver) View() []EntityState { return r.view }
+
+// Last returns the header of the newest applied snapshot.
+func (r *Receiver) Last() Header { return r.last }
+
+// Reset forgets every view, as after a reconnect without resume.
+func (r *Receiver) Reset() {
+	r.ring.Reset()
+	r.newest, r.view, r.last = 0, nil, Header{}
+}

@@ -1,0 +1,153 @@
+// Package arena is tickrelay's demo game and the standard benchmark scenario: players steer their
+// own entity around a square world among NPCs that wander without pause, so that nearly every entity
+// changes every tick, which is the hard case for delta encoding.
+package arena
+
+import (
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"tickrelay/server"
+)
+
+// Entity kinds of the arena.
+const (
+	KindPlayer uint8 = 1
+	KindNPC    uint8 = 2
+)
+
+// Config sets up an arena. Zero fields take the defaults of the standard scenario.
+type Config struct {
+	// NPCs is the number of wandering NPCs. Default 2000; -1 for none.
+	NPCs int
+	// Seed seeds the NPCs' PRNG, so that runs are reproducible. Default 1.
+	Seed uint64
+	// NPCSpeed is the NPCs' speed in units per second. Default 60.
+	NPCSpeed float32
+	// NPCTurn is the NPCs' largest heading change in radians per second. Default 0.5.
+	NPCTurn float32
+	// PlayerSpeed is the players' top speed in units per second. Default 120.
+	PlayerSpeed float32
+}
+
+// DefaultWorld is the side of the standard scenario's square world, in units.
+const DefaultWorld = 4000
+
+// Game is the arena's server.Game.
+type Game struct {
+	cfg     Config
+	rng     *rand.Rand
+	players map[uint32]*pilot
+}
+
+// pilot is a player's movement state.
+type pilot struct {
+	entity uint32
+	vx, vy float32 // -1..1 steering from the newest input
+}
+
+// New returns an arena game; call Populate before the room runs.
+func New(cfg Config) *Game {
+	if cfg.NPCs == 0 {
+		cfg.NPCs = 2000
+	}
+	if cfg.Seed == 0 {
+		cfg.Seed = 1
+	}
+	if cfg.NPCSpeed == 0 {
+		cfg.NPCSpeed = 60
+	}
+	if cfg.NPCTurn == 0 {
+		cfg.NPCTurn = 0.5
+	}
+	if cfg.PlayerSpeed == 0 {
+		cfg.PlayerSpeed = 120
+	}
+	return &Game{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x7469636b)), players: make(map[uint32]*pilot)}
+}
+
+// Populate spawns the NPCs at random places with random headings.
+func (g *Game) Populate(w *server.World) {
+	for range max(g.cfg.NPCs, 0) {
+		e := w.Spawn(KindNPC, g.rng.Float32()*w.Width, g.rng.Float32()*w.Height)
+		e.Heading = g.rng.Float32() * 2 * math.Pi
+	}
+}
+
+// Join spawns the player's entity at a random place.
+func (g *Game) Join(w *server.World, p *server.Player) (uint32, error) {
+	e := w.Spawn(KindPlayer, g.rng.Float32()*w.Width, g.rng.Float32()*w.Height)
+	g.players[p.ID] = &pilot{entity: e.ID}
+	return e.ID, nil
+}
+
+// Leave despawns the player's entity.
+func (g *Game) Leave(w *server.World, p *server.Player) {
+	if pl, ok := g.players[p.ID]; ok {
+		w.Despawn(pl.entity)
+		delete(g.players, p.ID)
+	}
+}
+
+// Input steers the player: MoveX and MoveY give the direction and, by their length out of 127, the
+// fraction of top speed.
+func (g *Game) Input(_ *server.World, p *server.Player, in server.Input) {
+	pl, ok := g.players[p.ID]
+	if !ok {
+		return
+	}
+	vx, vy := float32(in.MoveX)/127, float32(in.MoveY)/127
+	if l := float32(math.Hypot(float64(vx), float64(vy))); l > 1 {
+		vx, vy = vx/l, vy/l
+	}
+	pl.vx, pl.vy = vx, vy
+}
+
+// Step moves the players by their steering and the NPCs along their wandering headings.
+func (g *Game) Step(w *server.World, dt time.Duration) {
+	sec := float32(dt.Seconds())
+	for _, pl := range g.players {
+		e := w.Entity(pl.entity)
+		if e == nil {
+			continue
+		}
+		e.X, e.Y = w.Clamp(e.X+pl.vx*g.cfg.PlayerSpeed*sec, e.Y+pl.vy*g.cfg.PlayerSpeed*sec)
+		if pl.vx != 0 || pl.vy != 0 {
+			e.Heading = float32(math.Atan2(float64(pl.vy), float64(pl.vx)))
+		}
+	}
+	step := g.cfg.NPCSpeed * sec
+	turn := g.cfg.NPCTurn * sec
+	ents := w.Entities()
+	for i := range ents {
+		e := &ents[i]
+		if e.Kind != KindNPC || !e.Alive() {
+			continue
+		}
+		e.Heading += (g.rng.Float32()*2 - 1) * turn
+		sin, cos := math.Sincos(float64(e.Heading))
+		e.X += float32(cos) * step
+		e.Y += float32(sin) * step
+		e.X, e.Heading = reflect(e.X, w.Width, e.Heading, true)
+		e.Y, e.Heading = reflect(e.Y, w.Height, e.Heading, false)
+	}
+}
+
+// reflect bounces a coordinate off [0, limit], mirroring the heading about the wall's normal.
+func reflect(v, limit, heading float32, vertical bool) (float32, float32) {
+	if v >= 0 && v <= limit {
+		return v, heading
+	}
+	if v < 0 {
+		v = -v
+	} else {
+		v = 2*limit - v
+	}
+	if vertical { // wall at x = const: mirror the x component
+		heading = math.Pi - heading
+	} else {
+		heading = -heading
+	}
+	return min(max(v, 0), limit), float32(math.Mod(float64(heading)+2*math.Pi, 2*math.Pi))
+}

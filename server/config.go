@@ -1,0 +1,152 @@
+package server
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Server. The zero value is usable: every field's comment gives the default that
+// a zero value stands for.
+type Config struct {
+	// Addr is the UDP address of the QUIC listener (WebTransport and raw QUIC). Default ":4433".
+	Addr string
+	// HTTPAddr is the TCP address of the HTTP listener (page, /healthz, /metrics, /cert-hash).
+	// Default ":8080". "-" disables it.
+	HTTPAddr string
+
+	// TLS is the certificate configuration of the QUIC listener. Default: a self-signed development
+	// certificate (ECDSA P-256, valid 13 days) that browsers accept through serverCertificateHashes;
+	// its hash is served at /cert-hash.
+	TLS *tls.Config
+
+	// TickRate is the simulation and snapshot rate in Hz. Default 30.
+	TickRate int
+	// InputRate is the rate, in Hz, at which clients are asked to send input frames. Default TickRate.
+	InputRate int
+	// AOIRadius is the area-of-interest radius in world units. Default 300.
+	AOIRadius float32
+	// PositionScale is the number of quantization steps per world unit. Default 4 (0.25 units).
+	PositionScale int
+	// HeadingBits is the number of bits per full turn of a heading. Default 8.
+	HeadingBits int
+	// MaxVisible caps the entities in one player's snapshot; beyond it the nearest are kept.
+	// Default 256.
+	MaxVisible int
+	// BaselineWindow is how many recent ticks of each player's view are kept as baselines. Default
+	// 32. Acks older than this get a full snapshot.
+	BaselineWindow int
+	// SendWindow is how many snapshots may be sent and not yet acknowledged before a sender waits.
+	// Default 4.
+	SendWindow int
+	// AckTimeout is how long a sender with a full window waits for an ack before it assumes the
+	// in-flight snapshots lost and sends again. Default 250ms.
+	AckTimeout time.Duration
+	// MaxDatagram is the largest snapshot sent as a datagram; larger ones go on a stream. Default
+	// 1200, which browsers accept.
+	MaxDatagram int
+	// InputQueue is the number of inputs held per player between ticks; when full the oldest is
+	// dropped and counted. Default 16.
+	InputQueue int
+	// ControlQueue is the number of control messages queued per session; a session whose queue is
+	// full is closed as a slow consumer. Default 256.
+	ControlQueue int
+	// MaxSessions caps concurrent sessions in all rooms. Default 4096.
+	MaxSessions int
+	// MaxPlayersPerRoom caps players per room. Default 1024.
+	MaxPlayersPerRoom int
+	// HelloTimeout is how long a new connection may take to send its hello. Default 5s.
+	HelloTimeout time.Duration
+	// IdleTimeout closes a session that sent no datagram for this long. Default 10s.
+	IdleTimeout time.Duration
+	// EncodeWorkers is the number of goroutines that encode snapshots in each tick. Default
+	// GOMAXPROCS.
+	EncodeWorkers int
+
+	// Verifier checks hello tokens. Default: DevVerifier, which accepts any token and names the
+	// player by it.
+	Verifier Verifier
+	// AllowedOrigins lists the Origin header values accepted for WebTransport sessions, such as
+	// "https://game.example". Requests with no Origin header (native clients) are accepted. Default:
+	// with the development certificate, any origin on localhost, 127.0.0.1 or [::1]; otherwise the
+	// origin of the HTTP listener only.
+	AllowedOrigins []string
+	// CheckOrigin replaces the origin check entirely when set.
+	CheckOrigin func(*http.Request) bool
+
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives the server's Prometheus metrics, served at /metrics. Default a new registry
+	// of the server's own.
+	Registry *prometheus.Registry
+}
+
+func (c *Config) populate() {
+	setDefault(&c.Addr, ":4433")
+	setDefault(&c.HTTPAddr, ":8080")
+	setDefault(&c.TickRate, 30)
+	setDefault(&c.InputRate, c.TickRate)
+	setDefault(&c.AOIRadius, 300)
+	setDefault(&c.PositionScale, 4)
+	setDefault(&c.HeadingBits, 8)
+	setDefault(&c.MaxVisible, 256)
+	setDefault(&c.BaselineWindow, 32)
+	setDefault(&c.SendWindow, 4)
+	setDefault(&c.AckTimeout, 250*time.Millisecond)
+	setDefault(&c.MaxDatagram, 1200)
+	setDefault(&c.InputQueue, 16)
+	setDefault(&c.ControlQueue, 256)
+	setDefault(&c.MaxSessions, 4096)
+	setDefault(&c.MaxPlayersPerRoom, 1024)
+	setDefault(&c.HelloTimeout, 5*time.Second)
+	setDefault(&c.IdleTimeout, 10*time.Second)
+	if c.Verifier == nil {
+		c.Verifier = DevVerifier{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.TickRate < 1 || c.TickRate > 240:
+		return fmt.Errorf("server: Config.TickRate %d out of range 1..240", c.TickRate)
+	case c.InputRate < 1 || c.InputRate > 240:
+		return fmt.Errorf("server: Config.InputRate %d out of range 1..240", c.InputRate)
+	case c.AOIRadius <= 0:
+		return fmt.Errorf("server: Config.AOIRadius %v must be positive", c.AOIRadius)
+	case c.PositionScale < 1 || c.PositionScale > 1024:
+		return fmt.Errorf("server: Config.PositionScale %d out of range 1..1024", c.PositionScale)
+	case c.HeadingBits < 1 || c.HeadingBits > 16:
+		return fmt.Errorf("server: Config.HeadingBits %d out of range 1..16", c.HeadingBits)
+	case c.MaxVisible < 1:
+		return fmt.Errorf("server: Config.MaxVisible %d must be positive", c.MaxVisible)
+	case c.BaselineWindow < 2 || c.BaselineWindow > 1024:
+		return fmt.Errorf("server: Config.BaselineWindow %d out of range 2..1024", c.BaselineWindow)
+	case c.SendWindow < 1 || c.SendWindow > 16:
+		// quic-go queues at most 32 datagrams and then blocks; stay well below.
+		return fmt.Errorf("server: Config.SendWindow %d out of range 1..16", c.SendWindow)
+	case c.MaxDatagram < 64 || c.MaxDatagram > 1200:
+		return fmt.Errorf("server: Config.MaxDatagram %d out of range 64..1200", c.MaxDatagram)
+	case c.InputQueue < 1, c.ControlQueue < 1, c.MaxSessions < 1, c.MaxPlayersPerRoom < 1:
+		return fmt.Errorf("server: Config queue sizes and caps must be positive")
+	case c.EncodeWorkers < 0:
+		return fmt.Errorf("server: Config.EncodeWorkers %d must not be negative", c.EncodeWorkers)
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+package server
+
+import (
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/protobuf/proto"
+
+	"tickrelay/netcode"
+	"tickrelay/schema"
+)
+
+// encoder spreads the per-player work of a tick (interest query, delta encode, marshal) over a
+// fixed set of goroutines. The tick goroutine works too and waits for the others; nothing here
+// allocates once buffers have grown.
+type encoder struct {
+	room    *Room
+	workers []*encodeWorker
+	wake    []chan uint32 // one per helper goroutine
+	wg      sync.WaitGroup
+	next    atomic.Int64
+	stopped bool
+}
+
+// encodeWorker is one goroutine's scratch space.
+type encodeWorker struct {
+	snap    schema.Snapshot
+	cand    []int32
+	skipped uint64
+	bytes   uint64
+}
+
+// encodeBatch is how many players a worker claims at once.
+const encodeBatch = 16
+
+func newEncoder(r *Room, n int) *encoder {
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	e := &encoder{room: r, workers: make([]*encodeWorker, n)}
+	for i := range e.workers {
+		e.workers[i] = &encodeWorker{}
+	}
+	for i := 1; i < n; i++ {
+		ch := make(chan uint32, 1)
+		e.wake = append(e.wake, ch)
+		go e.loop(e.workers[i], ch)
+	}
+	return e
+}
+
+func (e *encoder) loop(w *encodeWorker, wake <-chan uint32) {
+	for tick := range wake {
+		e.work(w, tick)
+		e.wg.Done()
+	}
+}
+
+// encodeAll encodes the snapshot of tick for every peer and returns when all are in their slots.
+func (e *encoder) encodeAll(tick uint32) {
+	e.next.Store(0)
+	if len(e.room.peers) > encodeBatch {
+		e.wg.Add(len(e.wake))
+		for _, ch := range e.wake {
+			ch <- tick
+		}
+	}
+	e.work(e.workers[0], tick)
+	e.wg.Wait()
+	var skipped, bytes uint64
+	for _, w := range e.workers {
+		skipped, bytes = skipped+w.skipped, bytes+w.bytes
+		w.skipped, w.bytes = 0, 0
+	}
+	if skipped > 0 {
+		e.room.metrics.ticksSkipped.Add(float64(skipped))
+	}
+}
+
+func (e *encoder) work(w *encodeWorker, tick uint32) {
+	peers := e.room.peers
+	for {
+		i := int(e.next.Add(encodeBatch)) - encodeBatch
+		if i >= len(peers) {
+			return
+		}
+		for _, p := range peers[i:min(i+encodeBatch, len(peers))] {
+			e.room.encodePeer(p, w, tick)
+		}
+	}
+}
+
+func (e *encoder) stop() {
+	if !e.stopped {
+		e.stopped = true
+		for _, ch := range e.wake {
+			close(ch)
+		}
+	}
+}
+
+// encodePeer builds p's view at tick, encodes it against p's acknowledged baseline and puts it into
+// p's slot, replacing (and counting) any snapshot still unsent there.
+func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
+	rec := &r.record
+	w.cand = r.visible(p, w.cand[:0])
+	view := p.ring.Reserve(tick)
+	for _, i := range w.cand {
+		view = append(view, rec.frame[i])
+	}
+	s := &w.snap
+	s.Tick, s.BaselineTick = tick, 0
+	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs
+	ack := p.ack.Load()
+	base, ok := p.ring.Baseline(ack, tick)
+	if ok {
+		s.BaselineTick = ack
+	}
+	netcode.EncodeDelta(s, base, view)
+	p.ring.Store(tick, view)
+
+	pkt := r.getPacket()
+	pkt.Tick, pkt.Updates = tick, len(s.EnteredIds)+len(s.ChangedIds)
+	pkt.Data, _ = proto.MarshalOptions{}.MarshalAppend(pkt.Data[:0], s) // a valid message always marshals
+	if old := p.slot.Put(pkt); old != nil {
+		p.stats.ticksSkipped.Add(1)
+		w.skipped++
+		r.putPacket(old)
+	}
+}
+
+// visible appends to dst the frame indices of the entities p perceives, ascending (which is
+// ascending ID): those within the area of interest of its own entity, plus the always-relevant
+// ones. Beyond MaxVisible the nearest are kept, always-relevant ones first.
+func (r *Room) visible(p *Peer, dst []int32) []int32 {
+	rec := &r.record
+	own := netcode.FindEntity(rec.frame, p.player.Entity)
+	var x, y float32
+	if own >= 0 {
+		x, y = rec.xs[own], rec.ys[own]
+		dst = rec.grid.Query(x, y, r.cfg.AOIRadius, dst)
+	}
+	if len(rec.always) > 0 {
+		dst = append(dst, rec.always...)
+	}
+	slices.Sort(dst)
+	dst = slices.Compact(dst)
+	if len(dst) > r.cfg.MaxVisible {
+		dst = r.keepNearest(dst, x, y)
+	}
+	return dst
+}
+
+func (r *Room) keepNearest(idx []int32, x, y float32) []int32 {
+	rec := &r.record
+	dist := func(i int32) float32 {
+		if slices.Contains(rec.always, i) {
+			return -1
+		}
+		dx, dy := rec.xs[i]-x, rec.ys[i]-y
+		return dx*dx + dy*dy
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		da, db := dist(a), dist(b)
+		switch {
+		case da < db:
+			return -1
+		case da > db:
+			return 1
+		}
+		return int(a - b)
+	})
+	idx = idx[:r.cfg.MaxVisible]
+	slices.Sort(idx)
+	return idx
+}

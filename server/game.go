@@ -1,0 +1,37 @@
+package server
+
+import "time"
+
+// Game is the logic of one room, written by the game developer. The room calls its methods from its
+// tick goroutine only, one at a time, so a Game needs no locking of its own.
+type Game interface {
+	// Join is called when a player enters the room. It spawns (or picks) the entity the player
+	// controls and returns its ID; an error refuses the player.
+	Join(w *World, p *Player) (entity uint32, err error)
+	// Leave is called when a player has left; the game usually despawns the player's entity.
+	Leave(w *World, p *Player)
+	// Input applies one input of p. Inputs of a player arrive in sequence order, each once, before
+	// the Step of the tick they arrived for.
+	Input(w *World, p *Player, in Input)
+	// Step advances the world by dt, the fixed tick interval.
+	Step(w *World, dt time.Duration)
+}
+
+// Player is a member of a room.
+type Player struct {
+	// ID is unique within the server for the lifetime of the process.
+	ID uint32
+	// Name is the name the player's token carries.
+	Name string
+	// Entity is the entity the player controls, as returned by Game.Join.
+	Entity uint32
+	// Data is free for the game to use.
+	Data any
+}
+
+// Input is one input of a player, as the client sampled it.
+type Input struct {
+	Seq          uint32 // the client's sequence number of this input
+	MoveX, MoveY int32  // steering axes, -127..127
+	Buttons      uint32 // game-defined bit set
+}

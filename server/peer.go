@@ -1,0 +1,238 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"tickrelay/netcode"
+	"tickrelay/schema"
+)
+
+// Packet is one encoded snapshot waiting in a peer's latest-wins slot.
+type Packet struct {
+	Tick    uint32
+	Data    []byte // the marshalled schema.Snapshot
+	Updates int    // entities entered or changed in it
+}
+
+// Peer is a player's attachment to a room, independent of any transport: the session code wraps one
+// around each connection, and tests, benchmarks and in-process bots can use one directly. Inputs go
+// in through HandleInput; snapshots come out of a latest-wins slot (TakeSnapshot), control messages
+// out of a bounded queue (Control).
+type Peer struct {
+	room   *Room
+	player Player
+
+	joined   chan struct{} // closed when the join was processed
+	joinErr  error
+	joinTick uint32
+
+	// Written by the reader, read by the tick.
+	ack   atomic.Uint32
+	acked chan struct{} // signalled when ack advances
+	inMu  sync.Mutex
+	inbox inputQueue
+
+	// Owned by the tick goroutine.
+	ring        *netcode.ViewRing
+	lastApplied uint32
+	member      bool
+
+	slot    *netcode.Slot[Packet]
+	control chan *schema.ControlMessage
+
+	doneOnce sync.Once
+	done     chan struct{}
+	reason   atomic.Int32
+
+	stats peerCounters
+}
+
+// PeerStats are a peer's counters since it joined.
+type PeerStats struct {
+	TicksSkipped  uint64 // snapshots replaced in the slot before they were sent
+	SnapshotsSent uint64 // snapshots handed to the transport
+	InputsDropped uint64 // inputs dropped because the inbox was full
+	InputsLost    uint64 // inputs no frame delivered (a gap longer than the frame's redundancy)
+	Acked         uint32 // newest acknowledged tick
+}
+
+type peerCounters struct {
+	ticksSkipped, snapshotsSent, inputsDropped, inputsLost atomic.Uint64
+}
+
+func newPeer(r *Room, name string) *Peer {
+	return &Peer{
+		room:    r,
+		player:  Player{Name: name},
+		joined:  make(chan struct{}),
+		acked:   make(chan struct{}, 1),
+		inbox:   inputQueue{buf: make([]Input, r.cfg.InputQueue)},
+		ring:    netcode.NewViewRing(r.cfg.BaselineWindow),
+		slot:    netcode.NewSlot[Packet](),
+		control: make(chan *schema.ControlMessage, r.cfg.ControlQueue),
+		done:    make(chan struct{}),
+	}
+}
+
+// Joined is closed once the room has processed the join; then JoinErr tells whether it succeeded.
+func (p *Peer) Joined() <-chan struct{} { return p.joined }
+
+// JoinErr returns why the join failed, nil if it succeeded. Valid after Joined is closed.
+func (p *Peer) JoinErr() error { return p.joinErr }
+
+// JoinTick returns the room's tick when the player joined. Valid after Joined is closed.
+func (p *Peer) JoinTick() uint32 { return p.joinTick }
+
+// Player returns the peer's player. Valid after Joined is closed.
+func (p *Peer) Player() Player { return p.player }
+
+// Room returns the room the peer belongs to.
+func (p *Peer) Room() *Room { return p.room }
+
+// HandleInput takes one input frame from the client: it records the ack and queues the inputs the
+// peer has not seen yet. It never blocks on the tick; when the inbox is full the oldest input is
+// dropped and counted.
+func (p *Peer) HandleInput(f *schema.InputFrame) {
+	p.handleAck(f.AckTick)
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	k, lost := netcode.NewInputs(p.inbox.lastSeq, f.Seq, len(f.Inputs))
+	if lost > 0 {
+		p.stats.inputsLost.Add(uint64(lost))
+	}
+	for i := k - 1; i >= 0; i-- {
+		in := f.Inputs[i]
+		if in == nil {
+			continue
+		}
+		v := Input{Seq: f.Seq - uint32(i), MoveX: in.MoveX, MoveY: in.MoveY, Buttons: in.Buttons}
+		if p.inbox.push(v) {
+			p.stats.inputsDropped.Add(1)
+			p.room.metrics.inputsDropped.Inc()
+		}
+	}
+	if k > 0 {
+		p.inbox.lastSeq = f.Seq
+	}
+}
+
+func (p *Peer) handleAck(tick uint32) {
+	if tick == 0 || netcode.SeqAfter(tick, p.room.currentTick.Load()) {
+		return // nothing acked, or a tick not yet produced
+	}
+	for {
+		old := p.ack.Load()
+		if old != 0 && !netcode.SeqAfter(tick, old) {
+			return
+		}
+		if p.ack.CompareAndSwap(old, tick) {
+			break
+		}
+	}
+	select {
+	case p.acked <- struct{}{}:
+	default:
+	}
+}
+
+// Acked returns the newest tick the client acknowledged, 0 if none.
+func (p *Peer) Acked() uint32 { return p.ack.Load() }
+
+// AckSignal is signalled whenever the acknowledged tick advances.
+func (p *Peer) AckSignal() <-chan struct{} { return p.acked }
+
+// SnapshotReady is signalled when a new snapshot was put in the slot.
+func (p *Peer) SnapshotReady() <-chan struct{} { return p.slot.Ready() }
+
+// TakeSnapshot empties the slot and returns the newest snapshot, or nil. Hand it back with
+// ReleaseSnapshot once sent.
+func (p *Peer) TakeSnapshot() *Packet { return p.slot.Take() }
+
+// ReleaseSnapshot returns a packet's buffer to the room's pool.
+func (p *Peer) ReleaseSnapshot(pkt *Packet) { p.room.putPacket(pkt) }
+
+// CountSkipped records that a taken snapshot was dropped in favour of a newer one.
+func (p *Peer) CountSkipped() {
+	p.stats.ticksSkipped.Add(1)
+	p.room.metrics.ticksSkipped.Inc()
+}
+
+// Control returns the peer's queue of outgoing control messages (roster, joins, leaves, events).
+func (p *Peer) Control() <-chan *schema.ControlMessage { return p.control }
+
+// Done is closed when the peer must end: it left, the room closed, or it fell behind on control
+// messages. Reason says why.
+func (p *Peer) Done() <-chan struct{} { return p.done }
+
+// Reason returns why the peer ended; valid after Done is closed.
+func (p *Peer) Reason() CloseReason { return CloseReason(p.reason.Load()) }
+
+// Leave removes the player from the room at the next tick; the others are told it left for reason.
+// It is safe to call more than once and from any goroutine.
+func (p *Peer) Leave(reason CloseReason) {
+	if p.end(reason) {
+		p.room.requestLeave(p)
+	}
+}
+
+// end records the reason and closes done; it reports whether this call ended the peer.
+func (p *Peer) end(reason CloseReason) bool {
+	ended := false
+	p.doneOnce.Do(func() {
+		p.reason.Store(int32(reason))
+		close(p.done)
+		ended = true
+	})
+	return ended
+}
+
+// Stats returns the peer's counters.
+func (p *Peer) Stats() PeerStats {
+	return PeerStats{
+		TicksSkipped:  p.stats.ticksSkipped.Load(),
+		SnapshotsSent: p.stats.snapshotsSent.Load(),
+		InputsDropped: p.stats.inputsDropped.Load(),
+		InputsLost:    p.stats.inputsLost.Load(),
+		Acked:         p.ack.Load(),
+	}
+}
+
+// sendControl queues m for the peer without blocking. A peer whose queue is full is ended as a slow
+// consumer: control messages are reliable, so dropping one would be silent corruption.
+func (p *Peer) sendControl(m *schema.ControlMessage) {
+	select {
+	case p.control <- m:
+	default:
+		p.room.metrics.controlOverflow.Inc()
+		p.Leave(ReasonSlowConsumer)
+	}
+}
+
+// inputQueue is a fixed ring of inputs; on overflow the oldest is dropped.
+type inputQueue struct {
+	buf     []Input
+	head, n int
+	lastSeq uint32 // newest sequence accepted into the queue
+}
+
+// push adds v and reports whether it dropped the oldest input to make room.
+func (q *inputQueue) push(v Input) (dropped bool) {
+	if q.n == len(q.buf) {
+		q.head = (q.head + 1) % len(q.buf)
+		q.n--
+		dropped = true
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = v
+	q.n++
+	return dropped
+}
+
+// drain appends the queued inputs, oldest first, to dst and empties the queue.
+func (q *inputQueue) drain(dst []Input) []Input {
+	for i := range q.n {
+		dst = append(dst, q.buf[(q.head+i)%len(q.buf)])
+	}
+	q.head, q.n = 0, 0
+	return dst
+}

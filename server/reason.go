@@ -1,0 +1,70 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"tickrelay/schema"
+)
+
+// CloseReason says why a session ended or was refused. Its numeric value is the application error
+// code the connection is closed with, and it is sent in the Close control message.
+type CloseReason = schema.CloseReason
+
+// The reasons a session ends.
+const (
+	ReasonNormal            = schema.CloseReason_CLOSE_REASON_NORMAL
+	ReasonBadToken          = schema.CloseReason_CLOSE_REASON_BAD_TOKEN
+	ReasonTokenExpired      = schema.CloseReason_CLOSE_REASON_TOKEN_EXPIRED
+	ReasonOriginNotAllowed  = schema.CloseReason_CLOSE_REASON_ORIGIN_NOT_ALLOWED
+	ReasonRoomFull          = schema.CloseReason_CLOSE_REASON_ROOM_FULL
+	ReasonTooManySessions   = schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS
+	ReasonProtocolViolation = schema.CloseReason_CLOSE_REASON_PROTOCOL_VIOLATION
+	ReasonIdleTimeout       = schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT
+	ReasonServerShutdown    = schema.CloseReason_CLOSE_REASON_SERVER_SHUTDOWN
+	ReasonSlowConsumer      = schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER
+	ReasonVersionMismatch   = schema.CloseReason_CLOSE_REASON_VERSION_MISMATCH
+	ReasonReplaced          = schema.CloseReason_CLOSE_REASON_REPLACED
+	ReasonNoSuchRoom        = schema.CloseReason_CLOSE_REASON_NO_SUCH_ROOM
+	ReasonInternalError     = schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR
+)
+
+// ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:
+// "bad_token", "idle_timeout".
+func ReasonName(r CloseReason) string {
+	return strings.ToLower(strings.TrimPrefix(r.String(), "CLOSE_REASON_"))
+}
+
+// CloseError is an error that carries the reason a session must end with.
+type CloseError struct {
+	Reason CloseReason
+	Msg    string
+}
+
+func (e *CloseError) Error() string {
+	if e.Msg == "" {
+		return "session closed: " + ReasonName(e.Reason)
+	}
+	return fmt.Sprintf("session closed: %s: %s", ReasonName(e.Reason), e.Msg)
+}
+
+// closeErr returns a *CloseError with a formatted message.
+func closeErr(r CloseReason, format string, args ...any) error {
+	return &CloseError{Reason: r, Msg: fmt.Sprintf(format, args...)}
+}
+
+// reasonOf returns the close reason err carries, or ReasonInternalError.
+func reasonOf(err error) CloseReason {
+	var ce *CloseError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return ReasonInternalError
+}
+
+// Errors of Room.Join.
+var (
+	ErrRoomFull   = &CloseError{Reason: ReasonRoomFull, Msg: "room is full"}
+	ErrRoomClosed = &CloseError{Reason: ReasonServerShutdown, Msg: "room is closed"}
+)

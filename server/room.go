@@ -1,0 +1,328 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"tickrelay/netcode"
+	"tickrelay/schema"
+)
+
+// Room runs one game: a fixed-rate tick that applies the players' inputs, steps the Game, and
+// encodes for every player a snapshot of what it perceives into that player's latest-wins slot.
+// The tick goroutine never touches a socket and never waits on a client.
+type Room struct {
+	name    string
+	cfg     Config
+	game    Game
+	world   *World
+	q       netcode.Quantizer
+	dt      time.Duration
+	metrics *metrics
+	log     *slog.Logger
+	ids     *atomic.Uint32 // player ID source, shared by a server's rooms
+
+	currentTick atomic.Uint32
+	lastTickNs  atomic.Int64
+
+	mu      sync.Mutex // guards the fields below
+	joins   []*Peer
+	leaves  []*Peer
+	members int              // players joined or joining
+	byID    map[uint32]*Peer // joined players
+	closed  bool
+
+	// Owned by the tick goroutine.
+	peers   []*Peer
+	inputs  []Input // scratch
+	record  recordState
+	encoder *encoder
+
+	packets sync.Pool
+
+	histMu  sync.Mutex
+	history *netcode.ViewRing // the whole world's quantized state at recent ticks
+}
+
+// recordState is the world as recorded at the current tick, shared read-only by the encoders.
+type recordState struct {
+	frame  []netcode.EntityState // sorted by ID
+	xs, ys []float32             // positions, parallel to frame
+	always []int32               // indices of always-relevant entities
+	grid   *netcode.Grid
+	timeUs int64
+}
+
+// NewRoom returns a room running game g in a world of the given size, configured by cfg (zero
+// fields take their defaults). It does not tick until Run is called or Tick is.
+func NewRoom(name string, g Game, width, height float32, cfg Config) (*Room, error) {
+	cfg.populate()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return newRoom(name, g, width, height, cfg, newMetrics(cfg.Registry), new(atomic.Uint32)), nil
+}
+
+func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics, ids *atomic.Uint32) *Room {
+	r := &Room{
+		name: name, cfg: cfg, game: g, metrics: m, ids: ids,
+		world:   newWorld(width, height),
+		q:       netcode.Quantizer{Scale: float32(cfg.PositionScale), HeadingBits: uint8(cfg.HeadingBits)},
+		dt:      time.Second / time.Duration(cfg.TickRate),
+		log:     cfg.Logger.With("room", name),
+		history: netcode.NewViewRing(cfg.BaselineWindow),
+		byID:    make(map[uint32]*Peer),
+	}
+	r.record.grid = netcode.NewGrid(width, height, cfg.AOIRadius)
+	r.encoder = newEncoder(r, cfg.EncodeWorkers)
+	r.packets.New = func() any { return &Packet{Data: make([]byte, 0, 1500)} }
+	return r
+}
+
+// Name returns the room's name.
+func (r *Room) Name() string { return r.name }
+
+// World returns the room's world, for setting it up before Run. Once the room runs, only the Game
+// may touch it, from within its callbacks.
+func (r *Room) World() *World { return r.world }
+
+// Config returns the room's populated configuration.
+func (r *Room) Config() Config { return r.cfg }
+
+// Quantizer returns how the room quantizes positions and headings on the wire.
+func (r *Room) Quantizer() netcode.Quantizer { return r.q }
+
+// CurrentTick returns the newest tick the room has completed.
+func (r *Room) CurrentTick() uint32 { return r.currentTick.Load() }
+
+// LastTickDuration returns the wall time the newest tick took.
+func (r *Room) LastTickDuration() time.Duration { return time.Duration(r.lastTickNs.Load()) }
+
+// Join asks the room to add a player named name. It never blocks: the join happens at the start of
+// the next tick, after which the peer's Joined channel is closed. It fails with ErrRoomFull when the
+// room has MaxPlayersPerRoom players or joins pending, ErrRoomClosed after Close.
+func (r *Room) Join(name string) (*Peer, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrRoomClosed
+	}
+	if r.members >= r.cfg.MaxPlayersPerRoom {
+		return nil, ErrRoomFull
+	}
+	r.members++
+	p := newPeer(r, name)
+	r.joins = append(r.joins, p)
+	return p, nil
+}
+
+func (r *Room) requestLeave(p *Peer) {
+	r.mu.Lock()
+	r.leaves = append(r.leaves, p)
+	r.mu.Unlock()
+}
+
+// Run ticks the room at its tick rate until ctx is done, then closes it: every player is ended with
+// ReasonServerShutdown. A tick that overruns its interval delays the next; ticks are not bunched up
+// to catch up.
+func (r *Room) Run(ctx context.Context) {
+	defer r.Close()
+	t := time.NewTicker(r.dt)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.Tick(now)
+		}
+	}
+}
+
+// Close ends every player with ReasonServerShutdown and refuses further joins.
+func (r *Room) Close() {
+	r.mu.Lock()
+	r.closed = true
+	joins := r.joins
+	r.joins = nil
+	r.mu.Unlock()
+	for _, p := range joins {
+		p.joinErr = ErrRoomClosed
+		close(p.joined)
+	}
+	for _, p := range r.peers {
+		p.end(ReasonServerShutdown)
+	}
+	r.encoder.stop()
+}
+
+// Tick runs one tick synchronously at wall time now. Run calls it; benchmarks and tests may call it
+// directly instead of Run, never both.
+func (r *Room) Tick(now time.Time) {
+	start := time.Now()
+	tick := netcode.NextTick(r.currentTick.Load())
+	r.world.tick = tick
+	r.handleMembership()
+	r.applyInputs()
+	r.game.Step(r.world, r.dt)
+	r.world.compact()
+	r.recordWorld(tick, now)
+	r.currentTick.Store(tick)
+	r.encoder.encodeAll(tick)
+	d := time.Since(start)
+	r.lastTickNs.Store(int64(d))
+	r.metrics.tickSeconds.Observe(d.Seconds())
+}
+
+func (r *Room) handleMembership() {
+	r.mu.Lock()
+	joins, leaves := r.joins, r.leaves
+	r.joins, r.leaves = nil, nil
+	r.mu.Unlock()
+	for _, p := range leaves {
+		r.removePeer(p)
+	}
+	for _, p := range joins {
+		r.addPeer(p)
+	}
+}
+
+func (r *Room) addPeer(p *Peer) {
+	defer close(p.joined)
+	p.player.ID = r.ids.Add(1)
+	ent, err := r.game.Join(r.world, &p.player)
+	if err != nil {
+		p.joinErr = fmt.Errorf("server: game refused %q: %w", p.player.Name, err)
+		r.mu.Lock()
+		r.members--
+		r.mu.Unlock()
+		p.end(ReasonRoomFull)
+		return
+	}
+	p.player.Entity = ent
+	p.joinTick = r.currentTick.Load()
+	p.member = true
+	r.mu.Lock()
+	r.byID[p.player.ID] = p
+	r.mu.Unlock()
+	r.metrics.players.Inc()
+	roster := &schema.Roster{Players: make([]*schema.Player, 0, len(r.peers)+1)}
+	joined := &schema.ControlMessage{Msg: &schema.ControlMessage_Joined{Joined: &schema.PlayerJoined{Player: wirePlayer(&p.player)}}}
+	for _, o := range r.peers {
+		roster.Players = append(roster.Players, wirePlayer(&o.player))
+		o.sendControl(joined)
+	}
+	roster.Players = append(roster.Players, wirePlayer(&p.player))
+	r.peers = append(r.peers, p)
+	p.sendControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Roster{Roster: roster}})
+	r.log.Debug("player joined", "player", p.player.ID, "name", p.player.Name, "entity", ent)
+}
+
+func (r *Room) removePeer(p *Peer) {
+	if !p.member {
+		return // left before its join was processed, or twice
+	}
+	p.member = false
+	for i, o := range r.peers {
+		if o == p {
+			r.peers = slices.Delete(r.peers, i, i+1)
+			break
+		}
+	}
+	r.mu.Lock()
+	r.members--
+	delete(r.byID, p.player.ID)
+	r.mu.Unlock()
+	r.metrics.players.Dec()
+	r.game.Leave(r.world, &p.player)
+	left := &schema.ControlMessage{Msg: &schema.ControlMessage_Left{Left: &schema.PlayerLeft{
+		PlayerId: p.player.ID, Reason: p.Reason(),
+	}}}
+	for _, o := range r.peers {
+		o.sendControl(left)
+	}
+	if pkt := p.slot.Take(); pkt != nil {
+		r.putPacket(pkt)
+	}
+	r.log.Debug("player left", "player", p.player.ID, "reason", ReasonName(p.Reason()))
+}
+
+func wirePlayer(p *Player) *schema.Player {
+	return &schema.Player{PlayerId: p.ID, Name: p.Name, EntityId: p.Entity}
+}
+
+func (r *Room) applyInputs() {
+	for _, p := range r.peers {
+		p.inMu.Lock()
+		r.inputs = p.inbox.drain(r.inputs[:0])
+		p.inMu.Unlock()
+		for _, in := range r.inputs {
+			r.game.Input(r.world, &p.player, in)
+			p.lastApplied = in.Seq
+		}
+	}
+}
+
+// recordWorld quantizes the world into the history ring and indexes it in the grid.
+func (r *Room) recordWorld(tick uint32, now time.Time) {
+	rec := &r.record
+	ents := r.world.entities
+	r.histMu.Lock()
+	frame := r.history.Reserve(tick)
+	rec.xs, rec.ys, rec.always = rec.xs[:0], rec.ys[:0], rec.always[:0]
+	for i := range ents {
+		e := &ents[i]
+		frame = append(frame, netcode.EntityState{
+			ID: e.ID, Kind: e.Kind, X: r.q.Position(e.X), Y: r.q.Position(e.Y),
+			Heading: r.q.Heading(e.Heading), State: e.State,
+		})
+		rec.xs = append(rec.xs, e.X)
+		rec.ys = append(rec.ys, e.Y)
+		if e.AlwaysRelevant {
+			rec.always = append(rec.always, int32(i))
+		}
+	}
+	r.history.Store(tick, frame)
+	r.histMu.Unlock()
+	rec.frame = frame
+	rec.timeUs = now.UnixMicro()
+	rec.grid.Build(rec.xs, rec.ys)
+}
+
+// WorldAt returns a copy of the world's quantized state at a recent tick, if it is still kept.
+func (r *Room) WorldAt(tick uint32) ([]netcode.EntityState, bool) {
+	r.histMu.Lock()
+	defer r.histMu.Unlock()
+	v, ok := r.history.Get(tick)
+	if !ok {
+		return nil, false
+	}
+	return append([]netcode.EntityState(nil), v...), true
+}
+
+func (r *Room) getPacket() *Packet { return r.packets.Get().(*Packet) }
+
+func (r *Room) putPacket(p *Packet) {
+	p.Data = p.Data[:0]
+	r.packets.Put(p)
+}
+
+// Peer returns the peer of a joined player.
+func (r *Room) Peer(playerID uint32) (*Peer, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.byID[playerID]
+	return p, ok
+}
+
+// Players returns the number of players in the room.
+func (r *Room) Players() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.members
+}

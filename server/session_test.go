@@ -1,0 +1,287 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"tickrelay/bots"
+	"tickrelay/netcode"
+	"tickrelay/schema"
+	"tickrelay/server"
+	"tickrelay/server/arena"
+)
+
+func TestBothTransportsConnectAndReceiveSnapshots(t *testing.T) {
+	srv, room := testServer(t, server.Config{}, arena.Config{NPCs: 200}, 0)
+	for _, tr := range []string{"quic", "webtransport"} {
+		t.Run(tr, func(t *testing.T) {
+			c := dial(t, srv, bots.Config{Transport: tr, Token: "player-" + tr})
+			w := c.Welcome()
+			if w.EntityId == 0 || w.PlayerId == 0 || w.TickRateHz != 30 || w.Room != room.Name() {
+				t.Fatalf("welcome %v", w)
+			}
+			waitFor(t, 5*time.Second, "10 snapshots", func() bool { return c.Stats().Snapshots >= 10 })
+			st := c.Stats()
+			if st.DecodeErrors != 0 || st.NoBaseline != 0 {
+				t.Fatalf("decode errors %d, missing baselines %d", st.DecodeErrors, st.NoBaseline)
+			}
+			_, view := c.View()
+			if netcode.FindEntity(view, w.EntityId) < 0 {
+				t.Fatalf("own entity %d not in view of %d entities", w.EntityId, len(view))
+			}
+		})
+	}
+}
+
+// The view a bot applies for a tick must hold exactly the entities of the server's world at that
+// tick within the area of interest of the bot's entity, with the server's quantized state.
+func TestViewIsExactlyTheAreaOfInterest(t *testing.T) {
+	cfg := server.Config{AOIRadius: 150}
+	srv, room := testServer(t, cfg, arena.Config{NPCs: 400}, 1000)
+	type capture struct {
+		tick uint32
+		view []netcode.EntityState
+	}
+	var mu sync.Mutex
+	var got []capture
+	c := dial(t, srv, bots.Config{OnSnapshot: func(h netcode.Header, v []netcode.EntityState) {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(got) < 40 {
+			got = append(got, capture{h.Tick, slices.Clone(v)})
+		}
+	}})
+	waitFor(t, 5*time.Second, "40 snapshots", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 40
+	})
+	q := room.Quantizer()
+	own := c.Welcome().EntityId
+	radius := float64(room.Config().AOIRadius)
+	slack := 2 * float64(q.PositionError()) // the server measures unquantized positions
+	mu.Lock()
+	defer mu.Unlock()
+	checked := 0
+	for _, cp := range got {
+		world, ok := room.WorldAt(cp.tick)
+		if !ok {
+			continue // already out of the server's history
+		}
+		checked++
+		me := world[netcode.FindEntity(world, own)]
+		for _, e := range world {
+			d := math.Hypot(float64(q.Unposition(e.X-me.X)), float64(q.Unposition(e.Y-me.Y)))
+			i := netcode.FindEntity(cp.view, e.ID)
+			switch {
+			case d < radius-slack && i < 0:
+				t.Fatalf("tick %d: entity %d at distance %.1f missing from view", cp.tick, e.ID, d)
+			case d > radius+slack && i >= 0:
+				t.Fatalf("tick %d: entity %d at distance %.1f in view", cp.tick, e.ID, d)
+			case i >= 0 && cp.view[i] != e:
+				t.Fatalf("tick %d: entity %d is %+v in view, %+v on the server", cp.tick, e.ID, cp.view[i], e)
+			}
+		}
+		for _, e := range cp.view {
+			if netcode.FindEntity(world, e.ID) < 0 {
+				t.Fatalf("tick %d: entity %d in view does not exist on the server", cp.tick, e.ID)
+			}
+		}
+	}
+	if checked < 10 {
+		t.Fatalf("only %d of %d captured ticks were still in the server's history", checked, len(got))
+	}
+}
+
+func TestInputsMoveOwnEntity(t *testing.T) {
+	srv, room := testServer(t, server.Config{}, arena.Config{NPCs: -1}, 4000)
+	right := &schema.Input{MoveX: 127}
+	c := dial(t, srv, bots.Config{Steer: func(time.Time) *schema.Input { return right }})
+	own := c.Welcome().EntityId
+	q := room.Quantizer()
+	xAt := func() (float32, bool) {
+		_, view := c.View()
+		i := netcode.FindEntity(view, own)
+		if i < 0 {
+			return 0, false
+		}
+		return q.Unposition(view[i].X), true
+	}
+	waitFor(t, 5*time.Second, "own entity in view", func() bool { _, ok := xAt(); return ok })
+	x0, _ := xAt()
+	waitFor(t, 5*time.Second, "own entity to move 60 units right", func() bool {
+		x, _ := xAt()
+		return x >= x0+60 || x >= 4000-1
+	})
+	h := c.Last()
+	if h.LastInputSeq == 0 || netcode.SeqAfter(h.LastInputSeq, c.InputSeq()) {
+		t.Fatalf("snapshot reports input %d applied; client sent up to %d", h.LastInputSeq, c.InputSeq())
+	}
+	_, view := c.View()
+	if e := view[netcode.FindEntity(view, own)]; e.Y != q.Position(q.Unposition(e.Y)) || e.Heading != 0 {
+		t.Fatalf("moving right, heading %d", e.Heading)
+	}
+}
+
+// A client that stops reading and acking is sent at most a probe per ack timeout; when it comes
+// back, the next snapshot it applies is the newest tick, not the ones it missed.
+func TestStalledClientGetsNewestTickNotBacklog(t *testing.T) {
+	cfg := server.Config{AckTimeout: 200 * time.Millisecond, SendWindow: 4}
+	srv, room := testServer(t, cfg, arena.Config{NPCs: 300}, 0)
+	var mu sync.Mutex
+	var ticks []uint32
+	c := dial(t, srv, bots.Config{OnSnapshot: func(h netcode.Header, _ []netcode.EntityState) {
+		mu.Lock()
+		ticks = append(ticks, h.Tick)
+		mu.Unlock()
+	}})
+	waitFor(t, 5*time.Second, "snapshots", func() bool { return c.Stats().Snapshots >= 10 })
+	peer, ok := room.Peer(c.Welcome().PlayerId)
+	if !ok {
+		t.Fatal("server has no peer for the bot")
+	}
+
+	c.SetPaused(true)
+	before := peer.Stats()
+	pauseTick := room.CurrentTick()
+	waitFor(t, 10*time.Second, "60 ticks of pause", func() bool {
+		return netcode.SeqDiff(room.CurrentTick(), pauseTick) >= 60
+	})
+	during := peer.Stats()
+	resumeTick := room.CurrentTick()
+	mu.Lock()
+	n := len(ticks)
+	mu.Unlock()
+	c.SetPaused(false)
+	waitFor(t, 5*time.Second, "snapshots after resume", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(ticks) > n+5
+	})
+
+	paused := uint64(netcode.SeqDiff(resumeTick, pauseTick))
+	sent := during.SnapshotsSent - before.SnapshotsSent
+	// The window, then one probe per ack timeout (2 s of pause: about 10), never one per tick.
+	if limit := uint64(cfg.SendWindow) + paused/6 + 2; sent > limit {
+		t.Errorf("sent %d snapshots during a %d-tick pause; want at most %d", sent, paused, limit)
+	}
+	if skipped := during.TicksSkipped - before.TicksSkipped; skipped+sent < paused-2 {
+		t.Errorf("%d ticks skipped and %d sent during a %d-tick pause", skipped, sent, paused)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if first := ticks[n]; netcode.SeqAfter(resumeTick, first) {
+		t.Fatalf("first snapshot after resume is tick %d, older than tick %d at resume", first, resumeTick)
+	}
+	for i := n + 1; i < len(ticks); i++ {
+		if !netcode.SeqAfter(ticks[i], ticks[i-1]) {
+			t.Fatalf("ticks went backwards: %v", ticks[n:])
+		}
+	}
+}
+
+func TestFiftyBots(t *testing.T) {
+	srv, _ := testServer(t, server.Config{}, arena.Config{NPCs: 500}, 2000)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const seconds = 3
+	sum := bots.RunSwarm(ctx, bots.SwarmConfig{
+		Client: bots.Config{Addr: srv.Addr().String()},
+		Bots:   50, Duration: seconds * time.Second,
+	})
+	if sum.Connected != 50 || sum.DialErrors != 0 {
+		t.Fatalf("%d of 50 connected to the end, %d dial errors", sum.Connected, sum.DialErrors)
+	}
+	if sum.DecodeErrors != 0 || sum.AOIViolations != 0 {
+		t.Fatalf("%d decode errors, %d AOI violations", sum.DecodeErrors, sum.AOIViolations)
+	}
+	// Most ticks: the margin holds under -race on a loaded 2-core machine; the benchmark has the
+	// real rate.
+	if sum.SnapshotsPerSec < 0.6*30 {
+		t.Fatalf("bots received %.1f snapshots/s of 30", sum.SnapshotsPerSec)
+	}
+}
+
+func TestRefusalsCarryTypedReasons(t *testing.T) {
+	srv, _ := testServer(t, server.Config{MaxSessions: 2}, arena.Config{NPCs: -1}, 0)
+	cases := []struct {
+		name string
+		cfg  bots.Config
+		want schema.CloseReason
+	}{
+		{"bad token", bots.Config{Token: string(make([]byte, 100))}, server.ReasonBadToken},
+		{"no such room", bots.Config{Room: "nowhere"}, server.ReasonNoSuchRoom},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Addr = srv.Addr().String()
+			_, err := bots.Dial(context.Background(), tc.cfg)
+			var ce *bots.CloseError
+			if !errors.As(err, &ce) || ce.Reason != tc.want {
+				t.Fatalf("got %v, want close reason %v", err, tc.want)
+			}
+		})
+	}
+	t.Run("too many sessions", func(t *testing.T) {
+		dial(t, srv, bots.Config{Token: "a"})
+		dial(t, srv, bots.Config{Token: "b"})
+		_, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String(), Token: "c"})
+		var ce *bots.CloseError
+		if !errors.As(err, &ce) || ce.Reason != server.ReasonTooManySessions {
+			t.Fatalf("got %v, want too many sessions", err)
+		}
+	})
+}
+
+func TestIdleClientIsClosed(t *testing.T) {
+	srv, _ := testServer(t, server.Config{IdleTimeout: 300 * time.Millisecond}, arena.Config{NPCs: -1}, 0)
+	c := dial(t, srv, bots.Config{})
+	c.SetPaused(true)
+	select {
+	case <-c.Closed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("idle client not closed")
+	}
+	if r := c.Stats().CloseReason; r != server.ReasonIdleTimeout.String() {
+		t.Fatalf("close reason %q", r)
+	}
+}
+
+// With datagrams capped far below the snapshot size, every snapshot goes on its own stream and the
+// client still applies them in order.
+func TestLargeSnapshotsGoOnStreams(t *testing.T) {
+	srv, _ := testServer(t, server.Config{MaxDatagram: 64}, arena.Config{NPCs: 400}, 1000)
+	for _, tr := range []string{"quic", "webtransport"} {
+		t.Run(tr, func(t *testing.T) {
+			c := dial(t, srv, bots.Config{Transport: tr})
+			waitFor(t, 5*time.Second, "30 snapshots over streams", func() bool { return c.Stats().Snapshots >= 30 })
+			if st := c.Stats(); st.DecodeErrors != 0 || st.AOIViolations != 0 {
+				t.Fatalf("%d decode errors, %d AOI violations", st.DecodeErrors, st.AOIViolations)
+			}
+		})
+	}
+}
+
+func TestShutdownTellsClients(t *testing.T) {
+	srv, _ := testServer(t, server.Config{}, arena.Config{NPCs: -1}, 0)
+	c := dial(t, srv, bots.Config{})
+	waitFor(t, 5*time.Second, "a snapshot", func() bool { return c.Stats().Snapshots > 0 })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.Closed():
+	case <-time.After(5 * time.Second):
+		t.Fatal("client not closed by shutdown")
+	}
+	if r := c.Stats().CloseReason; r != server.ReasonServerShutdown.String() {
+		t.Fatalf("close reason %q", r)
+	}
+}
