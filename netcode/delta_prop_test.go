@@ -1,0 +1,283 @@
+package netcode
+
+import (
+	"errors"
+	"math"
+	"slices"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"pgregory.net/rapid"
+
+	"tickrelay/schema"
+)
+
+// TestDeltaRoundTripProperty: for any two views, applying the delta that EncodeDelta makes from
+// base to target gives target exactly, both directly and after a trip over the wire, and the delta
+// holds no more than it must.
+func TestDeltaRoundTripProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		maxID := rapid.SampledFrom([]uint32{20, 3000, math.MaxUint32}).Draw(t, "maxID")
+		base := drawView(t, maxID, 60)
+		var target []EntityState
+		if rapid.Bool().Draw(t, "unrelated") {
+			target = drawView(t, maxID, 60)
+		} else {
+			target = drawNextView(t, base, maxID)
+		}
+
+		// EncodeDelta must replace whatever the snapshot held before.
+		var s schema.Snapshot
+		EncodeDelta(&s, drawView(t, maxID, 10), drawView(t, maxID, 10))
+		EncodeDelta(&s, base, target)
+
+		prefix := []EntityState{{ID: 12345, Kind: 9}} // ApplyDelta appends to what dst holds
+		got, err := ApplyDelta(slices.Clone(prefix), base, &s)
+		if err != nil {
+			t.Fatalf("ApplyDelta: %v", err)
+		}
+		if !slices.Equal(got[:1], prefix) || !slices.Equal(got[1:], target) {
+			t.Fatalf("ApplyDelta gave\n%v\nwant %v + \n%v", got, prefix, target)
+		}
+
+		s.Tick, s.BaselineTick = 10, 9
+		b, err := proto.Marshal(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var decoded schema.Snapshot
+		if err := DecodeSnapshot(b, &decoded); err != nil {
+			t.Fatalf("DecodeSnapshot: %v", err)
+		}
+		if got, err := ApplyDelta(nil, base, &decoded); err != nil || !slices.Equal(got, target) {
+			t.Fatalf("after the wire: ApplyDelta = %v, %v; want %v", got, err, target)
+		}
+
+		checkMinimalDelta(t, &s, base, target)
+	})
+}
+
+// checkMinimalDelta checks that s holds exactly the differences between base and target: entities
+// that left or changed kind are removed, new ones or ones of a new kind entered, and the others
+// changed only if they differ, with a mask naming exactly the fields that differ.
+func checkMinimalDelta(t *rapid.T, s *schema.Snapshot, base, target []EntityState) {
+	var removed, entered, changed int
+	var masks []byte
+	for _, b := range base {
+		if i := FindEntity(target, b.ID); i < 0 || target[i].Kind != b.Kind {
+			removed++
+		}
+	}
+	for _, e := range target {
+		i := FindEntity(base, e.ID)
+		switch {
+		case i < 0 || base[i].Kind != e.Kind:
+			entered++
+		case e != base[i]:
+			changed++
+			masks = append(masks, e.changeMask(&base[i]))
+		}
+	}
+	if len(s.Removed) != removed || len(s.EnteredIds) != entered || len(s.ChangedIds) != changed {
+		t.Fatalf("delta has %d removed, %d entered, %d changed; want %d, %d, %d",
+			len(s.Removed), len(s.EnteredIds), len(s.ChangedIds), removed, entered, changed)
+	}
+	if !slices.Equal(s.ChangedMasks, masks) {
+		t.Fatalf("change masks %v, want %v", s.ChangedMasks, masks)
+	}
+}
+
+// TestFullSnapshotProperty: a snapshot against the empty view carries every entity as entered.
+func TestFullSnapshotProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		target := drawView(t, 5000, 100)
+		var s schema.Snapshot
+		EncodeDelta(&s, nil, target)
+		if len(s.Removed)+len(s.ChangedIds) != 0 || len(s.EnteredIds) != len(target) {
+			t.Fatalf("full snapshot of %d: %d removed, %d entered, %d changed",
+				len(target), len(s.Removed), len(s.EnteredIds), len(s.ChangedIds))
+		}
+		if got, err := ApplyDelta(nil, nil, &s); err != nil || !slices.Equal(got, target) {
+			t.Fatalf("ApplyDelta = %v, %v; want %v", got, err, target)
+		}
+	})
+}
+
+// packet is a snapshot in flight from the simulated server to the receiver.
+type packet struct {
+	tick, baseline uint32
+	payload        []byte
+}
+
+// TestReceiverFollowsServerProperty simulates a server and a Receiver over an unreliable network:
+// the visible set changes randomly every tick, the server skips ticks, snapshots are lost,
+// duplicated and reordered, and acks reach the server late. The server encodes each snapshot
+// against the newest ack that ViewRing.Baseline still allows, else in full. Every snapshot the
+// receiver applies must give exactly the server's view for its tick; older ones must be ignored;
+// the only error allowed is ErrNoBaseline, and only when the rings differ in size. Ticks start
+// anywhere, near the wrap included, and ring sizes need not divide 2^32.
+func TestReceiverFollowsServerProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		window := rapid.IntRange(2, 12).Draw(t, "window")
+		rxWindow := window
+		if rapid.IntRange(0, 3).Draw(t, "otherRxWindow") == 0 {
+			rxWindow = rapid.IntRange(2, 12).Draw(t, "rxWindow")
+		}
+		tick := rapid.OneOf( // the tick before the first
+			rapid.Just(uint32(0)),
+			rapid.Uint32Range(math.MaxUint32-30, math.MaxUint32),
+			rapid.Uint32(),
+		).Draw(t, "start")
+
+		ring := NewViewRing(window)
+		rx := NewReceiver(rxWindow)
+		views := map[uint32][]EntityState{} // the server's view at each tick it sent
+		var (
+			view     []EntityState
+			snap     schema.Snapshot
+			inflight []packet
+			acks     []uint32 // on their way to the server, oldest first
+			ack      uint32   // the newest ack the server has
+		)
+
+		deliver := func(p packet) {
+			before, beforeView, beforeLast := rx.Tick(), slices.Clone(rx.View()), rx.Last()
+			applied, err := rx.Apply(p.payload)
+			unchanged := rx.Tick() == before && slices.Equal(rx.View(), beforeView) && rx.Last() == beforeLast
+			if err != nil {
+				if rxWindow == window || !errors.Is(err, ErrNoBaseline) {
+					t.Fatalf("Apply(tick %d, baseline %d) with windows %d/%d: %v", p.tick, p.baseline, window, rxWindow, err)
+				}
+				if applied || !unchanged {
+					t.Fatalf("failed Apply(tick %d) changed the receiver", p.tick)
+				}
+				return
+			}
+			if stale := before != 0 && !SeqAfter(p.tick, before); applied == stale {
+				t.Fatalf("Apply(tick %d) after tick %d: applied=%v", p.tick, before, applied)
+			}
+			if !applied {
+				if !unchanged {
+					t.Fatalf("ignored Apply(tick %d) changed the receiver", p.tick)
+				}
+				return
+			}
+			if rx.Tick() != p.tick || rx.Last().Tick != p.tick || rx.Last().BaselineTick != p.baseline {
+				t.Fatalf("after Apply(tick %d, baseline %d): Tick %d, Last %+v", p.tick, p.baseline, rx.Tick(), rx.Last())
+			}
+			if !slices.Equal(rx.View(), views[p.tick]) {
+				t.Fatalf("tick %d against %d: receiver has\n%v\nserver had\n%v", p.tick, p.baseline, rx.View(), views[p.tick])
+			}
+		}
+
+		for range rapid.IntRange(1, 60).Draw(t, "ticks") {
+			tick = NextTick(tick)
+			// Sometimes the server computes no view for this player at a tick: nothing is stored
+			// or sent, and the ring has a gap.
+			if skipped := rapid.IntRange(0, 7).Draw(t, "skipTick") == 0; !skipped {
+				view = drawNextView(t, view, 3000)
+				var base []EntityState
+				baseline := uint32(0)
+				if ack != 0 {
+					var ok bool
+					if base, ok = ring.Baseline(ack, tick); ok {
+						baseline = ack
+					}
+				}
+				EncodeDelta(&snap, base, view)
+				snap.Tick, snap.BaselineTick, snap.ServerTimeUs = tick, baseline, int64(tick)*1000
+				payload, err := proto.Marshal(&snap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ring.Store(tick, append(ring.Reserve(tick), view...))
+				views[tick] = view
+
+				p := packet{tick, baseline, payload}
+				switch rapid.IntRange(0, 3).Draw(t, "fate") {
+				case 0: // lost
+				case 1:
+					inflight = append(inflight, p, p) // duplicated
+				default:
+					inflight = append(inflight, p)
+				}
+			}
+
+			// Some of the packets in flight arrive, in any order.
+			for range rapid.IntRange(0, len(inflight)).Draw(t, "arrive") {
+				i := rapid.IntRange(0, len(inflight)-1).Draw(t, "which")
+				p := inflight[i]
+				inflight = slices.Delete(inflight, i, i+1)
+				deliver(p)
+			}
+
+			// The receiver acks its newest tick; the oldest acks in flight reach the server.
+			if rx.Tick() != 0 {
+				acks = append(acks, rx.Tick())
+			}
+			n := rapid.IntRange(0, len(acks)).Draw(t, "acksArrive")
+			for _, a := range acks[:n] {
+				if ack == 0 || SeqAfter(a, ack) {
+					ack = a
+				}
+			}
+			acks = acks[n:]
+		}
+	})
+}
+
+// TestQuantizedWorldRoundTripProperty: world positions and headings, quantized, sent as a delta
+// and turned back into world coordinates, are within the quantization error of where they were.
+func TestQuantizedWorldRoundTripProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		q := Quantizer{
+			Scale:       rapid.SampledFrom([]float32{1, 2, 4, 10, 16, 100}).Draw(t, "scale"),
+			HeadingBits: rapid.SampledFrom([]uint8{6, 8, 12, 16}).Draw(t, "bits"),
+		}
+		const world = 8000
+		type pose struct{ x, y, rad float32 }
+		n := rapid.IntRange(0, 40).Draw(t, "n")
+		poses := make([]pose, n)
+		base := make([]EntityState, n)
+		target := make([]EntityState, n)
+		for i := range poses {
+			p := pose{
+				x:   rapid.Float32Range(-world, 2*world).Draw(t, "x"),
+				y:   rapid.Float32Range(-world, 2*world).Draw(t, "y"),
+				rad: rapid.Float32Range(-4*math.Pi, 4*math.Pi).Draw(t, "rad"),
+			}
+			poses[i] = p
+			target[i] = EntityState{ID: uint32(i * 3), X: q.Position(p.x), Y: q.Position(p.y), Heading: q.Heading(p.rad)}
+			// The baseline is where the entity was a moment ago.
+			base[i] = target[i]
+			base[i].X += rapid.Int32Range(-20, 20).Draw(t, "dx")
+			base[i].Heading = (base[i].Heading + uint32(rapid.Int32Range(-5, 5).Draw(t, "dh"))) % (1 << q.HeadingBits)
+		}
+		var s schema.Snapshot
+		EncodeDelta(&s, base, target)
+		got, err := ApplyDelta(nil, base, &s)
+		if err != nil || len(got) != n {
+			t.Fatalf("ApplyDelta: %d entities, %v", len(got), err)
+		}
+		// Half a step of heading, plus float32 rounding of the angle.
+		headTol := math.Pi/float64(uint32(1)<<q.HeadingBits) + 1e-5
+		for i, p := range poses {
+			e := got[i]
+			for _, c := range []struct {
+				name  string
+				world float32
+				q     int32
+			}{{"x", p.x, e.X}, {"y", p.y, e.Y}} {
+				back := q.Unposition(c.q)
+				// The float32 division in Unposition may round by an ulp beyond the half step.
+				tol := float64(q.PositionError()) + float64(ulp(back))
+				if d := math.Abs(float64(back) - float64(c.world)); d > tol {
+					t.Fatalf("%s %v came back as %v: error %v > %v", c.name, c.world, back, d, tol)
+				}
+			}
+			if d := angleDist(float64(q.Unheading(e.Heading)), float64(p.rad)); d > headTol {
+				t.Fatalf("heading %v came back as %v: error %v > %v", p.rad, q.Unheading(e.Heading), d, headTol)
+			}
+		}
+	})
+}

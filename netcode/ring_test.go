@@ -1,0 +1,98 @@
+package netcode
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestViewRingBaseline(t *testing.T) {
+	r := NewViewRing(4)
+	for tick := uint32(1); tick <= 6; tick++ {
+		r.Store(tick, []EntityState{{ID: tick}})
+	}
+	tests := []struct {
+		tick, now uint32
+		ok        bool
+	}{
+		{6, 7, true},
+		{4, 7, true},  // 3 ticks back: storing 7 does not touch it
+		{3, 7, false}, // Len ticks back: storing 7 would overwrite it
+		{2, 6, false}, // overwritten by 6 already
+		{6, 6, false}, // not before now
+		{5, 4, false}, // after now
+		{0, 7, false}, // "no baseline"
+	}
+	for _, tt := range tests {
+		view, ok := r.Baseline(tt.tick, tt.now)
+		if ok != tt.ok {
+			t.Errorf("Baseline(%d, %d) ok = %v, want %v", tt.tick, tt.now, ok, tt.ok)
+			continue
+		}
+		if ok && (len(view) != 1 || view[0].ID != tt.tick) {
+			t.Errorf("Baseline(%d, %d) = %v", tt.tick, tt.now, view)
+		}
+	}
+	if _, ok := r.Get(0); ok {
+		t.Error("Get(0) found a view")
+	}
+	if _, ok := r.Get(2); ok {
+		t.Error("Get(2) found a view that tick 6 replaced")
+	}
+}
+
+func TestViewRingReserveAndReset(t *testing.T) {
+	r := NewViewRing(1) // raised to the minimum of 2
+	if r.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", r.Len())
+	}
+	r.Store(1, make([]EntityState, 3, 10))
+	buf := r.Reserve(3) // same slot as 1
+	if len(buf) != 0 || cap(buf) != 10 {
+		t.Fatalf("Reserve returned len %d cap %d, want the slot's storage emptied", len(buf), cap(buf))
+	}
+	if _, ok := r.Get(1); ok {
+		t.Fatal("tick 1 still held after its slot was reserved")
+	}
+	r.Store(3, buf)
+	r.Store(4, nil)
+	r.Reset()
+	for _, tick := range []uint32{3, 4} {
+		if _, ok := r.Get(tick); ok {
+			t.Fatalf("tick %d held after Reset", tick)
+		}
+	}
+}
+
+// TestViewRingBaselineSurvivesStore checks Baseline's promise for every ring size up to 40 and
+// ticks across the wrap: a baseline it returns is not overwritten by storing the view of now.
+// Sizes that do not divide 2^32 map some ticks less than Len apart to the same slot there.
+func TestViewRingBaselineSurvivesStore(t *testing.T) {
+	for n := 2; n <= 40; n++ {
+		r := NewViewRing(n)
+		now := uint32(maxU32 - 50)
+		for i := range 100 {
+			now = NextTick(now)
+			type held struct {
+				tick uint32
+				view []EntityState
+			}
+			var bases []held
+			for back := uint32(1); back < 50; back++ {
+				if v, ok := r.Baseline(now-back, now); ok {
+					bases = append(bases, held{now - back, v})
+				}
+			}
+			r.Store(now, append(r.Reserve(now), EntityState{ID: now}, EntityState{ID: now}))
+			for _, b := range bases {
+				if !slices.Equal(b.view, []EntityState{{ID: b.tick}, {ID: b.tick}}) {
+					t.Fatalf("ring of %d: baseline %d for now %d overwritten: %v", n, b.tick, now, b.view)
+				}
+			}
+			// The previous tick is always a baseline, except across the wrap with a ring of 2, where
+			// tick 0 counts in the distance, or where the previous tick shares now's slot.
+			if i > 0 && len(bases) == 0 && now != 1 && n > 2 {
+				t.Fatalf("ring of %d: no baseline at all for now %d", n, now)
+			}
+		}
+	}
+}
