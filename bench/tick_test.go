@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"testing"
+	"time"
+
+	"tickrelay/schema"
+	"tickrelay/server"
+	"tickrelay/server/arena"
+)
+
+// scenario is a named size of the arena scenario (see SCENARIOS.md).
+type scenario struct {
+	name          string
+	players, npcs int
+	world         float32
+}
+
+var scenarios = []scenario{
+	{"arena-100", 100, 2000, 4000},
+	{"arena-1k", 1000, 4000, 8000},
+}
+
+// inProcessPlayer stands in for a client: it acks the newest tick and steers, as a bot would.
+type inProcessPlayer struct {
+	peer  *server.Peer
+	frame schema.InputFrame
+	input schema.Input
+}
+
+// BenchmarkTick measures one full tick of the arena (inputs, step, record, interest and encode for
+// every player) with no sockets. Each player acks the previous tick and sends one input per tick,
+// and its slot is emptied between ticks as its sender would, so deltas are against fresh baselines
+// as on a good link.
+func BenchmarkTick(b *testing.B) {
+	for _, sc := range scenarios {
+		b.Run(sc.name, func(b *testing.B) { benchTick(b, sc) })
+	}
+}
+
+func benchTick(b *testing.B, sc scenario) {
+	cfg := server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPlayersPerRoom: sc.players,
+		ControlQueue: sc.players + 1}
+	g := arena.New(arena.Config{NPCs: sc.npcs})
+	room, err := server.NewRoom(sc.name, g, sc.world, sc.world, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer room.Close()
+	g.Populate(room.World())
+	players := make([]*inProcessPlayer, sc.players)
+	for i := range players {
+		p, err := room.Join(fmt.Sprint("p", i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		a := float64(i) * 2.39996 // spread headings
+		pl := &inProcessPlayer{peer: p}
+		pl.input.MoveX, pl.input.MoveY = int32(127*math.Cos(a)), int32(127*math.Sin(a))
+		pl.frame.Inputs = []*schema.Input{&pl.input}
+		players[i] = pl
+	}
+	now := time.Now()
+	step := func() {
+		now = now.Add(time.Second / 30)
+		room.Tick(now)
+	}
+	var bytes, updates, snaps float64
+	drain := func(count bool) {
+		tick := room.CurrentTick()
+		for _, pl := range players {
+			if pkt := pl.peer.TakeSnapshot(); pkt != nil {
+				if count {
+					bytes += float64(len(pkt.Data))
+					updates += float64(pkt.Updates)
+					snaps++
+				}
+				pl.peer.ReleaseSnapshot(pkt)
+			}
+			for len(pl.peer.Control()) > 0 {
+				<-pl.peer.Control()
+			}
+			pl.frame.Seq++
+			pl.frame.AckTick = tick
+			pl.peer.HandleInput(&pl.frame)
+		}
+	}
+	for range 60 { // joins, full snapshots, then two seconds of steady state to warm the buffers
+		step()
+		drain(false)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		step()
+		drain(true)
+	}
+	b.StopTimer()
+	perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	b.ReportMetric(perTick/float64(sc.players), "ns/player")
+	b.ReportMetric(bytes/snaps, "bytes/snapshot")
+	b.ReportMetric(bytes/updates, "bytes/entity")
+	b.ReportMetric(updates/snaps, "updates/snapshot")
+}
