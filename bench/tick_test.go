@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -30,6 +31,17 @@ type inProcessPlayer struct {
 	peer  *server.Peer
 	frame schema.InputFrame
 	input schema.Input
+	hold  int // ticks left before the next change of direction
+}
+
+// wander steers like the standard scenario's bots: a random direction held for 1 to 3 seconds.
+func (pl *inProcessPlayer) wander(rng *rand.Rand) {
+	if pl.hold--; pl.hold > 0 {
+		return
+	}
+	a := rng.Float64() * 2 * math.Pi
+	pl.input.MoveX, pl.input.MoveY = int32(127*math.Cos(a)), int32(127*math.Sin(a))
+	pl.hold = 30 + rng.IntN(60)
 }
 
 // BenchmarkTick measures one full tick of the arena (inputs, step, record, interest and encode for
@@ -58,12 +70,11 @@ func benchTick(b *testing.B, sc scenario) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := float64(i) * 2.39996 // spread headings
 		pl := &inProcessPlayer{peer: p}
-		pl.input.MoveX, pl.input.MoveY = int32(127*math.Cos(a)), int32(127*math.Sin(a))
 		pl.frame.Inputs = []*schema.Input{&pl.input}
 		players[i] = pl
 	}
+	rng := rand.New(rand.NewPCG(1, 2))
 	now := time.Now()
 	step := func() {
 		now = now.Add(time.Second / 30)
@@ -84,12 +95,13 @@ func benchTick(b *testing.B, sc scenario) {
 			for len(pl.peer.Control()) > 0 {
 				<-pl.peer.Control()
 			}
+			pl.wander(rng)
 			pl.frame.Seq++
 			pl.frame.AckTick = tick
 			pl.peer.HandleInput(&pl.frame)
 		}
 	}
-	for range 60 { // joins, full snapshots, then two seconds of steady state to warm the buffers
+	for range 300 { // joins, full snapshots, then ten seconds of play so that buffers reach their size
 		step()
 		drain(false)
 	}

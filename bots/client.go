@@ -341,7 +341,7 @@ func (cl *Client) apply(b []byte) {
 		cl.first = now
 	}
 	cl.last = now
-	st.ages.add(float64(now.UnixMicro()-h.ServerTimeUs) / 1000)
+	st.ages.add(float64(int32(uint32(now.UnixMicro())-h.ServerTimeUs)) / 1000)
 	cl.checkAOI(view)
 	if cl.cfg.OnSnapshot != nil {
 		cl.cfg.OnSnapshot(h, view)

@@ -25,17 +25,17 @@ func EncodeDelta(s *schema.Snapshot, base, target []EntityState) {
 	s.EnteredIds = s.EnteredIds[:0]
 	s.EnteredKinds = s.EnteredKinds[:0]
 	s.EnteredValues = s.EnteredValues[:0]
-	s.ChangedIds = s.ChangedIds[:0]
-	s.ChangedMasks = s.ChangedMasks[:0]
+	s.Changed = s.Changed[:0]
 	s.ChangedValues = s.ChangedValues[:0]
 
-	var lastRemoved, lastEntered, lastChanged uint32
+	lastRemoved, lastChanged := -1, -1 // baseline positions
+	var lastEntered uint32
 	i, j := 0, 0
 	for i < len(base) || j < len(target) {
 		switch {
 		case j == len(target) || (i < len(base) && base[i].ID < target[j].ID):
-			s.Removed = append(s.Removed, base[i].ID-lastRemoved)
-			lastRemoved = base[i].ID
+			s.Removed = append(s.Removed, uint32(i-lastRemoved-1))
+			lastRemoved = i
 			i++
 		case i == len(base) || target[j].ID < base[i].ID:
 			lastEntered = appendEntered(s, &target[j], lastEntered)
@@ -43,13 +43,12 @@ func EncodeDelta(s *schema.Snapshot, base, target []EntityState) {
 		default: // same ID
 			b, t := &base[i], &target[j]
 			if b.Kind != t.Kind {
-				s.Removed = append(s.Removed, b.ID-lastRemoved)
-				lastRemoved = b.ID
+				s.Removed = append(s.Removed, uint32(i-lastRemoved-1))
+				lastRemoved = i
 				lastEntered = appendEntered(s, t, lastEntered)
 			} else if m := t.changeMask(b); m != 0 {
-				s.ChangedIds = append(s.ChangedIds, t.ID-lastChanged)
-				lastChanged = t.ID
-				s.ChangedMasks = append(s.ChangedMasks, m)
+				s.Changed = append(s.Changed, uint32(i-lastChanged-1)<<changeGapShift|uint32(m))
+				lastChanged = i
 				s.ChangedValues = appendChangedValues(s.ChangedValues, m, b, t)
 			}
 			i++
@@ -57,6 +56,9 @@ func EncodeDelta(s *schema.Snapshot, base, target []EntityState) {
 		}
 	}
 }
+
+// changeGapShift is where a changed entry's gap starts, above its field mask.
+const changeGapShift = 4
 
 func appendEntered(s *schema.Snapshot, e *EntityState, last uint32) uint32 {
 	s.EnteredIds = append(s.EnteredIds, e.ID-last)
@@ -83,86 +85,100 @@ func appendChangedValues(dst []int32, m uint8, b, t *EntityState) []int32 {
 
 // ApplyDelta appends to dst the view that the entity columns of s describe against the view base,
 // and returns it. base must be the client's view at s.BaselineTick (empty for a full snapshot). It
-// checks everything it reads: list lengths, ascending ids, removed and changed ids present in base,
-// entered ids absent from it unless also removed (a change of kind); on any inconsistency it
-// returns an error wrapping ErrMalformed and the partial dst, which the caller discards.
+// checks everything it reads: list lengths, positions within base and ascending, no entry both
+// removed and changed, entered ids ascending and absent from what stays of base; on any inconsistency
+// it returns an error wrapping ErrMalformed and the partial dst, which the caller discards.
 func ApplyDelta(dst, base []EntityState, s *schema.Snapshot) ([]EntityState, error) {
 	if err := checkColumns(s); err != nil {
 		return dst, err
 	}
-	var (
-		ri, ei, ci   int    // positions in removed, entered, changed lists
-		vi           int    // position in changed values
-		nextRemoved  uint32 // decoded id at ri
-		nextEntered  uint32
-		nextChanged  uint32
-		haveR, haveE bool
-		haveC        bool
-		err          error
-	)
-	if haveR = ri < len(s.Removed); haveR {
-		nextRemoved = s.Removed[0]
+	removed := positions{list: s.Removed, pos: -1}
+	changed := positions{list: s.Changed, shift: changeGapShift, pos: -1}
+	if err := removed.next(len(base)); err != nil {
+		return dst, err
 	}
-	if haveE = ei < len(s.EnteredIds); haveE {
-		nextEntered = s.EnteredIds[0]
+	if err := changed.next(len(base)); err != nil {
+		return dst, err
 	}
-	if haveC = ci < len(s.ChangedIds); haveC {
-		nextChanged = s.ChangedIds[0]
+	ei, vi := 0, 0 // next entered entity, next changed value
+	var enteredID uint32
+	if len(s.EnteredIds) > 0 {
+		enteredID = s.EnteredIds[0]
 	}
-	for _, b := range base {
-		for haveE && nextEntered < b.ID {
-			dst = append(dst, entered(s, ei, nextEntered))
-			if ei, nextEntered, haveE, err = advance(s.EnteredIds, ei, nextEntered, "entered"); err != nil {
-				return dst, err
+	for i, b := range base {
+		if removed.at(i) {
+			if changed.at(i) {
+				return dst, fmt.Errorf("%w: baseline entry %d both removed and changed", ErrMalformed, i)
 			}
-		}
-		// An id both removed and entered is an entity whose kind changed (see EncodeDelta): the
-		// entered one takes the removed one's place, appended before the next baseline entity.
-		if haveE && nextEntered == b.ID && !(haveR && nextRemoved == b.ID) {
-			return dst, fmt.Errorf("%w: entered id %d is already in the baseline", ErrMalformed, b.ID)
-		}
-		if haveR && nextRemoved < b.ID {
-			return dst, fmt.Errorf("%w: removed id %d is not in the baseline", ErrMalformed, nextRemoved)
-		}
-		if haveC && nextChanged < b.ID {
-			return dst, fmt.Errorf("%w: changed id %d is not in the baseline", ErrMalformed, nextChanged)
-		}
-		if haveR && nextRemoved == b.ID {
-			if haveC && nextChanged == b.ID {
-				return dst, fmt.Errorf("%w: id %d both removed and changed", ErrMalformed, b.ID)
-			}
-			if ri, nextRemoved, haveR, err = advance(s.Removed, ri, nextRemoved, "removed"); err != nil {
+			if err := removed.next(len(base)); err != nil {
 				return dst, err
 			}
 			continue
 		}
-		if haveC && nextChanged == b.ID {
-			b, vi = applyChange(b, s.ChangedMasks[ci], s.ChangedValues, vi)
-			if ci, nextChanged, haveC, err = advance(s.ChangedIds, ci, nextChanged, "changed"); err != nil {
+		for ei < len(s.EnteredIds) && enteredID <= b.ID {
+			if enteredID == b.ID {
+				return dst, fmt.Errorf("%w: entered id %d is already in the view", ErrMalformed, b.ID)
+			}
+			dst = append(dst, entered(s, ei, enteredID))
+			var err error
+			if ei, enteredID, err = nextEntered(s.EnteredIds, ei, enteredID); err != nil {
+				return dst, err
+			}
+		}
+		if changed.at(i) {
+			b, vi = applyChange(b, changed.mask(), s.ChangedValues, vi)
+			if err := changed.next(len(base)); err != nil {
 				return dst, err
 			}
 		}
 		dst = append(dst, b)
 	}
-	if haveR {
-		return dst, fmt.Errorf("%w: removed id %d is not in the baseline", ErrMalformed, nextRemoved)
-	}
-	if haveC {
-		return dst, fmt.Errorf("%w: changed id %d is not in the baseline", ErrMalformed, nextChanged)
-	}
-	for haveE {
-		dst = append(dst, entered(s, ei, nextEntered))
-		if ei, nextEntered, haveE, err = advance(s.EnteredIds, ei, nextEntered, "entered"); err != nil {
+	for ei < len(s.EnteredIds) {
+		dst = append(dst, entered(s, ei, enteredID))
+		var err error
+		if ei, enteredID, err = nextEntered(s.EnteredIds, ei, enteredID); err != nil {
 			return dst, err
 		}
 	}
 	return dst, nil
 }
 
+// positions walks a list of gap-coded baseline positions.
+type positions struct {
+	list  []uint32
+	shift uint   // bits below the gap (the field mask of changed entries)
+	i     int    // index of the current entry in list
+	pos   int    // its position; -1 before the first
+	cur   uint32 // its raw value
+	done  bool
+}
+
+// next moves to the following entry and checks that it lies within a baseline of n entries.
+func (p *positions) next(n int) error {
+	if p.done || p.i >= len(p.list) {
+		p.done = true
+		return nil
+	}
+	p.cur = p.list[p.i]
+	p.i++
+	gap := uint64(p.cur >> p.shift)
+	if pos := uint64(p.pos+1) + gap; pos < uint64(n) {
+		p.pos = int(pos)
+		return nil
+	}
+	return fmt.Errorf("%w: baseline position past the %d entries of the baseline", ErrMalformed, n)
+}
+
+// at reports whether the current entry is at baseline position i.
+func (p *positions) at(i int) bool { return !p.done && p.pos == i }
+
+// mask returns the current entry's field mask.
+func (p *positions) mask() uint8 { return uint8(p.cur & (1<<p.shift - 1)) }
+
 // checkColumns validates the lengths of the entity columns against each other.
 func checkColumns(s *schema.Snapshot) error {
 	n := len(s.EnteredIds)
-	if n+len(s.ChangedIds)+len(s.Removed) > MaxEntitiesPerSnapshot {
+	if n+len(s.Changed)+len(s.Removed) > MaxEntitiesPerSnapshot {
 		return fmt.Errorf("%w: more than %d entities", ErrMalformed, MaxEntitiesPerSnapshot)
 	}
 	if len(s.EnteredKinds) != n || len(s.EnteredValues) != n*valuesPerEntered {
@@ -174,11 +190,9 @@ func checkColumns(s *schema.Snapshot) error {
 			return fmt.Errorf("%w: entity kind %d out of range", ErrMalformed, k)
 		}
 	}
-	if len(s.ChangedMasks) != len(s.ChangedIds) {
-		return fmt.Errorf("%w: %d changed ids but %d masks", ErrMalformed, len(s.ChangedIds), len(s.ChangedMasks))
-	}
 	values := 0
-	for _, m := range s.ChangedMasks {
+	for _, c := range s.Changed {
+		m := uint8(c & (1<<changeGapShift - 1))
 		if m == 0 || m&^fieldsAll != 0 {
 			return fmt.Errorf("%w: change mask %#x", ErrMalformed, m)
 		}
@@ -190,18 +204,17 @@ func checkColumns(s *schema.Snapshot) error {
 	return nil
 }
 
-// advance moves to the next id of a delta-coded ascending list. It fails when the list does not
-// ascend strictly or the sum overflows.
-func advance(list []uint32, i int, cur uint32, what string) (int, uint32, bool, error) {
+// nextEntered moves to the next entered id, which must be greater than cur without overflow.
+func nextEntered(list []uint32, i int, cur uint32) (int, uint32, error) {
 	i++
 	if i == len(list) {
-		return i, cur, false, nil
+		return i, cur, nil
 	}
 	d := list[i]
 	if d == 0 || cur+d < cur {
-		return i, cur, false, fmt.Errorf("%w: %s ids do not ascend at position %d", ErrMalformed, what, i)
+		return i, cur, fmt.Errorf("%w: entered ids do not ascend at position %d", ErrMalformed, i)
 	}
-	return i, cur + d, true, nil
+	return i, cur + d, nil
 }
 
 func entered(s *schema.Snapshot, i int, id uint32) EntityState {

@@ -3,6 +3,7 @@ package netcode
 import (
 	"errors"
 	"math"
+	"math/bits"
 	"slices"
 	"testing"
 
@@ -57,34 +58,194 @@ func TestDeltaRoundTripProperty(t *testing.T) {
 	})
 }
 
-// checkMinimalDelta checks that s holds exactly the differences between base and target: entities
-// that left or changed kind are removed, new ones or ones of a new kind entered, and the others
-// changed only if they differ, with a mask naming exactly the fields that differ.
+// checkMinimalDelta checks that s holds exactly the differences between base and target, in the
+// documented layout, computed here entity by entity rather than by EncodeDelta's merge: a baseline
+// entity that left or changed kind is removed, under its position in base; one that stays with the
+// same kind is changed only if it differs, under its position in base with a mask naming exactly
+// the fields that differ and their differences; target entities not in base, or of a new kind,
+// are entered in id order.
 func checkMinimalDelta(t *rapid.T, s *schema.Snapshot, base, target []EntityState) {
-	var removed, entered, changed int
-	var masks []byte
-	for _, b := range base {
-		if i := FindEntity(target, b.ID); i < 0 || target[i].Kind != b.Kind {
-			removed++
+	var (
+		removed, changed []uint64
+		masks, entered   []uint32
+		kinds            []uint32
+		values, enteredV []int32
+	)
+	for i, b := range base {
+		j := FindEntity(target, b.ID)
+		switch {
+		case j < 0 || target[j].Kind != b.Kind:
+			removed = append(removed, uint64(i))
+		case target[j] != b:
+			e := target[j]
+			changed = append(changed, uint64(i))
+			var m uint32
+			for bit, d := range []int32{e.X - b.X, e.Y - b.Y, int32(e.Heading - b.Heading), int32(e.State - b.State)} {
+				if d != 0 {
+					m |= 1 << bit
+					values = append(values, d)
+				}
+			}
+			masks = append(masks, m)
 		}
 	}
 	for _, e := range target {
-		i := FindEntity(base, e.ID)
-		switch {
-		case i < 0 || base[i].Kind != e.Kind:
-			entered++
-		case e != base[i]:
-			changed++
-			masks = append(masks, e.changeMask(&base[i]))
+		if i := FindEntity(base, e.ID); i < 0 || base[i].Kind != e.Kind {
+			entered = append(entered, e.ID)
+			kinds = append(kinds, uint32(e.Kind))
+			enteredV = append(enteredV, e.X, e.Y, int32(e.Heading), int32(e.State))
 		}
 	}
-	if len(s.Removed) != removed || len(s.EnteredIds) != entered || len(s.ChangedIds) != changed {
-		t.Fatalf("delta has %d removed, %d entered, %d changed; want %d, %d, %d",
-			len(s.Removed), len(s.EnteredIds), len(s.ChangedIds), removed, entered, changed)
+	want := &schema.Snapshot{
+		Tick: s.Tick, BaselineTick: s.BaselineTick, LastInputSeq: s.LastInputSeq, ServerTimeUs: s.ServerTimeUs,
+		Removed:       positionsToGaps(removed, nil, 0),
+		EnteredIds:    enteredDiffs(entered),
+		EnteredKinds:  kinds,
+		EnteredValues: enteredV,
+		Changed:       positionsToGaps(changed, masks, changeMaskBits),
+		ChangedValues: values,
 	}
-	if !slices.Equal(s.ChangedMasks, masks) {
-		t.Fatalf("change masks %v, want %v", s.ChangedMasks, masks)
+	if !proto.Equal(s, want) {
+		t.Fatalf("delta\n%v\nwant\n%v", s, want)
 	}
+	// And back: the columns decode to those positions, masks and ids.
+	if !slices.Equal(gapsToPositions(s.Removed, 0), removed) || !slices.Equal(gapsToPositions(s.Changed, changeMaskBits), changed) ||
+		!slices.Equal(changedMasks(s.Changed), masks) || !slices.Equal(enteredIDs(s.EnteredIds), entered) {
+		t.Fatalf("columns do not decode to removed %v, changed %v with masks %v, entered %v", removed, changed, masks, entered)
+	}
+}
+
+// TestApplyDeltaRejectsCorruptionProperty: a valid delta, corrupted in one of the ways the format
+// forbids, is rejected with ErrMalformed, and applying it does not touch the baseline.
+func TestApplyDeltaRejectsCorruptionProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		maxID := rapid.SampledFrom([]uint32{40, 3000, math.MaxUint32}).Draw(t, "maxID")
+		base := drawView(t, maxID, 30)
+		target := drawNextView(t, base, maxID)
+		var s schema.Snapshot
+		EncodeDelta(&s, base, target)
+
+		removed := gapsToPositions(s.Removed, 0)
+		changed := gapsToPositions(s.Changed, changeMaskBits)
+		masks := changedMasks(s.Changed)
+		entered := enteredIDs(s.EnteredIds)
+		// Positions of base that stay in the view.
+		var retained []uint64
+		for i := range base {
+			if !slices.Contains(removed, uint64(i)) {
+				retained = append(retained, uint64(i))
+			}
+		}
+
+		// The corruptions that apply to this delta.
+		type corruption struct {
+			name  string
+			apply func()
+		}
+		insertPos := func(list []uint64, p uint64) ([]uint64, int) {
+			i, _ := slices.BinarySearch(list, p)
+			return slices.Insert(list, i, p), i
+		}
+		// valueIndex returns where the values of changed entry k start.
+		valueIndex := func(k int) int {
+			n := 0
+			for _, m := range masks[:k] {
+				n += bits.OnesCount32(m)
+			}
+			return n
+		}
+		cs := []corruption{
+			{"removed past the end", func() {
+				p := uint64(len(base)) + uint64(rapid.IntRange(0, 3).Draw(t, "beyond")) // after every valid position
+				s.Removed = positionsToGaps(append(removed, p), nil, 0)
+			}},
+			{"changed past the end", func() {
+				p := uint64(len(base)) + uint64(rapid.IntRange(0, 3).Draw(t, "beyond")) // after every valid position
+				s.Changed = positionsToGaps(append(changed, p), append(masks, uint32(FieldX)), changeMaskBits)
+				s.ChangedValues = append(s.ChangedValues, 1)
+			}},
+			{"extra changed value", func() {
+				i := rapid.IntRange(0, len(s.ChangedValues)).Draw(t, "at")
+				s.ChangedValues = slices.Insert(s.ChangedValues, i, 7)
+			}},
+		}
+		if len(removed) > 0 {
+			cs = append(cs, corruption{"removed entry also changed", func() {
+				p := rapid.SampledFrom(removed).Draw(t, "pos")
+				if slices.Contains(changed, p) {
+					t.Fatalf("EncodeDelta sent position %d as both removed and changed", p)
+				}
+				var k int
+				changed, k = insertPos(changed, p)
+				m := uint32(rapid.IntRange(1, int(fieldsAll)).Draw(t, "mask"))
+				vi := valueIndex(k)
+				masks = slices.Insert(masks, k, m)
+				s.Changed = positionsToGaps(changed, masks, changeMaskBits)
+				s.ChangedValues = slices.Insert(s.ChangedValues, vi, make([]int32, bits.OnesCount32(m))...)
+			}})
+		}
+		if len(s.Changed) > 0 {
+			cs = append(cs,
+				corruption{"changed mask 0", func() {
+					k := rapid.IntRange(0, len(s.Changed)-1).Draw(t, "entry")
+					vi, n := valueIndex(k), bits.OnesCount32(masks[k])
+					s.Changed[k] &^= 1<<changeMaskBits - 1
+					s.ChangedValues = slices.Delete(s.ChangedValues, vi, vi+n)
+				}},
+				corruption{"changed value missing", func() {
+					i := rapid.IntRange(0, len(s.ChangedValues)-1).Draw(t, "at")
+					s.ChangedValues = slices.Delete(s.ChangedValues, i, i+1)
+				}},
+				corruption{"changed mask gains a bit", func() {
+					k := rapid.IntRange(0, len(s.Changed)-1).Draw(t, "entry")
+					if masks[k] == uint32(fieldsAll) {
+						s.ChangedValues = s.ChangedValues[:len(s.ChangedValues)-1] // lose one instead
+						return
+					}
+					s.Changed[k] |= uint32(rapid.SampledFrom([]uint8{FieldX, FieldY, FieldHeading, FieldState}).
+						Filter(func(f uint8) bool { return masks[k]&uint32(f) == 0 }).Draw(t, "bit"))
+				}})
+		}
+		if len(retained) > 0 {
+			cs = append(cs, corruption{"entered id of a retained entity", func() {
+				id := base[rapid.SampledFrom(retained).Draw(t, "pos")].ID
+				i, found := slices.BinarySearch(entered, id)
+				if found {
+					t.Fatalf("EncodeDelta entered id %d, which stays in the view", id)
+				}
+				entered = slices.Insert(entered, i, id)
+				s.EnteredIds = enteredDiffs(entered)
+				s.EnteredKinds = slices.Insert(s.EnteredKinds, i, 0)
+				s.EnteredValues = slices.Insert(s.EnteredValues, 4*i, 0, 0, 0, 0)
+			}})
+		}
+		if len(entered) > 0 {
+			cs = append(cs, corruption{"entered id twice", func() {
+				i := rapid.IntRange(0, len(entered)-1).Draw(t, "which")
+				entered = slices.Insert(entered, i, entered[i])
+				s.EnteredIds = enteredDiffs(entered)
+				s.EnteredKinds = slices.Insert(s.EnteredKinds, i, s.EnteredKinds[i])
+				s.EnteredValues = slices.Insert(s.EnteredValues, 4*i, s.EnteredValues[4*i:4*i+4]...)
+			}})
+		}
+		if len(entered) > 1 {
+			cs = append(cs, corruption{"entered ids swapped", func() {
+				i := rapid.IntRange(0, len(entered)-2).Draw(t, "which")
+				entered[i], entered[i+1] = entered[i+1], entered[i]
+				s.EnteredIds = enteredDiffs(entered)
+			}})
+		}
+		c := rapid.SampledFrom(cs).Draw(t, "corruption")
+		c.apply()
+
+		before := slices.Clone(base)
+		if got, err := ApplyDelta(nil, base, &s); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: ApplyDelta(%v) = %v, %v; want ErrMalformed", c.name, &s, got, err)
+		}
+		if !slices.Equal(base, before) {
+			t.Fatalf("%s: ApplyDelta modified the baseline", c.name)
+		}
+	})
 }
 
 // TestFullSnapshotProperty: a snapshot against the empty view carries every entity as entered.
@@ -93,9 +254,9 @@ func TestFullSnapshotProperty(t *testing.T) {
 		target := drawView(t, 5000, 100)
 		var s schema.Snapshot
 		EncodeDelta(&s, nil, target)
-		if len(s.Removed)+len(s.ChangedIds) != 0 || len(s.EnteredIds) != len(target) {
+		if len(s.Removed)+len(s.Changed) != 0 || len(s.EnteredIds) != len(target) {
 			t.Fatalf("full snapshot of %d: %d removed, %d entered, %d changed",
-				len(target), len(s.Removed), len(s.EnteredIds), len(s.ChangedIds))
+				len(target), len(s.Removed), len(s.EnteredIds), len(s.Changed))
 		}
 		if got, err := ApplyDelta(nil, nil, &s); err != nil || !slices.Equal(got, target) {
 			t.Fatalf("ApplyDelta = %v, %v; want %v", got, err, target)
@@ -107,6 +268,7 @@ func TestFullSnapshotProperty(t *testing.T) {
 type packet struct {
 	tick, baseline uint32
 	payload        []byte
+	header         Header // what the receiver's Last must be once it applied this
 }
 
 // TestReceiverFollowsServerProperty simulates a server and a Receiver over an unreliable network:
@@ -128,6 +290,13 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 			rapid.Uint32Range(math.MaxUint32-30, math.MaxUint32),
 			rapid.Uint32(),
 		).Draw(t, "start")
+		// The server's clock in Unix microseconds; its low 32 bits, which the snapshots carry,
+		// wrap every 71.6 minutes: sometimes during the run.
+		const wrap = 0x640a1 << 32 // a wrap of the low 32 bits in October 2025
+		clock := rapid.OneOf(
+			rapid.Uint64Range(wrap-60*33_400, wrap-1),
+			rapid.Uint64Range(1_700_000_000_000_000, 1_900_000_000_000_000),
+		).Draw(t, "clock")
 
 		ring := NewViewRing(window)
 		rx := NewReceiver(rxWindow)
@@ -162,7 +331,7 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 				}
 				return
 			}
-			if rx.Tick() != p.tick || rx.Last().Tick != p.tick || rx.Last().BaselineTick != p.baseline {
+			if rx.Tick() != p.tick || rx.Last() != p.header {
 				t.Fatalf("after Apply(tick %d, baseline %d): Tick %d, Last %+v", p.tick, p.baseline, rx.Tick(), rx.Last())
 			}
 			if !slices.Equal(rx.View(), views[p.tick]) {
@@ -172,6 +341,7 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 
 		for range rapid.IntRange(1, 60).Draw(t, "ticks") {
 			tick = NextTick(tick)
+			clock += uint64(rapid.IntRange(33_000, 33_400).Draw(t, "tickMicros"))
 			// Sometimes the server computes no view for this player at a tick: nothing is stored
 			// or sent, and the ring has a gap.
 			if skipped := rapid.IntRange(0, 7).Draw(t, "skipTick") == 0; !skipped {
@@ -185,7 +355,8 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 					}
 				}
 				EncodeDelta(&snap, base, view)
-				snap.Tick, snap.BaselineTick, snap.ServerTimeUs = tick, baseline, int64(tick)*1000
+				snap.Tick, snap.BaselineTick, snap.LastInputSeq = tick, baseline, tick*3
+				snap.ServerTimeUs = uint32(clock) // modulo 2^32
 				payload, err := proto.Marshal(&snap)
 				if err != nil {
 					t.Fatal(err)
@@ -193,7 +364,10 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 				ring.Store(tick, append(ring.Reserve(tick), view...))
 				views[tick] = view
 
-				p := packet{tick, baseline, payload}
+				p := packet{tick, baseline, payload, Header{
+					Tick: tick, BaselineTick: baseline, LastInputSeq: tick * 3, ServerTimeUs: uint32(clock),
+					Updates: len(snap.EnteredIds) + len(snap.Changed),
+				}}
 				switch rapid.IntRange(0, 3).Draw(t, "fate") {
 				case 0: // lost
 				case 1:

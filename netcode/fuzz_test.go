@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/bits"
 	"slices"
 	"testing"
 
@@ -18,17 +19,26 @@ import (
 // documented invariants, never panic. The seeds are valid encodings, so the fuzzer starts from
 // inputs that get deep into the decoders.
 
-// fuzzBase is the fixed baseline of FuzzApplyDelta, with ids at both ends of the uint32 range so
-// that delta-coded ids can overflow.
-var fuzzBase = []EntityState{
-	{ID: 0, Kind: 1, X: 5, Y: -5},
-	{ID: 1, Kind: 2, Heading: 255},
-	{ID: 7, State: 3},
-	{ID: 100, Kind: 1, X: -1000, Y: 1000, Heading: 65535, State: 0xffffffff},
-	{ID: 1 << 31},
-	{ID: maxU32 - 1, Kind: 3, X: 1 << 30},
-	{ID: maxU32, Kind: 4, Y: -1 << 30},
-}
+// fuzzBase is the fixed baseline of FuzzApplyDelta: ids at both ends of the uint32 range so that
+// delta-coded entered ids can overflow, and a run of 20 entities (positions 4 to 23) so that gaps
+// between baseline positions reach 8 and more, where a changed entry (gap<<4 | mask) takes two
+// varint bytes.
+var fuzzBase = func() []EntityState {
+	v := []EntityState{
+		{ID: 0, Kind: 1, X: 5, Y: -5},
+		{ID: 1, Kind: 2, Heading: 255},
+		{ID: 7, State: 3},
+		{ID: 100, Kind: 1, X: -1000, Y: 1000, Heading: 65535, State: 0xffffffff},
+	}
+	for i := range 20 {
+		v = append(v, EntityState{ID: uint32(200 + 3*i), Kind: uint8(i % 3), X: int32(10 * i), Y: int32(-i), Heading: uint32(i)})
+	}
+	return append(v,
+		EntityState{ID: 1 << 31},
+		EntityState{ID: maxU32 - 1, Kind: 3, X: 1 << 30},
+		EntityState{ID: maxU32, Kind: 4, Y: -1 << 30},
+	)
+}()
 
 // fuzzTargets are views to encode against fuzzBase (and against nothing) for seeds.
 var fuzzTargets = [][]EntityState{
@@ -36,6 +46,30 @@ var fuzzTargets = [][]EntityState{
 	fuzzBase,
 	{{ID: 0, Kind: 1, X: 6, Y: -5}, {ID: 1, Kind: 9}, {ID: 2}, {ID: 100, Kind: 1, Heading: 3}, {ID: maxU32, Kind: 4, State: 1}},
 	{{ID: 3, X: 1}, {ID: 1 << 20, Kind: 7, X: -1, Y: 2, Heading: 3, State: 4}, {ID: maxU32 - 1, Kind: 3, X: -1 << 31}},
+	fuzzEdit(func(v []EntityState) []EntityState {
+		// Changed positions 0, 9, 22 and 26: gaps 0, 8, 12, 3, the middle two take two bytes; a
+		// kind change at 12; position 15 removed; an id entered inside the run.
+		v[0].X++
+		v[9].Y, v[9].State = 7, 7
+		v[22].Heading--
+		v[26].State++
+		v[12].Kind = 5
+		v = slices.Delete(v, 15, 16)
+		v = append(v, EntityState{ID: 201, Kind: 2, X: 1})
+		slices.SortFunc(v, byID)
+		return v
+	}),
+	fuzzEdit(func(v []EntityState) []EntityState { // every entity changed, every field
+		for i := range v {
+			v[i].X, v[i].Y, v[i].Heading, v[i].State = v[i].X+1, v[i].Y-1, v[i].Heading+1, v[i].State^1
+		}
+		return v
+	}),
+}
+
+// fuzzEdit returns edit applied to a copy of fuzzBase.
+func fuzzEdit(edit func([]EntityState) []EntityState) []EntityState {
+	return edit(slices.Clone(fuzzBase))
 }
 
 func marshalSnapshot(t testing.TB, s *schema.Snapshot) []byte {
@@ -46,17 +80,111 @@ func marshalSnapshot(t testing.TB, s *schema.Snapshot) []byte {
 	return b
 }
 
+// referenceApply is ApplyDelta written from the schema's description alone, without its single
+// pass: decode every column into positions and ids, check each rule on its own, then build the
+// view and sort it. ok is false for a snapshot that breaks a rule.
+func referenceApply(base []EntityState, s *schema.Snapshot) (view []EntityState, ok bool) {
+	n := len(s.EnteredIds)
+	if n+len(s.Changed)+len(s.Removed) > MaxEntitiesPerSnapshot ||
+		len(s.EnteredKinds) != n || len(s.EnteredValues) != 4*n {
+		return nil, false
+	}
+	nValues := 0
+	for _, m := range changedMasks(s.Changed) {
+		if m == 0 { // four bits: never above 0xf
+			return nil, false
+		}
+		nValues += bits.OnesCount32(m)
+	}
+	if nValues != len(s.ChangedValues) {
+		return nil, false
+	}
+	for _, k := range s.EnteredKinds {
+		if k > 255 {
+			return nil, false
+		}
+	}
+	removed := map[uint64]bool{}
+	for _, p := range gapsToPositions(s.Removed, 0) {
+		if p >= uint64(len(base)) {
+			return nil, false
+		}
+		removed[p] = true
+	}
+	changed := map[uint64]uint32{} // position -> index in s.Changed
+	for k, p := range gapsToPositions(s.Changed, changeMaskBits) {
+		if p >= uint64(len(base)) || removed[p] {
+			return nil, false
+		}
+		changed[p] = uint32(k)
+	}
+	vi := 0
+	valueAt := map[uint32]int{} // index in s.Changed -> its first value
+	for k, m := range changedMasks(s.Changed) {
+		valueAt[uint32(k)] = vi
+		vi += bits.OnesCount32(m)
+	}
+	kept := map[uint32]bool{}
+	for i, b := range base {
+		if removed[uint64(i)] {
+			continue
+		}
+		if k, ok := changed[uint64(i)]; ok {
+			v := s.ChangedValues[valueAt[k]:]
+			m := s.Changed[k]
+			if m&uint32(FieldX) != 0 {
+				b.X += v[0]
+				v = v[1:]
+			}
+			if m&uint32(FieldY) != 0 {
+				b.Y += v[0]
+				v = v[1:]
+			}
+			if m&uint32(FieldHeading) != 0 {
+				b.Heading += uint32(v[0])
+				v = v[1:]
+			}
+			if m&uint32(FieldState) != 0 {
+				b.State += uint32(v[0])
+			}
+		}
+		kept[b.ID] = true
+		view = append(view, b)
+	}
+	ids := enteredIDs(s.EnteredIds)
+	for i, id := range ids {
+		if i > 0 && (s.EnteredIds[i] == 0 || id < ids[i-1]) || kept[id] {
+			return nil, false
+		}
+		v := s.EnteredValues[4*i:]
+		view = append(view, EntityState{ID: id, Kind: uint8(s.EnteredKinds[i]),
+			X: v[0], Y: v[1], Heading: uint32(v[2]), State: uint32(v[3])})
+	}
+	slices.SortFunc(view, byID)
+	return view, true
+}
+
 func FuzzApplyDelta(f *testing.F) {
 	for i, target := range fuzzTargets {
 		for _, base := range [][]EntityState{fuzzBase, nil} {
-			s := schema.Snapshot{Tick: uint32(10 + i), BaselineTick: 9}
+			s := schema.Snapshot{Tick: uint32(10 + i), BaselineTick: 9, LastInputSeq: 3, ServerTimeUs: maxU32 - uint32(i)}
 			EncodeDelta(&s, base, target)
-			f.Add(marshalSnapshot(f, &s))
+			b := marshalSnapshot(f, &s)
+			// The seeds are valid snapshots in the current format.
+			var d schema.Snapshot
+			if err := DecodeSnapshot(b, &d); err != nil {
+				f.Fatalf("seed %d: %v", i, err)
+			}
+			if got, err := ApplyDelta(nil, base, &d); err != nil || !slices.Equal(got, target) {
+				f.Fatalf("seed %d: ApplyDelta = %v, %v; want %v", i, got, err, target)
+			}
+			f.Add(b)
 		}
 	}
 	f.Add([]byte{})
 	f.Add([]byte{0x08, 0x01}) // tick 1, nothing else
 
+	baseCopy := slices.Clone(fuzzBase)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var s schema.Snapshot
 		if err := DecodeSnapshot(data, &s); err != nil {
@@ -67,20 +195,38 @@ func FuzzApplyDelta(f *testing.F) {
 		}
 		for _, base := range [][]EntityState{fuzzBase, nil} {
 			out, err := ApplyDelta(nil, base, &s)
+			if !slices.Equal(fuzzBase, baseCopy) {
+				t.Fatalf("ApplyDelta modified its baseline")
+			}
+			want, ok := referenceApply(base, &s)
 			if err != nil {
 				if !errors.Is(err, ErrMalformed) {
 					t.Fatalf("ApplyDelta error %v does not wrap ErrMalformed", err)
 				}
+				if ok {
+					t.Fatalf("ApplyDelta rejects a snapshot the reference accepts: %v", err)
+				}
 				continue
 			}
-			if !strictlyAscending(out) {
-				t.Fatalf("ApplyDelta accepted a snapshot giving an unsorted view: %v", out)
+			if !ok {
+				t.Fatalf("ApplyDelta accepts a snapshot the reference rejects, giving %v", out)
 			}
-			// What was accepted is a real delta: encoded again, it gives the same view.
+			if !slices.Equal(out, want) {
+				t.Fatalf("ApplyDelta gives\n%v\nthe reference\n%v", out, want)
+			}
+			if !strictlyAscending(out) || len(out) != len(base)-len(s.Removed)+len(s.EnteredIds) {
+				t.Fatalf("ApplyDelta accepted a snapshot giving %d entities, unsorted or miscounted: %v", len(out), out)
+			}
+			// What was accepted is a real delta: encoded again, it gives the same view, and names
+			// no more removed or entered entities (a retained entity keeps its id and kind).
 			var again schema.Snapshot
 			EncodeDelta(&again, base, out)
 			if out2, err := ApplyDelta(nil, base, &again); err != nil || !slices.Equal(out2, out) {
 				t.Fatalf("re-encoded delta gives %v, %v; want %v", out2, err, out)
+			}
+			if len(again.Removed) > len(s.Removed) || len(again.EnteredIds) > len(s.EnteredIds) {
+				t.Fatalf("re-encoded delta removes %d and enters %d; the accepted one %d and %d",
+					len(again.Removed), len(again.EnteredIds), len(s.Removed), len(s.EnteredIds))
 			}
 		}
 	})
@@ -121,10 +267,26 @@ func FuzzReceiver(f *testing.F) {
 	f.Add(framePayloads(p0, p2, p1, p1, p3, p0, p4))
 	f.Add(framePayloads(p1, p0, p3, p4))
 	f.Add(framePayloads(p0, []byte{0x08}, p1))
-	// A snapshot in the ring slot of the current view that fails after decoding two entities.
+	// Besides valid snapshots, sessions holding malformed ones (well-formed protobuf in the current
+	// format) that the receiver must drop without a trace. A full snapshot in the ring slot of the
+	// current view that fails after decoding two entities:
 	bad := marshalSnapshot(f, &schema.Snapshot{Tick: ticks[0] + 4, EnteredIds: []uint32{5, 1, 0},
 		EnteredKinds: make([]uint32, 3), EnteredValues: make([]int32, 12)})
 	f.Add(framePayloads(p0, bad, p1, p2))
+	// A delta against views[0] (5 entities) that changes position 0, then names position 4 both
+	// removed and changed, then one past the end.
+	x := uint32(FieldX)
+	badDelta := marshalSnapshot(f, &schema.Snapshot{Tick: ticks[1], BaselineTick: ticks[0],
+		Removed: []uint32{4}, Changed: []uint32{x, 3<<4 | x}, ChangedValues: []int32{1, 1}})
+	pastEnd := marshalSnapshot(f, &schema.Snapshot{Tick: ticks[1], BaselineTick: ticks[0],
+		Changed: []uint32{x, 4<<4 | x}, ChangedValues: []int32{1, 1}})
+	f.Add(framePayloads(p0, badDelta, pastEnd, p1, p2))
+	for _, seed := range [][]byte{p0, p1, p2, p3, p4} { // valid in the current format
+		var s schema.Snapshot
+		if err := DecodeSnapshot(seed, &s); err != nil || s.ServerTimeUs == 0 {
+			f.Fatalf("seed does not decode: %v, %v", &s, err)
+		}
+	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rx := NewReceiver(4)
@@ -151,6 +313,11 @@ func FuzzReceiver(f *testing.F) {
 			}
 			if rx.Tick() != s.Tick || !strictlyAscending(rx.View()) {
 				t.Fatalf("payload %d: receiver at tick %d with %v", i, rx.Tick(), rx.View())
+			}
+			wantHeader := Header{Tick: s.Tick, BaselineTick: s.BaselineTick, LastInputSeq: s.LastInputSeq,
+				ServerTimeUs: s.ServerTimeUs, Updates: len(s.EnteredIds) + len(s.Changed)}
+			if rx.Last() != wantHeader {
+				t.Fatalf("payload %d: Last = %+v, want %+v", i, rx.Last(), wantHeader)
 			}
 			// The receiver's baseline must be the view it applied for that tick, untouched since.
 			var base []EntityState

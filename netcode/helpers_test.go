@@ -111,3 +111,75 @@ func drawNextView(t *rapid.T, base []EntityState, maxID uint32) []EntityState {
 	slices.SortFunc(next, byID)
 	return next
 }
+
+// Gap coding of the Snapshot columns, written out independently of delta.go so that tests can
+// build and take apart snapshots by hand: removed and changed name baseline positions, each as the
+// gap from the previous one in its list (position - previous - 1; the first entry's gap is its
+// position); a changed entry carries its field mask in its low changeMaskBits bits.
+
+// changeMaskBits is how many low bits of a changed entry hold its field mask (bit 0 x, 1 y,
+// 2 heading, 3 state); the gap is above them.
+const changeMaskBits = 4
+
+// gapsToPositions decodes gap-coded baseline positions; shift is the number of low bits below each
+// gap (0 for removed, changeMaskBits for changed). Positions are 64-bit: hostile gaps may add up
+// beyond 32 bits.
+func gapsToPositions(list []uint32, shift uint) []uint64 {
+	out := make([]uint64, len(list))
+	next := uint64(0) // the position a gap of 0 names
+	for i, v := range list {
+		out[i] = next + uint64(v>>shift)
+		next = out[i] + 1
+	}
+	return out
+}
+
+// positionsToGaps gap-codes ascending baseline positions, each ORed with the matching entry of low
+// (nil: none), which must fit below shift.
+func positionsToGaps(pos []uint64, low []uint32, shift uint) []uint32 {
+	out := make([]uint32, len(pos))
+	next := uint64(0)
+	for i, p := range pos {
+		out[i] = uint32(p-next) << shift
+		if low != nil {
+			out[i] |= low[i]
+		}
+		next = p + 1
+	}
+	return out
+}
+
+// changedMasks returns the field masks of changed entries.
+func changedMasks(changed []uint32) []uint32 {
+	out := make([]uint32, len(changed))
+	for i, c := range changed {
+		out[i] = c & (1<<changeMaskBits - 1)
+	}
+	return out
+}
+
+// enteredIDs decodes entered ids (first id, then differences), wrapping like uint32.
+func enteredIDs(list []uint32) []uint32 {
+	out := make([]uint32, len(list))
+	var cur uint32
+	for i, d := range list {
+		if i == 0 {
+			cur = d
+		} else {
+			cur += d
+		}
+		out[i] = cur
+	}
+	return out
+}
+
+// enteredDiffs delta-codes entered ids, the inverse of enteredIDs.
+func enteredDiffs(ids []uint32) []uint32 {
+	out := make([]uint32, len(ids))
+	var last uint32
+	for i, id := range ids {
+		out[i] = id - last
+		last = id
+	}
+	return out
+}

@@ -26,8 +26,8 @@ type Receiver struct {
 // Header is the non-entity part of an applied snapshot.
 type Header struct {
 	Tick, BaselineTick, LastInputSeq uint32
-	ServerTimeUs                     int64
-	Updates                          int // entities entered or changed
+	ServerTimeUs                     uint32 // Unix microseconds modulo 2^32
+	Updates                          int    // entities entered or changed
 }
 
 // NewReceiver returns a receiver keeping window views; use the server's baseline window.
@@ -61,7 +61,7 @@ func (r *Receiver) Apply(payload []byte) (applied bool, err error) {
 	r.newest, r.view = s.Tick, next
 	r.last = Header{
 		Tick: s.Tick, BaselineTick: s.BaselineTick, LastInputSeq: s.LastInputSeq,
-		ServerTimeUs: s.ServerTimeUs, Updates: len(s.EnteredIds) + len(s.ChangedIds),
+		ServerTimeUs: s.ServerTimeUs, Updates: len(s.EnteredIds) + len(s.Changed),
 	}
 	return true, nil
 }

@@ -501,21 +501,25 @@ func (x *InputFrame) GetAckTick() uint32 {
 // Snapshot is the state of the entities one player perceives at one tick, as a delta against the
 // client's view at baseline_tick (which the client acknowledged), or in full when baseline_tick is 0.
 //
-// An entity's state is: x, y (quantized, scale from Welcome), heading (quantized) and a
-// game-defined 32-bit state word; its kind is fixed and sent only when it enters.
+// A view is a list of entities sorted by ascending id. An entity's state is: x, y (quantized, scale
+// from Welcome), heading (quantized) and a game-defined 32-bit state word; its kind is fixed and sent
+// only when it enters. Entities that stay in the view are named by their position in the baseline
+// view, not by id: positions of successive entries are close, so each fits in a byte with its field
+// mask. A gap is a position minus the previous one in the same list minus 1 (the first entry's gap
+// is its position).
 type Snapshot struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Tick          uint32                 `protobuf:"varint,1,opt,name=tick,proto3" json:"tick,omitempty"`                                                  // ticks start at 1 and wrap, skipping 0
-	BaselineTick  uint32                 `protobuf:"varint,2,opt,name=baseline_tick,json=baselineTick,proto3" json:"baseline_tick,omitempty"`              // 0: full snapshot
-	LastInputSeq  uint32                 `protobuf:"varint,3,opt,name=last_input_seq,json=lastInputSeq,proto3" json:"last_input_seq,omitempty"`            // newest input of this player the server has applied
-	ServerTimeUs  int64                  `protobuf:"varint,4,opt,name=server_time_us,json=serverTimeUs,proto3" json:"server_time_us,omitempty"`            // server's wall clock at the tick, Unix microseconds
-	Removed       []uint32               `protobuf:"varint,5,rep,packed,name=removed,proto3" json:"removed,omitempty"`                                     // ids in the baseline that left the view, delta-coded
-	EnteredIds    []uint32               `protobuf:"varint,6,rep,packed,name=entered_ids,json=enteredIds,proto3" json:"entered_ids,omitempty"`             // ids new to the view, delta-coded
-	EnteredKinds  []uint32               `protobuf:"varint,7,rep,packed,name=entered_kinds,json=enteredKinds,proto3" json:"entered_kinds,omitempty"`       // one per entered id
-	EnteredValues []int32                `protobuf:"zigzag32,8,rep,packed,name=entered_values,json=enteredValues,proto3" json:"entered_values,omitempty"`  // four per entered id: x, y, heading, state
-	ChangedIds    []uint32               `protobuf:"varint,9,rep,packed,name=changed_ids,json=changedIds,proto3" json:"changed_ids,omitempty"`             // ids in the baseline whose state changed, delta-coded
-	ChangedMasks  []byte                 `protobuf:"bytes,10,opt,name=changed_masks,json=changedMasks,proto3" json:"changed_masks,omitempty"`              // one byte per changed id: bit 0 x, 1 y, 2 heading, 3 state
-	ChangedValues []int32                `protobuf:"zigzag32,11,rep,packed,name=changed_values,json=changedValues,proto3" json:"changed_values,omitempty"` // per changed id, one per set bit: new value minus baseline
+	Tick          uint32                 `protobuf:"varint,1,opt,name=tick,proto3" json:"tick,omitempty"`                                                 // ticks start at 1 and wrap, skipping 0
+	BaselineTick  uint32                 `protobuf:"varint,2,opt,name=baseline_tick,json=baselineTick,proto3" json:"baseline_tick,omitempty"`             // 0: full snapshot
+	LastInputSeq  uint32                 `protobuf:"varint,3,opt,name=last_input_seq,json=lastInputSeq,proto3" json:"last_input_seq,omitempty"`           // newest input of this player the server has applied
+	ServerTimeUs  uint32                 `protobuf:"fixed32,4,opt,name=server_time_us,json=serverTimeUs,proto3" json:"server_time_us,omitempty"`          // server's wall clock at the tick: Unix microseconds modulo 2^32
+	Removed       []uint32               `protobuf:"varint,5,rep,packed,name=removed,proto3" json:"removed,omitempty"`                                    // baseline entries that left the view: gaps, ascending
+	EnteredIds    []uint32               `protobuf:"varint,6,rep,packed,name=entered_ids,json=enteredIds,proto3" json:"entered_ids,omitempty"`            // ids new to the view, ascending: first id, then differences
+	EnteredKinds  []uint32               `protobuf:"varint,7,rep,packed,name=entered_kinds,json=enteredKinds,proto3" json:"entered_kinds,omitempty"`      // one per entered id
+	EnteredValues []int32                `protobuf:"zigzag32,8,rep,packed,name=entered_values,json=enteredValues,proto3" json:"entered_values,omitempty"` // four per entered id: x, y, heading, state
+	Changed       []uint32               `protobuf:"varint,9,rep,packed,name=changed,proto3" json:"changed,omitempty"`                                    // baseline entries whose state changed: gap << 4 | field mask
+	// (bit 0 x, 1 y, 2 heading, 3 state), ascending
+	ChangedValues []int32 `protobuf:"zigzag32,10,rep,packed,name=changed_values,json=changedValues,proto3" json:"changed_values,omitempty"` // per changed entry, one per set bit: new value minus baseline
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -571,7 +575,7 @@ func (x *Snapshot) GetLastInputSeq() uint32 {
 	return 0
 }
 
-func (x *Snapshot) GetServerTimeUs() int64 {
+func (x *Snapshot) GetServerTimeUs() uint32 {
 	if x != nil {
 		return x.ServerTimeUs
 	}
@@ -606,16 +610,9 @@ func (x *Snapshot) GetEnteredValues() []int32 {
 	return nil
 }
 
-func (x *Snapshot) GetChangedIds() []uint32 {
+func (x *Snapshot) GetChanged() []uint32 {
 	if x != nil {
-		return x.ChangedIds
-	}
-	return nil
-}
-
-func (x *Snapshot) GetChangedMasks() []byte {
-	if x != nil {
-		return x.ChangedMasks
+		return x.Changed
 	}
 	return nil
 }
@@ -1162,22 +1159,20 @@ const file_tickrelay_proto_rawDesc = "" +
 	"InputFrame\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12+\n" +
 	"\x06inputs\x18\x02 \x03(\v2\x13.tickrelay.v1.InputR\x06inputs\x12\x19\n" +
-	"\back_tick\x18\x03 \x01(\rR\aackTick\"\x83\x03\n" +
+	"\back_tick\x18\x03 \x01(\rR\aackTick\"\xd7\x02\n" +
 	"\bSnapshot\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\rR\x04tick\x12#\n" +
 	"\rbaseline_tick\x18\x02 \x01(\rR\fbaselineTick\x12$\n" +
 	"\x0elast_input_seq\x18\x03 \x01(\rR\flastInputSeq\x12$\n" +
-	"\x0eserver_time_us\x18\x04 \x01(\x03R\fserverTimeUs\x12\x18\n" +
+	"\x0eserver_time_us\x18\x04 \x01(\aR\fserverTimeUs\x12\x18\n" +
 	"\aremoved\x18\x05 \x03(\rR\aremoved\x12\x1f\n" +
 	"\ventered_ids\x18\x06 \x03(\rR\n" +
 	"enteredIds\x12#\n" +
 	"\rentered_kinds\x18\a \x03(\rR\fenteredKinds\x12%\n" +
-	"\x0eentered_values\x18\b \x03(\x11R\renteredValues\x12\x1f\n" +
-	"\vchanged_ids\x18\t \x03(\rR\n" +
-	"changedIds\x12#\n" +
-	"\rchanged_masks\x18\n" +
-	" \x01(\fR\fchangedMasks\x12%\n" +
-	"\x0echanged_values\x18\v \x03(\x11R\rchangedValues\"V\n" +
+	"\x0eentered_values\x18\b \x03(\x11R\renteredValues\x12\x18\n" +
+	"\achanged\x18\t \x03(\rR\achanged\x12%\n" +
+	"\x0echanged_values\x18\n" +
+	" \x03(\x11R\rchangedValues\"V\n" +
 	"\x06Player\x12\x1b\n" +
 	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -106,7 +107,15 @@ func (e *encoder) stop() {
 func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	rec := &r.record
 	w.cand = r.visible(p, w.cand[:0])
+	if len(w.cand) > p.viewCap {
+		p.viewCap = max(32, 1<<bits.Len(uint(len(w.cand))))
+	}
 	view := p.ring.Reserve(tick)
+	if cap(view) < p.viewCap {
+		// All of a peer's ring slots grow to the largest view it has had, in powers of two: the
+		// visible set wanders, and slots growing one by one would reallocate for a long time.
+		view = make([]netcode.EntityState, 0, p.viewCap)
+	}
 	for _, i := range w.cand {
 		view = append(view, rec.frame[i])
 	}
@@ -121,13 +130,13 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	netcode.EncodeDelta(s, base, view)
 	p.ring.Store(tick, view)
 
-	pkt := r.getPacket()
-	pkt.Tick, pkt.Updates = tick, len(s.EnteredIds)+len(s.ChangedIds)
+	pkt := p.packet()
+	pkt.Tick, pkt.Updates = tick, len(s.EnteredIds)+len(s.Changed)
 	pkt.Data, _ = proto.MarshalOptions{}.MarshalAppend(pkt.Data[:0], s) // a valid message always marshals
 	if old := p.slot.Put(pkt); old != nil {
 		p.stats.ticksSkipped.Add(1)
 		w.skipped++
-		r.putPacket(old)
+		p.ReleaseSnapshot(old)
 	}
 }
 

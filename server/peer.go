@@ -36,9 +36,11 @@ type Peer struct {
 	// Owned by the tick goroutine.
 	ring        *netcode.ViewRing
 	lastApplied uint32
+	viewCap     int // capacity of the ring's view storage
 	member      bool
 
 	slot    *netcode.Slot[Packet]
+	free    chan *Packet // buffers for reuse, at most packetsPerPeer
 	control chan *schema.ControlMessage
 
 	doneOnce sync.Once
@@ -70,6 +72,7 @@ func newPeer(r *Room, name string) *Peer {
 		inbox:   inputQueue{buf: make([]Input, r.cfg.InputQueue)},
 		ring:    netcode.NewViewRing(r.cfg.BaselineWindow),
 		slot:    netcode.NewSlot[Packet](),
+		free:    make(chan *Packet, packetsPerPeer),
 		control: make(chan *schema.ControlMessage, r.cfg.ControlQueue),
 		done:    make(chan struct{}),
 	}
@@ -149,8 +152,29 @@ func (p *Peer) SnapshotReady() <-chan struct{} { return p.slot.Ready() }
 // ReleaseSnapshot once sent.
 func (p *Peer) TakeSnapshot() *Packet { return p.slot.Take() }
 
-// ReleaseSnapshot returns a packet's buffer to the room's pool.
-func (p *Peer) ReleaseSnapshot(pkt *Packet) { p.room.putPacket(pkt) }
+// packetsPerPeer is how many snapshot buffers a peer keeps for reuse: one being encoded, one in the
+// slot, one waiting for the send window and one being written to a stream.
+const packetsPerPeer = 4
+
+// packet returns a free snapshot buffer of the peer's own, allocating only while the peer has
+// fewer than packetsPerPeer in circulation.
+func (p *Peer) packet() *Packet {
+	select {
+	case pkt := <-p.free:
+		return pkt
+	default:
+		return &Packet{Data: make([]byte, 0, 1500)}
+	}
+}
+
+// ReleaseSnapshot hands a packet's buffer back to the peer for reuse.
+func (p *Peer) ReleaseSnapshot(pkt *Packet) {
+	pkt.Data = pkt.Data[:0]
+	select {
+	case p.free <- pkt:
+	default: // more in circulation than kept: let it go
+	}
+}
 
 // CountSkipped records that a taken snapshot was dropped in favour of a newer one.
 func (p *Peer) CountSkipped() {

@@ -43,8 +43,6 @@ type Room struct {
 	record  recordState
 	encoder *encoder
 
-	packets sync.Pool
-
 	histMu  sync.Mutex
 	history *netcode.ViewRing // the whole world's quantized state at recent ticks
 }
@@ -55,7 +53,7 @@ type recordState struct {
 	xs, ys []float32             // positions, parallel to frame
 	always []int32               // indices of always-relevant entities
 	grid   *netcode.Grid
-	timeUs int64
+	timeUs uint32 // Unix microseconds modulo 2^32
 }
 
 // NewRoom returns a room running game g in a world of the given size, configured by cfg (zero
@@ -80,7 +78,6 @@ func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics,
 	}
 	r.record.grid = netcode.NewGrid(width, height, cfg.AOIRadius)
 	r.encoder = newEncoder(r, cfg.EncodeWorkers)
-	r.packets.New = func() any { return &Packet{Data: make([]byte, 0, 1500)} }
 	return r
 }
 
@@ -247,7 +244,7 @@ func (r *Room) removePeer(p *Peer) {
 		o.sendControl(left)
 	}
 	if pkt := p.slot.Take(); pkt != nil {
-		r.putPacket(pkt)
+		p.ReleaseSnapshot(pkt)
 	}
 	r.log.Debug("player left", "player", p.player.ID, "reason", ReasonName(p.Reason()))
 }
@@ -290,7 +287,7 @@ func (r *Room) recordWorld(tick uint32, now time.Time) {
 	r.history.Store(tick, frame)
 	r.histMu.Unlock()
 	rec.frame = frame
-	rec.timeUs = now.UnixMicro()
+	rec.timeUs = uint32(now.UnixMicro())
 	rec.grid.Build(rec.xs, rec.ys)
 }
 
@@ -303,13 +300,6 @@ func (r *Room) WorldAt(tick uint32) ([]netcode.EntityState, bool) {
 		return nil, false
 	}
 	return append([]netcode.EntityState(nil), v...), true
-}
-
-func (r *Room) getPacket() *Packet { return r.packets.Get().(*Packet) }
-
-func (r *Room) putPacket(p *Packet) {
-	p.Data = p.Data[:0]
-	r.packets.Put(p)
 }
 
 // Peer returns the peer of a joined player.
