@@ -1,0 +1,75 @@
+package arena_test
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"tickrelay/server"
+	"tickrelay/server/arena"
+)
+
+type noGame struct{}
+
+func (noGame) Join(*server.World, *server.Player) (uint32, error) { return 0, nil }
+func (noGame) Leave(*server.World, *server.Player)                {}
+func (noGame) Input(*server.World, *server.Player, server.Input)  {}
+func (noGame) Step(*server.World, time.Duration)                  {}
+
+func world(t *testing.T) *server.World {
+	t.Helper()
+	r, err := server.NewRoom("t", noGame{}, 500, 300, server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r.World()
+}
+
+func TestNPCsWanderWithinBoundsAtTheirSpeed(t *testing.T) {
+	w := world(t)
+	g := arena.New(arena.Config{NPCs: 200, Seed: 7})
+	g.Populate(w)
+	dt := time.Second / 30
+	for range 900 { // 30 s: every NPC meets a wall
+		before := append([]server.Entity(nil), w.Entities()...)
+		g.Step(w, dt)
+		for i, e := range w.Entities() {
+			if e.X < 0 || e.X > w.Width || e.Y < 0 || e.Y > w.Height {
+				t.Fatalf("NPC %d left the world: (%v, %v)", e.ID, e.X, e.Y)
+			}
+			moved := math.Hypot(float64(e.X-before[i].X), float64(e.Y-before[i].Y))
+			if moved > 60.0/30+1e-3 {
+				t.Fatalf("NPC %d moved %v in one tick, faster than 60 units/s", e.ID, moved)
+			}
+		}
+	}
+}
+
+func TestPlayerSteersAtMostTopSpeedAndStaysInside(t *testing.T) {
+	w := world(t)
+	g := arena.New(arena.Config{NPCs: -1})
+	p := &server.Player{ID: 1}
+	id, err := g.Join(w, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Entity = id
+	g.Input(w, p, server.Input{MoveX: 127, MoveY: 127}) // diagonal: still at most top speed
+	e := w.Entity(id)
+	x0, y0 := e.X, e.Y
+	g.Step(w, time.Second)
+	if d := math.Hypot(float64(e.X-x0), float64(e.Y-y0)); d > 120+1e-3 {
+		t.Fatalf("moved %v units in a second, top speed is 120", d)
+	}
+	for range 20 {
+		g.Step(w, time.Second)
+	}
+	if e.X != w.Width || e.Y != w.Height {
+		t.Fatalf("after 20 s steering to the corner at (%v, %v), want (%v, %v)", e.X, e.Y, w.Width, w.Height)
+	}
+	g.Leave(w, p)
+	if w.Entity(id) != nil {
+		t.Fatal("player's entity still alive after leaving")
+	}
+}
