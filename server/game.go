@@ -31,7 +31,8 @@ type Player struct {
 
 // Input is one input of a player, as the client sampled it.
 type Input struct {
-	Seq          uint32 // the client's sequence number of this input
-	MoveX, MoveY int32  // steering axes, -127..127
-	Buttons      uint32 // game-defined bit set
+	Seq          uint32        // the client's sequence number of this input
+	MoveX, MoveY int32         // steering axes, -127..127
+	Buttons      uint32        // game-defined bit set
+	Dt           time.Duration // the time one input stands for: 1/InputRate
 }

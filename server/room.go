@@ -23,6 +23,7 @@ type Room struct {
 	world   *World
 	q       netcode.Quantizer
 	dt      time.Duration
+	inputDt time.Duration
 	metrics *metrics
 	log     *slog.Logger
 	ids     *atomic.Uint32 // player ID source, shared by a server's rooms
@@ -72,6 +73,7 @@ func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics,
 		world:   newWorld(width, height),
 		q:       netcode.Quantizer{Scale: float32(cfg.PositionScale), HeadingBits: uint8(cfg.HeadingBits)},
 		dt:      time.Second / time.Duration(cfg.TickRate),
+		inputDt: time.Second / time.Duration(cfg.InputRate),
 		log:     cfg.Logger.With("room", name),
 		history: netcode.NewViewRing(cfg.BaselineWindow),
 		byID:    make(map[uint32]*Peer),
@@ -259,6 +261,7 @@ func (r *Room) applyInputs() {
 		r.inputs = p.inbox.drain(r.inputs[:0])
 		p.inMu.Unlock()
 		for _, in := range r.inputs {
+			in.Dt = r.inputDt
 			r.game.Input(r.world, &p.player, in)
 			p.lastApplied = in.Seq
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -274,10 +275,38 @@ func (s *Server) httpHandler() http.Handler {
 			_, _ = w.Write([]byte(hex.EncodeToString(s.certHash[:])))
 		})
 	}
+	mux.HandleFunc("/connect", s.handleConnect)
 	if s.page != nil {
 		mux.Handle("/", s.page)
 	}
 	return mux
+}
+
+// connectInfo tells a page where to open its WebTransport session.
+type connectInfo struct {
+	URL      string `json:"url"`
+	CertHash string `json:"certHash,omitempty"` // hex SHA-256 of the development certificate
+}
+
+// handleConnect answers with the WebTransport URL on the host the page was loaded from, so that a
+// page served on one port finds the QUIC port. localhost becomes 127.0.0.1: Chromium tries ::1
+// first for localhost and does not fall back.
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if host == "localhost" || host == "" {
+		host = "127.0.0.1"
+	}
+	_, port, _ := net.SplitHostPort(s.Addr().String())
+	info := connectInfo{URL: "https://" + net.JoinHostPort(host, port) + PlayPath}
+	if s.devCert {
+		info.CertHash = hex.EncodeToString(s.certHash[:])
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = json.NewEncoder(w).Encode(info)
 }
 
 // Shutdown stops accepting sessions, ends every player with ReasonServerShutdown, and waits for the

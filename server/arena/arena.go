@@ -90,33 +90,38 @@ func (g *Game) Leave(w *server.World, p *server.Player) {
 	}
 }
 
-// Input steers the player: MoveX and MoveY give the direction and, by their length out of 127, the
-// fraction of top speed.
-func (g *Game) Input(_ *server.World, p *server.Player, in server.Input) {
+// Input moves the player for the time one input stands for: MoveX and MoveY give the direction
+// and, by their length out of 127, the fraction of top speed. Moving per input rather than per tick
+// lets a client predict its own movement exactly from the inputs it sent.
+func (g *Game) Input(w *server.World, p *server.Player, in server.Input) {
 	pl, ok := g.players[p.ID]
 	if !ok {
 		return
 	}
-	vx, vy := float32(in.MoveX)/127, float32(in.MoveY)/127
+	e := w.Entity(pl.entity)
+	if e == nil {
+		return
+	}
+	vx, vy := Steer(in.MoveX, in.MoveY)
+	d := g.cfg.PlayerSpeed * float32(in.Dt.Seconds())
+	e.X, e.Y = w.Clamp(e.X+vx*d, e.Y+vy*d)
+	if vx != 0 || vy != 0 {
+		e.Heading = float32(math.Atan2(float64(vy), float64(vx)))
+	}
+}
+
+// Steer turns input axes into a velocity of at most length 1.
+func Steer(moveX, moveY int32) (float32, float32) {
+	vx, vy := float32(moveX)/127, float32(moveY)/127
 	if l := float32(math.Hypot(float64(vx), float64(vy))); l > 1 {
 		vx, vy = vx/l, vy/l
 	}
-	pl.vx, pl.vy = vx, vy
+	return vx, vy
 }
 
-// Step moves the players by their steering and the NPCs along their wandering headings.
+// Step moves the NPCs along their wandering headings.
 func (g *Game) Step(w *server.World, dt time.Duration) {
 	sec := float32(dt.Seconds())
-	for _, pl := range g.players {
-		e := w.Entity(pl.entity)
-		if e == nil {
-			continue
-		}
-		e.X, e.Y = w.Clamp(e.X+pl.vx*g.cfg.PlayerSpeed*sec, e.Y+pl.vy*g.cfg.PlayerSpeed*sec)
-		if pl.vx != 0 || pl.vy != 0 {
-			e.Heading = float32(math.Atan2(float64(pl.vy), float64(pl.vx)))
-		}
-	}
 	step := g.cfg.NPCSpeed * sec
 	turn := g.cfg.NPCTurn * sec
 	ents := w.Entities()

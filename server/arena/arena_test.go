@@ -55,15 +55,16 @@ func TestPlayerSteersAtMostTopSpeedAndStaysInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Entity = id
-	g.Input(w, p, server.Input{MoveX: 127, MoveY: 127}) // diagonal: still at most top speed
+	diagonal := server.Input{MoveX: 127, MoveY: 127, Dt: time.Second} // still at most top speed
 	e := w.Entity(id)
+	e.X, e.Y = 250, 150 // room for a second's movement in every direction
 	x0, y0 := e.X, e.Y
-	g.Step(w, time.Second)
-	if d := math.Hypot(float64(e.X-x0), float64(e.Y-y0)); d > 120+1e-3 {
-		t.Fatalf("moved %v units in a second, top speed is 120", d)
+	g.Input(w, p, diagonal)
+	if d := math.Hypot(float64(e.X-x0), float64(e.Y-y0)); d > 120+1e-3 || d < 119 {
+		t.Fatalf("moved %v units in one input of a second, top speed is 120", d)
 	}
 	for range 20 {
-		g.Step(w, time.Second)
+		g.Input(w, p, diagonal)
 	}
 	if e.X != w.Width || e.Y != w.Height {
 		t.Fatalf("after 20 s steering to the corner at (%v, %v), want (%v, %v)", e.X, e.Y, w.Width, w.Height)

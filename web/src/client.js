@@ -1,0 +1,338 @@
+// TickrelayClient: a browser client for a tickrelay server over WebTransport. It performs the
+// hello, sends inputs as datagrams (with the last few repeated against loss, and the ack), receives
+// snapshots on datagrams and unidirectional streams, applies them against its baselines, and tells
+// the game through callbacks.
+
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  CloseReason, ControlMessageSchema, InputFrameSchema, InputSchema, SnapshotSchema, Version,
+} from "./gen/tickrelay_pb.js";
+import { InputHistory, ViewRing, applyDelta, seqAfter, tickGap } from "./netcode.js";
+
+const MAX_CONTROL = 64 * 1024;
+
+/** Name of a close reason, such as "IDLE_TIMEOUT". */
+export function reasonName(code) {
+  return CloseReason[code] ?? `CODE_${code}`;
+}
+
+/** Converts a hex string to bytes. */
+function hexBytes(hex) {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+  return out;
+}
+
+function appendVarint(out, n) {
+  while (n >= 0x80) {
+    out.push((n & 0x7f) | 0x80);
+    n >>>= 7;
+  }
+  out.push(n);
+}
+
+/** Frames a ControlMessage with its varint length. */
+export function frameControl(msg) {
+  const body = toBinary(ControlMessageSchema, create(ControlMessageSchema, msg));
+  const head = [];
+  appendVarint(head, body.length);
+  const out = new Uint8Array(head.length + body.length);
+  out.set(head);
+  out.set(body, head.length);
+  return out;
+}
+
+/** ControlReader splits a byte stream into control messages. */
+export class ControlReader {
+  constructor() {
+    this.buf = new Uint8Array(0);
+  }
+
+  /** Adds bytes and returns the complete messages they finish. Throws on a malformed frame. */
+  push(chunk) {
+    const merged = new Uint8Array(this.buf.length + chunk.length);
+    merged.set(this.buf);
+    merged.set(chunk, this.buf.length);
+    const out = [];
+    let off = 0;
+    for (;;) {
+      let n = 0, shift = 0, i = off, done = false;
+      while (i < merged.length && i - off < 4) {
+        const b = merged[i++];
+        n += (b & 0x7f) * 2 ** shift;
+        shift += 7;
+        if (b < 0x80) {
+          done = true;
+          break;
+        }
+      }
+      if (!done) {
+        if (i - off >= 4) throw new Error("control frame length too long");
+        break;
+      }
+      if (n > MAX_CONTROL) throw new Error(`control frame of ${n} bytes`);
+      if (merged.length - i < n) break;
+      out.push(fromBinary(ControlMessageSchema, merged.subarray(i, i + n)));
+      off = i + n;
+    }
+    this.buf = merged.slice(off);
+    return out;
+  }
+}
+
+/**
+ * A session with a tickrelay server.
+ *
+ * Callbacks (all optional): onWelcome(welcome), onSnapshot({tick, view, lastInputSeq, ageMs}),
+ * onRoster(players), onJoin(player), onLeave(playerId, reason), onClose({reason, message}).
+ */
+export class TickrelayClient {
+  /**
+   * @param {object} opts
+   * @param {string} opts.url WebTransport URL, https://host:port/play
+   * @param {string} [opts.certHash] hex SHA-256 of a development certificate
+   * @param {string} opts.token hello token
+   * @param {string} [opts.room] room name; "" for the default
+   * @param {number} [opts.redundancy] inputs repeated per frame (default 4)
+   * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
+   */
+  constructor(opts) {
+    this.opts = { redundancy: 4, room: "", ...opts };
+    this.history = new InputHistory(16);
+    this.connected = false;
+    this.closed = false;
+    this.stats = {
+      snapshots: 0, stale: 0, decodeErrors: 0, noBaseline: 0, skippedTicks: 0, bytes: 0,
+      rttMs: 0, snapshotsPerSec: 0, bytesPerSec: 0,
+    };
+    this.sentAt = new Map(); // input seq -> performance.now(), for RTT
+    this.window = []; // {t, bytes} of the last second, for rates
+  }
+
+  /** Connects and completes the hello; resolves with the welcome. */
+  async connect() {
+    const o = this.opts;
+    const wtOpts = o.certHash
+      ? { serverCertificateHashes: [{ algorithm: "sha-256", value: hexBytes(o.certHash) }] }
+      : {};
+    this.wt = new WebTransport(o.url, wtOpts);
+    this.wt.closed.then(
+      (info) => this.ended(info?.closeCode ?? 0, info?.reason ?? ""),
+      (err) => this.ended(0, String(err)),
+    );
+    await this.wt.ready;
+    const ctrl = await this.wt.createBidirectionalStream();
+    this.ctrlWriter = ctrl.writable.getWriter();
+    this.ctrlReader = new ControlReader();
+    this.ctrlIn = ctrl.readable.getReader();
+    await this.ctrlWriter.write(frameControl({
+      msg: { case: "hello", value: { protocolVersion: Version.CURRENT, token: o.token, room: o.room } },
+    }));
+    const welcome = await this.readWelcome();
+    this.welcome = welcome;
+    this.ring = new ViewRing(welcome.baselineWindow);
+    this.view = [];
+    this.tick = 0;
+    this.connected = true;
+    this.opts.onWelcome?.(welcome);
+    this.readControl();
+    this.readDatagrams();
+    this.readStreams();
+    this.datagramWriter = this.wt.datagrams.writable.getWriter();
+    this.inputTimer = setInterval(() => this.sendInput(), 1000 / welcome.inputRateHz);
+    return welcome;
+  }
+
+  async readWelcome() {
+    for (;;) {
+      const { value, done } = await this.ctrlIn.read();
+      if (done) throw new Error("control stream ended before the welcome");
+      this.stats.bytes += value.length;
+      const msgs = this.ctrlReader.push(value);
+      for (const [i, m] of msgs.entries()) {
+        if (m.msg.case === "welcome") {
+          this.backlog = msgs.slice(i + 1); // the roster may come in the same chunk
+          return m.msg.value;
+        }
+        if (m.msg.case === "close") {
+          throw new Error(`refused: ${reasonName(m.msg.value.reason)} ${m.msg.value.message}`);
+        }
+      }
+    }
+  }
+
+  async readControl() {
+    for (const m of this.backlog) this.handleControl(m);
+    try {
+      for (;;) {
+        const { value, done } = await this.ctrlIn.read();
+        if (done) return;
+        this.stats.bytes += value.length;
+        this.window.push({ t: performance.now(), bytes: value.length, snapshot: false });
+        for (const m of this.ctrlReader.push(value)) this.handleControl(m);
+      }
+    } catch (err) {
+      if (!this.closed) console.warn("tickrelay: control stream:", err);
+    }
+  }
+
+  handleControl(m) {
+    const v = m.msg.value;
+    switch (m.msg.case) {
+      case "roster": this.opts.onRoster?.(v.players); break;
+      case "joined": this.opts.onJoin?.(v.player); break;
+      case "left": this.opts.onLeave?.(v.playerId, reasonName(v.reason)); break;
+      case "close": this.closeInfo = { reason: reasonName(v.reason), message: v.message }; break;
+      default: break;
+    }
+  }
+
+  // One long-lived reader per readable: racing reads against timeouts loses data.
+  async readDatagrams() {
+    const reader = this.wt.datagrams.readable.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        this.applySnapshot(value);
+      }
+    } catch {
+      // the session ended; ended() reports it
+    }
+  }
+
+  async readStreams() {
+    const streams = this.wt.incomingUnidirectionalStreams.getReader();
+    try {
+      for (;;) {
+        const { value, done } = await streams.read();
+        if (done) return;
+        this.readSnapshotStream(value);
+      }
+    } catch {
+      // the session ended
+    }
+  }
+
+  async readSnapshotStream(stream) {
+    const chunks = [];
+    let n = 0;
+    try {
+      for await (const c of stream) {
+        chunks.push(c);
+        n += c.length;
+      }
+    } catch {
+      return; // reset by the server: a newer tick replaced it
+    }
+    const buf = new Uint8Array(n);
+    let off = 0;
+    for (const c of chunks) {
+      buf.set(c, off);
+      off += c.length;
+    }
+    this.applySnapshot(buf);
+  }
+
+  applySnapshot(bytes) {
+    const now = performance.now();
+    this.stats.bytes += bytes.length;
+    this.window.push({ t: now, bytes: bytes.length, snapshot: false });
+    let s;
+    try {
+      s = fromBinary(SnapshotSchema, bytes);
+    } catch (err) {
+      this.stats.decodeErrors++;
+      console.warn("tickrelay: undecodable snapshot:", err);
+      return;
+    }
+    if (this.tick !== 0 && !seqAfter(s.tick, this.tick)) {
+      this.stats.stale++;
+      return;
+    }
+    let base = [];
+    if (s.baselineTick !== 0) {
+      base = this.ring.baseline(s.baselineTick, s.tick);
+      if (!base) {
+        this.stats.noBaseline++;
+        return;
+      }
+    }
+    let view;
+    try {
+      view = applyDelta(base, s);
+    } catch (err) {
+      this.stats.decodeErrors++;
+      console.warn("tickrelay:", err.message);
+      return;
+    }
+    this.ring.store(s.tick, view);
+    if (this.tick !== 0) this.stats.skippedTicks += tickGap(this.tick, s.tick);
+    this.tick = s.tick;
+    this.view = view;
+    this.stats.snapshots++;
+    this.window[this.window.length - 1].snapshot = true;
+    const sent = this.sentAt.get(s.lastInputSeq);
+    if (sent !== undefined) {
+      const rtt = now - sent;
+      this.stats.rttMs = this.stats.rttMs ? this.stats.rttMs * 0.9 + rtt * 0.1 : rtt;
+      this.sentAt.delete(s.lastInputSeq);
+    }
+    const nowUs = Math.floor((performance.timeOrigin + now) * 1000) % 2 ** 32;
+    const ageMs = (((nowUs - s.serverTimeUs) | 0)) / 1000;
+    this.updateRates(now);
+    this.opts.onSnapshot?.({ tick: s.tick, view, lastInputSeq: s.lastInputSeq, ageMs });
+  }
+
+  updateRates(now) {
+    while (this.window.length && this.window[0].t < now - 1000) this.window.shift();
+    const span = Math.max(now - (this.window[0]?.t ?? now), 250) / 1000;
+    let bytes = 0, snaps = 0;
+    for (const w of this.window) {
+      bytes += w.bytes;
+      if (w.snapshot) snaps++;
+    }
+    this.stats.bytesPerSec = bytes / span;
+    this.stats.snapshotsPerSec = (snaps - 1) / span;
+  }
+
+  /** Samples, records and sends one input frame; returns the input sent. */
+  sendInput() {
+    if (!this.connected) return null;
+    const input = this.opts.sample();
+    const seq = this.history.push(input);
+    this.sentAt.set(seq, performance.now());
+    if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
+    const frame = create(InputFrameSchema, {
+      seq,
+      ackTick: this.tick,
+      inputs: this.history.newest(this.opts.redundancy).map((i) => create(InputSchema, i)),
+    });
+    this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {});
+    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
+    return input;
+  }
+
+  /** Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first. */
+  pendingInputs(lastInputSeq) {
+    return this.history.after(lastInputSeq);
+  }
+
+  ended(code, message) {
+    if (this.closed) return;
+    this.closed = true;
+    this.connected = false;
+    clearInterval(this.inputTimer);
+    const info = this.closeInfo ?? { reason: reasonName(code), message };
+    this.opts.onClose?.(info);
+  }
+
+  /** Closes the session normally. */
+  close() {
+    try {
+      this.wt?.close({ closeCode: CloseReason.NORMAL, reason: "bye" });
+    } catch {
+      // already closed
+    }
+  }
+}
