@@ -1,6 +1,7 @@
 // Package bots is a headless tickrelay client for load and behaviour tests: it connects over raw
 // QUIC or WebTransport, sends inputs with redundancy and acks, applies snapshots to its own view of
-// the world, and keeps statistics. Swarm runs many.
+// the world, sends and receives reliable events, reconnects with backoff (resuming its player when
+// the server still holds it), and keeps statistics. Swarm runs many.
 package bots
 
 import (
@@ -27,8 +28,11 @@ type Config struct {
 	Addr string
 	// Transport is "quic" (default) or "webtransport".
 	Transport string
-	// Token is sent in the hello. Default "bot".
+	// Token is presented in the hello. Default: a development token for Name, signed with
+	// netcode.DevSecret, which servers in development mode accept.
 	Token string
+	// Name is the player name of the development token. Default "bot".
+	Name string
 	// Room names the room to join; "" is the server's default room.
 	Room string
 	// CertHash pins the server certificate's SHA-256; nil skips verification (tests, local load).
@@ -40,39 +44,56 @@ type Config struct {
 	// MaxSpeed is the fastest any entity moves, in units per second, for the area-of-interest check.
 	// Default 120, the arena's player speed.
 	MaxSpeed float32
+	// InputRate is how many input frames per second to send. Default: the rate the server asks for
+	// in its welcome. Tests set it higher to play a client that floods the server.
+	InputRate int
+	// NoReconnect makes Run return when the connection ends instead of reconnecting.
+	NoReconnect bool
+	// MaxBackoff caps the delay between reconnect attempts, which starts at 100ms and doubles, with
+	// full jitter. Default 5s.
+	MaxBackoff time.Duration
 	// OnSnapshot, if set, is called after each applied snapshot with the client's lock held; view
 	// is valid only during the call.
 	OnSnapshot func(h netcode.Header, view []netcode.EntityState)
+	// OnEvent, if set, is called once for each server event, in order, even when the server
+	// resends it after a reconnect.
+	OnEvent func(e *schema.Event)
+	// OnPresence, if set, is called with every roster, join and leave message.
+	OnPresence func(m *schema.ControlMessage)
 	// Seed seeds Wander. Default: random.
 	Seed uint64
 }
 
-// Client is one connected bot.
+// Client is one bot. It keeps its player, view and statistics across reconnects.
 type Client struct {
-	cfg     Config
-	c       conn
-	ctrl    io.ReadWriteCloser
-	welcome *schema.Welcome
-	q       netcode.Quantizer
+	cfg Config
 
-	mu      sync.Mutex // guards the fields below
-	recv    *netcode.Receiver
-	stats   Stats
-	first   time.Time
-	last    time.Time
-	ownX    float32
-	ownY    float32
-	history netcode.InputHistory
+	mu          sync.Mutex // guards the fields below
+	link        *link
+	ctrl        io.ReadWriteCloser
+	welcome     *schema.Welcome
+	q           netcode.Quantizer
+	recv        *netcode.Receiver
+	stats       Stats
+	first, last time.Time
+	history     netcode.InputHistory
+	lastEvent   uint64          // newest server event applied
+	eventSeq    uint64          // newest own event id
+	outbox      []*schema.Event // own events not known to be applied, at most maxOutbox
+	reason      schema.CloseReason
+	retryAfter  time.Duration
 
-	paused atomic.Bool
-	reason atomic.Value // string
-	closed chan struct{}
-	once   sync.Once
-	wg     sync.WaitGroup
+	paused    atomic.Bool
+	linkDown  chan struct{} // closed when the current link ends
+	closed    chan struct{} // closed when the client gives up
+	closeOnce sync.Once
 }
 
-// ErrClosed is wrapped by the error Dial returns when the server closes the session during the
-// hello; CloseError gives the reason.
+// maxOutbox bounds the own events kept for resending.
+const maxOutbox = 64
+
+// ErrClosed is wrapped by the error Dial and Run return when the server ended the session;
+// CloseError gives the reason.
 var ErrClosed = errors.New("bots: session closed by server")
 
 // CloseError reports the server's reason for ending a session.
@@ -89,8 +110,17 @@ func (e *CloseError) Unwrap() error { return ErrClosed }
 
 // Dial connects, sends the hello and waits for the welcome.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.Name == "" {
+		cfg.Name = "bot"
+	}
 	if cfg.Token == "" {
-		cfg.Token = "bot"
+		tok, err := netcode.SignToken(netcode.DevSecret, netcode.Claims{
+			Player: cfg.Name, Room: "", Expires: time.Now().Add(time.Hour).Unix(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		cfg.Token = tok
 	}
 	if cfg.Redundancy <= 0 {
 		cfg.Redundancy = 4
@@ -98,103 +128,155 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.MaxSpeed == 0 {
 		cfg.MaxSpeed = 120
 	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 5 * time.Second
+	}
 	if cfg.Steer == nil {
 		cfg.Steer = Wander(cfg.Seed)
 	}
-	var c conn
-	var err error
-	switch cfg.Transport {
-	case "", "quic":
-		c, err = dialQUIC(ctx, cfg.Addr, cfg.CertHash)
-	case "webtransport":
-		c, err = dialWebTransport(ctx, cfg.Addr, cfg.CertHash)
-	default:
-		return nil, fmt.Errorf("bots: unknown transport %q", cfg.Transport)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bots: dial %s: %w", cfg.Addr, err)
-	}
-	cl := &Client{cfg: cfg, c: c, closed: make(chan struct{})}
-	if err := cl.hello(ctx); err != nil {
-		_ = c.CloseWithError(0, "")
+	cl := &Client{cfg: cfg, closed: make(chan struct{})}
+	if err := cl.connect(ctx); err != nil {
 		return nil, err
 	}
-	cl.stats.Connected = true
-	cl.wg.Add(3)
-	go cl.readDatagrams()
-	go cl.acceptStreams()
-	go cl.readControl(bufio.NewReader(cl.ctrl))
 	return cl, nil
 }
 
-func (cl *Client) hello(ctx context.Context) error {
-	ctrl, err := cl.c.OpenStreamSync(ctx)
+// connect dials, says hello (resuming if it can) and starts the link's readers.
+func (cl *Client) connect(ctx context.Context) error {
+	l, err := dial(ctx, cl.cfg.Transport, cl.cfg.Addr, cl.cfg.CertHash)
 	if err != nil {
-		return fmt.Errorf("bots: control stream: %w", err)
+		return fmt.Errorf("bots: dial %s: %w", cl.cfg.Addr, err)
 	}
-	cl.ctrl = ctrl
-	hello := &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{
-		ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: cl.cfg.Token, Room: cl.cfg.Room,
-	}}}
-	b, err := netcode.AppendControl(nil, hello)
+	ctrl, br, w, err := cl.hello(ctx, l)
 	if err != nil {
+		l.close(0, "")
 		return err
 	}
+	cl.mu.Lock()
+	resumed := w.Resumed && cl.welcome != nil
+	if !resumed {
+		cl.recv = netcode.NewReceiver(int(w.BaselineWindow))
+		cl.outbox, cl.eventSeq, cl.lastEvent = nil, 0, 0
+	}
+	cl.link, cl.ctrl, cl.welcome = l, ctrl, w
+	cl.q = netcode.Quantizer{Scale: float32(w.PositionScale), HeadingBits: uint8(w.HeadingBits)}
+	cl.linkDown = make(chan struct{})
+	cl.reason, cl.retryAfter = 0, 0
+	cl.stats.Connected = true
+	resend := cl.unappliedEvents(w.LastClientEventId)
+	down := cl.linkDown
+	cl.mu.Unlock()
+	for _, e := range resend {
+		cl.writeEvent(e)
+	}
+	var readers sync.WaitGroup
+	readers.Add(3)
+	go func() { defer readers.Done(); cl.readDatagrams(l) }()
+	go func() { defer readers.Done(); cl.acceptStreams(l) }()
+	go func() { defer readers.Done(); cl.readControl(l, br) }()
+	go func() {
+		<-l.Context().Done()
+		readers.Wait()
+		cl.mu.Lock()
+		cl.stats.Connected = false
+		if cl.reason == 0 {
+			if code, ok := closeCode(context.Cause(l.Context())); ok {
+				cl.reason = schema.CloseReason(code)
+			} else {
+				cl.reason = schema.CloseReason_CLOSE_REASON_CONNECTION_LOST
+			}
+		}
+		cl.mu.Unlock()
+		l.close(0, "")
+		close(down)
+	}()
+	return nil
+}
+
+// hello opens the control stream and exchanges hello and welcome.
+func (cl *Client) hello(ctx context.Context, l *link) (io.ReadWriteCloser, *bufio.Reader, *schema.Welcome, error) {
+	ctrl, err := l.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("bots: control stream: %w", err)
+	}
+	h := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: cl.cfg.Token, Room: cl.cfg.Room}
+	cl.mu.Lock()
+	if cl.welcome != nil {
+		h.ResumeToken, h.LastEventId, h.AckTick = cl.welcome.ResumeToken, cl.lastEvent, cl.recv.Tick()
+	}
+	cl.mu.Unlock()
+	b, err := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: h}})
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if _, err := ctrl.Write(b); err != nil {
-		return fmt.Errorf("bots: hello: %w", err)
+		return nil, nil, nil, fmt.Errorf("bots: hello: %w", err)
 	}
 	br := bufio.NewReader(ctrl)
 	m, err := netcode.ReadControl(br)
 	if err != nil {
 		if code, ok := closeCode(err); ok {
-			return &CloseError{Reason: schema.CloseReason(code)}
+			return nil, nil, nil, &CloseError{Reason: schema.CloseReason(code)}
 		}
-		if code, ok := closeCode(context.Cause(cl.c.Context())); ok {
-			return &CloseError{Reason: schema.CloseReason(code)}
+		if code, ok := closeCode(context.Cause(l.Context())); ok {
+			return nil, nil, nil, &CloseError{Reason: schema.CloseReason(code)}
 		}
-		return fmt.Errorf("bots: reading welcome: %w", err)
+		return nil, nil, nil, fmt.Errorf("bots: reading welcome: %w", err)
 	}
 	if c := m.GetClose(); c != nil {
-		return &CloseError{Reason: c.Reason, Msg: c.Message}
+		return nil, nil, nil, &CloseError{Reason: c.Reason, Msg: c.Message}
 	}
 	w := m.GetWelcome()
 	if w == nil {
-		return fmt.Errorf("bots: expected welcome, got %T", m.Msg)
+		return nil, nil, nil, fmt.Errorf("bots: expected welcome, got %T", m.Msg)
 	}
-	cl.welcome = w
-	cl.q = netcode.Quantizer{Scale: float32(w.PositionScale), HeadingBits: uint8(w.HeadingBits)}
-	cl.recv = netcode.NewReceiver(int(w.BaselineWindow))
-	// The rest of the control stream is read by readControl, through a fresh reader: hand over
-	// anything the hello reader buffered past the welcome.
-	if n := br.Buffered(); n > 0 {
-		rest, _ := br.Peek(n)
-		cl.ctrl = &prefixedStream{ReadWriteCloser: ctrl, prefix: append([]byte(nil), rest...)}
-	}
-	return nil
+	return ctrl, br, w, nil
 }
 
-// prefixedStream replays bytes already read from a stream before reading on.
-type prefixedStream struct {
-	io.ReadWriteCloser
-	prefix []byte
+// Welcome returns the server's newest welcome.
+func (cl *Client) Welcome() *schema.Welcome {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.welcome
 }
 
-func (p *prefixedStream) Read(b []byte) (int, error) {
-	if len(p.prefix) > 0 {
-		n := copy(b, p.prefix)
-		p.prefix = p.prefix[n:]
-		return n, nil
-	}
-	return p.ReadWriteCloser.Read(b)
-}
-
-// Welcome returns the server's welcome.
-func (cl *Client) Welcome() *schema.Welcome { return cl.welcome }
-
-// Run sends inputs at the server's input rate until ctx is done or the session ends. It returns nil
-// when ctx ended it, else the server's close reason as a *CloseError.
+// Run sends inputs at the server's input rate until ctx is done or the session ends for good. When
+// the connection ends for a reason worth retrying (lost, server shutting down or full), it
+// reconnects with exponential backoff and full jitter, resuming its player if the server still
+// holds it. It returns nil when ctx ended it, else the reason as a *CloseError.
 func (cl *Client) Run(ctx context.Context) error {
+	defer cl.closeOnce.Do(func() { close(cl.closed) })
+	for {
+		if err := cl.play(ctx); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		cl.mu.Lock()
+		reason, retry := cl.reason, cl.retryAfter
+		cl.mu.Unlock()
+		if cl.cfg.NoReconnect || !retryable(reason) {
+			return &CloseError{Reason: reason}
+		}
+		if err := cl.reconnect(ctx, retry); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// play sends inputs until ctx is done or the link goes down.
+func (cl *Client) play(ctx context.Context) error {
+	cl.mu.Lock()
 	rate := max(cl.welcome.InputRateHz, 1)
+	if cl.cfg.InputRate > 0 {
+		rate = uint32(cl.cfg.InputRate)
+	}
+	l, down := cl.link, cl.linkDown
+	cl.mu.Unlock()
 	t := time.NewTicker(time.Second / time.Duration(rate))
 	defer t.Stop()
 	var frame schema.InputFrame
@@ -203,8 +285,8 @@ func (cl *Client) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-cl.closed:
-			return cl.closeError()
+		case <-down:
+			return nil
 		case now := <-t.C:
 			if cl.paused.Load() {
 				continue
@@ -220,41 +302,80 @@ func (cl *Client) Run(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			_ = cl.c.SendDatagram(buf) // a lost input is resent in the next frames
+			_ = l.SendDatagram(buf) // a lost input is resent in the next frames
 		}
 	}
 }
 
-func (cl *Client) closeError() error {
-	r, _ := cl.reason.Load().(string)
-	if code, ok := schema.CloseReason_value[r]; ok {
-		return &CloseError{Reason: schema.CloseReason(code)}
+// reconnect dials until it succeeds, ctx ends, or the server refuses for good.
+func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		wait := first
+		if attempt > 0 || wait == 0 {
+			wait = time.Duration(rand.Int64N(int64(backoff))) // full jitter
+			backoff = min(2*backoff, cl.cfg.MaxBackoff)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := cl.connect(dctx)
+		cancel()
+		if err == nil {
+			cl.mu.Lock()
+			cl.stats.Reconnects++
+			cl.mu.Unlock()
+			return nil
+		}
+		if ce, ok := errors.AsType[*CloseError](err); ok && !retryable(ce.Reason) {
+			return err
+		}
 	}
-	return &CloseError{Reason: schema.CloseReason_CLOSE_REASON_UNSPECIFIED, Msg: r}
+}
+
+// retryable reports whether a session that ended for reason is worth connecting again.
+func retryable(reason schema.CloseReason) bool {
+	switch reason {
+	case schema.CloseReason_CLOSE_REASON_CONNECTION_LOST, schema.CloseReason_CLOSE_REASON_SERVER_SHUTDOWN,
+		schema.CloseReason_CLOSE_REASON_ROOM_FULL, schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS,
+		schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER, schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR,
+		schema.CloseReason_CLOSE_REASON_UNSPECIFIED:
+		return true
+	}
+	return false
 }
 
 // SetPaused stops (true) or resumes (false) the client: while paused it discards every snapshot and
 // sends no inputs or acks, as if its link were down.
 func (cl *Client) SetPaused(p bool) { cl.paused.Store(p) }
 
-func (cl *Client) readDatagrams() {
-	defer cl.wg.Done()
-	ctx := cl.c.Context()
+// Sever closes the client's UDP socket without telling the server, as when a phone loses its
+// network: the server sees the connection go silent, the client sees it fail and reconnects.
+func (cl *Client) Sever() {
+	cl.mu.Lock()
+	l := cl.link
+	cl.mu.Unlock()
+	_ = l.udp.Close()
+}
+
+func (cl *Client) readDatagrams(l *link) {
+	ctx := l.Context()
 	for {
-		b, err := cl.c.ReceiveDatagram(ctx)
+		b, err := l.ReceiveDatagram(ctx)
 		if err != nil {
-			cl.ended(err)
 			return
 		}
 		cl.apply(b)
 	}
 }
 
-func (cl *Client) acceptStreams() {
-	defer cl.wg.Done()
-	ctx := cl.c.Context()
+func (cl *Client) acceptStreams(l *link) {
+	ctx := l.Context()
 	for {
-		s, err := cl.c.AcceptUniStream(ctx)
+		s, err := l.AcceptUniStream(ctx)
 		if err != nil {
 			return
 		}
@@ -267,41 +388,85 @@ func (cl *Client) acceptStreams() {
 	}
 }
 
-func (cl *Client) readControl(br *bufio.Reader) {
-	defer cl.wg.Done()
+func (cl *Client) readControl(l *link, br *bufio.Reader) {
 	for {
 		m, err := netcode.ReadControl(br)
 		if err != nil {
-			cl.ended(err)
 			return
 		}
 		cl.mu.Lock()
 		cl.stats.Bytes += uint64(proto.Size(m)) + 1
 		cl.mu.Unlock()
-		if c := m.GetClose(); c != nil {
-			cl.setReason(c.Reason.String())
+		switch msg := m.Msg.(type) {
+		case *schema.ControlMessage_Close:
+			cl.mu.Lock()
+			cl.reason = msg.Close.Reason
+			cl.retryAfter = time.Duration(msg.Close.RetryAfterMs) * time.Millisecond
+			cl.mu.Unlock()
+		case *schema.ControlMessage_Event:
+			cl.receiveEvent(msg.Event)
+		case *schema.ControlMessage_Roster, *schema.ControlMessage_Joined, *schema.ControlMessage_Left:
+			if cl.cfg.OnPresence != nil {
+				cl.cfg.OnPresence(m)
+			}
+		}
+		_ = l
+	}
+}
+
+// receiveEvent applies a server event once: resent ones have ids already applied.
+func (cl *Client) receiveEvent(e *schema.Event) {
+	cl.mu.Lock()
+	if e.Id <= cl.lastEvent {
+		cl.stats.EventsDuplicate++
+		cl.mu.Unlock()
+		return
+	}
+	cl.lastEvent = e.Id
+	cl.stats.Events++
+	cl.mu.Unlock()
+	if cl.cfg.OnEvent != nil {
+		cl.cfg.OnEvent(e)
+	}
+}
+
+// SendEvent sends a reliable event and returns its id. It is kept and resent after a reconnect
+// until the server says it has applied it.
+func (cl *Client) SendEvent(kind string, payload []byte) uint64 {
+	cl.mu.Lock()
+	cl.eventSeq++
+	e := &schema.Event{Id: cl.eventSeq, Kind: kind, Payload: payload}
+	cl.outbox = append(cl.outbox, e)
+	if len(cl.outbox) > maxOutbox {
+		cl.outbox = cl.outbox[1:]
+	}
+	cl.mu.Unlock()
+	cl.writeEvent(e)
+	return e.Id
+}
+
+// unappliedEvents trims the outbox to the events newer than applied and returns them. Call with
+// mu held.
+func (cl *Client) unappliedEvents(applied uint64) []*schema.Event {
+	keep := cl.outbox[:0]
+	for _, e := range cl.outbox {
+		if e.Id > applied {
+			keep = append(keep, e)
 		}
 	}
+	cl.outbox = keep
+	return append([]*schema.Event(nil), keep...)
 }
 
-func (cl *Client) setReason(r string) {
-	cl.reason.CompareAndSwap(nil, r)
-}
-
-// ended records why the connection ended and wakes Run.
-func (cl *Client) ended(err error) {
-	if code, ok := closeCode(err); ok {
-		cl.setReason(schema.CloseReason(code).String())
-	} else if code, ok := closeCode(context.Cause(cl.c.Context())); ok {
-		cl.setReason(schema.CloseReason(code).String())
+// writeEvent writes an event on the current control stream; a failure is left to the resend.
+func (cl *Client) writeEvent(e *schema.Event) {
+	b, err := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Event{Event: e}})
+	if err != nil {
+		return
 	}
-	select {
-	case <-cl.c.Context().Done():
-	default:
-		return // only the connection's end ends the client
-	}
-	cl.setReason(schema.CloseReason_CLOSE_REASON_NORMAL.String())
-	cl.once.Do(func() { close(cl.closed) })
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	_, _ = cl.ctrl.Write(b)
 }
 
 // apply applies one snapshot payload and updates the stats.
@@ -351,18 +516,16 @@ func (cl *Client) apply(b []byte) {
 // checkAOI counts entities in view farther from the own entity than the area of interest plus one
 // tick of movement and the quantization error allow.
 func (cl *Client) checkAOI(view []netcode.EntityState) {
-	i := netcode.FindEntity(view, cl.welcome.EntityId)
+	w := cl.welcome
+	i := netcode.FindEntity(view, w.EntityId)
 	if i < 0 {
 		return
 	}
 	own := view[i]
-	cl.ownX, cl.ownY = cl.q.Unposition(own.X), cl.q.Unposition(own.Y)
-	limit := float64(cl.welcome.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(cl.welcome.TickRateHz) +
-		2*float64(cl.q.PositionError())
+	ox, oy := cl.q.Unposition(own.X), cl.q.Unposition(own.Y)
+	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*float64(cl.q.PositionError())
 	for _, e := range view {
-		dx := float64(cl.q.Unposition(e.X) - cl.ownX)
-		dy := float64(cl.q.Unposition(e.Y) - cl.ownY)
-		if math.Hypot(dx, dy) > limit {
+		if math.Hypot(float64(cl.q.Unposition(e.X)-ox), float64(cl.q.Unposition(e.Y)-oy)) > limit {
 			cl.stats.AOIViolations++
 		}
 	}
@@ -378,11 +541,8 @@ func (cl *Client) Stats() Stats {
 		st.ages = &h
 	}
 	st.Seconds = cl.last.Sub(cl.first).Seconds()
-	select {
-	case <-cl.closed:
-		st.Connected = false
-		st.CloseReason, _ = cl.reason.Load().(string)
-	default:
+	if !st.Connected && cl.reason != 0 {
+		st.CloseReason = cl.reason.String()
 	}
 	return st
 }
@@ -409,19 +569,27 @@ func (cl *Client) InputSeq() uint32 {
 }
 
 // Quantizer returns how the server quantizes positions.
-func (cl *Client) Quantizer() netcode.Quantizer { return cl.q }
+func (cl *Client) Quantizer() netcode.Quantizer {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.q
+}
 
-// Closed is closed when the session has ended.
+// Closed is closed when Run has returned: the client gave up or was told to stop.
 func (cl *Client) Closed() <-chan struct{} { return cl.closed }
 
-// Close ends the session (normal close) and waits for the client's goroutines.
+// Close ends the session (normal close): it tells the server, closes the connection and waits for
+// the link's readers.
 func (cl *Client) Close() error {
 	msg, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Close{
 		Close: &schema.Close{Reason: schema.CloseReason_CLOSE_REASON_NORMAL, Message: "bye"},
 	}})
+	cl.mu.Lock()
+	l, down := cl.link, cl.linkDown
 	_, _ = cl.ctrl.Write(msg)
-	err := cl.c.CloseWithError(uint32(schema.CloseReason_CLOSE_REASON_NORMAL), "bye")
-	cl.wg.Wait()
+	cl.mu.Unlock()
+	err := l.CloseWithError(uint32(schema.CloseReason_CLOSE_REASON_NORMAL), "bye")
+	<-down
 	return err
 }
 

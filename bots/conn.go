@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 
 	"github.com/quic-go/quic-go"
@@ -62,25 +63,67 @@ func quicConfig() *quic.Config {
 	return &quic.Config{EnableDatagrams: true, EnableStreamResetPartialDelivery: true, KeepAlivePeriod: 5e9}
 }
 
-// dialQUIC connects over raw QUIC.
-func dialQUIC(ctx context.Context, addr string, certHash []byte) (conn, error) {
-	conf := tlsConfig(certHash)
-	conf.NextProtos = []string{alpn}
-	c, err := quic.DialAddr(ctx, addr, conf, quicConfig())
-	if err != nil {
-		return nil, err
-	}
-	return quicConn{c}, nil
+// link is one connection to the server with the UDP socket under it, which the client owns so that
+// tests can cut the network (Sever) without the server hearing a close.
+type link struct {
+	conn
+	udp *net.UDPConn
+	tr  *quic.Transport
+	wt  *webtransport.Transport
 }
 
-// dialWebTransport connects over WebTransport to https://addr/play.
-func dialWebTransport(ctx context.Context, addr string, certHash []byte) (conn, error) {
-	t := &webtransport.Transport{TLSClientConfig: tlsConfig(certHash), QUICConfig: quicConfig()}
-	_, s, err := t.Dial(ctx, "https://"+addr+"/play", http.Header{})
+// close closes the connection with code, then the socket.
+func (l *link) close(code uint32, msg string) {
+	_ = l.CloseWithError(code, msg)
+	if l.wt != nil {
+		_ = l.wt.Close()
+	}
+	_ = l.tr.Close()
+	_ = l.udp.Close()
+}
+
+// dial connects to addr over the given transport ("quic" or "webtransport") from a fresh socket.
+func dial(ctx context.Context, transport, addr string, certHash []byte) (*link, error) {
+	raddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return wtConn{s, t}, nil
+	udp, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return nil, err
+	}
+	l := &link{udp: udp, tr: &quic.Transport{Conn: udp}}
+	switch transport {
+	case "", "quic":
+		conf := tlsConfig(certHash)
+		conf.NextProtos = []string{alpn}
+		var c *quic.Conn
+		if c, err = l.tr.Dial(ctx, raddr, conf, quicConfig()); err == nil {
+			l.conn = quicConn{c}
+		}
+	case "webtransport":
+		l.wt = &webtransport.Transport{
+			TLSClientConfig: tlsConfig(certHash), QUICConfig: quicConfig(),
+			DialAddr: func(ctx context.Context, _ string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+				return l.tr.Dial(ctx, raddr, tc, qc)
+			},
+		}
+		var s *webtransport.Session
+		if _, s, err = l.wt.Dial(ctx, "https://"+addr+"/play", http.Header{}); err == nil {
+			l.conn = wtConn{s}
+		}
+	default:
+		err = fmt.Errorf("bots: unknown transport %q", transport)
+	}
+	if err != nil {
+		if l.wt != nil {
+			_ = l.wt.Close()
+		}
+		_ = l.tr.Close()
+		_ = udp.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 type quicConn struct{ c *quic.Conn }
@@ -100,10 +143,7 @@ func (q quicConn) CloseWithError(code uint32, msg string) error {
 }
 func (q quicConn) Context() context.Context { return q.c.Context() }
 
-type wtConn struct {
-	s *webtransport.Session
-	t *webtransport.Transport
-}
+type wtConn struct{ s *webtransport.Session }
 
 func (w wtConn) SendDatagram(b []byte) error { return w.s.SendDatagram(b) }
 func (w wtConn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
@@ -116,8 +156,6 @@ func (w wtConn) AcceptUniStream(ctx context.Context) (io.Reader, error) {
 	return w.s.AcceptUniStream(ctx)
 }
 func (w wtConn) CloseWithError(code uint32, msg string) error {
-	err := w.s.CloseWithError(webtransport.SessionErrorCode(code), msg)
-	_ = w.t.Close()
-	return err
+	return w.s.CloseWithError(webtransport.SessionErrorCode(code), msg)
 }
 func (w wtConn) Context() context.Context { return w.s.Context() }

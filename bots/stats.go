@@ -51,21 +51,24 @@ func (h *ageHistogram) quantile(q float64) float64 {
 
 // Stats are one client's counters.
 type Stats struct {
-	Connected     bool
-	Snapshots     uint64  // snapshots applied
-	Stale         uint64  // snapshots ignored because a newer one was applied first
-	TicksSkipped  uint64  // sum over consecutive applied snapshots of (tick gap - 1)
-	Bytes         uint64  // payload bytes received: datagrams, snapshot streams, control stream
-	SnapshotBytes uint64  // payload bytes of applied snapshots
-	DecodeErrors  uint64  // snapshots that failed to decode or apply
-	NoBaseline    uint64  // snapshots whose baseline was no longer held
-	VisibleSum    uint64  // sum of view sizes over applied snapshots
-	Updates       uint64  // entities entered or changed, over applied snapshots
-	AOIViolations uint64  // entities seen farther than the area of interest allows
-	InputsSent    uint64  // input frames sent
-	Seconds       float64 // time from the first applied snapshot to the last
-	CloseReason   string  // why the session ended, "" while it runs
-	ages          *ageHistogram
+	Connected       bool
+	Snapshots       uint64  // snapshots applied
+	Stale           uint64  // snapshots ignored because a newer one was applied first
+	TicksSkipped    uint64  // sum over consecutive applied snapshots of (tick gap - 1)
+	Bytes           uint64  // payload bytes received: datagrams, snapshot streams, control stream
+	SnapshotBytes   uint64  // payload bytes of applied snapshots
+	DecodeErrors    uint64  // snapshots that failed to decode or apply
+	NoBaseline      uint64  // snapshots whose baseline was no longer held
+	VisibleSum      uint64  // sum of view sizes over applied snapshots
+	Updates         uint64  // entities entered or changed, over applied snapshots
+	AOIViolations   uint64  // entities seen farther than the area of interest allows
+	InputsSent      uint64  // input frames sent
+	Reconnects      uint64  // successful reconnects
+	Events          uint64  // server events applied
+	EventsDuplicate uint64  // server events received again and ignored
+	Seconds         float64 // time from the first applied snapshot to the last
+	CloseReason     string  // why the session ended, "" while it runs
+	ages            *ageHistogram
 }
 
 // Summary aggregates the stats of a swarm, in the shape `tickbots -json` prints.
@@ -83,6 +86,7 @@ type Summary struct {
 	DecodeErrors    uint64         `json:"decode_errors"`
 	StaleSnapshots  uint64         `json:"stale_snapshots"`
 	DialErrors      int            `json:"dial_errors"`
+	Reconnects      uint64         `json:"reconnects"`
 	Refused         map[string]int `json:"refused"`
 }
 
@@ -97,13 +101,14 @@ func Summarize(all []Stats, dialErrors int) Summary {
 		if st.Connected {
 			s.Connected++
 		}
-		if st.CloseReason != "" && st.CloseReason != "normal" {
+		if st.CloseReason != "" && st.CloseReason != "CLOSE_REASON_NORMAL" {
 			s.Refused[st.CloseReason]++
 		}
 		s.TicksSkipped += st.TicksSkipped
 		s.AOIViolations += st.AOIViolations
 		s.DecodeErrors += st.DecodeErrors
 		s.StaleSnapshots += st.Stale
+		s.Reconnects += st.Reconnects
 		visible += st.VisibleSum
 		snaps += st.Snapshots
 		updates += st.Updates

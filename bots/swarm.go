@@ -2,6 +2,7 @@ package bots
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -10,7 +11,8 @@ import (
 
 // SwarmConfig configures a swarm run.
 type SwarmConfig struct {
-	// Client is the template for every bot; each gets its own token suffix and seed.
+	// Client is the template for every bot. Each bot gets its own name (Name-i) and seed; a Token,
+	// when set, is presented by every bot.
 	Client Config
 	// Bots is the number of bots. Default 1.
 	Bots int
@@ -42,6 +44,7 @@ func RunSwarm(ctx context.Context, cfg SwarmConfig) Summary {
 		mu      sync.Mutex
 		stats   []Stats
 		dialErr int
+		refused []string
 		wg      sync.WaitGroup
 	)
 	runCtx, cancel := context.WithTimeout(ctx, cfg.Ramp+cfg.Duration)
@@ -62,26 +65,36 @@ func RunSwarm(ctx context.Context, cfg SwarmConfig) Summary {
 			if err != nil {
 				dialErr++
 				cfg.Logger.Warn("bot failed to connect", "bot", i, "err", err)
+				if st.CloseReason != "" {
+					refused = append(refused, st.CloseReason)
+				}
 				return
 			}
 			stats = append(stats, st)
 		}()
 	}
 	wg.Wait()
-	return Summarize(stats, dialErr)
+	sum := Summarize(stats, dialErr)
+	for _, r := range refused {
+		sum.Refused[r]++
+	}
+	return sum
 }
 
 func runBot(ctx context.Context, cfg SwarmConfig, i int) (Stats, error) {
 	cc := cfg.Client
-	cc.Token = fmt.Sprintf("%s-%d", cc.Token, i)
-	if cc.Token[0] == '-' {
-		cc.Token = "bot" + cc.Token
+	if cc.Name == "" {
+		cc.Name = "bot"
 	}
+	cc.Name = fmt.Sprintf("%s-%d", cc.Name, i)
 	cc.Seed = cc.Seed + uint64(i) + 1
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := Dial(dctx, cc)
 	if err != nil {
+		if ce, ok := errors.AsType[*CloseError](err); ok {
+			return Stats{CloseReason: ce.Reason.String()}, err
+		}
 		return Stats{}, err
 	}
 	_ = c.Run(ctx)

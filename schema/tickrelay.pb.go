@@ -98,6 +98,7 @@ const (
 	CloseReason_CLOSE_REASON_REPLACED           CloseReason = 12 // the same player connected again elsewhere
 	CloseReason_CLOSE_REASON_NO_SUCH_ROOM       CloseReason = 13
 	CloseReason_CLOSE_REASON_INTERNAL_ERROR     CloseReason = 14
+	CloseReason_CLOSE_REASON_CONNECTION_LOST    CloseReason = 15 // the connection dropped and the player did not resume in time
 )
 
 // Enum value maps for CloseReason.
@@ -118,6 +119,7 @@ var (
 		12: "CLOSE_REASON_REPLACED",
 		13: "CLOSE_REASON_NO_SUCH_ROOM",
 		14: "CLOSE_REASON_INTERNAL_ERROR",
+		15: "CLOSE_REASON_CONNECTION_LOST",
 	}
 	CloseReason_value = map[string]int32{
 		"CLOSE_REASON_UNSPECIFIED":        0,
@@ -135,6 +137,7 @@ var (
 		"CLOSE_REASON_REPLACED":           12,
 		"CLOSE_REASON_NO_SUCH_ROOM":       13,
 		"CLOSE_REASON_INTERNAL_ERROR":     14,
+		"CLOSE_REASON_CONNECTION_LOST":    15,
 	}
 )
 
@@ -169,9 +172,11 @@ func (CloseReason) EnumDescriptor() ([]byte, []int) {
 type Hello struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	ProtocolVersion uint32                 `protobuf:"varint,1,opt,name=protocol_version,json=protocolVersion,proto3" json:"protocol_version,omitempty"`
-	Token           string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`                                // names the player; verified by the server
-	ResumeToken     []byte                 `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"` // from an earlier Welcome, to resume that session's player
-	Room            string                 `protobuf:"bytes,4,opt,name=room,proto3" json:"room,omitempty"`                                  // empty: the server's default room
+	Token           string                 `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`                                   // names the player; verified by the server
+	ResumeToken     []byte                 `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`    // from an earlier Welcome, to resume that session's player
+	Room            string                 `protobuf:"bytes,4,opt,name=room,proto3" json:"room,omitempty"`                                     // empty: the server's default room
+	LastEventId     uint64                 `protobuf:"varint,5,opt,name=last_event_id,json=lastEventId,proto3" json:"last_event_id,omitempty"` // resuming: newest server event the client applied; later ones are resent
+	AckTick         uint32                 `protobuf:"varint,6,opt,name=ack_tick,json=ackTick,proto3" json:"ack_tick,omitempty"`               // resuming: newest snapshot tick the client still holds as a baseline
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -234,24 +239,41 @@ func (x *Hello) GetRoom() string {
 	return ""
 }
 
+func (x *Hello) GetLastEventId() uint64 {
+	if x != nil {
+		return x.LastEventId
+	}
+	return 0
+}
+
+func (x *Hello) GetAckTick() uint32 {
+	if x != nil {
+		return x.AckTick
+	}
+	return 0
+}
+
 // Welcome answers a Hello that was accepted.
 type Welcome struct {
-	state          protoimpl.MessageState `protogen:"open.v1"`
-	PlayerId       uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
-	EntityId       uint32                 `protobuf:"varint,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"` // the entity this player controls
-	TickRateHz     uint32                 `protobuf:"varint,3,opt,name=tick_rate_hz,json=tickRateHz,proto3" json:"tick_rate_hz,omitempty"`
-	AoiRadius      float32                `protobuf:"fixed32,4,opt,name=aoi_radius,json=aoiRadius,proto3" json:"aoi_radius,omitempty"` // world units
-	WorldWidth     float32                `protobuf:"fixed32,5,opt,name=world_width,json=worldWidth,proto3" json:"world_width,omitempty"`
-	WorldHeight    float32                `protobuf:"fixed32,6,opt,name=world_height,json=worldHeight,proto3" json:"world_height,omitempty"`
-	PositionScale  uint32                 `protobuf:"varint,7,opt,name=position_scale,json=positionScale,proto3" json:"position_scale,omitempty"` // quantization steps per world unit
-	HeadingBits    uint32                 `protobuf:"varint,8,opt,name=heading_bits,json=headingBits,proto3" json:"heading_bits,omitempty"`       // headings are quantized to this many bits per full turn
-	ServerTick     uint32                 `protobuf:"varint,9,opt,name=server_tick,json=serverTick,proto3" json:"server_tick,omitempty"`          // the room's tick when the player joined
-	ResumeToken    []byte                 `protobuf:"bytes,10,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
-	BaselineWindow uint32                 `protobuf:"varint,11,opt,name=baseline_window,json=baselineWindow,proto3" json:"baseline_window,omitempty"` // how many recent ticks the server keeps as baselines
-	InputRateHz    uint32                 `protobuf:"varint,12,opt,name=input_rate_hz,json=inputRateHz,proto3" json:"input_rate_hz,omitempty"`        // how often the client should send an InputFrame
-	Room           string                 `protobuf:"bytes,13,opt,name=room,proto3" json:"room,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	PlayerId          uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
+	EntityId          uint32                 `protobuf:"varint,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"` // the entity this player controls
+	TickRateHz        uint32                 `protobuf:"varint,3,opt,name=tick_rate_hz,json=tickRateHz,proto3" json:"tick_rate_hz,omitempty"`
+	AoiRadius         float32                `protobuf:"fixed32,4,opt,name=aoi_radius,json=aoiRadius,proto3" json:"aoi_radius,omitempty"` // world units
+	WorldWidth        float32                `protobuf:"fixed32,5,opt,name=world_width,json=worldWidth,proto3" json:"world_width,omitempty"`
+	WorldHeight       float32                `protobuf:"fixed32,6,opt,name=world_height,json=worldHeight,proto3" json:"world_height,omitempty"`
+	PositionScale     uint32                 `protobuf:"varint,7,opt,name=position_scale,json=positionScale,proto3" json:"position_scale,omitempty"` // quantization steps per world unit
+	HeadingBits       uint32                 `protobuf:"varint,8,opt,name=heading_bits,json=headingBits,proto3" json:"heading_bits,omitempty"`       // headings are quantized to this many bits per full turn
+	ServerTick        uint32                 `protobuf:"varint,9,opt,name=server_tick,json=serverTick,proto3" json:"server_tick,omitempty"`          // the room's tick when the player joined
+	ResumeToken       []byte                 `protobuf:"bytes,10,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	BaselineWindow    uint32                 `protobuf:"varint,11,opt,name=baseline_window,json=baselineWindow,proto3" json:"baseline_window,omitempty"` // how many recent ticks the server keeps as baselines
+	InputRateHz       uint32                 `protobuf:"varint,12,opt,name=input_rate_hz,json=inputRateHz,proto3" json:"input_rate_hz,omitempty"`        // how often the client should send an InputFrame
+	Room              string                 `protobuf:"bytes,13,opt,name=room,proto3" json:"room,omitempty"`
+	Resumed           bool                   `protobuf:"varint,14,opt,name=resumed,proto3" json:"resumed,omitempty"`                                                  // the session continues an earlier one: same player and entity
+	LastClientEventId uint64                 `protobuf:"varint,15,opt,name=last_client_event_id,json=lastClientEventId,proto3" json:"last_client_event_id,omitempty"` // newest event of this client the server applied; resend later ones
+	ResumeGraceMs     uint32                 `protobuf:"varint,16,opt,name=resume_grace_ms,json=resumeGraceMs,proto3" json:"resume_grace_ms,omitempty"`               // how long the server keeps the player after the connection drops
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -373,6 +395,27 @@ func (x *Welcome) GetRoom() string {
 		return x.Room
 	}
 	return ""
+}
+
+func (x *Welcome) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *Welcome) GetLastClientEventId() uint64 {
+	if x != nil {
+		return x.LastClientEventId
+	}
+	return 0
+}
+
+func (x *Welcome) GetResumeGraceMs() uint32 {
+	if x != nil {
+		return x.ResumeGraceMs
+	}
+	return 0
 }
 
 // Input is one sampled input of a client.
@@ -889,14 +932,16 @@ func (x *Close) GetRetryAfterMs() uint32 {
 	return 0
 }
 
-// Event is a reliable, ordered game event (chat, pickups, kills). Ids let a receiver apply a
-// resent event once.
+// Event is a reliable, ordered game event (chat, pickups, kills) on the control stream. A client
+// numbers its own events 1, 2, 3...; the server numbers the events it sends per room. Either side
+// applies an event only if its id is newer than the newest it applied, so events resent after a
+// reconnect are applied once.
 type Event struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`
-	FromPlayer    uint32                 `protobuf:"varint,4,opt,name=from_player,json=fromPlayer,proto3" json:"from_player,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`                                // at most 32 bytes
+	Payload       []byte                 `protobuf:"bytes,3,opt,name=payload,proto3" json:"payload,omitempty"`                          // at most 1024 bytes
+	FromPlayer    uint32                 `protobuf:"varint,4,opt,name=from_player,json=fromPlayer,proto3" json:"from_player,omitempty"` // set by the server; 0: the game itself
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1126,12 +1171,14 @@ var File_tickrelay_proto protoreflect.FileDescriptor
 
 const file_tickrelay_proto_rawDesc = "" +
 	"\n" +
-	"\x0ftickrelay.proto\x12\ftickrelay.v1\"\x7f\n" +
+	"\x0ftickrelay.proto\x12\ftickrelay.v1\"\xbe\x01\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12!\n" +
 	"\fresume_token\x18\x03 \x01(\fR\vresumeToken\x12\x12\n" +
-	"\x04room\x18\x04 \x01(\tR\x04room\"\xb7\x03\n" +
+	"\x04room\x18\x04 \x01(\tR\x04room\x12\"\n" +
+	"\rlast_event_id\x18\x05 \x01(\x04R\vlastEventId\x12\x19\n" +
+	"\back_tick\x18\x06 \x01(\rR\aackTick\"\xaa\x04\n" +
 	"\aWelcome\x12\x1b\n" +
 	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\rR\bentityId\x12 \n" +
@@ -1150,7 +1197,10 @@ const file_tickrelay_proto_rawDesc = "" +
 	" \x01(\fR\vresumeToken\x12'\n" +
 	"\x0fbaseline_window\x18\v \x01(\rR\x0ebaselineWindow\x12\"\n" +
 	"\rinput_rate_hz\x18\f \x01(\rR\vinputRateHz\x12\x12\n" +
-	"\x04room\x18\r \x01(\tR\x04room\"O\n" +
+	"\x04room\x18\r \x01(\tR\x04room\x12\x18\n" +
+	"\aresumed\x18\x0e \x01(\bR\aresumed\x12/\n" +
+	"\x14last_client_event_id\x18\x0f \x01(\x04R\x11lastClientEventId\x12&\n" +
+	"\x0fresume_grace_ms\x18\x10 \x01(\rR\rresumeGraceMs\"O\n" +
 	"\x05Input\x12\x15\n" +
 	"\x06move_x\x18\x01 \x01(\x11R\x05moveX\x12\x15\n" +
 	"\x06move_y\x18\x02 \x01(\x11R\x05moveY\x12\x18\n" +
@@ -1206,7 +1256,7 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x03msg*7\n" +
 	"\aVersion\x12\x17\n" +
 	"\x13VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fVERSION_CURRENT\x10\x01*\xe9\x03\n" +
+	"\x0fVERSION_CURRENT\x10\x01*\x8b\x04\n" +
 	"\vCloseReason\x12\x1c\n" +
 	"\x18CLOSE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLOSE_REASON_NORMAL\x10\x01\x12\x1a\n" +
@@ -1223,7 +1273,8 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x1dCLOSE_REASON_VERSION_MISMATCH\x10\v\x12\x19\n" +
 	"\x15CLOSE_REASON_REPLACED\x10\f\x12\x1d\n" +
 	"\x19CLOSE_REASON_NO_SUCH_ROOM\x10\r\x12\x1f\n" +
-	"\x1bCLOSE_REASON_INTERNAL_ERROR\x10\x0eB\x12Z\x10tickrelay/schemab\x06proto3"
+	"\x1bCLOSE_REASON_INTERNAL_ERROR\x10\x0e\x12 \n" +
+	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0fB\x12Z\x10tickrelay/schemab\x06proto3"
 
 var (
 	file_tickrelay_proto_rawDescOnce sync.Once

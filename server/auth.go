@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
-	"unicode/utf8"
+	"errors"
+	"time"
+
+	"tickrelay/netcode"
 )
 
 // Identity is what a verified token says about its bearer.
@@ -20,14 +23,26 @@ type Verifier interface {
 	Verify(ctx context.Context, token string) (Identity, error)
 }
 
-// DevVerifier accepts any token of 1 to 64 printable characters as the player's name. It is for
-// development only: anyone can be anyone.
-type DevVerifier struct{}
+// HMACVerifier accepts tokens made by netcode.SignToken with its secret: HMAC-SHA256 signed claims
+// of player name, room and expiry.
+type HMACVerifier struct {
+	Secret []byte
+	// Now is the clock expiry is checked against. Default time.Now.
+	Now func() time.Time
+}
 
 // Verify implements Verifier.
-func (DevVerifier) Verify(_ context.Context, token string) (Identity, error) {
-	if token == "" || len(token) > 64 || !utf8.ValidString(token) {
-		return Identity{}, closeErr(ReasonBadToken, "dev token must be 1..64 bytes of UTF-8")
+func (v HMACVerifier) Verify(_ context.Context, token string) (Identity, error) {
+	now := time.Now
+	if v.Now != nil {
+		now = v.Now
 	}
-	return Identity{Name: token}, nil
+	c, err := netcode.VerifyToken(v.Secret, token, now())
+	switch {
+	case errors.Is(err, netcode.ErrTokenExpired):
+		return Identity{}, &CloseError{Reason: ReasonTokenExpired, Msg: err.Error()}
+	case err != nil:
+		return Identity{}, &CloseError{Reason: ReasonBadToken, Msg: err.Error()}
+	}
+	return Identity{Name: c.Player, Room: c.Room}, nil
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"tickrelay/netcode"
 )
 
 // Config configures a Server. The zero value is usable: every field's comment gives the default that
@@ -67,9 +69,29 @@ type Config struct {
 	// GOMAXPROCS.
 	EncodeWorkers int
 
-	// Verifier checks hello tokens. Default: DevVerifier, which accepts any token and names the
-	// player by it.
+	// TokenSecret signs and verifies player tokens (HMAC-SHA256, see netcode.SignToken). Default:
+	// none, which is development mode: tokens signed with the public netcode.DevSecret are
+	// accepted and the HTTP listener issues them at /dev-token?name=NAME.
+	TokenSecret []byte
+	// Verifier checks hello tokens. Default: an HMACVerifier with TokenSecret, or with
+	// netcode.DevSecret in development mode. A token that is presented is always verified.
 	Verifier Verifier
+	// MaxSessionsPerIP caps concurrent sessions from one IP address. Default 32; in development
+	// mode (no TokenSecret) MaxSessions, so that a local bot swarm fits.
+	MaxSessionsPerIP int
+	// ResumeGrace is how long a player whose connection dropped stays in the room, its entity in
+	// place, waiting for the client to resume with its resume token. Default 15s; negative
+	// disables resuming (the player leaves at once).
+	ResumeGrace time.Duration
+	// ConnectionTimeout is the QUIC idle timeout: a connection that hears nothing from its peer for
+	// this long is considered lost. Default 15s.
+	ConnectionTimeout time.Duration
+	// EventRate is how many reliable events per second a client may send; beyond it (after a burst
+	// of twice as many) they are dropped and counted. Default 10.
+	EventRate int
+	// EventLog is how many recent server events each room keeps to resend to a resuming client.
+	// Default 256.
+	EventLog int
 	// AllowedOrigins lists the Origin header values accepted for WebTransport sessions, such as
 	// "https://game.example". Requests with no Origin header (native clients) are accepted. Default:
 	// with the development certificate, any origin on localhost, 127.0.0.1 or [::1]; otherwise the
@@ -104,8 +126,20 @@ func (c *Config) populate() {
 	setDefault(&c.MaxPlayersPerRoom, 1024)
 	setDefault(&c.HelloTimeout, 5*time.Second)
 	setDefault(&c.IdleTimeout, 10*time.Second)
+	if len(c.TokenSecret) == 0 {
+		setDefault(&c.MaxSessionsPerIP, c.MaxSessions)
+	}
+	setDefault(&c.MaxSessionsPerIP, 32)
+	setDefault(&c.ResumeGrace, 15*time.Second)
+	setDefault(&c.ConnectionTimeout, 15*time.Second)
+	setDefault(&c.EventRate, 10)
+	setDefault(&c.EventLog, 256)
 	if c.Verifier == nil {
-		c.Verifier = DevVerifier{}
+		secret := c.TokenSecret
+		if len(secret) == 0 {
+			secret = netcode.DevSecret
+		}
+		c.Verifier = HMACVerifier{Secret: secret}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -145,6 +179,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server: Config.MaxDatagram %d out of range 64..1200", c.MaxDatagram)
 	case c.InputQueue < 1, c.ControlQueue < 1, c.MaxSessions < 1, c.MaxPlayersPerRoom < 1:
 		return fmt.Errorf("server: Config queue sizes and caps must be positive")
+	case c.MaxSessionsPerIP < 1, c.EventRate < 1, c.EventLog < 1:
+		return fmt.Errorf("server: Config.MaxSessionsPerIP, EventRate and EventLog must be positive")
+	case c.ConnectionTimeout < 100*time.Millisecond:
+		return fmt.Errorf("server: Config.ConnectionTimeout %v below 100ms", c.ConnectionTimeout)
 	case c.EncodeWorkers < 0:
 		return fmt.Errorf("server: Config.EncodeWorkers %d must not be negative", c.EncodeWorkers)
 	}

@@ -36,3 +36,18 @@ type Input struct {
 	Buttons      uint32        // game-defined bit set
 	Dt           time.Duration // the time one input stands for: 1/InputRate
 }
+
+// EventHandler is implemented by games that take reliable events from clients (chat, emotes,
+// purchases). Each event of a client reaches the game once, in order, even when the client resent
+// it after a reconnect.
+type EventHandler interface {
+	Event(w *World, p *Player, e Event)
+}
+
+// Event is a reliable game event.
+type Event struct {
+	ID      uint64
+	Kind    string
+	Payload []byte
+	From    uint32 // player ID; 0 for the game itself
+}

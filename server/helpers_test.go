@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"tickrelay/bots"
+	"tickrelay/netcode"
 	"tickrelay/server"
 	"tickrelay/server/arena"
 )
@@ -16,7 +17,18 @@ import (
 // shuts it down when the test ends.
 func testServer(t *testing.T, cfg server.Config, ac arena.Config, world float32) (*server.Server, *server.Room) {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
+	return startServer(t, "127.0.0.1:0", cfg, ac, world)
+}
+
+// testServerAt starts a test server on a given UDP address, to restart one on its port.
+func testServerAt(t *testing.T, addr string, cfg server.Config, ac arena.Config) (*server.Server, *server.Room) {
+	t.Helper()
+	return startServer(t, addr, cfg, ac, 0)
+}
+
+func startServer(t *testing.T, addr string, cfg server.Config, ac arena.Config, world float32) (*server.Server, *server.Room) {
+	t.Helper()
+	cfg.Addr = addr
 	if cfg.HTTPAddr == "" {
 		cfg.HTTPAddr = "127.0.0.1:0"
 	}
@@ -83,4 +95,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// devToken signs a development token for name.
+func devToken(t *testing.T, name string) string {
+	t.Helper()
+	tok, err := netcode.SignToken(netcode.DevSecret, netcode.Claims{Player: name, Expires: time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

@@ -97,7 +97,7 @@ func TestOriginCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		hello, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{
-			Hello: &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: "web"},
+			Hello: &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, "web")},
 		}})
 		if _, err := str.Write(hello); err != nil {
 			t.Fatal(err)

@@ -20,6 +20,9 @@ type metrics struct {
 	sessionsActive  prometheus.Gauge
 	players         prometheus.Gauge
 	badDatagrams    prometheus.Counter
+	eventsDropped   prometheus.Counter
+	inputsThrottled prometheus.Counter
+	resumes         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -73,6 +76,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		})).(prometheus.Gauge),
 		badDatagrams: f(prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "bad_datagrams_total", Help: "Input datagrams that did not decode; they are dropped.",
+		})).(prometheus.Counter),
+		eventsDropped: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "events_dropped_total", Help: "Client events over the rate limit or pending bound.",
+		})).(prometheus.Counter),
+		inputsThrottled: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "input_datagrams_throttled_total", Help: "Input datagrams dropped because a client sent far above the input rate.",
+		})).(prometheus.Counter),
+		resumes: f(prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "sessions_resumed_total", Help: "Sessions that resumed a player after a dropped connection.",
 		})).(prometheus.Counter),
 	}
 }

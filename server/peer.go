@@ -1,8 +1,10 @@
 package server
 
 import (
+	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"tickrelay/netcode"
 	"tickrelay/schema"
@@ -28,16 +30,27 @@ type Peer struct {
 	joinTick uint32
 
 	// Written by the reader, read by the tick.
-	ack   atomic.Uint32
-	acked chan struct{} // signalled when ack advances
-	inMu  sync.Mutex
-	inbox inputQueue
+	ack             atomic.Uint32
+	acked           chan struct{} // signalled when ack advances
+	inMu            sync.Mutex    // guards inbox, events, lastClientEvent, eventTokens
+	inbox           inputQueue
+	events          []Event // client events waiting for the tick, at most maxPendingEvents
+	lastClientEvent uint64  // newest client event id accepted
+	eventTokens     float64 // rate limiter of client events
+	eventRefill     time.Time
 
 	// Owned by the tick goroutine.
 	ring        *netcode.ViewRing
 	lastApplied uint32
 	viewCap     int // capacity of the ring's view storage
 	member      bool
+	parked      bool      // the connection dropped; waiting for a resume
+	parkedUntil time.Time // when a parked player leaves
+	credits     float64   // inputs the player may still apply: InputRate per second, bounded burst
+
+	resumeToken []byte
+	linkMu      sync.Mutex
+	link        *sessionLink // the session serving the peer, nil if none
 
 	slot    *netcode.Slot[Packet]
 	free    chan *Packet // buffers for reuse, at most packetsPerPeer
@@ -56,11 +69,44 @@ type PeerStats struct {
 	SnapshotsSent uint64 // snapshots handed to the transport
 	InputsDropped uint64 // inputs dropped because the inbox was full
 	InputsLost    uint64 // inputs no frame delivered (a gap longer than the frame's redundancy)
+	EventsDropped uint64 // client events over the rate limit or the size limits
 	Acked         uint32 // newest acknowledged tick
 }
 
 type peerCounters struct {
-	ticksSkipped, snapshotsSent, inputsDropped, inputsLost atomic.Uint64
+	ticksSkipped, snapshotsSent, inputsDropped, inputsLost, eventsDropped atomic.Uint64
+}
+
+// sessionLink ties a peer to the session serving it, so that a resuming session can take over.
+type sessionLink struct {
+	stop chan struct{} // closed to make the session let go of the peer
+	done chan struct{} // closed when the session has let go
+}
+
+// attach makes a new session the peer's server: the session serving it before is told to let go,
+// and attach waits until it has (or ctx ends).
+func (p *Peer) attach(ctx context.Context) (*sessionLink, error) {
+	link := &sessionLink{stop: make(chan struct{}), done: make(chan struct{})}
+	p.linkMu.Lock()
+	old := p.link
+	p.link = link
+	p.linkMu.Unlock()
+	if old != nil {
+		close(old.stop)
+		select {
+		case <-old.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return link, nil
+}
+
+// detached reports whether link no longer serves the peer.
+func (p *Peer) detached(link *sessionLink) bool {
+	p.linkMu.Lock()
+	defer p.linkMu.Unlock()
+	return p.link != link
 }
 
 func newPeer(r *Room, name string) *Peer {
@@ -120,6 +166,46 @@ func (p *Peer) HandleInput(f *schema.InputFrame) {
 	}
 }
 
+// maxPendingEvents bounds the client events a peer holds between ticks.
+const maxPendingEvents = 64
+
+// Limits of a client event.
+const (
+	maxEventKind    = 32
+	maxEventPayload = 1024
+)
+
+// HandleEvent takes a reliable event from the client. An event whose id is not newer than the
+// newest accepted is a resend and is ignored; events beyond the rate limit or the pending bound are
+// dropped and counted. It reports whether the event was accepted.
+func (p *Peer) HandleEvent(e *schema.Event, now time.Time) bool {
+	if len(e.Kind) > maxEventKind || len(e.Payload) > maxEventPayload {
+		p.stats.eventsDropped.Add(1)
+		return false
+	}
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	if e.Id <= p.lastClientEvent {
+		return false // a resend of an event already taken
+	}
+	rate := float64(p.room.cfg.EventRate)
+	if p.eventRefill.IsZero() {
+		p.eventTokens = 2 * rate
+	} else {
+		p.eventTokens = min(2*rate, p.eventTokens+now.Sub(p.eventRefill).Seconds()*rate)
+	}
+	p.eventRefill = now
+	if p.eventTokens < 1 || len(p.events) >= maxPendingEvents {
+		p.stats.eventsDropped.Add(1)
+		p.room.metrics.eventsDropped.Inc()
+		return false
+	}
+	p.eventTokens--
+	p.lastClientEvent = e.Id
+	p.events = append(p.events, Event{ID: e.Id, Kind: e.Kind, Payload: e.Payload, From: p.player.ID})
+	return true
+}
+
 func (p *Peer) handleAck(tick uint32) {
 	if tick == 0 || netcode.SeqAfter(tick, p.room.currentTick.Load()) {
 		return // nothing acked, or a tick not yet produced
@@ -137,6 +223,14 @@ func (p *Peer) handleAck(tick uint32) {
 	case p.acked <- struct{}{}:
 	default:
 	}
+}
+
+// resetAck sets the ack after a resume to the tick the client says it still holds (0: none), so
+// that the next snapshot is against a baseline both have; the encoder sends a full snapshot if the
+// ring no longer holds it.
+func (p *Peer) resetAck(tick uint32) {
+	p.ack.Store(0)
+	p.handleAck(tick)
 }
 
 // Acked returns the newest tick the client acknowledged, 0 if none.
@@ -218,6 +312,7 @@ func (p *Peer) Stats() PeerStats {
 		SnapshotsSent: p.stats.snapshotsSent.Load(),
 		InputsDropped: p.stats.inputsDropped.Load(),
 		InputsLost:    p.stats.inputsLost.Load(),
+		EventsDropped: p.stats.eventsDropped.Load(),
 		Acked:         p.ack.Load(),
 	}
 }
@@ -252,11 +347,13 @@ func (q *inputQueue) push(v Input) (dropped bool) {
 	return dropped
 }
 
-// drain appends the queued inputs, oldest first, to dst and empties the queue.
-func (q *inputQueue) drain(dst []Input) []Input {
-	for i := range q.n {
+// drainUpTo moves at most n queued inputs, oldest first, to dst.
+func (q *inputQueue) drainUpTo(dst []Input, n int) []Input {
+	n = min(n, q.n)
+	for i := range n {
 		dst = append(dst, q.buf[(q.head+i)%len(q.buf)])
 	}
-	q.head, q.n = 0, 0
+	q.head = (q.head + n) % len(q.buf)
+	q.n -= n
 	return dst
 }

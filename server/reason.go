@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"tickrelay/schema"
 )
@@ -28,6 +29,7 @@ const (
 	ReasonReplaced          = schema.CloseReason_CLOSE_REASON_REPLACED
 	ReasonNoSuchRoom        = schema.CloseReason_CLOSE_REASON_NO_SUCH_ROOM
 	ReasonInternalError     = schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR
+	ReasonConnectionLost    = schema.CloseReason_CLOSE_REASON_CONNECTION_LOST
 )
 
 // ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:
@@ -38,8 +40,9 @@ func ReasonName(r CloseReason) string {
 
 // CloseError is an error that carries the reason a session must end with.
 type CloseError struct {
-	Reason CloseReason
-	Msg    string
+	Reason     CloseReason
+	Msg        string
+	RetryAfter time.Duration // suggested to the client; 0: do not retry
 }
 
 func (e *CloseError) Error() string {

@@ -34,18 +34,34 @@ type Room struct {
 	mu      sync.Mutex // guards the fields below
 	joins   []*Peer
 	leaves  []*Peer
+	parks   []*Peer          // connections dropped: keep the player for ResumeGrace
+	resumes []*Peer          // sessions resumed: serve the player again
 	members int              // players joined or joining
 	byID    map[uint32]*Peer // joined players
+	onLeave func(*Peer)      // the server forgets the player's resume token
 	closed  bool
 
 	// Owned by the tick goroutine.
-	peers   []*Peer
+	peers   []*Peer // players being served
+	parked  []*Peer // players whose connection dropped
+	events  []Event // scratch
 	inputs  []Input // scratch
 	record  recordState
 	encoder *encoder
 
 	histMu  sync.Mutex
 	history *netcode.ViewRing // the whole world's quantized state at recent ticks
+
+	evMu        sync.Mutex
+	eventLog    []loggedEvent // ring of recent server events, for resuming clients
+	nextEventID uint64
+}
+
+// loggedEvent is a server event kept for resending.
+type loggedEvent struct {
+	msg *schema.ControlMessage
+	id  uint64
+	to  uint32 // 0: everyone
 }
 
 // recordState is the world as recorded at the current tick, shared read-only by the encoders.
@@ -78,6 +94,7 @@ func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics,
 		history: netcode.NewViewRing(cfg.BaselineWindow),
 		byID:    make(map[uint32]*Peer),
 	}
+	r.world.room = r
 	r.record.grid = netcode.NewGrid(width, height, cfg.AOIRadius)
 	r.encoder = newEncoder(r, cfg.EncodeWorkers)
 	return r
@@ -154,9 +171,7 @@ func (r *Room) Close() {
 		p.joinErr = ErrRoomClosed
 		close(p.joined)
 	}
-	for _, p := range r.peers {
-		p.end(ReasonServerShutdown)
-	}
+	r.eachMember(func(p *Peer) { p.end(ReasonServerShutdown) })
 	r.encoder.stop()
 }
 
@@ -166,7 +181,7 @@ func (r *Room) Tick(now time.Time) {
 	start := time.Now()
 	tick := netcode.NextTick(r.currentTick.Load())
 	r.world.tick = tick
-	r.handleMembership()
+	r.handleMembership(now)
 	r.applyInputs()
 	r.game.Step(r.world, r.dt)
 	r.world.compact()
@@ -178,17 +193,80 @@ func (r *Room) Tick(now time.Time) {
 	r.metrics.tickSeconds.Observe(d.Seconds())
 }
 
-func (r *Room) handleMembership() {
+func (r *Room) handleMembership(now time.Time) {
 	r.mu.Lock()
-	joins, leaves := r.joins, r.leaves
-	r.joins, r.leaves = nil, nil
+	joins, leaves, parks, resumes := r.joins, r.leaves, r.parks, r.resumes
+	r.joins, r.leaves, r.parks, r.resumes = nil, nil, nil, nil
 	r.mu.Unlock()
 	for _, p := range leaves {
 		r.removePeer(p)
 	}
+	for _, p := range parks {
+		r.park(p, now)
+	}
+	for _, p := range resumes {
+		r.resume(p)
+	}
 	for _, p := range joins {
 		r.addPeer(p)
 	}
+	for _, p := range r.parked {
+		if now.After(p.parkedUntil) {
+			p.Leave(ReasonConnectionLost) // handled at the next tick
+		}
+	}
+}
+
+func (r *Room) requestPark(p *Peer) {
+	r.mu.Lock()
+	r.parks = append(r.parks, p)
+	r.mu.Unlock()
+}
+
+func (r *Room) requestResume(p *Peer) {
+	r.mu.Lock()
+	r.resumes = append(r.resumes, p)
+	r.mu.Unlock()
+}
+
+// park stops serving a player whose connection dropped but keeps it, and its entity, in the room
+// for ResumeGrace. Nobody is told: a player who comes back never left.
+func (r *Room) park(p *Peer, now time.Time) {
+	if !p.member || p.parked {
+		return
+	}
+	p.parked, p.parkedUntil = true, now.Add(r.cfg.ResumeGrace)
+	r.peers = slices.DeleteFunc(r.peers, func(o *Peer) bool { return o == p })
+	r.parked = append(r.parked, p)
+	if pkt := p.slot.Take(); pkt != nil {
+		p.ReleaseSnapshot(pkt)
+	}
+	r.log.Debug("player parked", "player", p.player.ID, "until", p.parkedUntil)
+}
+
+// resume serves a player again and sends it the roster as it is now.
+func (r *Room) resume(p *Peer) {
+	if !p.member {
+		return
+	}
+	if p.parked {
+		p.parked = false
+		r.parked = slices.DeleteFunc(r.parked, func(o *Peer) bool { return o == p })
+		r.peers = append(r.peers, p)
+	}
+	p.sendControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Roster{Roster: r.roster()}})
+	r.log.Debug("player resumed", "player", p.player.ID)
+}
+
+func (r *Room) roster() *schema.Roster {
+	roster := &schema.Roster{Players: make([]*schema.Player, 0, len(r.peers)+len(r.parked))}
+	for _, o := range r.peers {
+		roster.Players = append(roster.Players, wirePlayer(&o.player))
+	}
+	for _, o := range r.parked {
+		roster.Players = append(roster.Players, wirePlayer(&o.player))
+	}
+	return roster
 }
 
 func (r *Room) addPeer(p *Peer) {
@@ -210,15 +288,10 @@ func (r *Room) addPeer(p *Peer) {
 	r.byID[p.player.ID] = p
 	r.mu.Unlock()
 	r.metrics.players.Inc()
-	roster := &schema.Roster{Players: make([]*schema.Player, 0, len(r.peers)+1)}
 	joined := &schema.ControlMessage{Msg: &schema.ControlMessage_Joined{Joined: &schema.PlayerJoined{Player: wirePlayer(&p.player)}}}
-	for _, o := range r.peers {
-		roster.Players = append(roster.Players, wirePlayer(&o.player))
-		o.sendControl(joined)
-	}
-	roster.Players = append(roster.Players, wirePlayer(&p.player))
+	r.eachMember(func(o *Peer) { o.sendControl(joined) })
 	r.peers = append(r.peers, p)
-	p.sendControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Roster{Roster: roster}})
+	p.sendControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Roster{Roster: r.roster()}})
 	r.log.Debug("player joined", "player", p.player.ID, "name", p.player.Name, "entity", ent)
 }
 
@@ -227,12 +300,8 @@ func (r *Room) removePeer(p *Peer) {
 		return // left before its join was processed, or twice
 	}
 	p.member = false
-	for i, o := range r.peers {
-		if o == p {
-			r.peers = slices.Delete(r.peers, i, i+1)
-			break
-		}
-	}
+	r.peers = slices.DeleteFunc(r.peers, func(o *Peer) bool { return o == p })
+	r.parked = slices.DeleteFunc(r.parked, func(o *Peer) bool { return o == p })
 	r.mu.Lock()
 	r.members--
 	delete(r.byID, p.player.ID)
@@ -242,8 +311,9 @@ func (r *Room) removePeer(p *Peer) {
 	left := &schema.ControlMessage{Msg: &schema.ControlMessage_Left{Left: &schema.PlayerLeft{
 		PlayerId: p.player.ID, Reason: p.Reason(),
 	}}}
-	for _, o := range r.peers {
-		o.sendControl(left)
+	r.eachMember(func(o *Peer) { o.sendControl(left) })
+	if r.onLeave != nil {
+		r.onLeave(p)
 	}
 	if pkt := p.slot.Take(); pkt != nil {
 		p.ReleaseSnapshot(pkt)
@@ -251,21 +321,95 @@ func (r *Room) removePeer(p *Peer) {
 	r.log.Debug("player left", "player", p.player.ID, "reason", ReasonName(p.Reason()))
 }
 
+// eachMember calls f for every member, served or parked.
+func (r *Room) eachMember(f func(*Peer)) {
+	for _, o := range r.peers {
+		f(o)
+	}
+	for _, o := range r.parked {
+		f(o)
+	}
+}
+
 func wirePlayer(p *Player) *schema.Player {
 	return &schema.Player{PlayerId: p.ID, Name: p.Name, EntityId: p.Entity}
 }
 
+// maxInputBurst is how many inputs a player may apply in one tick after a gap (lost or late
+// datagrams); inputs beyond its credits wait in the inbox.
+const maxInputBurst = 8
+
+// applyInputs hands each player's new events and inputs to the game. A player earns InputRate
+// inputs per second: a client that sends faster is not moved faster, its surplus waits in its
+// bounded inbox, which drops the oldest.
 func (r *Room) applyInputs() {
+	perTick := float64(r.cfg.InputRate) / float64(r.cfg.TickRate)
+	handler, _ := r.game.(EventHandler)
 	for _, p := range r.peers {
+		p.credits = min(p.credits+perTick, maxInputBurst)
 		p.inMu.Lock()
-		r.inputs = p.inbox.drain(r.inputs[:0])
+		r.inputs = p.inbox.drainUpTo(r.inputs[:0], int(p.credits))
+		r.events = append(r.events[:0], p.events...)
+		clear(p.events)
+		p.events = p.events[:0]
 		p.inMu.Unlock()
+		for _, e := range r.events {
+			if handler != nil {
+				handler.Event(r.world, &p.player, e)
+			}
+		}
 		for _, in := range r.inputs {
 			in.Dt = r.inputDt
 			r.game.Input(r.world, &p.player, in)
 			p.lastApplied = in.Seq
+			p.credits--
 		}
 	}
+}
+
+// Broadcast sends a reliable event to every player of the room, from player from (0: the game).
+// Call it from the Game's methods only. Events are kept for resending to resuming clients.
+func (r *Room) Broadcast(kind string, payload []byte, from uint32) {
+	m := r.logEvent(kind, payload, from, 0)
+	r.eachMember(func(p *Peer) { p.sendControl(m) })
+}
+
+// Send sends a reliable event to one player. Call it from the Game's methods only.
+func (r *Room) Send(to *Player, kind string, payload []byte, from uint32) {
+	m := r.logEvent(kind, payload, from, to.ID)
+	r.eachMember(func(p *Peer) {
+		if p.player.ID == to.ID {
+			p.sendControl(m)
+		}
+	})
+}
+
+func (r *Room) logEvent(kind string, payload []byte, from, to uint32) *schema.ControlMessage {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	r.nextEventID++
+	m := &schema.ControlMessage{Msg: &schema.ControlMessage_Event{Event: &schema.Event{
+		Id: r.nextEventID, Kind: kind, Payload: payload, FromPlayer: from,
+	}}}
+	if len(r.eventLog) == r.cfg.EventLog {
+		copy(r.eventLog, r.eventLog[1:])
+		r.eventLog = r.eventLog[:len(r.eventLog)-1]
+	}
+	r.eventLog = append(r.eventLog, loggedEvent{msg: m, id: r.nextEventID, to: to})
+	return m
+}
+
+// eventsAfter returns the logged events for player after id, oldest first.
+func (r *Room) eventsAfter(id uint64, player uint32) []*schema.ControlMessage {
+	r.evMu.Lock()
+	defer r.evMu.Unlock()
+	var out []*schema.ControlMessage
+	for _, e := range r.eventLog {
+		if e.id > id && (e.to == 0 || e.to == player) {
+			out = append(out, e.msg)
+		}
+	}
+	return out
 }
 
 // recordWorld quantizes the world into the history ring and indexes it in the grid.

@@ -83,7 +83,9 @@ func TestInputsAppliedOnceInOrder(t *testing.T) {
 	for _, f := range []*schema.InputFrame{frame(2, 2, 0), frame(4, 3, 0), frame(4, 3, 0), frame(7, 3, 0), frame(6, 3, 0)} {
 		p.HandleInput(f)
 	}
-	r.Tick(time.Now())
+	for range 8 { // one input per tick at the default rates
+		r.Tick(time.Now())
+	}
 	got := g.inputs[p.Player().ID]
 	want := []uint32{1, 2, 3, 4, 5, 6, 7}
 	if len(got) != len(want) {
@@ -94,8 +96,7 @@ func TestInputsAppliedOnceInOrder(t *testing.T) {
 			t.Fatalf("applied %v, want %v", got, want)
 		}
 	}
-	// The next snapshot reports the newest applied input.
-	r.Tick(time.Now())
+	// The snapshot reports the newest applied input.
 	s := decode(t, p.TakeSnapshot())
 	if s.LastInputSeq != 7 {
 		t.Fatalf("snapshot reports input %d applied, want 7", s.LastInputSeq)
@@ -107,12 +108,39 @@ func TestInputInboxDropsOldestWhenFull(t *testing.T) {
 	r := newTestRoom(t, g, server.Config{InputQueue: 4})
 	p := join(t, r, "a")
 	p.HandleInput(frame(10, 10, 0))
-	r.Tick(time.Now())
+	for range 5 {
+		r.Tick(time.Now())
+	}
 	if got := g.inputs[p.Player().ID]; len(got) != 4 || got[0] != 7 || got[3] != 10 {
 		t.Fatalf("applied %v, want the newest four, 7..10", got)
 	}
 	if d := p.Stats().InputsDropped; d != 6 {
 		t.Fatalf("InputsDropped %d, want 6", d)
+	}
+}
+
+// A client sending far more inputs than the input rate moves no faster: the room applies
+// InputRate inputs per second, and the surplus is dropped from the bounded inbox.
+func TestInputsBeyondTheRateAreNotApplied(t *testing.T) {
+	g := &recorder{}
+	r := newTestRoom(t, g, server.Config{TickRate: 30, InputRate: 30, InputQueue: 16})
+	p := join(t, r, "flooder")
+	var seq uint32
+	const ticks = 60
+	for range ticks {
+		seq += 16
+		p.HandleInput(frame(seq, 16, 0)) // 16 new inputs every tick: 16 times the rate
+		r.Tick(time.Now())
+	}
+	applied := len(g.inputs[p.Player().ID])
+	if applied > ticks+8 { // one per tick plus the burst allowance
+		t.Fatalf("applied %d inputs in %d ticks at 30 inputs/s", applied, ticks)
+	}
+	if applied < ticks-2 {
+		t.Fatalf("applied only %d inputs in %d ticks", applied, ticks)
+	}
+	if d := p.Stats().InputsDropped; d < uint64(ticks*16-applied-16) {
+		t.Fatalf("InputsDropped %d; the surplus must be dropped and counted", d)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/webtransport-go"
+
+	"tickrelay/netcode"
 )
 
 // ALPN is the TLS application protocol of raw QUIC clients (native clients, bots). Browsers
@@ -51,10 +53,18 @@ type Server struct {
 	httpLn   net.Listener
 	sessions atomic.Int64
 
+	ipMu      sync.Mutex
+	perIP     map[string]int // sessions per remote IP
+	resumeMu  sync.Mutex
+	resumable map[string]*Peer // resume token: player
+
 	runCtx   context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining atomic.Bool
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
 // New returns a server configured by cfg; zero fields take their defaults. Add rooms, then Start.
@@ -63,7 +73,8 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*Room)}
+	s := &Server{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*Room),
+		perIP: make(map[string]int), resumable: make(map[string]*Peer)}
 	if s.cfg.TLS == nil {
 		cert, hash, err := DevCertificate(time.Now())
 		if err != nil {
@@ -86,6 +97,7 @@ func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, err
 		return nil, fmt.Errorf("server: room %q exists", name)
 	}
 	r := newRoom(name, g, width, height, s.cfg, s.metrics, &s.ids)
+	r.onLeave = s.forgetResume
 	s.rooms[name] = r
 	if s.defaultRoom == "" {
 		s.defaultRoom = name
@@ -179,8 +191,8 @@ func (s *Server) listenQUIC() error {
 	s.ln, err = s.tr.Listen(tlsConf, &quic.Config{
 		EnableDatagrams:                  true,
 		EnableStreamResetPartialDelivery: true,
-		MaxIdleTimeout:                   30 * time.Second,
-		KeepAlivePeriod:                  5 * time.Second,
+		MaxIdleTimeout:                   s.cfg.ConnectionTimeout,
+		KeepAlivePeriod:                  s.cfg.ConnectionTimeout / 3,
 	})
 	if err != nil {
 		s.udp.Close()
@@ -268,6 +280,9 @@ func (s *Server) httpHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("/metrics", metricsHandler(s.cfg.Registry))
+	if s.DevMode() {
+		mux.HandleFunc("/dev-token", s.handleDevToken)
+	}
 	if s.devCert {
 		mux.HandleFunc("/cert-hash", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/plain")
@@ -282,10 +297,78 @@ func (s *Server) httpHandler() http.Handler {
 	return mux
 }
 
+// DevMode reports whether the server runs without a token secret of its own: it then accepts
+// tokens signed with the public netcode.DevSecret and issues them at /dev-token.
+func (s *Server) DevMode() bool { return len(s.cfg.TokenSecret) == 0 }
+
+// devTokenLifetime is how long a token from /dev-token is valid.
+const devTokenLifetime = 24 * time.Hour
+
+// handleDevToken issues a development token for ?name= (and ?room=).
+func (s *Server) handleDevToken(w http.ResponseWriter, r *http.Request) {
+	name, room := r.URL.Query().Get("name"), r.URL.Query().Get("room")
+	tok, err := netcode.SignToken(netcode.DevSecret, netcode.Claims{
+		Player: name, Room: room, Expires: time.Now().Add(devTokenLifetime).Unix(),
+	})
+	if err != nil || name == "" || len(name) > 64 {
+		http.Error(w, "name must be 1..64 bytes", http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte(tok))
+}
+
+// admitIP counts a session from addr and reports whether it is within MaxSessionsPerIP; every
+// admitted session must be released with releaseIP.
+func (s *Server) admitIP(addr net.Addr) (string, bool) {
+	ip := addr.String()
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		ip = ua.IP.String()
+	}
+	s.ipMu.Lock()
+	defer s.ipMu.Unlock()
+	s.perIP[ip]++
+	return ip, s.perIP[ip] <= s.cfg.MaxSessionsPerIP
+}
+
+func (s *Server) releaseIP(ip string) {
+	s.ipMu.Lock()
+	defer s.ipMu.Unlock()
+	if s.perIP[ip]--; s.perIP[ip] <= 0 {
+		delete(s.perIP, ip)
+	}
+}
+
+// rememberResume records the resume token of a player.
+func (s *Server) rememberResume(p *Peer) {
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
+	s.resumable[string(p.resumeToken)] = p
+}
+
+// forgetResume drops the resume token of a player who left.
+func (s *Server) forgetResume(p *Peer) {
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
+	if s.resumable[string(p.resumeToken)] == p {
+		delete(s.resumable, string(p.resumeToken))
+	}
+}
+
+// lookupResume returns the player a resume token names, if it is still in its room.
+func (s *Server) lookupResume(token []byte) (*Peer, bool) {
+	s.resumeMu.Lock()
+	defer s.resumeMu.Unlock()
+	p, ok := s.resumable[string(token)]
+	return p, ok
+}
+
 // connectInfo tells a page where to open its WebTransport session.
 type connectInfo struct {
 	URL      string `json:"url"`
 	CertHash string `json:"certHash,omitempty"` // hex SHA-256 of the development certificate
+	DevMode  bool   `json:"devMode"`            // tokens come from /dev-token
 }
 
 // handleConnect answers with the WebTransport URL on the host the page was loaded from, so that a
@@ -300,7 +383,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		host = "127.0.0.1"
 	}
 	_, port, _ := net.SplitHostPort(s.Addr().String())
-	info := connectInfo{URL: "https://" + net.JoinHostPort(host, port) + PlayPath}
+	info := connectInfo{URL: "https://" + net.JoinHostPort(host, port) + PlayPath, DevMode: s.DevMode()}
 	if s.devCert {
 		info.CertHash = hex.EncodeToString(s.certHash[:])
 	}
@@ -309,9 +392,15 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(info)
 }
 
-// Shutdown stops accepting sessions, ends every player with ReasonServerShutdown, and waits for the
-// server's goroutines until ctx is done.
+// Shutdown stops accepting sessions, ends every player with ReasonServerShutdown (clients are told
+// to retry after a second), and waits for the server's goroutines until ctx is done. Calling it
+// again returns the first call's result.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
+	return s.shutdownErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	if s.cancel != nil {
 		s.cancel() // rooms end their peers; sessions close with the reason
@@ -327,7 +416,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}()
 	// Sessions need the listener's connections open to send their close; wait for them first.
 	waitSessions(ctx, &s.sessions)
-	errs = append(errs, s.wt.Close(), s.ln.Close(), s.tr.Close())
+	errs = append(errs, s.wt.Close(), s.ln.Close(), s.tr.Close(), s.udp.Close())
 	select {
 	case <-done:
 	case <-ctx.Done():

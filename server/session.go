@@ -3,13 +3,16 @@ package server
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"github.com/quic-go/webtransport-go"
 
 	"tickrelay/netcode"
 	"tickrelay/schema"
@@ -19,6 +22,9 @@ import (
 const (
 	codeStaleSnapshot = 1 // a newer tick replaced the snapshot this stream carried
 )
+
+// shutdownRetry is the retry delay a shutting-down server suggests to its clients.
+const shutdownRetry = time.Second
 
 // maxBadDatagrams is how many undecodable input datagrams a session may send before it is closed
 // as a protocol violation.
@@ -32,6 +38,7 @@ type session struct {
 	ctrl stream
 	br   *bufio.Reader
 	peer *Peer
+	link *sessionLink // the session's hold on peer
 	log  *slog.Logger
 
 	lastInput  atomic.Int64 // unix nanoseconds of the newest datagram
@@ -60,12 +67,16 @@ func (s *Server) serveConn(c conn, refuse error) {
 		writerDone: make(chan struct{}), writerStop: make(chan struct{}),
 		log: s.log.With("remote", c.RemoteAddr().String(), "transport", c.Transport()),
 	}
+	ip, ipOK := s.admitIP(c.RemoteAddr())
+	defer s.releaseIP(ip)
 	switch {
 	case refuse != nil:
 	case s.draining.Load():
-		refuse = closeErr(ReasonServerShutdown, "server is shutting down")
+		refuse = &CloseError{Reason: ReasonServerShutdown, Msg: "server is shutting down", RetryAfter: shutdownRetry}
 	case n > int64(s.cfg.MaxSessions):
 		refuse = closeErr(ReasonTooManySessions, "server has %d sessions", s.cfg.MaxSessions)
+	case !ipOK:
+		refuse = closeErr(ReasonTooManySessions, "%d sessions from %s", s.cfg.MaxSessionsPerIP, ip)
 	}
 	err := ss.run(refuse)
 	ss.finish(err)
@@ -123,35 +134,88 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	if !ok {
 		return closeErr(ReasonNoSuchRoom, "no room %q", roomName)
 	}
-	p, err := room.Join(id.Name)
+	p, resumed, err := ss.resumeOrJoin(ctx, hello, id, room)
 	if err != nil {
 		return err
 	}
-	select {
-	case <-p.Joined():
-	case <-ctx.Done():
-		p.Leave(ReasonNormal)
-		return ctx.Err()
-	}
-	if err := p.JoinErr(); err != nil {
-		return closeErr(ReasonRoomFull, "%v", err)
-	}
 	ss.peer = p
 	ss.log = ss.log.With("player", p.player.ID, "name", p.player.Name)
+	p.inMu.Lock()
+	lastClientEvent := p.lastClientEvent
+	p.inMu.Unlock()
 	cfg := &room.cfg
 	welcome := &schema.Welcome{
 		PlayerId: p.player.ID, EntityId: p.player.Entity, TickRateHz: uint32(cfg.TickRate),
 		AoiRadius: cfg.AOIRadius, WorldWidth: room.world.Width, WorldHeight: room.world.Height,
 		PositionScale: uint32(cfg.PositionScale), HeadingBits: uint32(cfg.HeadingBits),
 		ServerTick: p.JoinTick(), BaselineWindow: uint32(cfg.BaselineWindow),
-		InputRateHz: uint32(cfg.InputRate), Room: room.name,
+		InputRateHz: uint32(cfg.InputRate), Room: room.name, ResumeToken: p.resumeToken,
+		Resumed: resumed, LastClientEventId: lastClientEvent,
+		ResumeGraceMs: uint32(max(cfg.ResumeGrace, 0).Milliseconds()),
 	}
 	if err := ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}
+	if resumed {
+		// Events that may have been lost with the old connection; the client applies each once.
+		for _, m := range room.eventsAfter(hello.LastEventId, p.player.ID) {
+			if err := ss.writeControl(m); err != nil {
+				return err
+			}
+		}
+		room.requestResume(p)
+		ss.srv.metrics.resumes.Inc()
+	}
 	ss.srv.metrics.sessionsOpened.WithLabelValues(ss.c.Transport()).Inc()
-	ss.log.Info("session started", "room", room.name, "entity", p.player.Entity)
+	ss.log.Info("session started", "room", room.name, "entity", p.player.Entity, "resumed", resumed)
 	return nil
+}
+
+// resumeOrJoin takes over the player a valid resume token names, or joins the room as a new
+// player. A resume token that is unknown (the server restarted, the grace period ran out) is not
+// an error: the client gets a new player and learns it from the welcome.
+func (ss *session) resumeOrJoin(ctx context.Context, hello *schema.Hello, id Identity, room *Room) (*Peer, bool, error) {
+	if p, ok := ss.srv.lookupResume(hello.ResumeToken); ok && len(hello.ResumeToken) > 0 &&
+		p.room == room && p.player.Name == id.Name {
+		link, err := p.attach(ctx)
+		if err != nil {
+			return nil, false, err
+		}
+		select {
+		case <-p.Done(): // left meanwhile: join afresh
+			close(link.done)
+		default:
+			ss.link = link
+			p.resetAck(hello.AckTick)
+			return p, true, nil
+		}
+	}
+	p, err := room.Join(id.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	select {
+	case <-p.Joined():
+	case <-ctx.Done():
+		p.Leave(ReasonNormal)
+		return nil, false, ctx.Err()
+	}
+	if err := p.JoinErr(); err != nil {
+		return nil, false, closeErr(ReasonRoomFull, "%v", err)
+	}
+	if ss.link, err = p.attach(ctx); err != nil {
+		p.Leave(ReasonNormal)
+		return nil, false, err
+	}
+	p.resumeToken = newResumeToken()
+	ss.srv.rememberResume(p)
+	return p, false, nil
+}
+
+func newResumeToken() []byte {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand does not fail on supported platforms
+	return b
 }
 
 // serve runs the session's goroutines until the session must end, and returns why.
@@ -169,8 +233,10 @@ func (ss *session) serve(ctx context.Context) error {
 		select {
 		case <-ss.peer.Done():
 			return &CloseError{Reason: ss.peer.Reason()}
+		case <-ss.link.stop:
+			return &CloseError{Reason: ReasonReplaced, Msg: "resumed on another connection"}
 		case <-ctx.Done():
-			return &CloseError{Reason: ReasonNormal, Msg: "connection closed"}
+			return connectionEnded(ctx)
 		case err := <-ss.errs:
 			return err
 		case now := <-idle.C:
@@ -182,20 +248,23 @@ func (ss *session) serve(ctx context.Context) error {
 }
 
 // finish tells the client why the session ends, closes the connection with the reason as its
-// error code, and takes the player out of its room.
+// error code, and takes the player out of its room, or parks it when the connection dropped and
+// the client may resume.
 func (ss *session) finish(err error) {
 	reason := reasonOf(err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		reason = ReasonNormal
 	}
+	var retry time.Duration
 	msg := ""
 	if ce, ok := errors.AsType[*CloseError](err); ok {
-		msg = ce.Msg
+		msg, retry = ce.Msg, ce.RetryAfter
 	}
 	if ss.peer != nil {
-		ss.peer.Leave(reason)
-		// A peer ended by its room keeps the room's reason.
-		reason = ss.peer.Reason()
+		reason = ss.release(reason)
+	}
+	if reason == ReasonServerShutdown {
+		retry = shutdownRetry
 	}
 	ss.srv.metrics.sessionsClosed.WithLabelValues(ReasonName(reason)).Inc()
 	ss.log.Info("session closed", "reason", ReasonName(reason), "detail", msg)
@@ -203,11 +272,40 @@ func (ss *session) finish(err error) {
 		ss.stopWriter()
 		_ = ss.ctrl.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_ = ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Close{Close: &schema.Close{
-			Reason: reason, Message: msg,
+			Reason: reason, Message: msg, RetryAfterMs: uint32(retry.Milliseconds()),
 		}}})
 		_ = ss.ctrl.Close()
 	}
 	_ = ss.c.CloseWithError(uint32(reason), msg)
+}
+
+// release lets go of the peer as the session ends and returns the reason to tell the client.
+func (ss *session) release(reason CloseReason) CloseReason {
+	p := ss.peer
+	defer close(ss.link.done)
+	if p.detached(ss.link) {
+		return ReasonReplaced // a resumed session serves the player now
+	}
+	if reason == ReasonConnectionLost && ss.srv.cfg.ResumeGrace > 0 {
+		p.room.requestPark(p)
+		return reason
+	}
+	p.Leave(reason)
+	return p.Reason() // a peer ended by its room keeps the room's reason
+}
+
+// connectionEnded tells a connection the client closed on purpose from one that dropped.
+func connectionEnded(ctx context.Context) error {
+	cause := context.Cause(ctx)
+	if ae, ok := errors.AsType[*quic.ApplicationError](cause); ok && ae.Remote &&
+		ae.ErrorCode == quic.ApplicationErrorCode(ReasonNormal) {
+		return &CloseError{Reason: ReasonNormal, Msg: "client closed the connection"}
+	}
+	if se, ok := errors.AsType[*webtransport.SessionError](cause); ok && se.Remote &&
+		se.ErrorCode == webtransport.SessionErrorCode(ReasonNormal) {
+		return &CloseError{Reason: ReasonNormal, Msg: "client closed the session"}
+	}
+	return &CloseError{Reason: ReasonConnectionLost, Msg: fmt.Sprint(cause)}
 }
 
 func (ss *session) fail(err error) {
@@ -237,8 +335,7 @@ func (ss *session) writeLoop() {
 			return
 		case m := <-ss.peer.Control():
 			if err := ss.writeControl(m); err != nil {
-				ss.fail(&CloseError{Reason: ReasonNormal, Msg: "control stream: " + err.Error()})
-				return
+				return // the connection is gone; serve learns why from its context
 			}
 		}
 	}
@@ -254,14 +351,27 @@ func (ss *session) stopWriter() {
 	<-ss.writerDone
 }
 
+// readDatagrams decodes input frames and hands them to the peer. Frames beyond four times the input
+// rate (after a burst of a second's worth) are dropped undecoded: a flooding client costs the server
+// little and gains nothing, as the room applies inputs at the input rate anyway.
 func (ss *session) readDatagrams(ctx context.Context) {
 	var f schema.InputFrame
 	bad := 0
+	rate := 4 * float64(ss.srv.cfg.InputRate)
+	tokens, last := rate, time.Now()
 	for {
 		b, err := ss.c.ReceiveDatagram(ctx)
 		if err != nil {
 			return
 		}
+		now := time.Now()
+		tokens = min(rate, tokens+now.Sub(last).Seconds()*rate)
+		last = now
+		if tokens < 1 {
+			ss.srv.metrics.inputsThrottled.Inc()
+			continue
+		}
+		tokens--
 		if err := netcode.DecodeInputFrame(b, &f); err != nil {
 			ss.srv.metrics.badDatagrams.Inc()
 			if bad++; bad >= maxBadDatagrams {
@@ -270,7 +380,7 @@ func (ss *session) readDatagrams(ctx context.Context) {
 			}
 			continue
 		}
-		ss.lastInput.Store(time.Now().UnixNano())
+		ss.lastInput.Store(now.UnixNano())
 		ss.peer.HandleInput(&f)
 	}
 }
@@ -279,18 +389,22 @@ func (ss *session) readDatagrams(ctx context.Context) {
 func (ss *session) readControl() {
 	for {
 		m, err := netcode.ReadControl(ss.br)
-		if err != nil {
-			if errors.Is(err, netcode.ErrBadControl) {
-				ss.fail(closeErr(ReasonProtocolViolation, "%v", err))
-			} else {
-				ss.fail(&CloseError{Reason: ReasonNormal, Msg: "control stream ended"})
-			}
+		switch {
+		case errors.Is(err, netcode.ErrBadControl):
+			ss.fail(closeErr(ReasonProtocolViolation, "%v", err))
 			return
+		case errors.Is(err, io.EOF):
+			ss.fail(&CloseError{Reason: ReasonNormal, Msg: "client ended its control stream"})
+			return
+		case err != nil:
+			return // the connection is gone; serve learns why from its context
 		}
 		switch msg := m.Msg.(type) {
 		case *schema.ControlMessage_Close:
 			ss.fail(&CloseError{Reason: ReasonNormal, Msg: "client: " + msg.Close.Message})
 			return
+		case *schema.ControlMessage_Event:
+			ss.peer.HandleEvent(msg.Event, time.Now())
 		default:
 			ss.fail(closeErr(ReasonProtocolViolation, "unexpected %T", msg))
 			return

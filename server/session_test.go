@@ -20,7 +20,7 @@ func TestBothTransportsConnectAndReceiveSnapshots(t *testing.T) {
 	srv, room := testServer(t, server.Config{}, arena.Config{NPCs: 200}, 0)
 	for _, tr := range []string{"quic", "webtransport"} {
 		t.Run(tr, func(t *testing.T) {
-			c := dial(t, srv, bots.Config{Transport: tr, Token: "player-" + tr})
+			c := dial(t, srv, bots.Config{Transport: tr, Name: "player-" + tr})
 			w := c.Welcome()
 			if w.EntityId == 0 || w.PlayerId == 0 || w.TickRateHz != 30 || w.Room != room.Name() {
 				t.Fatalf("welcome %v", w)
@@ -228,9 +228,9 @@ func TestRefusalsCarryTypedReasons(t *testing.T) {
 		})
 	}
 	t.Run("too many sessions", func(t *testing.T) {
-		dial(t, srv, bots.Config{Token: "a"})
-		dial(t, srv, bots.Config{Token: "b"})
-		_, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String(), Token: "c"})
+		dial(t, srv, bots.Config{Name: "a"})
+		dial(t, srv, bots.Config{Name: "b"})
+		_, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String(), Name: "c"})
 		var ce *bots.CloseError
 		if !errors.As(err, &ce) || ce.Reason != server.ReasonTooManySessions {
 			t.Fatalf("got %v, want too many sessions", err)
@@ -240,7 +240,7 @@ func TestRefusalsCarryTypedReasons(t *testing.T) {
 
 func TestIdleClientIsClosed(t *testing.T) {
 	srv, _ := testServer(t, server.Config{IdleTimeout: 300 * time.Millisecond}, arena.Config{NPCs: -1}, 0)
-	c := dial(t, srv, bots.Config{})
+	c := dial(t, srv, bots.Config{NoReconnect: true})
 	c.SetPaused(true)
 	select {
 	case <-c.Closed():
@@ -269,7 +269,7 @@ func TestLargeSnapshotsGoOnStreams(t *testing.T) {
 
 func TestShutdownTellsClients(t *testing.T) {
 	srv, _ := testServer(t, server.Config{}, arena.Config{NPCs: -1}, 0)
-	c := dial(t, srv, bots.Config{})
+	c := dial(t, srv, bots.Config{NoReconnect: true})
 	waitFor(t, 5*time.Second, "a snapshot", func() bool { return c.Stats().Snapshots > 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

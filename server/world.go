@@ -24,6 +24,18 @@ type World struct {
 	nextID   uint32
 	removed  int
 	tick     uint32
+	room     *Room
+}
+
+// Broadcast sends a reliable event to every player of the room, from player from (0: the game).
+// Events are numbered per room and kept for resending to clients that resume after a drop.
+func (w *World) Broadcast(kind string, payload []byte, from uint32) {
+	w.room.Broadcast(kind, payload, from)
+}
+
+// Send sends a reliable event to one player.
+func (w *World) Send(to *Player, kind string, payload []byte, from uint32) {
+	w.room.Send(to, kind, payload, from)
 }
 
 func newWorld(width, height float32) *World {

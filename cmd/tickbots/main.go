@@ -22,7 +22,8 @@ func main() {
 		n         = flag.Int("n", 10, "number of bots")
 		duration  = flag.Duration("duration", 10*time.Second, "how long the bots play")
 		transport = flag.String("transport", "quic", "quic or webtransport")
-		token     = flag.String("token", "bot", "token prefix; bot i sends <token>-<i>")
+		token     = flag.String("token", "", "token every bot presents; empty: development tokens for <name>-<i>")
+		name      = flag.String("name", "bot", "name prefix of the bots' development tokens")
 		room      = flag.String("room", "", "room to join; empty: the server's default")
 		certHash  = flag.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
 		asJSON    = flag.Bool("json", false, "print one JSON object with the results")
@@ -40,7 +41,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	sum := bots.RunSwarm(ctx, bots.SwarmConfig{
-		Client: bots.Config{Addr: *addr, Transport: *transport, Token: *token, Room: *room, CertHash: pin},
+		Client: bots.Config{Addr: *addr, Transport: *transport, Token: *token, Name: *name, Room: *room, CertHash: pin},
 		Bots:   *n, Duration: *duration, Logger: log,
 	})
 	if *asJSON {
@@ -49,7 +50,8 @@ func main() {
 		_ = enc.Encode(sum)
 		return
 	}
-	fmt.Printf("bots %d, connected at end %d, dial errors %d\n", sum.Bots, sum.Connected, sum.DialErrors)
+	fmt.Printf("bots %d, connected at end %d, dial errors %d, reconnects %d\n",
+		sum.Bots, sum.Connected, sum.DialErrors, sum.Reconnects)
 	fmt.Printf("snapshots/s per bot %.1f, ticks skipped %d, stale %d, decode errors %d\n",
 		sum.SnapshotsPerSec, sum.TicksSkipped, sum.StaleSnapshots, sum.DecodeErrors)
 	fmt.Printf("bytes/s per bot %.0f, bytes per entity update %.2f, visible entities %.1f\n",

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -39,6 +40,9 @@ func run() error {
 		keyFile  = flag.String("key", "", "TLS key file (PEM)")
 		maxVis   = flag.Int("max-visible", 0, "most entities in one snapshot (0: default 256)")
 		seed     = flag.Uint64("seed", 1, "seed of the NPCs' random wandering")
+		secret   = flag.String("secret", os.Getenv("TICKRELAY_SECRET"), "secret that signs player tokens (default $TICKRELAY_SECRET); empty: development mode")
+		origins  = flag.String("allow-origin", "", "comma-separated origins allowed to open WebTransport sessions, e.g. https://game.example")
+		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
 		verbose  = flag.Bool("v", false, "debug logging")
 	)
 	flag.Parse()
@@ -50,7 +54,10 @@ func run() error {
 
 	cfg := server.Config{
 		Addr: *addr, HTTPAddr: *httpAddr, TickRate: *tick, AOIRadius: float32(*aoi),
-		MaxVisible: *maxVis, Logger: log,
+		MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret), ResumeGrace: *grace,
+	}
+	if *origins != "" {
+		cfg.AllowedOrigins = strings.Split(*origins, ",")
 	}
 	if *certFile != "" || *keyFile != "" {
 		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
@@ -79,6 +86,9 @@ func run() error {
 	}
 	if hash, dev := srv.CertHash(); dev {
 		log.Info("development certificate", "sha256", fmt.Sprintf("%x", hash))
+	}
+	if srv.DevMode() {
+		log.Warn("development mode: no token secret, so anyone can sign tokens with the public development secret; set -secret in production")
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

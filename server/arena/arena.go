@@ -41,10 +41,9 @@ type Game struct {
 	players map[uint32]*pilot
 }
 
-// pilot is a player's movement state.
+// pilot is a player's state in the arena.
 type pilot struct {
 	entity uint32
-	vx, vy float32 // -1..1 steering from the newest input
 }
 
 // New returns an arena game; call Populate before the room runs.
@@ -107,6 +106,17 @@ func (g *Game) Input(w *server.World, p *server.Player, in server.Input) {
 	e.X, e.Y = w.Clamp(e.X+vx*d, e.Y+vy*d)
 	if vx != 0 || vy != 0 {
 		e.Heading = float32(math.Atan2(float64(vy), float64(vx)))
+	}
+}
+
+// MaxChat is the longest chat message the arena relays, in bytes.
+const MaxChat = 200
+
+// Event relays chat: a "chat" event of up to MaxChat bytes goes to every player, from its sender.
+// Other kinds are ignored.
+func (g *Game) Event(w *server.World, p *server.Player, e server.Event) {
+	if e.Kind == "chat" && len(e.Payload) > 0 && len(e.Payload) <= MaxChat {
+		w.Broadcast("chat", e.Payload, p.ID)
 	}
 }
 

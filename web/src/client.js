@@ -80,11 +80,21 @@ export class ControlReader {
   }
 }
 
+// Close reasons after which reconnecting is worth it.
+const RETRYABLE = new Set([
+  CloseReason.UNSPECIFIED, CloseReason.CONNECTION_LOST, CloseReason.SERVER_SHUTDOWN,
+  CloseReason.ROOM_FULL, CloseReason.TOO_MANY_SESSIONS, CloseReason.SLOW_CONSUMER,
+  CloseReason.INTERNAL_ERROR,
+]);
+
 /**
- * A session with a tickrelay server.
+ * A session with a tickrelay server. When the connection drops or the server restarts it
+ * reconnects with exponential backoff and full jitter, resuming its player when the server still
+ * holds it, and resends its reliable events the server has not applied.
  *
  * Callbacks (all optional): onWelcome(welcome), onSnapshot({tick, view, lastInputSeq, ageMs}),
- * onRoster(players), onJoin(player), onLeave(playerId, reason), onClose({reason, message}).
+ * onRoster(players), onJoin(player), onLeave(playerId, reason), onEvent(event),
+ * onReconnecting({attempt, delayMs, reason}), onClose({reason, message}) when it gives up.
  */
 export class TickrelayClient {
   /**
@@ -97,49 +107,81 @@ export class TickrelayClient {
    * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
    */
   constructor(opts) {
-    this.opts = { redundancy: 4, room: "", ...opts };
+    this.opts = { redundancy: 4, room: "", reconnect: true, maxBackoffMs: 5000, ...opts };
     this.history = new InputHistory(16);
     this.connected = false;
     this.closed = false;
     this.stats = {
       snapshots: 0, stale: 0, decodeErrors: 0, noBaseline: 0, skippedTicks: 0, bytes: 0,
-      rttMs: 0, snapshotsPerSec: 0, bytesPerSec: 0,
+      rttMs: 0, snapshotsPerSec: 0, bytesPerSec: 0, reconnects: 0, events: 0,
     };
+    this.tick = 0;
+    this.lastEventId = 0n; // newest server event applied
+    this.eventSeq = 0n; // newest own event id
+    this.outbox = []; // own events not known to be applied
     this.sentAt = new Map(); // input seq -> performance.now(), for RTT
     this.window = []; // {t, bytes} of the last second, for rates
   }
 
   /** Connects and completes the hello; resolves with the welcome. */
   async connect() {
+    const welcome = await this.open();
+    this.inputTimer = setInterval(() => this.sendInput(), 1000 / welcome.inputRateHz);
+    return welcome;
+  }
+
+  // open dials, says hello (resuming when it can) and starts the readers.
+  async open() {
+    this.opening = true;
+    try {
+      return await this.handshake();
+    } finally {
+      this.opening = false;
+    }
+  }
+
+  async handshake() {
     const o = this.opts;
     const wtOpts = o.certHash
       ? { serverCertificateHashes: [{ algorithm: "sha-256", value: hexBytes(o.certHash) }] }
       : {};
-    this.wt = new WebTransport(o.url, wtOpts);
-    this.wt.closed.then(
-      (info) => this.ended(info?.closeCode ?? 0, info?.reason ?? ""),
-      (err) => this.ended(0, String(err)),
+    const wt = new WebTransport(o.url, wtOpts);
+    this.wt = wt;
+    this.closeInfo = null;
+    wt.closed.then(
+      (info) => this.ended(wt, info?.closeCode ?? 0, info?.reason ?? ""),
+      (err) => this.ended(wt, CloseReason.CONNECTION_LOST, String(err)),
     );
-    await this.wt.ready;
-    const ctrl = await this.wt.createBidirectionalStream();
+    await wt.ready;
+    const ctrl = await wt.createBidirectionalStream();
     this.ctrlWriter = ctrl.writable.getWriter();
     this.ctrlReader = new ControlReader();
     this.ctrlIn = ctrl.readable.getReader();
-    await this.ctrlWriter.write(frameControl({
-      msg: { case: "hello", value: { protocolVersion: Version.CURRENT, token: o.token, room: o.room } },
-    }));
+    const hello = { protocolVersion: Version.CURRENT, token: o.token, room: o.room };
+    if (this.welcome) {
+      Object.assign(hello, {
+        resumeToken: this.welcome.resumeToken, lastEventId: this.lastEventId, ackTick: this.tick,
+      });
+    }
+    await this.ctrlWriter.write(frameControl({ msg: { case: "hello", value: hello } }));
     const welcome = await this.readWelcome();
+    if (!welcome.resumed || !this.welcome) {
+      this.ring = new ViewRing(welcome.baselineWindow);
+      this.view = [];
+      this.tick = 0;
+      this.outbox = [];
+      this.eventSeq = 0n;
+      this.lastEventId = 0n;
+    }
     this.welcome = welcome;
-    this.ring = new ViewRing(welcome.baselineWindow);
-    this.view = [];
-    this.tick = 0;
     this.connected = true;
     this.opts.onWelcome?.(welcome);
+    this.outbox = this.outbox.filter((e) => e.id > welcome.lastClientEventId);
+    for (const e of this.outbox) this.writeEvent(e);
     this.readControl();
-    this.readDatagrams();
-    this.readStreams();
-    this.datagramWriter = this.wt.datagrams.writable.getWriter();
-    this.inputTimer = setInterval(() => this.sendInput(), 1000 / welcome.inputRateHz);
+    this.readDatagrams(wt);
+    this.readStreams(wt);
+    this.datagramWriter = wt.datagrams.writable.getWriter();
     return welcome;
   }
 
@@ -182,14 +224,20 @@ export class TickrelayClient {
       case "roster": this.opts.onRoster?.(v.players); break;
       case "joined": this.opts.onJoin?.(v.player); break;
       case "left": this.opts.onLeave?.(v.playerId, reasonName(v.reason)); break;
-      case "close": this.closeInfo = { reason: reasonName(v.reason), message: v.message }; break;
+      case "close": this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs }; break;
+      case "event":
+        if (v.id <= this.lastEventId) break; // resent after a reconnect: already applied
+        this.lastEventId = v.id;
+        this.stats.events++;
+        this.opts.onEvent?.(v);
+        break;
       default: break;
     }
   }
 
   // One long-lived reader per readable: racing reads against timeouts loses data.
-  async readDatagrams() {
-    const reader = this.wt.datagrams.readable.getReader();
+  async readDatagrams(wt) {
+    const reader = wt.datagrams.readable.getReader();
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -201,8 +249,8 @@ export class TickrelayClient {
     }
   }
 
-  async readStreams() {
-    const streams = this.wt.incomingUnidirectionalStreams.getReader();
+  async readStreams(wt) {
+    const streams = wt.incomingUnidirectionalStreams.getReader();
     try {
       for (;;) {
         const { value, done } = await streams.read();
@@ -318,17 +366,64 @@ export class TickrelayClient {
     return this.history.after(lastInputSeq);
   }
 
-  ended(code, message) {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Sends a reliable event (for example kind "chat") and returns its id. It is resent after a
+   * reconnect until the server has applied it; the server applies each once.
+   */
+  sendEvent(kind, payload) {
+    this.eventSeq++;
+    const e = { id: this.eventSeq, kind, payload };
+    this.outbox.push(e);
+    if (this.outbox.length > 64) this.outbox.shift();
+    if (this.connected) this.writeEvent(e);
+    return e.id;
+  }
+
+  writeEvent(e) {
+    this.ctrlWriter.write(frameControl({ msg: { case: "event", value: e } })).catch(() => {});
+  }
+
+  ended(wt, code, message) {
+    // An older connection, one still in its handshake (open() reports that), or closed by us.
+    if (wt !== this.wt || this.closed || this.opening) return;
     this.connected = false;
+    const info = this.closeInfo ?? { code, message, retryAfterMs: 0 };
+    if (this.opts.reconnect && !this.userClosed && RETRYABLE.has(info.code) && this.welcome) {
+      this.reconnect(info, 0);
+      return;
+    }
+    this.closed = true;
     clearInterval(this.inputTimer);
-    const info = this.closeInfo ?? { reason: reasonName(code), message };
-    this.opts.onClose?.(info);
+    this.opts.onClose?.({ reason: reasonName(info.code), message: info.message });
+  }
+
+  // reconnect tries again after a jittered, doubling delay, first honouring the server's hint.
+  reconnect(info, attempt) {
+    const cap = Math.min(this.opts.maxBackoffMs, 100 * 2 ** attempt);
+    const delayMs = attempt === 0 && info.retryAfterMs ? info.retryAfterMs : Math.random() * cap;
+    this.opts.onReconnecting?.({ attempt, delayMs, reason: reasonName(info.code) });
+    setTimeout(async () => {
+      if (this.userClosed) return;
+      try {
+        await this.open();
+        this.stats.reconnects++;
+      } catch (err) {
+        const refusal = /refused: (\w+)/.exec(String(err));
+        const code = refusal ? CloseReason[refusal[1]] : CloseReason.CONNECTION_LOST;
+        if (code !== undefined && !RETRYABLE.has(code)) {
+          this.closed = true;
+          clearInterval(this.inputTimer);
+          this.opts.onClose?.({ reason: refusal[1], message: String(err) });
+          return;
+        }
+        this.reconnect({ code: CloseReason.CONNECTION_LOST }, attempt + 1);
+      }
+    }, delayMs);
   }
 
   /** Closes the session normally. */
   close() {
+    this.userClosed = true;
     try {
       this.wt?.close({ closeCode: CloseReason.NORMAL, reason: "bye" });
     } catch {

@@ -11,7 +11,7 @@ const KIND_PLAYER = 1;
 const state = {
   connected: false, tick: 0, ownEntity: null, predicted: null, entities: 0, snapshotsPerSec: 0,
   skippedTicks: 0, bytesPerSec: 0, rttMs: 0, snapshotAgeMs: 0, correction: 0, players: [],
-  closeReason: "", error: "",
+  closeReason: "", error: "", reconnects: 0, chat: [],
 };
 window.tickrelay = state;
 
@@ -21,6 +21,7 @@ const KEYMAP = {
   KeyA: [-1, 0], ArrowLeft: [-1, 0], KeyD: [1, 0], ArrowRight: [1, 0],
 };
 addEventListener("keydown", (e) => {
+  if (e.target instanceof HTMLInputElement) return; // typing a chat message
   if (KEYMAP[e.code]) {
     keys.add(e.code);
     e.preventDefault();
@@ -43,16 +44,33 @@ async function main() {
   const info = await (await fetch("/connect")).json();
   const params = new URLSearchParams(location.search);
   const name = params.get("name") || `web-${Math.random().toString(16).slice(2, 6)}`;
+  // In development mode the server issues tokens; otherwise the page is given one.
+  const token = info.devMode
+    ? await (await fetch(`/dev-token?name=${encodeURIComponent(name)}`)).text()
+    : params.get("token") || "";
   let welcome, q, interp, predictor;
   const roster = new Map();
 
   const client = new TickrelayClient({
     url: info.url,
     certHash: info.certHash,
-    token: name,
+    token,
     sample: sampleInput,
+    onEvent(e) {
+      if (e.kind !== "chat") return;
+      const who = roster.get(e.fromPlayer)?.name ?? `player ${e.fromPlayer}`;
+      state.chat.push(`${who}: ${new TextDecoder().decode(e.payload)}`);
+      if (state.chat.length > 6) state.chat.shift();
+      document.getElementById("chat-log").textContent = state.chat.join("\n");
+    },
+    onReconnecting({ delayMs, reason }) {
+      state.connected = false;
+      console.info(`tickrelay: connection ended (${reason}); reconnecting in ${Math.round(delayMs)} ms`);
+    },
     onWelcome(w) {
       welcome = w;
+      state.connected = true;
+      state.reconnects = client.stats.reconnects;
       const scale = w.positionScale, turn = 2 ** w.headingBits;
       q = { pos: (v) => v / scale, heading: (h) => (h / turn) * 2 * Math.PI };
       interp = new Interpolator({ tickRate: w.tickRateHz, delayMs: 100 });
@@ -116,6 +134,13 @@ async function main() {
 
   await client.connect();
   state.connected = true;
+  const chat = document.getElementById("chat");
+  chat.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && chat.value.trim()) {
+      client.sendEvent("chat", new TextEncoder().encode(chat.value.trim().slice(0, 200)));
+      chat.value = "";
+    }
+  });
   startRendering(() => ({ welcome, interp, predictor }));
 }
 
@@ -144,7 +169,7 @@ function startRendering(get) {
       `snapshots/s ${state.snapshotsPerSec}   skipped ${state.skippedTicks}`,
       `RTT ${state.rttMs} ms   age ${state.snapshotAgeMs} ms`,
       `${(state.bytesPerSec / 1024).toFixed(1)} KiB/s   visible ${state.entities}`,
-      `correction ${state.correction} u`,
+      `correction ${state.correction} u   reconnects ${state.reconnects}`,
     ].join("\n");
     requestAnimationFrame(frame);
   };

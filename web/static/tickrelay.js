@@ -3409,7 +3409,7 @@ function writeTypeOfScalar(type) {
 }
 
 // src/gen/tickrelay_pb.js
-var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSJUCgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoDBIMCgRyb29tGAQgASgJIpsCCgdXZWxjb21lEhEKCXBsYXllcl9pZBgBIAEoDRIRCgllbnRpdHlfaWQYAiABKA0SFAoMdGlja19yYXRlX2h6GAMgASgNEhIKCmFvaV9yYWRpdXMYBCABKAISEwoLd29ybGRfd2lkdGgYBSABKAISFAoMd29ybGRfaGVpZ2h0GAYgASgCEhYKDnBvc2l0aW9uX3NjYWxlGAcgASgNEhQKDGhlYWRpbmdfYml0cxgIIAEoDRITCgtzZXJ2ZXJfdGljaxgJIAEoDRIUCgxyZXN1bWVfdG9rZW4YCiABKAwSFwoPYmFzZWxpbmVfd2luZG93GAsgASgNEhUKDWlucHV0X3JhdGVfaHoYDCABKA0SDAoEcm9vbRgNIAEoCSI4CgVJbnB1dBIOCgZtb3ZlX3gYASABKBESDgoGbW92ZV95GAIgASgREg8KB2J1dHRvbnMYAyABKA0iUAoKSW5wdXRGcmFtZRILCgNzZXEYASABKA0SIwoGaW5wdXRzGAIgAygLMhMudGlja3JlbGF5LnYxLklucHV0EhAKCGFja190aWNrGAMgASgNIt0BCghTbmFwc2hvdBIMCgR0aWNrGAEgASgNEhUKDWJhc2VsaW5lX3RpY2sYAiABKA0SFgoObGFzdF9pbnB1dF9zZXEYAyABKA0SFgoOc2VydmVyX3RpbWVfdXMYBCABKAcSDwoHcmVtb3ZlZBgFIAMoDRITCgtlbnRlcmVkX2lkcxgGIAMoDRIVCg1lbnRlcmVkX2tpbmRzGAcgAygNEhYKDmVudGVyZWRfdmFsdWVzGAggAygREg8KB2NoYW5nZWQYCSADKA0SFgoOY2hhbmdlZF92YWx1ZXMYCiADKBEiPAoGUGxheWVyEhEKCXBsYXllcl9pZBgBIAEoDRIMCgRuYW1lGAIgASgJEhEKCWVudGl0eV9pZBgDIAEoDSIvCgZSb3N0ZXISJQoHcGxheWVycxgBIAMoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiNAoMUGxheWVySm9pbmVkEiQKBnBsYXllchgBIAEoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiSgoKUGxheWVyTGVmdBIRCglwbGF5ZXJfaWQYASABKA0SKQoGcmVhc29uGAIgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uIlsKBUNsb3NlEikKBnJlYXNvbhgBIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEhYKDnJldHJ5X2FmdGVyX21zGAMgASgNIkcKBUV2ZW50EgoKAmlkGAEgASgEEgwKBGtpbmQYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBITCgtmcm9tX3BsYXllchgEIAEoDSKzAgoOQ29udHJvbE1lc3NhZ2USJAoFaGVsbG8YASABKAsyEy50aWNrcmVsYXkudjEuSGVsbG9IABIoCgd3ZWxjb21lGAIgASgLMhUudGlja3JlbGF5LnYxLldlbGNvbWVIABImCgZyb3N0ZXIYAyABKAsyFC50aWNrcmVsYXkudjEuUm9zdGVySAASLAoGam9pbmVkGAQgASgLMhoudGlja3JlbGF5LnYxLlBsYXllckpvaW5lZEgAEigKBGxlZnQYBSABKAsyGC50aWNrcmVsYXkudjEuUGxheWVyTGVmdEgAEiQKBWNsb3NlGAYgASgLMhMudGlja3JlbGF5LnYxLkNsb3NlSAASJAoFZXZlbnQYByABKAsyEy50aWNrcmVsYXkudjEuRXZlbnRIAEIFCgNtc2cqNwoHVmVyc2lvbhIXChNWRVJTSU9OX1VOU1BFQ0lGSUVEEAASEwoPVkVSU0lPTl9DVVJSRU5UEAEq6QMKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE0NMT1NFX1JFQVNPTl9OT1JNQUwQARIaChZDTE9TRV9SRUFTT05fQkFEX1RPS0VOEAISHgoaQ0xPU0VfUkVBU09OX1RPS0VOX0VYUElSRUQQAxIjCh9DTE9TRV9SRUFTT05fT1JJR0lOX05PVF9BTExPV0VEEAQSGgoWQ0xPU0VfUkVBU09OX1JPT01fRlVMTBAFEiIKHkNMT1NFX1JFQVNPTl9UT09fTUFOWV9TRVNTSU9OUxAGEiMKH0NMT1NFX1JFQVNPTl9QUk9UT0NPTF9WSU9MQVRJT04QBxIdChlDTE9TRV9SRUFTT05fSURMRV9USU1FT1VUEAgSIAocQ0xPU0VfUkVBU09OX1NFUlZFUl9TSFVURE9XThAJEh4KGkNMT1NFX1JFQVNPTl9TTE9XX0NPTlNVTUVSEAoSIQodQ0xPU0VfUkVBU09OX1ZFUlNJT05fTUlTTUFUQ0gQCxIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQDBIdChlDTE9TRV9SRUFTT05fTk9fU1VDSF9ST09NEA0SHwobQ0xPU0VfUkVBU09OX0lOVEVSTkFMX0VSUk9SEA5CEloQdGlja3JlbGF5L3NjaGVtYWIGcHJvdG8z");
+var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSJ9CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoDBIMCgRyb29tGAQgASgJEhUKDWxhc3RfZXZlbnRfaWQYBSABKAQSEAoIYWNrX3RpY2sYBiABKA0i4wIKB1dlbGNvbWUSEQoJcGxheWVyX2lkGAEgASgNEhEKCWVudGl0eV9pZBgCIAEoDRIUCgx0aWNrX3JhdGVfaHoYAyABKA0SEgoKYW9pX3JhZGl1cxgEIAEoAhITCgt3b3JsZF93aWR0aBgFIAEoAhIUCgx3b3JsZF9oZWlnaHQYBiABKAISFgoOcG9zaXRpb25fc2NhbGUYByABKA0SFAoMaGVhZGluZ19iaXRzGAggASgNEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNIjgKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESDwoHYnV0dG9ucxgDIAEoDSJQCgpJbnB1dEZyYW1lEgsKA3NlcRgBIAEoDRIjCgZpbnB1dHMYAiADKAsyEy50aWNrcmVsYXkudjEuSW5wdXQSEAoIYWNrX3RpY2sYAyABKA0i3QEKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoDRIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoESI8CgZQbGF5ZXISEQoJcGxheWVyX2lkGAEgASgNEgwKBG5hbWUYAiABKAkSEQoJZW50aXR5X2lkGAMgASgNIi8KBlJvc3RlchIlCgdwbGF5ZXJzGAEgAygLMhQudGlja3JlbGF5LnYxLlBsYXllciI0CgxQbGF5ZXJKb2luZWQSJAoGcGxheWVyGAEgASgLMhQudGlja3JlbGF5LnYxLlBsYXllciJKCgpQbGF5ZXJMZWZ0EhEKCXBsYXllcl9pZBgBIAEoDRIpCgZyZWFzb24YAiABKA4yGS50aWNrcmVsYXkudjEuQ2xvc2VSZWFzb24iWwoFQ2xvc2USKQoGcmVhc29uGAEgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0iRwoFRXZlbnQSCgoCaWQYASABKAQSDAoEa2luZBgCIAEoCRIPCgdwYXlsb2FkGAMgASgMEhMKC2Zyb21fcGxheWVyGAQgASgNIrMCCg5Db250cm9sTWVzc2FnZRIkCgVoZWxsbxgBIAEoCzITLnRpY2tyZWxheS52MS5IZWxsb0gAEigKB3dlbGNvbWUYAiABKAsyFS50aWNrcmVsYXkudjEuV2VsY29tZUgAEiYKBnJvc3RlchgDIAEoCzIULnRpY2tyZWxheS52MS5Sb3N0ZXJIABIsCgZqb2luZWQYBCABKAsyGi50aWNrcmVsYXkudjEuUGxheWVySm9pbmVkSAASKAoEbGVmdBgFIAEoCzIYLnRpY2tyZWxheS52MS5QbGF5ZXJMZWZ0SAASJAoFY2xvc2UYBiABKAsyEy50aWNrcmVsYXkudjEuQ2xvc2VIABIkCgVldmVudBgHIAEoCzITLnRpY2tyZWxheS52MS5FdmVudEgAQgUKA21zZyo3CgdWZXJzaW9uEhcKE1ZFUlNJT05fVU5TUEVDSUZJRUQQABITCg9WRVJTSU9OX0NVUlJFTlQQASqLBAoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX05PUk1BTBABEhoKFkNMT1NFX1JFQVNPTl9CQURfVE9LRU4QAhIeChpDTE9TRV9SRUFTT05fVE9LRU5fRVhQSVJFRBADEiMKH0NMT1NFX1JFQVNPTl9PUklHSU5fTk9UX0FMTE9XRUQQBBIaChZDTE9TRV9SRUFTT05fUk9PTV9GVUxMEAUSIgoeQ0xPU0VfUkVBU09OX1RPT19NQU5ZX1NFU1NJT05TEAYSIwofQ0xPU0VfUkVBU09OX1BST1RPQ09MX1ZJT0xBVElPThAHEh0KGUNMT1NFX1JFQVNPTl9JRExFX1RJTUVPVVQQCBIgChxDTE9TRV9SRUFTT05fU0VSVkVSX1NIVVRET1dOEAkSHgoaQ0xPU0VfUkVBU09OX1NMT1dfQ09OU1VNRVIQChIhCh1DTE9TRV9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBALEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBAMEh0KGUNMT1NFX1JFQVNPTl9OT19TVUNIX1JPT00QDRIfChtDTE9TRV9SRUFTT05fSU5URVJOQUxfRVJST1IQDhIgChxDTE9TRV9SRUFTT05fQ09OTkVDVElPTl9MT1NUEA9CEloQdGlja3JlbGF5L3NjaGVtYWIGcHJvdG8z");
 var InputSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 2);
 var InputFrameSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 3);
 var SnapshotSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 4);
@@ -3634,6 +3634,15 @@ var ControlReader = class {
     return out;
   }
 };
+var RETRYABLE = /* @__PURE__ */ new Set([
+  CloseReason.UNSPECIFIED,
+  CloseReason.CONNECTION_LOST,
+  CloseReason.SERVER_SHUTDOWN,
+  CloseReason.ROOM_FULL,
+  CloseReason.TOO_MANY_SESSIONS,
+  CloseReason.SLOW_CONSUMER,
+  CloseReason.INTERNAL_ERROR
+]);
 var TickrelayClient = class {
   /**
    * @param {object} opts
@@ -3645,7 +3654,7 @@ var TickrelayClient = class {
    * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
    */
   constructor(opts) {
-    this.opts = { redundancy: 4, room: "", ...opts };
+    this.opts = { redundancy: 4, room: "", reconnect: true, maxBackoffMs: 5e3, ...opts };
     this.history = new InputHistory(16);
     this.connected = false;
     this.closed = false;
@@ -3658,40 +3667,74 @@ var TickrelayClient = class {
       bytes: 0,
       rttMs: 0,
       snapshotsPerSec: 0,
-      bytesPerSec: 0
+      bytesPerSec: 0,
+      reconnects: 0,
+      events: 0
     };
+    this.tick = 0;
+    this.lastEventId = 0n;
+    this.eventSeq = 0n;
+    this.outbox = [];
     this.sentAt = /* @__PURE__ */ new Map();
     this.window = [];
   }
   /** Connects and completes the hello; resolves with the welcome. */
   async connect() {
+    const welcome = await this.open();
+    this.inputTimer = setInterval(() => this.sendInput(), 1e3 / welcome.inputRateHz);
+    return welcome;
+  }
+  // open dials, says hello (resuming when it can) and starts the readers.
+  async open() {
+    this.opening = true;
+    try {
+      return await this.handshake();
+    } finally {
+      this.opening = false;
+    }
+  }
+  async handshake() {
     const o = this.opts;
     const wtOpts = o.certHash ? { serverCertificateHashes: [{ algorithm: "sha-256", value: hexBytes(o.certHash) }] } : {};
-    this.wt = new WebTransport(o.url, wtOpts);
-    this.wt.closed.then(
-      (info) => this.ended(info?.closeCode ?? 0, info?.reason ?? ""),
-      (err) => this.ended(0, String(err))
+    const wt = new WebTransport(o.url, wtOpts);
+    this.wt = wt;
+    this.closeInfo = null;
+    wt.closed.then(
+      (info) => this.ended(wt, info?.closeCode ?? 0, info?.reason ?? ""),
+      (err) => this.ended(wt, CloseReason.CONNECTION_LOST, String(err))
     );
-    await this.wt.ready;
-    const ctrl = await this.wt.createBidirectionalStream();
+    await wt.ready;
+    const ctrl = await wt.createBidirectionalStream();
     this.ctrlWriter = ctrl.writable.getWriter();
     this.ctrlReader = new ControlReader();
     this.ctrlIn = ctrl.readable.getReader();
-    await this.ctrlWriter.write(frameControl({
-      msg: { case: "hello", value: { protocolVersion: Version.CURRENT, token: o.token, room: o.room } }
-    }));
+    const hello = { protocolVersion: Version.CURRENT, token: o.token, room: o.room };
+    if (this.welcome) {
+      Object.assign(hello, {
+        resumeToken: this.welcome.resumeToken,
+        lastEventId: this.lastEventId,
+        ackTick: this.tick
+      });
+    }
+    await this.ctrlWriter.write(frameControl({ msg: { case: "hello", value: hello } }));
     const welcome = await this.readWelcome();
+    if (!welcome.resumed || !this.welcome) {
+      this.ring = new ViewRing(welcome.baselineWindow);
+      this.view = [];
+      this.tick = 0;
+      this.outbox = [];
+      this.eventSeq = 0n;
+      this.lastEventId = 0n;
+    }
     this.welcome = welcome;
-    this.ring = new ViewRing(welcome.baselineWindow);
-    this.view = [];
-    this.tick = 0;
     this.connected = true;
     this.opts.onWelcome?.(welcome);
+    this.outbox = this.outbox.filter((e) => e.id > welcome.lastClientEventId);
+    for (const e of this.outbox) this.writeEvent(e);
     this.readControl();
-    this.readDatagrams();
-    this.readStreams();
-    this.datagramWriter = this.wt.datagrams.writable.getWriter();
-    this.inputTimer = setInterval(() => this.sendInput(), 1e3 / welcome.inputRateHz);
+    this.readDatagrams(wt);
+    this.readStreams(wt);
+    this.datagramWriter = wt.datagrams.writable.getWriter();
     return welcome;
   }
   async readWelcome() {
@@ -3738,15 +3781,21 @@ var TickrelayClient = class {
         this.opts.onLeave?.(v.playerId, reasonName(v.reason));
         break;
       case "close":
-        this.closeInfo = { reason: reasonName(v.reason), message: v.message };
+        this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs };
+        break;
+      case "event":
+        if (v.id <= this.lastEventId) break;
+        this.lastEventId = v.id;
+        this.stats.events++;
+        this.opts.onEvent?.(v);
         break;
       default:
         break;
     }
   }
   // One long-lived reader per readable: racing reads against timeouts loses data.
-  async readDatagrams() {
-    const reader = this.wt.datagrams.readable.getReader();
+  async readDatagrams(wt) {
+    const reader = wt.datagrams.readable.getReader();
     try {
       for (; ; ) {
         const { value, done } = await reader.read();
@@ -3756,8 +3805,8 @@ var TickrelayClient = class {
     } catch {
     }
   }
-  async readStreams() {
-    const streams = this.wt.incomingUnidirectionalStreams.getReader();
+  async readStreams(wt) {
+    const streams = wt.incomingUnidirectionalStreams.getReader();
     try {
       for (; ; ) {
         const { value, done } = await streams.read();
@@ -3867,16 +3916,60 @@ var TickrelayClient = class {
   pendingInputs(lastInputSeq) {
     return this.history.after(lastInputSeq);
   }
-  ended(code, message) {
-    if (this.closed) return;
-    this.closed = true;
+  /**
+   * Sends a reliable event (for example kind "chat") and returns its id. It is resent after a
+   * reconnect until the server has applied it; the server applies each once.
+   */
+  sendEvent(kind, payload) {
+    this.eventSeq++;
+    const e = { id: this.eventSeq, kind, payload };
+    this.outbox.push(e);
+    if (this.outbox.length > 64) this.outbox.shift();
+    if (this.connected) this.writeEvent(e);
+    return e.id;
+  }
+  writeEvent(e) {
+    this.ctrlWriter.write(frameControl({ msg: { case: "event", value: e } })).catch(() => {
+    });
+  }
+  ended(wt, code, message) {
+    if (wt !== this.wt || this.closed || this.opening) return;
     this.connected = false;
+    const info = this.closeInfo ?? { code, message, retryAfterMs: 0 };
+    if (this.opts.reconnect && !this.userClosed && RETRYABLE.has(info.code) && this.welcome) {
+      this.reconnect(info, 0);
+      return;
+    }
+    this.closed = true;
     clearInterval(this.inputTimer);
-    const info = this.closeInfo ?? { reason: reasonName(code), message };
-    this.opts.onClose?.(info);
+    this.opts.onClose?.({ reason: reasonName(info.code), message: info.message });
+  }
+  // reconnect tries again after a jittered, doubling delay, first honouring the server's hint.
+  reconnect(info, attempt) {
+    const cap = Math.min(this.opts.maxBackoffMs, 100 * 2 ** attempt);
+    const delayMs = attempt === 0 && info.retryAfterMs ? info.retryAfterMs : Math.random() * cap;
+    this.opts.onReconnecting?.({ attempt, delayMs, reason: reasonName(info.code) });
+    setTimeout(async () => {
+      if (this.userClosed) return;
+      try {
+        await this.open();
+        this.stats.reconnects++;
+      } catch (err) {
+        const refusal = /refused: (\w+)/.exec(String(err));
+        const code = refusal ? CloseReason[refusal[1]] : CloseReason.CONNECTION_LOST;
+        if (code !== void 0 && !RETRYABLE.has(code)) {
+          this.closed = true;
+          clearInterval(this.inputTimer);
+          this.opts.onClose?.({ reason: refusal[1], message: String(err) });
+          return;
+        }
+        this.reconnect({ code: CloseReason.CONNECTION_LOST }, attempt + 1);
+      }
+    }, delayMs);
   }
   /** Closes the session normally. */
   close() {
+    this.userClosed = true;
     try {
       this.wt?.close({ closeCode: CloseReason.NORMAL, reason: "bye" });
     } catch {
