@@ -25,6 +25,9 @@ func (s *Slot[T]) Put(v *T) (replaced *T) {
 	return old
 }
 
+// Peek reports whether the slot holds a value.
+func (s *Slot[T]) Peek() bool { return s.v.Load() != nil }
+
 // Take empties the slot and returns what it held, nil if nothing.
 func (s *Slot[T]) Take() *T { return s.v.Swap(nil) }
 

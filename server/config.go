@@ -39,6 +39,10 @@ type Config struct {
 	// MaxVisible caps the entities in one player's snapshot; beyond it the nearest are kept.
 	// Default 256.
 	MaxVisible int
+	// ClientBudget is the snapshot bytes per second each client may be sent. When a tick's delta
+	// does not fit, entities are updated by priority (time since last sent, scaled by nearness) and
+	// the rest wait. Default 32768 (256 kbit/s); negative: unlimited.
+	ClientBudget int
 	// BaselineWindow is how many recent ticks of each player's view are kept as baselines. Default
 	// 32. Acks older than this get a full snapshot.
 	BaselineWindow int
@@ -65,6 +69,10 @@ type Config struct {
 	HelloTimeout time.Duration
 	// IdleTimeout closes a session that sent no datagram for this long. Default 10s.
 	IdleTimeout time.Duration
+	// UnboundedQueue replaces each client's latest-wins slot and ack window by an unbounded FIFO
+	// that sends every snapshot in order, as a naive broadcaster does. It exists to measure the
+	// difference in benchmarks; never use it to serve players.
+	UnboundedQueue bool
 	// EncodeWorkers is the number of goroutines that encode snapshots in each tick. Default
 	// GOMAXPROCS.
 	EncodeWorkers int
@@ -116,6 +124,7 @@ func (c *Config) populate() {
 	setDefault(&c.PositionScale, 4)
 	setDefault(&c.HeadingBits, 8)
 	setDefault(&c.MaxVisible, 256)
+	setDefault(&c.ClientBudget, 32768)
 	setDefault(&c.BaselineWindow, 32)
 	setDefault(&c.SendWindow, 4)
 	setDefault(&c.AckTimeout, 250*time.Millisecond)

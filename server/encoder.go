@@ -29,6 +29,8 @@ type encoder struct {
 type encodeWorker struct {
 	snap    schema.Snapshot
 	cand    []int32
+	cands   []candidate // budget scratch
+	order   []int32     // budget scratch
 	skipped uint64
 	bytes   uint64
 }
@@ -110,30 +112,29 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	if len(w.cand) > p.viewCap {
 		p.viewCap = max(32, 1<<bits.Len(uint(len(w.cand))))
 	}
+	ack := p.ack.Load()
+	base, ok := p.ring.Baseline(ack, tick)
+	if !ok {
+		ack = 0
+	}
 	view := p.ring.Reserve(tick)
 	if cap(view) < p.viewCap {
 		// All of a peer's ring slots grow to the largest view it has had, in powers of two: the
 		// visible set wanders, and slots growing one by one would reallocate for a long time.
 		view = make([]netcode.EntityState, 0, p.viewCap)
 	}
-	for _, i := range w.cand {
-		view = append(view, rec.frame[i])
-	}
+	view = r.fitBudget(p, w, tick, base, r.credit(p), view)
 	s := &w.snap
-	s.Tick, s.BaselineTick = tick, 0
+	s.Tick, s.BaselineTick = tick, ack
 	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs
-	ack := p.ack.Load()
-	base, ok := p.ring.Baseline(ack, tick)
-	if ok {
-		s.BaselineTick = ack
-	}
 	netcode.EncodeDelta(s, base, view)
 	p.ring.Store(tick, view)
 
 	pkt := p.packet()
-	pkt.Tick, pkt.Updates = tick, len(s.EnteredIds)+len(s.Changed)
+	pkt.Tick, pkt.At, pkt.Updates = tick, rec.at, len(s.EnteredIds)+len(s.Changed)
 	pkt.Data, _ = proto.MarshalOptions{}.MarshalAppend(pkt.Data[:0], s) // a valid message always marshals
-	if old := p.slot.Put(pkt); old != nil {
+	r.spend(p, len(pkt.Data))
+	if old := p.offer(pkt); old != nil {
 		p.stats.ticksSkipped.Add(1)
 		w.skipped++
 		p.ReleaseSnapshot(old)

@@ -23,6 +23,7 @@ type metrics struct {
 	eventsDropped   prometheus.Counter
 	inputsThrottled prometheus.Counter
 	resumes         prometheus.Counter
+	sendDelay       prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -83,6 +84,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inputsThrottled: f(prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "input_datagrams_throttled_total", Help: "Input datagrams dropped because a client sent far above the input rate.",
 		})).(prometheus.Counter),
+		sendDelay: f(prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "snapshot_send_delay_seconds", Help: "Time from a snapshot's tick to handing it to the transport: its age at send.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		})).(prometheus.Histogram),
 		resumes: f(prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: ns, Name: "sessions_resumed_total", Help: "Sessions that resumed a player after a dropped connection.",
 		})).(prometheus.Counter),

@@ -13,6 +13,7 @@ import (
 // Packet is one encoded snapshot waiting in a peer's latest-wins slot.
 type Packet struct {
 	Tick    uint32
+	At      int64  // Unix nanoseconds of the tick
 	Data    []byte // the marshalled schema.Snapshot
 	Updates int    // entities entered or changed in it
 }
@@ -47,6 +48,7 @@ type Peer struct {
 	parked      bool      // the connection dropped; waiting for a resume
 	parkedUntil time.Time // when a parked player leaves
 	credits     float64   // inputs the player may still apply: InputRate per second, bounded burst
+	budget      budgetState
 
 	resumeToken []byte
 	linkMu      sync.Mutex
@@ -54,6 +56,8 @@ type Peer struct {
 
 	slot    *netcode.Slot[Packet]
 	free    chan *Packet // buffers for reuse, at most packetsPerPeer
+	fifoMu  sync.Mutex
+	fifo    []*Packet // Config.UnboundedQueue only: every snapshot, in order
 	control chan *schema.ControlMessage
 
 	doneOnce sync.Once
@@ -65,16 +69,22 @@ type Peer struct {
 
 // PeerStats are a peer's counters since it joined.
 type PeerStats struct {
-	TicksSkipped  uint64 // snapshots replaced in the slot before they were sent
-	SnapshotsSent uint64 // snapshots handed to the transport
-	InputsDropped uint64 // inputs dropped because the inbox was full
-	InputsLost    uint64 // inputs no frame delivered (a gap longer than the frame's redundancy)
-	EventsDropped uint64 // client events over the rate limit or the size limits
-	Acked         uint32 // newest acknowledged tick
+	TicksSkipped  uint64        // snapshots replaced in the slot before they were sent
+	SnapshotsSent uint64        // snapshots handed to the transport
+	BytesSent     uint64        // snapshot payload bytes handed to the transport
+	InFlight      int           // snapshots sent and not yet acknowledged
+	Queued        int           // snapshots waiting to be sent: at most 1, unless Config.UnboundedQueue
+	SendDelay     time.Duration // newest snapshot's time from its tick to the transport
+	InputsDropped uint64        // inputs dropped because the inbox was full
+	InputsLost    uint64        // inputs no frame delivered (a gap longer than the frame's redundancy)
+	EventsDropped uint64        // client events over the rate limit or the size limits
+	Acked         uint32        // newest acknowledged tick
 }
 
 type peerCounters struct {
-	ticksSkipped, snapshotsSent, inputsDropped, inputsLost, eventsDropped atomic.Uint64
+	ticksSkipped, snapshotsSent, bytesSent, inputsDropped, inputsLost, eventsDropped atomic.Uint64
+	inFlight                                                                         atomic.Int32
+	sendDelay                                                                        atomic.Int64
 }
 
 // sessionLink ties a peer to the session serving it, so that a resuming session can take over.
@@ -243,8 +253,45 @@ func (p *Peer) AckSignal() <-chan struct{} { return p.acked }
 func (p *Peer) SnapshotReady() <-chan struct{} { return p.slot.Ready() }
 
 // TakeSnapshot empties the slot and returns the newest snapshot, or nil. Hand it back with
-// ReleaseSnapshot once sent.
-func (p *Peer) TakeSnapshot() *Packet { return p.slot.Take() }
+// ReleaseSnapshot once sent. With Config.UnboundedQueue it returns the oldest queued snapshot.
+func (p *Peer) TakeSnapshot() *Packet {
+	if !p.room.cfg.UnboundedQueue {
+		return p.slot.Take()
+	}
+	p.fifoMu.Lock()
+	defer p.fifoMu.Unlock()
+	if len(p.fifo) == 0 {
+		return nil
+	}
+	pkt := p.fifo[0]
+	p.fifo = p.fifo[1:]
+	return pkt
+}
+
+// offer hands a fresh snapshot to the sender: into the latest-wins slot, replacing (and returning)
+// an unsent one, or, in the comparison mode, onto the end of the unbounded queue.
+func (p *Peer) offer(pkt *Packet) (replaced *Packet) {
+	if !p.room.cfg.UnboundedQueue {
+		return p.slot.Put(pkt)
+	}
+	p.fifoMu.Lock()
+	p.fifo = append(p.fifo, pkt)
+	p.fifoMu.Unlock()
+	p.slot.Put(nil) // only to signal Ready
+	return nil
+}
+
+func (p *Peer) queued() int {
+	if !p.room.cfg.UnboundedQueue {
+		if p.slot.Peek() {
+			return 1
+		}
+		return 0
+	}
+	p.fifoMu.Lock()
+	defer p.fifoMu.Unlock()
+	return len(p.fifo)
+}
 
 // packetsPerPeer is how many snapshot buffers a peer keeps for reuse: one being encoded, one in the
 // slot, one waiting for the send window and one being written to a stream.
@@ -310,6 +357,10 @@ func (p *Peer) Stats() PeerStats {
 	return PeerStats{
 		TicksSkipped:  p.stats.ticksSkipped.Load(),
 		SnapshotsSent: p.stats.snapshotsSent.Load(),
+		BytesSent:     p.stats.bytesSent.Load(),
+		InFlight:      int(p.stats.inFlight.Load()),
+		Queued:        p.queued(),
+		SendDelay:     time.Duration(p.stats.sendDelay.Load()),
 		InputsDropped: p.stats.inputsDropped.Load(),
 		InputsLost:    p.stats.inputsLost.Load(),
 		EventsDropped: p.stats.eventsDropped.Load(),

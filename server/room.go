@@ -71,6 +71,7 @@ type recordState struct {
 	always []int32               // indices of always-relevant entities
 	grid   *netcode.Grid
 	timeUs uint32 // Unix microseconds modulo 2^32
+	at     int64  // Unix nanoseconds of the tick
 }
 
 // NewRoom returns a room running game g in a world of the given size, configured by cfg (zero
@@ -434,7 +435,7 @@ func (r *Room) recordWorld(tick uint32, now time.Time) {
 	r.history.Store(tick, frame)
 	r.histMu.Unlock()
 	rec.frame = frame
-	rec.timeUs = uint32(now.UnixMicro())
+	rec.timeUs, rec.at = uint32(now.UnixMicro()), now.UnixNano()
 	rec.grid.Build(rec.xs, rec.ys)
 }
 

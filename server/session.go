@@ -428,6 +428,12 @@ func (ss *session) sendLoop(ctx context.Context) {
 			return
 		case <-p.SnapshotReady():
 		}
+		if ss.srv.cfg.UnboundedQueue {
+			if ss.sendAll(ctx) != nil {
+				return
+			}
+			continue
+		}
 		pkt := p.TakeSnapshot()
 		if pkt == nil {
 			continue
@@ -440,6 +446,16 @@ func (ss *session) sendLoop(ctx context.Context) {
 			return // the connection is gone; serve notices through its context
 		}
 	}
+}
+
+// sendAll sends every queued snapshot in order, without window or skipping: the comparison mode.
+func (ss *session) sendAll(ctx context.Context) error {
+	for pkt := ss.peer.TakeSnapshot(); pkt != nil; pkt = ss.peer.TakeSnapshot() {
+		if err := ss.send(ctx, pkt); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // awaitWindow waits until a snapshot may be sent, swapping pkt for any newer one that arrives
@@ -485,8 +501,14 @@ func (ss *session) unacked(ack uint32) int {
 
 func (ss *session) send(ctx context.Context, pkt *Packet) error {
 	ss.inflight = append(ss.inflight, pkt.Tick)
-	ss.peer.stats.snapshotsSent.Add(1)
+	st := &ss.peer.stats
+	st.snapshotsSent.Add(1)
+	st.bytesSent.Add(uint64(len(pkt.Data)))
+	st.inFlight.Store(int32(ss.unacked(ss.peer.Acked())))
+	delay := time.Since(time.Unix(0, pkt.At))
+	st.sendDelay.Store(int64(delay))
 	m := ss.srv.metrics
+	m.sendDelay.Observe(delay.Seconds())
 	m.snapshotBytes.Add(float64(len(pkt.Data)))
 	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
 		err := ss.c.SendDatagram(pkt.Data)

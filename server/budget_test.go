@@ -1,0 +1,75 @@
+package server_test
+
+import (
+	"testing"
+	"time"
+
+	"tickrelay/netcode"
+	"tickrelay/server"
+)
+
+// wanderers is a game whose NPCs all move every tick, back and forth, so every visible entity
+// always has a change to send.
+type wanderers struct{ recorder }
+
+func (g *wanderers) Step(w *server.World, _ time.Duration) {
+	for i := range w.Entities() {
+		e := &w.Entities()[i]
+		if e.Kind == 2 {
+			e.X += float32(int(w.Tick()%2)*2 - 1) // back and forth by a unit
+		}
+	}
+}
+
+// With a budget far below what the view needs, snapshots stay within it on average, every visible
+// entity still reaches the client, near entities are updated more often than far ones, and the
+// client's view is always one the server meant it to have.
+func TestBudgetUpdatesByPriority(t *testing.T) {
+	g := &wanderers{recorder{spawnAt: [][2]float32{{500, 500}}}}
+	const budget = 3000 // bytes per second: 100 per tick at 30 Hz
+	r := newTestRoom(t, g, server.Config{ClientBudget: budget, AOIRadius: 200})
+	w := r.World()
+	var near, far []uint32
+	for i := range 30 {
+		near = append(near, w.Spawn(2, 480+float32(i), 520).ID) // about 20 units away
+		far = append(far, w.Spawn(2, 500+float32(i), 680).ID)   // about 180 units away
+	}
+	p := join(t, r, "slow")
+	recv := netcode.NewReceiver(32)
+	updates := map[uint32]int{}
+	var bytes, snaps int
+	prev := map[uint32]netcode.EntityState{}
+	for range 300 {
+		r.Tick(time.Now())
+		pkt := p.TakeSnapshot()
+		bytes += len(pkt.Data)
+		snaps++
+		if _, err := recv.Apply(pkt.Data); err != nil {
+			t.Fatal(err)
+		}
+		p.ReleaseSnapshot(pkt)
+		p.HandleInput(frame(uint32(snaps), 0, recv.Tick()))
+		for _, e := range recv.View() {
+			if prev[e.ID] != e {
+				updates[e.ID]++
+			}
+			prev[e.ID] = e
+		}
+	}
+	if perTick := float64(bytes) / float64(snaps); perTick > budget/30*1.1 {
+		t.Fatalf("sent %.0f bytes per tick on a budget of %d", perTick, budget/30)
+	}
+	if n := len(recv.View()); n != 61 {
+		t.Fatalf("view has %d entities, want all 60 NPCs and the player", n)
+	}
+	var nearUpdates, farUpdates int
+	for i := range near {
+		nearUpdates += updates[near[i]]
+		farUpdates += updates[far[i]]
+	}
+	t.Logf("%.0f bytes per tick; updates seen: near %d, far %d over %d ticks", float64(bytes)/float64(snaps), nearUpdates, farUpdates, snaps)
+	if farUpdates == 0 || nearUpdates < 2*farUpdates {
+		t.Fatalf("near entities updated %d times, far ones %d: want near far more often, far still some",
+			nearUpdates, farUpdates)
+	}
+}
