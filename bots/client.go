@@ -197,7 +197,7 @@ func (cl *Client) connect(ctx context.Context) error {
 func (cl *Client) hello(ctx context.Context, l *link) (io.ReadWriteCloser, *bufio.Reader, *schema.Welcome, error) {
 	ctrl, err := l.OpenStreamSync(ctx)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("bots: control stream: %w", err)
+		return nil, nil, nil, refusal(l, fmt.Errorf("bots: control stream: %w", err))
 	}
 	h := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: cl.cfg.Token, Room: cl.cfg.Room}
 	cl.mu.Lock()
@@ -210,18 +210,12 @@ func (cl *Client) hello(ctx context.Context, l *link) (io.ReadWriteCloser, *bufi
 		return nil, nil, nil, err
 	}
 	if _, err := ctrl.Write(b); err != nil {
-		return nil, nil, nil, fmt.Errorf("bots: hello: %w", err)
+		return nil, nil, nil, refusal(l, fmt.Errorf("bots: hello: %w", err))
 	}
 	br := bufio.NewReader(ctrl)
 	m, err := netcode.ReadControl(br)
 	if err != nil {
-		if code, ok := closeCode(err); ok {
-			return nil, nil, nil, &CloseError{Reason: schema.CloseReason(code)}
-		}
-		if code, ok := closeCode(context.Cause(l.Context())); ok {
-			return nil, nil, nil, &CloseError{Reason: schema.CloseReason(code)}
-		}
-		return nil, nil, nil, fmt.Errorf("bots: reading welcome: %w", err)
+		return nil, nil, nil, refusal(l, fmt.Errorf("bots: reading welcome: %w", err))
 	}
 	if c := m.GetClose(); c != nil {
 		return nil, nil, nil, &CloseError{Reason: c.Reason, Msg: c.Message}
@@ -231,6 +225,18 @@ func (cl *Client) hello(ctx context.Context, l *link) (io.ReadWriteCloser, *bufi
 		return nil, nil, nil, fmt.Errorf("bots: expected welcome, got %T", m.Msg)
 	}
 	return ctrl, br, w, nil
+}
+
+// refusal turns a failure during the hello into the server's close reason when the server closed
+// the connection with one, else returns err.
+func refusal(l *link, err error) error {
+	if code, ok := closeCode(err); ok {
+		return &CloseError{Reason: schema.CloseReason(code), Msg: err.Error()}
+	}
+	if code, ok := closeCode(context.Cause(l.Context())); ok {
+		return &CloseError{Reason: schema.CloseReason(code), Msg: err.Error()}
+	}
+	return err
 }
 
 // Welcome returns the server's newest welcome.

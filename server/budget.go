@@ -16,6 +16,9 @@ import (
 // delta against an acknowledged view, that is always consistent.
 
 const (
+	// minBudget is the least a measured link is budgeted, bytes per second, so that a client
+	// whose acks stalled for a while is not starved into never producing new samples.
+	minBudget        = 1000
 	budgetBurstTicks = 4
 	// snapshotHeaderBytes estimates the fields around the entity columns: tick, baseline, input
 	// sequence, time and the tags and lengths of the packed columns.
@@ -29,12 +32,17 @@ type budgetState struct {
 }
 
 // credit adds a tick's worth of budget and returns what may be spent this tick, or +Inf when
-// budgets are off.
+// budgets are off. The budget is ClientBudget, or less when the client's link is measured to
+// deliver less (see deliveryRate).
 func (r *Room) credit(p *Peer) float64 {
 	if r.cfg.ClientBudget < 0 {
 		return math.Inf(1)
 	}
-	perTick := float64(r.cfg.ClientBudget) / float64(r.cfg.TickRate)
+	bps := float64(r.cfg.ClientBudget)
+	if est := p.rate.budget(); est > 0 && !r.cfg.FixedBudget {
+		bps = min(bps, max(est, minBudget))
+	}
+	perTick := bps / float64(r.cfg.TickRate)
 	p.budget.tokens = min(p.budget.tokens+perTick, budgetBurstTicks*perTick)
 	return p.budget.tokens
 }
@@ -57,7 +65,7 @@ type candidate struct {
 // fitBudget turns the visible entities (frame indices, ascending) into the view to send: all of
 // them when their delta against base fits allowance, else the most urgent that fit, the others
 // left as the client has them (or, if new, left out). It appends to view and returns it.
-func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick uint32, base []netcode.EntityState, allowance float64, view []netcode.EntityState) []netcode.EntityState {
+func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base []netcode.EntityState, allowance float64, view []netcode.EntityState) []netcode.EntityState {
 	rec := &r.record
 	w.cands = w.cands[:0]
 	total := snapshotHeaderBytes
@@ -87,7 +95,7 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick uint32, base []netcode.E
 		r.markSent(p, w.cands, tick)
 		return view
 	}
-	return r.choose(p, w, tick, base, allowance-float64(total-r.sumCosts(w.cands)), view)
+	return r.choose(p, w, tick, baseTick, base, allowance-float64(total-r.sumCosts(w.cands)), view)
 }
 
 func (r *Room) sumCosts(cs []candidate) int {
@@ -98,8 +106,11 @@ func (r *Room) sumCosts(cs []candidate) int {
 	return n
 }
 
-// choose picks the updates that fit the allowance by priority and builds the view.
-func (r *Room) choose(p *Peer, w *encodeWorker, tick uint32, base []netcode.EntityState, allowance float64, view []netcode.EntityState) []netcode.EntityState {
+// choose picks the updates that fit the allowance by priority and builds the view. First come the
+// player's own entity and the always-relevant ones, then entities updated in a snapshot the client
+// has not acknowledged yet: leaving one out would take the client back to the baseline's older
+// state. Then the rest by age times nearness.
+func (r *Room) choose(p *Peer, w *encodeWorker, tick, baseTick uint32, base []netcode.EntityState, allowance float64, view []netcode.EntityState) []netcode.EntityState {
 	rec := &r.record
 	own := netcode.FindEntity(rec.frame, p.player.Entity)
 	var ox, oy float32
@@ -116,12 +127,16 @@ func (r *Room) choose(p *Peer, w *encodeWorker, tick uint32, base []netcode.Enti
 			continue
 		}
 		id := rec.frame[c.frame].ID
-		age := float64(tick - p.budget.lastSent[id]) // never sent: very old
+		last, sent := p.budget.lastSent[id]
+		age := float64(tick - last) // never sent: very old
 		dx, dy := float64(rec.xs[c.frame]-ox), float64(rec.ys[c.frame]-oy)
 		nearness := max(0, 1-math.Hypot(dx, dy)/float64(r.cfg.AOIRadius))
 		c.priority = age * (1 + 4*nearness)
-		if int(c.frame) == own || slices.Contains(rec.always, c.frame) {
+		switch {
+		case int(c.frame) == own || slices.Contains(rec.always, c.frame):
 			c.priority = math.Inf(1)
+		case sent && c.base >= 0 && baseTick != 0 && netcode.SeqAfter(last, baseTick):
+			c.priority = math.MaxFloat64 // updated since the baseline: keep it from going back
 		}
 		w.order = append(w.order, int32(i))
 	}

@@ -123,7 +123,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 		// visible set wanders, and slots growing one by one would reallocate for a long time.
 		view = make([]netcode.EntityState, 0, p.viewCap)
 	}
-	view = r.fitBudget(p, w, tick, base, r.credit(p), view)
+	view = r.fitBudget(p, w, tick, ack, base, r.credit(p), view)
 	s := &w.snap
 	s.Tick, s.BaselineTick = tick, ack
 	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs

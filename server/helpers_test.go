@@ -64,7 +64,9 @@ func startServer(t *testing.T, addr string, cfg server.Config, ac arena.Config, 
 // dial connects a bot and runs it in the background until the test ends.
 func dial(t *testing.T, srv *server.Server, cfg bots.Config) *bots.Client {
 	t.Helper()
-	cfg.Addr = srv.Addr().String()
+	if cfg.Addr == "" {
+		cfg.Addr = srv.Addr().String()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c, err := bots.Dial(ctx, cfg)

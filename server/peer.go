@@ -65,6 +65,7 @@ type Peer struct {
 	reason   atomic.Int32
 
 	stats peerCounters
+	rate  deliveryRate
 }
 
 // PeerStats are a peer's counters since it joined.
@@ -75,6 +76,7 @@ type PeerStats struct {
 	InFlight      int           // snapshots sent and not yet acknowledged
 	Queued        int           // snapshots waiting to be sent: at most 1, unless Config.UnboundedQueue
 	SendDelay     time.Duration // newest snapshot's time from its tick to the transport
+	DeliveryRate  float64       // estimated snapshot bytes per second reaching the client
 	InputsDropped uint64        // inputs dropped because the inbox was full
 	InputsLost    uint64        // inputs no frame delivered (a gap longer than the frame's redundancy)
 	EventsDropped uint64        // client events over the rate limit or the size limits
@@ -229,6 +231,7 @@ func (p *Peer) handleAck(tick uint32) {
 			break
 		}
 	}
+	p.rate.onAck(tick, time.Now())
 	select {
 	case p.acked <- struct{}{}:
 	default:
@@ -361,6 +364,7 @@ func (p *Peer) Stats() PeerStats {
 		InFlight:      int(p.stats.inFlight.Load()),
 		Queued:        p.queued(),
 		SendDelay:     time.Duration(p.stats.sendDelay.Load()),
+		DeliveryRate:  p.rate.bytesPerSecond(),
 		InputsDropped: p.stats.inputsDropped.Load(),
 		InputsLost:    p.stats.inputsLost.Load(),
 		EventsDropped: p.stats.eventsDropped.Load(),

@@ -504,6 +504,7 @@ func (ss *session) send(ctx context.Context, pkt *Packet) error {
 	st := &ss.peer.stats
 	st.snapshotsSent.Add(1)
 	st.bytesSent.Add(uint64(len(pkt.Data)))
+	ss.peer.rate.onSend(pkt.Tick, len(pkt.Data), time.Now())
 	st.inFlight.Store(int32(ss.unacked(ss.peer.Acked())))
 	delay := time.Since(time.Unix(0, pkt.At))
 	st.sendDelay.Store(int64(delay))

@@ -1,0 +1,26 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseFlagsDirectionOverridesBoth(t *testing.T) {
+	o, err := parseFlags([]string{"-delay", "40ms", "-loss", "0.1", "-down-delay", "10ms", "-up-rate", "500"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, down := o.cfg.Up, o.cfg.Down
+	if up.Delay != 40*time.Millisecond || down.Delay != 10*time.Millisecond {
+		t.Errorf("delays up %v down %v, want 40ms and 10ms", up.Delay, down.Delay)
+	}
+	if up.Loss != 0.1 || down.Loss != 0.1 || up.RateKbps != 500 || down.RateKbps != 0 {
+		t.Errorf("up %+v down %+v", up, down)
+	}
+	if o.cfg.Listen != "127.0.0.1:4434" || o.cfg.Target != "127.0.0.1:4433" {
+		t.Errorf("defaults listen %q target %q", o.cfg.Listen, o.cfg.Target)
+	}
+	if _, err := parseFlags([]string{"extra"}); err == nil {
+		t.Error("stray argument accepted")
+	}
+}
