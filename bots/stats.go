@@ -10,12 +10,14 @@ type ageHistogram struct {
 	buckets [20000]uint32
 	over    uint32
 	n       uint64
+	sum     float64
 }
 
 const ageBucketMs = 0.5
 
 func (h *ageHistogram) add(ms float64) {
 	h.n++
+	h.sum += ms
 	i := int(max(ms, 0) / ageBucketMs)
 	if i >= len(h.buckets) {
 		h.over++
@@ -30,6 +32,7 @@ func (h *ageHistogram) merge(o *ageHistogram) {
 	}
 	h.over += o.over
 	h.n += o.n
+	h.sum += o.sum
 }
 
 // quantile returns the age below which a fraction q of the samples lie (upper bucket edge), NaN
@@ -80,6 +83,7 @@ type Summary struct {
 	BytesPerSec     float64        `json:"bytes_per_sec"`
 	SnapshotAgeP50  float64        `json:"snapshot_age_ms_p50"`
 	SnapshotAgeP99  float64        `json:"snapshot_age_ms_p99"`
+	SnapshotAgeMean float64        `json:"snapshot_age_ms_mean"`
 	VisibleAvg      float64        `json:"visible_avg"`
 	BytesPerUpdate  float64        `json:"bytes_per_entity_update"`
 	AOIViolations   uint64         `json:"aoi_violations"`
@@ -133,6 +137,9 @@ func Summarize(all []Stats, dialErrors int) Summary {
 		s.BytesPerUpdate = round2(float64(bytes) / float64(updates))
 	}
 	s.SnapshotAgeP50, s.SnapshotAgeP99 = ages.quantile(0.5), ages.quantile(0.99)
+	if ages.n > 0 {
+		s.SnapshotAgeMean = round2(ages.sum / float64(ages.n))
+	}
 	if math.IsNaN(s.SnapshotAgeP50) {
 		s.SnapshotAgeP50, s.SnapshotAgeP99 = 0, 0
 	}

@@ -18,7 +18,13 @@ import (
 const (
 	// minBudget is the least a measured link is budgeted, bytes per second, so that a client
 	// whose acks stalled for a while is not starved into never producing new samples.
-	minBudget        = 1000
+	minBudget = 500
+	// packetOverhead is what a datagram costs on the link beyond its payload (QUIC, UDP and IP
+	// headers, roughly); a budget pays it for every snapshot.
+	packetOverhead = 48
+	// minSnapshotBytes is the least allowance worth a snapshot: below it the tick is skipped for
+	// this client and the budget saved, rather than spent on headers.
+	minSnapshotBytes = snapshotHeaderBytes + packetOverhead + 16
 	budgetBurstTicks = 4
 	// snapshotHeaderBytes estimates the fields around the entity columns: tick, baseline, input
 	// sequence, time and the tags and lengths of the packed columns.
@@ -47,10 +53,10 @@ func (r *Room) credit(p *Peer) float64 {
 	return p.budget.tokens
 }
 
-// spend charges a sent snapshot to the client's budget.
+// spend charges a snapshot of n payload bytes to the client's budget.
 func (r *Room) spend(p *Peer, n int) {
 	if r.cfg.ClientBudget >= 0 {
-		p.budget.tokens -= float64(n)
+		p.budget.tokens -= float64(n + packetOverhead)
 	}
 }
 
@@ -88,14 +94,14 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base [
 		w.cands = append(w.cands, c)
 	}
 	total += len(base) - bi // removals after the last visible entity
-	if float64(total) <= allowance {
+	if float64(total+packetOverhead) <= allowance {
 		for _, fi := range w.cand {
 			view = append(view, rec.frame[fi])
 		}
 		r.markSent(p, w.cands, tick)
 		return view
 	}
-	return r.choose(p, w, tick, baseTick, base, allowance-float64(total-r.sumCosts(w.cands)), view)
+	return r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view)
 }
 
 func (r *Room) sumCosts(cs []candidate) int {

@@ -112,6 +112,10 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	if len(w.cand) > p.viewCap {
 		p.viewCap = max(32, 1<<bits.Len(uint(len(w.cand))))
 	}
+	allowance := r.credit(p)
+	if allowance < minSnapshotBytes {
+		return // saving up: a later tick sends a fuller snapshot for the same headers
+	}
 	ack := p.ack.Load()
 	base, ok := p.ring.Baseline(ack, tick)
 	if !ok {
@@ -123,7 +127,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 		// visible set wanders, and slots growing one by one would reallocate for a long time.
 		view = make([]netcode.EntityState, 0, p.viewCap)
 	}
-	view = r.fitBudget(p, w, tick, ack, base, r.credit(p), view)
+	view = r.fitBudget(p, w, tick, ack, base, allowance, view)
 	s := &w.snap
 	s.Tick, s.BaselineTick = tick, ack
 	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs
