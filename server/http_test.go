@@ -54,6 +54,10 @@ func TestHTTPEndpointsAndCertificatePinning(t *testing.T) {
 	if _, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String(), CertHash: wrong[:]}); err == nil {
 		t.Fatal("bot with a wrong pinned hash connected")
 	}
+	code, stats := get(t, base+"/stats")
+	if code != 200 || !strings.Contains(stats, `"snapshots_sent"`) || !strings.Contains(stats, `"arena"`) {
+		t.Fatalf("/stats: %d %s", code, stats)
+	}
 	_, metrics := get(t, base+"/metrics")
 	for _, name := range []string{"tickrelay_tick_seconds_count", "tickrelay_sessions_opened_total", "tickrelay_snapshots_sent_total"} {
 		if !strings.Contains(metrics, name) {

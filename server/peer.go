@@ -70,17 +70,17 @@ type Peer struct {
 
 // PeerStats are a peer's counters since it joined.
 type PeerStats struct {
-	TicksSkipped  uint64        // snapshots replaced in the slot before they were sent
-	SnapshotsSent uint64        // snapshots handed to the transport
-	BytesSent     uint64        // snapshot payload bytes handed to the transport
-	InFlight      int           // snapshots sent and not yet acknowledged
-	Queued        int           // snapshots waiting to be sent: at most 1, unless Config.UnboundedQueue
-	SendDelay     time.Duration // newest snapshot's time from its tick to the transport
-	DeliveryRate  float64       // estimated snapshot bytes per second reaching the client
-	InputsDropped uint64        // inputs dropped because the inbox was full
-	InputsLost    uint64        // inputs no frame delivered (a gap longer than the frame's redundancy)
-	EventsDropped uint64        // client events over the rate limit or the size limits
-	Acked         uint32        // newest acknowledged tick
+	TicksSkipped  uint64        `json:"ticks_skipped"`  // snapshots replaced in the slot before they were sent
+	SnapshotsSent uint64        `json:"snapshots_sent"` // snapshots handed to the transport
+	BytesSent     uint64        `json:"bytes_sent"`     // snapshot payload bytes handed to the transport
+	InFlight      int           `json:"in_flight"`      // snapshots sent and not yet acknowledged
+	Queued        int           `json:"queued"`         // snapshots waiting: at most 1, unless Config.UnboundedQueue
+	SendDelay     time.Duration `json:"send_delay_ns"`  // newest snapshot's time from its tick to the transport
+	DeliveryRate  float64       `json:"delivery_rate"`  // estimated snapshot bytes per second reaching the client
+	InputsDropped uint64        `json:"inputs_dropped"` // inputs dropped because the inbox was full
+	InputsLost    uint64        `json:"inputs_lost"`    // inputs no frame delivered (a gap longer than the redundancy)
+	EventsDropped uint64        `json:"events_dropped"` // client events over the rate limit or the size limits
+	Acked         uint32        `json:"acked"`          // newest acknowledged tick
 }
 
 type peerCounters struct {

@@ -450,6 +450,29 @@ func (r *Room) WorldAt(tick uint32) ([]netcode.EntityState, bool) {
 	return append([]netcode.EntityState(nil), v...), true
 }
 
+// PlayerStats are one player's figures, as served at /stats.
+type PlayerStats struct {
+	Player uint32 `json:"player"`
+	Name   string `json:"name"`
+	PeerStats
+}
+
+// Stats returns every joined player's figures.
+func (r *Room) Stats() []PlayerStats {
+	r.mu.Lock()
+	peers := make([]*Peer, 0, len(r.byID))
+	for _, p := range r.byID {
+		peers = append(peers, p)
+	}
+	r.mu.Unlock()
+	out := make([]PlayerStats, 0, len(peers))
+	for _, p := range peers {
+		out = append(out, PlayerStats{Player: p.player.ID, Name: p.player.Name, PeerStats: p.Stats()})
+	}
+	slices.SortFunc(out, func(a, b PlayerStats) int { return int(a.Player) - int(b.Player) })
+	return out
+}
+
 // Peer returns the peer of a joined player.
 func (r *Room) Peer(playerID uint32) (*Peer, bool) {
 	r.mu.Lock()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
@@ -291,6 +292,7 @@ func (s *Server) httpHandler() http.Handler {
 		})
 	}
 	mux.HandleFunc("/connect", s.handleConnect)
+	mux.HandleFunc("/stats", s.handleStats)
 	if s.page != nil {
 		mux.Handle("/", s.page)
 	}
@@ -362,6 +364,23 @@ func (s *Server) lookupResume(token []byte) (*Peer, bool) {
 	defer s.resumeMu.Unlock()
 	p, ok := s.resumable[string(token)]
 	return p, ok
+}
+
+// handleStats serves every room's per-player figures as JSON: skipped ticks, snapshots and bytes
+// sent, snapshots in flight and queued, send delay and estimated delivery rate.
+func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	rooms := make(map[string]*Room, len(s.rooms))
+	maps.Copy(rooms, s.rooms)
+	s.mu.Unlock()
+	out := make(map[string]any, len(rooms))
+	for name, r := range rooms {
+		out[name] = map[string]any{
+			"tick": r.CurrentTick(), "tick_ns": r.LastTickDuration().Nanoseconds(), "players": r.Stats(),
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(out)
 }
 
 // connectInfo tells a page where to open its WebTransport session.
