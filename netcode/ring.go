@@ -4,7 +4,8 @@ package netcode
 // applied (client) against any of them. It holds a fixed number of slots and reuses their storage:
 // memory is bounded by slots times the largest view.
 type ViewRing struct {
-	slots []ringSlot
+	slots    []ringSlot
+	capacity int // of every slot, after Grow
 }
 
 type ringSlot struct {
@@ -59,6 +60,25 @@ func (r *ViewRing) Reserve(tick uint32) []EntityState {
 func (r *ViewRing) Store(tick uint32, view []EntityState) {
 	s := &r.slots[tick%uint32(len(r.slots))]
 	s.tick, s.view = tick, view
+}
+
+// Cap returns the capacity every slot has been grown to with Grow, 0 before.
+func (r *ViewRing) Cap() int { return r.capacity }
+
+// Grow gives every slot room for capacity entities, in one allocation for the whole ring, keeping
+// what the slots hold. Growing the slots one by one as views get larger would reallocate for a long
+// time, a slot at a time.
+func (r *ViewRing) Grow(capacity int) {
+	if capacity <= r.capacity {
+		return
+	}
+	slab := make([]EntityState, len(r.slots)*capacity)
+	for i := range r.slots {
+		s := &r.slots[i]
+		part := slab[i*capacity : i*capacity : (i+1)*capacity]
+		s.view = append(part, s.view...)
+	}
+	r.capacity = capacity
 }
 
 // Reset empties every slot, keeping storage.

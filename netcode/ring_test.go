@@ -96,3 +96,33 @@ func TestViewRingBaselineSurvivesStore(t *testing.T) {
 		}
 	}
 }
+
+func TestViewRingGrowKeepsViews(t *testing.T) {
+	r := NewViewRing(4)
+	for tick := uint32(1); tick <= 4; tick++ {
+		r.Store(tick, append(r.Reserve(tick), EntityState{ID: tick}, EntityState{ID: tick + 10}))
+	}
+	r.Grow(8)
+	if r.Cap() != 8 {
+		t.Fatalf("Cap %d after Grow(8)", r.Cap())
+	}
+	for tick := uint32(1); tick <= 4; tick++ {
+		v, ok := r.Get(tick)
+		if !ok || len(v) != 2 || v[0].ID != tick || v[1].ID != tick+10 || cap(v) != 8 {
+			t.Fatalf("tick %d: %v (cap %d), %v", tick, v, cap(v), ok)
+		}
+	}
+	// Filling a grown slot to its capacity does not touch its neighbours.
+	full := r.Reserve(5) // the slot of tick 1
+	for i := range 8 {
+		full = append(full, EntityState{ID: uint32(100 + i)})
+	}
+	r.Store(5, full)
+	if v, _ := r.Get(2); v[0].ID != 2 || v[1].ID != 12 {
+		t.Fatalf("neighbour slot changed: %v", v)
+	}
+	r.Grow(4) // never shrinks
+	if r.Cap() != 8 {
+		t.Fatalf("Cap %d after Grow(4)", r.Cap())
+	}
+}

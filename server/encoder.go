@@ -109,8 +109,8 @@ func (e *encoder) stop() {
 func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	rec := &r.record
 	w.cand = r.visible(p, w.cand[:0])
-	if len(w.cand) > p.viewCap {
-		p.viewCap = max(32, 1<<bits.Len(uint(len(w.cand))))
+	if len(w.cand) > p.ring.Cap() {
+		p.ring.Grow(max(32, 1<<bits.Len(uint(len(w.cand)))))
 	}
 	allowance := r.credit(p)
 	if allowance < minSnapshotBytes {
@@ -121,12 +121,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	if !ok {
 		ack = 0
 	}
-	view := p.ring.Reserve(tick)
-	if cap(view) < p.viewCap {
-		// All of a peer's ring slots grow to the largest view it has had, in powers of two: the
-		// visible set wanders, and slots growing one by one would reallocate for a long time.
-		view = make([]netcode.EntityState, 0, p.viewCap)
-	}
+	view := p.ring.Reserve(tick) // grown above to hold every visible entity
 	view = r.fitBudget(p, w, tick, ack, base, allowance, view)
 	s := &w.snap
 	s.Tick, s.BaselineTick = tick, ack

@@ -43,7 +43,6 @@ type Peer struct {
 	// Owned by the tick goroutine.
 	ring        *netcode.ViewRing
 	lastApplied uint32
-	viewCap     int // capacity of the ring's view storage
 	member      bool
 	parked      bool      // the connection dropped; waiting for a resume
 	parkedUntil time.Time // when a parked player leaves
