@@ -519,8 +519,10 @@ func (cl *Client) apply(b []byte) {
 	}
 }
 
-// checkAOI counts entities in view farther from the own entity than the area of interest plus one
-// tick of movement and the quantization error allow.
+// checkAOI counts entities received in this snapshot (entered or changed) farther from the own
+// entity than the area of interest plus one tick of movement and the quantization error allow.
+// Entities the snapshot left as they were (a tight bandwidth budget updates far ones less often)
+// keep an older position, so they are not measured against this tick's.
 func (cl *Client) checkAOI(view []netcode.EntityState) {
 	w := cl.welcome
 	i := netcode.FindEntity(view, w.EntityId)
@@ -530,7 +532,8 @@ func (cl *Client) checkAOI(view []netcode.EntityState) {
 	own := view[i]
 	ox, oy := cl.q.Unposition(own.X), cl.q.Unposition(own.Y)
 	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*float64(cl.q.PositionError())
-	for _, e := range view {
+	for _, id := range cl.recv.Updated() {
+		e := view[netcode.FindEntity(view, id)]
 		if math.Hypot(float64(cl.q.Unposition(e.X)-ox), float64(cl.q.Unposition(e.Y)-oy)) > limit {
 			cl.stats.AOIViolations++
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 )
@@ -88,9 +89,7 @@ func runBot(ctx context.Context, cfg SwarmConfig, i int) (Stats, error) {
 	}
 	cc.Name = fmt.Sprintf("%s-%d", cc.Name, i)
 	cc.Seed = cc.Seed + uint64(i) + 1
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	c, err := Dial(dctx, cc)
+	c, err := dialRetrying(ctx, cc)
 	if err != nil {
 		if ce, ok := errors.AsType[*CloseError](err); ok {
 			return Stats{CloseReason: ce.Reason.String()}, err
@@ -101,4 +100,27 @@ func runBot(ctx context.Context, cfg SwarmConfig, i int) (Stats, error) {
 	st := c.Stats()
 	_ = c.Close()
 	return st, nil
+}
+
+// dialRetrying dials, and on failures worth retrying (a busy server refusing handshakes, a full
+// room) tries again a few times with jittered, doubling delays, as a swarm's first connects crowd in.
+func dialRetrying(ctx context.Context, cfg Config) (*Client, error) {
+	backoff := 200 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		c, err := Dial(dctx, cfg)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if ce, ok := errors.AsType[*CloseError](err); (ok && !retryable(ce.Reason)) || attempt == 4 {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(time.Duration(rand.Int64N(int64(backoff)))):
+		}
+		backoff *= 2
+	}
 }

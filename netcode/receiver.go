@@ -15,12 +15,13 @@ var ErrNoBaseline = errors.New("netcode: snapshot baseline not held")
 // the baseline view it names, keeps recent views as future baselines, and ignores snapshots older
 // than the newest applied one (reordered or duplicated), so its view only moves forward.
 type Receiver struct {
-	ring   *ViewRing
-	newest uint32 // newest applied tick, 0 before the first
-	view   []EntityState
-	spare  []EntityState // storage Apply decodes into, so that an error leaves the ring intact
-	last   Header
-	snap   schema.Snapshot // decode scratch
+	ring    *ViewRing
+	newest  uint32 // newest applied tick, 0 before the first
+	view    []EntityState
+	spare   []EntityState // storage Apply decodes into, so that an error leaves the ring intact
+	last    Header
+	snap    schema.Snapshot // decode scratch
+	updated []uint32        // ids entered or changed by the newest applied snapshot
 }
 
 // Header is the non-entity part of an applied snapshot.
@@ -56,6 +57,7 @@ func (r *Receiver) Apply(payload []byte) (applied bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	r.recordUpdated(base, s)
 	r.spare = r.ring.Reserve(s.Tick)
 	r.ring.Store(s.Tick, next)
 	r.newest, r.view = s.Tick, next
@@ -65,6 +67,30 @@ func (r *Receiver) Apply(payload []byte) (applied bool, err error) {
 	}
 	return true, nil
 }
+
+// recordUpdated notes the ids a snapshot, already applied without error against base, entered or
+// changed: the entities whose state in the view is this tick's, not an older one kept.
+func (r *Receiver) recordUpdated(base []EntityState, s *schema.Snapshot) {
+	r.updated = r.updated[:0]
+	id := uint32(0)
+	for i, d := range s.EnteredIds {
+		if i == 0 {
+			id = d
+		} else {
+			id += d
+		}
+		r.updated = append(r.updated, id)
+	}
+	pos := -1
+	for _, c := range s.Changed {
+		pos += 1 + int(c>>changeGapShift)
+		r.updated = append(r.updated, base[pos].ID) // ApplyDelta checked pos < len(base)
+	}
+}
+
+// Updated returns the ids the newest applied snapshot entered or changed, in no particular order.
+// It is valid until the next Apply.
+func (r *Receiver) Updated() []uint32 { return r.updated }
 
 // Tick returns the newest applied tick, the one to acknowledge; 0 before the first.
 func (r *Receiver) Tick() uint32 { return r.newest }

@@ -164,3 +164,26 @@ func TestReceiverServerTime(t *testing.T) {
 		prev, view = got, next
 	}
 }
+
+func TestReceiverReportsUpdatedEntities(t *testing.T) {
+	base := []EntityState{{ID: 3, Kind: 1}, {ID: 7, Kind: 1}, {ID: 9, Kind: 1}}
+	next := []EntityState{{ID: 3, Kind: 1}, {ID: 5, Kind: 2}, {ID: 7, Kind: 1, X: 4}, {ID: 9, Kind: 1}, {ID: 12, Kind: 2}}
+	r := NewReceiver(8)
+	var s schema.Snapshot
+	s.Tick = 1
+	EncodeDelta(&s, nil, base)
+	b, _ := proto.Marshal(&s)
+	if _, err := r.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	s.Tick, s.BaselineTick = 2, 1
+	EncodeDelta(&s, base, next)
+	b, _ = proto.Marshal(&s)
+	if _, err := r.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	got := slices.Sorted(slices.Values(r.Updated()))
+	if !slices.Equal(got, []uint32{5, 7, 12}) {
+		t.Fatalf("Updated = %v, want the entered 5 and 12 and the changed 7", got)
+	}
+}

@@ -62,7 +62,8 @@ type Config struct {
 	// dropped and counted. Default 16.
 	InputQueue int
 	// ControlQueue is the number of control messages queued per session; a session whose queue is
-	// full is closed as a slow consumer. Default 256.
+	// full is closed as a slow consumer. Default MaxPlayersPerRoom + 256, so that a whole room
+	// joining or leaving at once fits.
 	ControlQueue int
 	// MaxSessions caps concurrent sessions in all rooms. Default 4096.
 	MaxSessions int
@@ -133,9 +134,9 @@ func (c *Config) populate() {
 	setDefault(&c.AckTimeout, 250*time.Millisecond)
 	setDefault(&c.MaxDatagram, 1200)
 	setDefault(&c.InputQueue, 16)
-	setDefault(&c.ControlQueue, 256)
 	setDefault(&c.MaxSessions, 4096)
 	setDefault(&c.MaxPlayersPerRoom, 1024)
+	setDefault(&c.ControlQueue, c.MaxPlayersPerRoom+256)
 	setDefault(&c.HelloTimeout, 5*time.Second)
 	setDefault(&c.IdleTimeout, 10*time.Second)
 	if len(c.TokenSecret) == 0 {
