@@ -1,11 +1,8 @@
 package bench
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"sync"
 	"testing"
@@ -15,7 +12,6 @@ import (
 	"tickrelay/bots/impair"
 	"tickrelay/netcode"
 	"tickrelay/server"
-	"tickrelay/server/arena"
 )
 
 // linkRun is one run of bots, each behind its own impaired link, against a fresh arena server.
@@ -40,28 +36,7 @@ type linkResult struct {
 // run returns the swarm's summary.
 func (lr linkRun) run(b *testing.B) linkResult {
 	b.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := lr.cfg
-	cfg.Addr, cfg.HTTPAddr, cfg.Logger = "127.0.0.1:0", "-", quiet
-	srv, err := server.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	world := cmp.Or(lr.world, arena.DefaultWorld)
-	g := arena.New(arena.Config{NPCs: lr.npcs})
-	room, err := srv.AddRoom("arena", g, world, world)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g.Populate(room.World())
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	srv, _ := startArena(b, lr.cfg, lr.npcs, lr.world)
 	var (
 		mu       sync.Mutex
 		stats    []bots.Stats

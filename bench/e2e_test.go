@@ -1,8 +1,8 @@
 package bench
 
 import (
+	"cmp"
 	"context"
-	"io"
 	"log/slog"
 	"slices"
 	"testing"
@@ -44,25 +44,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 // time sampled during the run.
 func runScenario(b *testing.B, n, npcs int, world float32, transport string, d time.Duration) (bots.Summary, time.Duration) {
 	b.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", Logger: quiet})
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := arena.New(arena.Config{NPCs: npcs})
-	room, err := srv.AddRoom("arena", g, world, world)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g.Populate(room.World())
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
+	srv, room := startArena(b, server.Config{}, npcs, world)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var tickSamples []time.Duration
@@ -84,7 +66,7 @@ func runScenario(b *testing.B, n, npcs int, world float32, transport string, d t
 	}()
 	sum := bots.RunSwarm(ctx, bots.SwarmConfig{
 		Client: bots.Config{Addr: srv.Addr().String(), Transport: transport},
-		Bots:   n, Duration: d, Logger: quiet,
+		Bots:   n, Duration: d, Logger: quiet(),
 	})
 	cancel()
 	<-sampled
@@ -117,4 +99,38 @@ func report(b *testing.B, sums []bots.Summary, ticks []time.Duration) {
 	b.ReportMetric(med(func(s bots.Summary) float64 { return float64(s.DecodeErrors) }), "decode_errors")
 	b.ReportMetric(float64(ticks[len(ticks)/2].Microseconds()), "tick_us")
 	b.ReportMetric(0, "ns/op")
+}
+
+// quiet returns a logger that discards everything.
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// startArena starts a server on loopback (no HTTP listener) with an arena of npcs NPCs (0: the
+// default) in a square world (0: the default side), and shuts it down when the benchmark ends.
+func startArena(b *testing.B, cfg server.Config, npcs int, world float32) (*server.Server, *server.Room) {
+	return startArenaImpl(b, cfg, npcs, world)
+}
+
+func startArenaImpl(b testing.TB, cfg server.Config, npcs int, world float32) (*server.Server, *server.Room) {
+	b.Helper()
+	cfg.Addr, cfg.HTTPAddr, cfg.Logger = "127.0.0.1:0", "-", quiet()
+	srv, err := server.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	world = cmp.Or(world, arena.DefaultWorld)
+	g := arena.New(arena.Config{NPCs: npcs})
+	room, err := srv.AddRoom("arena", g, world, world)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g.Populate(room.World())
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv, room
 }

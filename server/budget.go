@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"slices"
+	"time"
 
 	"tickrelay/netcode"
 )
@@ -45,11 +46,14 @@ func (r *Room) credit(p *Peer) float64 {
 		return math.Inf(1)
 	}
 	bps := float64(r.cfg.ClientBudget)
-	if est := p.rate.budget(); est > 0 && !r.cfg.FixedBudget {
+	if est := p.rate.budget(time.Unix(0, r.record.at)); est > 0 && !r.cfg.FixedBudget {
 		bps = min(bps, max(est, minBudget))
 	}
 	perTick := bps / float64(r.cfg.TickRate)
-	p.budget.tokens = min(p.budget.tokens+perTick, budgetBurstTicks*perTick)
+	// Whatever the rate, the budget can always grow to a snapshot's worth: a client budgeted below
+	// one snapshot per tick gets one every few ticks, never none (which would leave it without
+	// acks to measure its link by).
+	p.budget.tokens = min(p.budget.tokens+perTick, max(budgetBurstTicks*perTick, 2*minSnapshotBytes))
 	return p.budget.tokens
 }
 
@@ -123,8 +127,9 @@ func (r *Room) choose(p *Peer, w *encodeWorker, tick, baseTick uint32, base []ne
 	if own >= 0 {
 		ox, oy = rec.xs[own], rec.ys[own]
 	}
-	if p.budget.lastSent == nil {
-		p.budget.lastSent = make(map[uint32]uint32)
+	if p.budget.lastSent == nil || len(p.budget.lastSent) > 4*len(w.cands)+64 {
+		// New, or grown with entities long out of view (IDs are never reused): start afresh.
+		p.budget.lastSent = make(map[uint32]uint32, len(w.cands))
 	}
 	w.order = w.order[:0]
 	for i := range w.cands {

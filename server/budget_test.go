@@ -73,3 +73,30 @@ func TestBudgetUpdatesByPriority(t *testing.T) {
 			nearUpdates, farUpdates)
 	}
 }
+
+// A budget below one snapshot per tick still sends one every few ticks, never none: a client that
+// got none would send no acks to measure its link by, and stay starved.
+func TestTinyBudgetStillSends(t *testing.T) {
+	g := &wanderers{recorder{spawnAt: [][2]float32{{500, 500}}}}
+	r := newTestRoom(t, g, server.Config{ClientBudget: 300, FixedBudget: true}) // 10 bytes a tick
+	for i := range 20 {
+		r.World().Spawn(2, 480+float32(i), 510)
+	}
+	p := join(t, r, "starved")
+	recv := netcode.NewReceiver(32)
+	sent := 0
+	for range 150 {
+		r.Tick(time.Now())
+		if pkt := p.TakeSnapshot(); pkt != nil {
+			sent++
+			if _, err := recv.Apply(pkt.Data); err != nil {
+				t.Fatal(err)
+			}
+			p.ReleaseSnapshot(pkt)
+			p.HandleInput(frame(uint32(sent), 0, recv.Tick()))
+		}
+	}
+	if sent < 5 || sent > 40 {
+		t.Fatalf("%d snapshots in 150 ticks on 300 bytes/s; want a few, spaced out", sent)
+	}
+}

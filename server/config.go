@@ -41,8 +41,8 @@ type Config struct {
 	MaxVisible int
 	// ClientBudget is the snapshot bytes per second each client may be sent. When a tick's delta
 	// does not fit, entities are updated by priority (time since last sent, scaled by nearness) and
-	// the rest wait. A client whose link is measured (from its acks) to deliver less gets 1.25
-	// times what it delivers instead. Default 32768 (256 kbit/s); negative: unlimited.
+	// the rest wait. A client whose link is measured (from its acks) to deliver less is budgeted
+	// around what it delivers instead. Default 32768 (256 kbit/s); negative: unlimited.
 	ClientBudget int
 	// FixedBudget turns the measurement off: every client gets ClientBudget. Default false.
 	FixedBudget bool

@@ -67,19 +67,7 @@ func (a *ageLog) add(h netcode.Header) {
 }
 
 // median returns the median age over seconds [from, to).
-func (a *ageLog) median(from, to int) float64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var v []float64
-	for s := from; s < to && s < len(a.ages); s++ {
-		v = append(v, a.ages[s]...)
-	}
-	if len(v) == 0 {
-		return 0
-	}
-	slices.Sort(v)
-	return v[len(v)/2]
-}
+func (a *ageLog) median(from, to int) float64 { return a.quantile(from, to, 0.5) }
 
 // quantile returns the q-quantile of the ages over seconds [from, to).
 func (a *ageLog) quantile(from, to int, q float64) float64 {

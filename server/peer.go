@@ -107,7 +107,8 @@ func (p *Peer) attach(ctx context.Context) (*sessionLink, error) {
 		select {
 		case <-old.done:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			// The new session owns the peer all the same: it must park or remove it as it ends.
+			return link, ctx.Err()
 		}
 	}
 	return link, nil
@@ -132,6 +133,8 @@ func newPeer(r *Room, name string) *Peer {
 		free:    make(chan *Packet, packetsPerPeer),
 		control: make(chan *schema.ControlMessage, r.cfg.ControlQueue),
 		done:    make(chan struct{}),
+
+		resumeToken: newResumeToken(),
 	}
 }
 

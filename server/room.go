@@ -172,7 +172,9 @@ func (r *Room) Close() {
 		p.joinErr = ErrRoomClosed
 		close(p.joined)
 	}
-	r.eachMember(func(p *Peer) { p.end(ReasonServerShutdown) })
+	for _, p := range slices.Concat(r.peers, r.parked) {
+		p.end(ReasonServerShutdown)
+	}
 	r.encoder.stop()
 }
 
@@ -290,7 +292,7 @@ func (r *Room) addPeer(p *Peer) {
 	r.mu.Unlock()
 	r.metrics.players.Inc()
 	joined := &schema.ControlMessage{Msg: &schema.ControlMessage_Joined{Joined: &schema.PlayerJoined{Player: wirePlayer(&p.player)}}}
-	r.eachMember(func(o *Peer) { o.sendControl(joined) })
+	r.eachServed(func(o *Peer) { o.sendControl(joined) })
 	r.peers = append(r.peers, p)
 	p.sendControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Roster{Roster: r.roster()}})
 	r.log.Debug("player joined", "player", p.player.ID, "name", p.player.Name, "entity", ent)
@@ -312,7 +314,7 @@ func (r *Room) removePeer(p *Peer) {
 	left := &schema.ControlMessage{Msg: &schema.ControlMessage_Left{Left: &schema.PlayerLeft{
 		PlayerId: p.player.ID, Reason: p.Reason(),
 	}}}
-	r.eachMember(func(o *Peer) { o.sendControl(left) })
+	r.eachServed(func(o *Peer) { o.sendControl(left) })
 	if r.onLeave != nil {
 		r.onLeave(p)
 	}
@@ -322,12 +324,10 @@ func (r *Room) removePeer(p *Peer) {
 	r.log.Debug("player left", "player", p.player.ID, "reason", ReasonName(p.Reason()))
 }
 
-// eachMember calls f for every member, served or parked.
-func (r *Room) eachMember(f func(*Peer)) {
+// eachServed calls f for every member being served. Parked members are left out: nobody reads
+// their control queue, and a resume sends them the roster and the events they missed.
+func (r *Room) eachServed(f func(*Peer)) {
 	for _, o := range r.peers {
-		f(o)
-	}
-	for _, o := range r.parked {
 		f(o)
 	}
 }
@@ -372,13 +372,13 @@ func (r *Room) applyInputs() {
 // Call it from the Game's methods only. Events are kept for resending to resuming clients.
 func (r *Room) Broadcast(kind string, payload []byte, from uint32) {
 	m := r.logEvent(kind, payload, from, 0)
-	r.eachMember(func(p *Peer) { p.sendControl(m) })
+	r.eachServed(func(p *Peer) { p.sendControl(m) })
 }
 
 // Send sends a reliable event to one player. Call it from the Game's methods only.
 func (r *Room) Send(to *Player, kind string, payload []byte, from uint32) {
 	m := r.logEvent(kind, payload, from, to.ID)
-	r.eachMember(func(p *Peer) {
+	r.eachServed(func(p *Peer) {
 		if p.player.ID == to.ID {
 			p.sendControl(m)
 		}

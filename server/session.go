@@ -153,6 +153,9 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		Resumed: resumed, LastClientEventId: lastClientEvent,
 		ResumeGraceMs: uint32(max(cfg.ResumeGrace, 0).Milliseconds()),
 	}
+	// A connection that dies now must not hold the session (and the player) forever.
+	_ = ss.ctrl.SetWriteDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
+	defer func() { _ = ss.ctrl.SetWriteDeadline(time.Time{}) }()
 	if err := ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Welcome{Welcome: welcome}}); err != nil {
 		return err
 	}
@@ -179,7 +182,8 @@ func (ss *session) resumeOrJoin(ctx context.Context, hello *schema.Hello, id Ide
 		p.room == room && p.player.Name == id.Name {
 		link, err := p.attach(ctx)
 		if err != nil {
-			return nil, false, err
+			ss.peer, ss.link = p, link // so that finish parks it: the client may come back
+			return nil, false, closeErr(ReasonConnectionLost, "taking over the player: %v", err)
 		}
 		select {
 		case <-p.Done(): // left meanwhile: join afresh
@@ -187,6 +191,7 @@ func (ss *session) resumeOrJoin(ctx context.Context, hello *schema.Hello, id Ide
 		default:
 			ss.link = link
 			p.resetAck(hello.AckTick)
+			p.rate.reset()
 			return p, true, nil
 		}
 	}
@@ -201,13 +206,15 @@ func (ss *session) resumeOrJoin(ctx context.Context, hello *schema.Hello, id Ide
 		return nil, false, ctx.Err()
 	}
 	if err := p.JoinErr(); err != nil {
+		if _, ok := errors.AsType[*CloseError](err); ok {
+			return nil, false, err
+		}
 		return nil, false, closeErr(ReasonRoomFull, "%v", err)
 	}
 	if ss.link, err = p.attach(ctx); err != nil {
 		p.Leave(ReasonNormal)
 		return nil, false, err
 	}
-	p.resumeToken = newResumeToken()
 	ss.srv.rememberResume(p)
 	return p, false, nil
 }
@@ -251,6 +258,9 @@ func (ss *session) serve(ctx context.Context) error {
 // error code, and takes the player out of its room, or parks it when the connection dropped and
 // the client may resume.
 func (ss *session) finish(err error) {
+	if _, ok := errors.AsType[*CloseError](err); !ok && ss.c.Context().Err() != nil {
+		err = connectionEnded(ss.c.Context()) // a write or read failed because the connection died
+	}
 	reason := reasonOf(err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		reason = ReasonNormal
@@ -259,6 +269,9 @@ func (ss *session) finish(err error) {
 	msg := ""
 	if ce, ok := errors.AsType[*CloseError](err); ok {
 		msg, retry = ce.Msg, ce.RetryAfter
+	}
+	if ss.ctrl != nil {
+		ss.stopWriter() // before letting go of the peer: a successor's writer takes its queue
 	}
 	if ss.peer != nil {
 		reason = ss.release(reason)
@@ -269,7 +282,6 @@ func (ss *session) finish(err error) {
 	ss.srv.metrics.sessionsClosed.WithLabelValues(ReasonName(reason)).Inc()
 	ss.log.Info("session closed", "reason", ReasonName(reason), "detail", msg)
 	if ss.ctrl != nil {
-		ss.stopWriter()
 		_ = ss.ctrl.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_ = ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Close{Close: &schema.Close{
 			Reason: reason, Message: msg, RetryAfterMs: uint32(retry.Milliseconds()),
@@ -438,11 +450,11 @@ func (ss *session) sendLoop(ctx context.Context) {
 		if pkt == nil {
 			continue
 		}
-		pkt = ss.awaitWindow(ctx, pkt, timer)
+		pkt, waited := ss.awaitWindow(ctx, pkt, timer)
 		if pkt == nil {
 			return
 		}
-		if err := ss.send(ctx, pkt); err != nil {
+		if err := ss.send(ctx, pkt, !waited); err != nil {
 			return // the connection is gone; serve notices through its context
 		}
 	}
@@ -451,7 +463,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 // sendAll sends every queued snapshot in order, without window or skipping: the comparison mode.
 func (ss *session) sendAll(ctx context.Context) error {
 	for pkt := ss.peer.TakeSnapshot(); pkt != nil; pkt = ss.peer.TakeSnapshot() {
-		if err := ss.send(ctx, pkt); err != nil {
+		if err := ss.send(ctx, pkt, false); err != nil {
 			return err
 		}
 	}
@@ -459,15 +471,16 @@ func (ss *session) sendAll(ctx context.Context) error {
 }
 
 // awaitWindow waits until a snapshot may be sent, swapping pkt for any newer one that arrives
-// meanwhile. It returns nil if the session ended.
-func (ss *session) awaitWindow(ctx context.Context, pkt *Packet, timer *time.Timer) *Packet {
+// meanwhile, and reports whether it had to wait. It returns nil if the session ended.
+func (ss *session) awaitWindow(ctx context.Context, pkt *Packet, timer *time.Timer) (_ *Packet, waited bool) {
 	p := ss.peer
 	for ss.unacked(p.Acked()) >= ss.srv.cfg.SendWindow {
+		waited = true
 		timer.Reset(ss.srv.cfg.AckTimeout)
 		select {
 		case <-ctx.Done():
 			p.ReleaseSnapshot(pkt)
-			return nil
+			return nil, waited
 		case <-p.AckSignal():
 			timer.Stop()
 		case <-timer.C:
@@ -483,7 +496,7 @@ func (ss *session) awaitWindow(ctx context.Context, pkt *Packet, timer *time.Tim
 			pkt = newer
 		}
 	}
-	return pkt
+	return pkt, waited
 }
 
 // unacked returns how many sent snapshots are newer than ack, forgetting the others.
@@ -499,12 +512,14 @@ func (ss *session) unacked(ack uint32) int {
 	return n
 }
 
-func (ss *session) send(ctx context.Context, pkt *Packet) error {
+// send hands a snapshot to the transport; appLimited tells the rate estimator the send window was
+// open, so the link was not what held the snapshot back.
+func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error {
 	ss.inflight = append(ss.inflight, pkt.Tick)
 	st := &ss.peer.stats
 	st.snapshotsSent.Add(1)
 	st.bytesSent.Add(uint64(len(pkt.Data)))
-	ss.peer.rate.onSend(pkt.Tick, len(pkt.Data), time.Now())
+	ss.peer.rate.onSend(pkt.Tick, len(pkt.Data), appLimited, time.Now())
 	st.inFlight.Store(int32(ss.unacked(ss.peer.Acked())))
 	delay := time.Since(time.Unix(0, pkt.At))
 	st.sendDelay.Store(int64(delay))
