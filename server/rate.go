@@ -27,6 +27,7 @@ type deliveryRate struct {
 	nextSample  int
 
 	estimate atomic.Uint64 // float64 bits, bytes per second; 0: none yet
+	open     atomic.Int32  // consecutive snapshots sent with the send window open
 }
 
 const (
@@ -62,6 +63,11 @@ func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, now time.
 	defer d.mu.Unlock()
 	if d.deliveredAt.IsZero() {
 		d.deliveredAt = now
+	}
+	if appLimited {
+		d.open.Add(1)
+	} else {
+		d.open.Store(0)
 	}
 	d.records[d.next] = sentRecord{tick: tick, bytes: bytes, appLimited: appLimited,
 		delivered: d.delivered, deliveredAt: d.deliveredAt}
@@ -116,6 +122,7 @@ func (d *deliveryRate) reset() {
 	d.records, d.next, d.delivered, d.deliveredAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
 	d.estimate.Store(0)
+	d.open.Store(0)
 }
 
 // bytesPerSecond returns the estimate, 0 before the first sample.
@@ -123,9 +130,18 @@ func (d *deliveryRate) bytesPerSecond() float64 {
 	return math.Float64frombits(d.estimate.Load())
 }
 
+// openStreak is how many snapshots in a row must go out with the window open before the link is
+// taken not to be what limits the client.
+const openStreak = 15
+
 // budget returns the bytes per second to allow the client at now: the estimate times the gain of
-// the cycle's current phase. 0: no estimate yet.
+// the cycle's current phase, or twice the estimate while the link is not what limits the client
+// (snapshots keep going out with the send window open), so that a client needing more than it got
+// grows into it quickly, and a link that narrows is noticed within a window's worth. 0: no estimate.
 func (d *deliveryRate) budget(now time.Time) float64 {
+	if d.open.Load() >= openStreak {
+		return 2 * d.bytesPerSecond()
+	}
 	phase := (now.UnixNano() / int64(ratePhase)) % int64(len(rateGains))
 	return rateGains[phase] * d.bytesPerSecond()
 }
