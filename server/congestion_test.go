@@ -143,19 +143,24 @@ func TestCongestedLinkStaysFresh(t *testing.T) {
 		maxQueued, maxInFlight = max(maxQueued, st.Queued), max(maxInFlight, st.InFlight)
 		time.Sleep(50 * time.Millisecond) // sampling the server's state, not waiting for it
 	}
-	early, late := ages.median(2, 5), ages.median(7, 10)
-	p99 := ages.quantile(2, 10, 0.99)
+	// The server needs a second or two to measure the narrower link and drain what queued at the
+	// old rate: that transient is bounded separately; the steady state is from the third second.
+	early, late := ages.median(3, 6), ages.median(7, 10)
+	p99, transient := ages.quantile(3, 10, 0.99), ages.quantile(0, 3, 0.99)
 	st := c.Stats()
 	st.Snapshots -= st0.Snapshots
 	st.Bytes -= st0.Bytes
 	st.Seconds -= st0.Seconds
-	t.Logf("age median s2-5 %.0f ms, s7-10 %.0f ms, p99 s2-10 %.0f ms; %.1f snapshots/s, %d skipped, %.0f B/s, estimate %.0f B/s",
-		early, late, p99, float64(st.Snapshots)/st.Seconds, st.TicksSkipped, float64(st.Bytes)/st.Seconds, peer.Stats().DeliveryRate)
+	t.Logf("age p99 s0-3 %.0f ms; median s3-6 %.0f ms, s7-10 %.0f ms, p99 s3-10 %.0f ms; %.1f snapshots/s, %d skipped, %.0f B/s, estimate %.0f B/s",
+		transient, early, late, p99, float64(st.Snapshots)/st.Seconds, st.TicksSkipped, float64(st.Bytes)/st.Seconds, peer.Stats().DeliveryRate)
 	if late > early+100 {
 		t.Errorf("snapshot age grew from %.0f to %.0f ms", early, late)
 	}
 	if limit := 100.0 + 10*1000/30; p99 > limit {
 		t.Errorf("p99 age %.0f ms over RTT + 10 ticks (%.0f ms)", p99, limit)
+	}
+	if transient > 2000 {
+		t.Errorf("p99 age %.0f ms while adapting to the narrower link", transient)
 	}
 	if maxQueued > 1 || maxInFlight > room.Config().SendWindow+1 {
 		t.Errorf("server held up to %d unsent and %d unacknowledged snapshots for the client", maxQueued, maxInFlight)
