@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
+	"tickrelay/bots/impair"
 	"tickrelay/server"
 	"tickrelay/server/arena"
 	"tickrelay/web"
@@ -45,7 +46,42 @@ const (
 
 func TestBrowserPlaysArena(t *testing.T) {
 	chrome := chromiumPath(t)
+	srv, room := startServer(t)
+	b := startBrowser(t, chrome)
+	// 127.0.0.1 and not localhost: Chromium tries ::1 first for localhost.
+	b.navigate("http://" + srv.HTTPAddr().String() + "/")
+	playScenario(t, b, room.Players)
+}
 
+// The page's ?via= sends its session through another address: here an impairment proxy adding
+// 40 ms each way, which the page's round trip must show.
+func TestBrowserPlaysThroughProxy(t *testing.T) {
+	chrome := chromiumPath(t)
+	srv, _ := startServer(t)
+	delay := impair.Link{Delay: 40 * time.Millisecond}
+	proxy, err := impair.New(impair.Config{Target: srv.Addr().String(), Up: delay, Down: delay})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	b := startBrowser(t, chrome)
+	b.navigate("http://" + srv.HTTPAddr().String() + "/?via=" + proxy.Addr().String())
+	st := b.waitState(20*time.Second, "snapshots through the proxy with its round trip", func(st pageState) bool {
+		return st.Connected && st.SnapshotsPerSec >= minSnapshotRate && st.RTTMs >= 80
+	})
+	t.Logf("through the proxy: snapshotsPerSec %.1f, rttMs %.1f", st.SnapshotsPerSec, st.RTTMs)
+	if proxy.Stats().Down.Delivered == 0 {
+		t.Fatal("nothing went through the proxy")
+	}
+	b.finish()
+}
+
+// startServer starts the real server with the arena and the demo page on loopback ports.
+func startServer(t *testing.T) (*server.Server, *server.Room) {
+	t.Helper()
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet})
 	if err != nil {
@@ -68,11 +104,7 @@ func TestBrowserPlaysArena(t *testing.T) {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-
-	b := startBrowser(t, chrome)
-	// 127.0.0.1 and not localhost: Chromium tries ::1 first for localhost.
-	b.navigate("http://" + srv.HTTPAddr().String() + "/")
-	playScenario(t, b, room.Players)
+	return srv, room
 }
 
 // chromiumPath returns the Chromium binary, or skips the test when there is none (fails instead when

@@ -43,6 +43,12 @@ function sampleInput() {
 async function main() {
   const info = await (await fetch("/connect")).json();
   const params = new URLSearchParams(location.search);
+  // ?via=host:port sends the session through another address, such as a tickproxy.
+  if (params.get("via")) {
+    const u = new URL(info.url);
+    u.host = params.get("via");
+    info.url = u.toString();
+  }
   const name = params.get("name") || `web-${Math.random().toString(16).slice(2, 6)}`;
   // In development mode the server issues tokens; otherwise the page is given one.
   const token = info.devMode
