@@ -76,14 +76,60 @@ func TestBrowserPlaysThroughProxy(t *testing.T) {
 	if proxy.Stats().Down.Delivered == 0 {
 		t.Fatal("nothing went through the proxy")
 	}
-	b.finish()
+}
+
+// A page whose network drops for longer than the connection timeout reconnects by itself and
+// resumes its player: same player and entity, snapshots flowing again.
+func TestBrowserResumesAfterNetworkDrop(t *testing.T) {
+	chrome := chromiumPath(t)
+	srv, room := startServer(t, server.Config{ConnectionTimeout: time.Second})
+	proxy, err := impair.New(impair.Config{Target: srv.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	b := startBrowser(t, chrome)
+	b.navigate("http://" + srv.HTTPAddr().String() + "/?via=" + proxy.Addr().String())
+	before := b.waitState(20*time.Second, "connected", func(st pageState) bool {
+		return st.Connected && st.OwnEntity != nil && st.Tick > 0
+	})
+	down := impair.Link{Loss: 1}
+	for _, dir := range []impair.Direction{impair.Up, impair.Down} {
+		if err := proxy.SetLink(dir, down); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitState(20*time.Second, "the page to notice the drop", func(st pageState) bool { return !st.Connected })
+	for _, dir := range []impair.Direction{impair.Up, impair.Down} {
+		if err := proxy.SetLink(dir, impair.Link{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := b.waitState(30*time.Second, "a resumed session with snapshots at the tick rate", func(st pageState) bool {
+		return st.Connected && st.Reconnects >= 1 && st.Tick > before.Tick+30 && st.SnapshotsPerSec >= minSnapshotRate
+	})
+	if after.PlayerID != before.PlayerID || after.OwnEntity.ID != before.OwnEntity.ID {
+		t.Fatalf("after the drop: player %v entity %v; before: player %v entity %v",
+			after.PlayerID, after.OwnEntity.ID, before.PlayerID, before.OwnEntity.ID)
+	}
+	if room.Players() != 1 {
+		t.Fatalf("room has %d players after the resume, want 1", room.Players())
+	}
+	t.Logf("resumed after %v reconnects; snapshotsPerSec %.1f", after.Reconnects, after.SnapshotsPerSec)
 }
 
 // startServer starts the real server with the arena and the demo page on loopback ports.
-func startServer(t *testing.T) (*server.Server, *server.Room) {
+func startServer(t *testing.T, cfg ...server.Config) (*server.Server, *server.Room) {
 	t.Helper()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet})
+	var c server.Config
+	if len(cfg) > 0 {
+		c = cfg[0]
+	}
+	c.Addr, c.HTTPAddr, c.Logger = "127.0.0.1:0", "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,6 +351,8 @@ type pageState struct {
 	SkippedTicks    float64 `json:"skippedTicks"`
 	BytesPerSec     float64 `json:"bytesPerSec"`
 	RTTMs           float64 `json:"rttMs"`
+	Reconnects      float64 `json:"reconnects"`
+	PlayerID        float64 `json:"playerId"`
 }
 
 type entity struct {
@@ -330,6 +378,8 @@ const stateJS = `(() => {
 		skippedTicks: n(s.skippedTicks),
 		bytesPerSec: n(s.bytesPerSec),
 		rttMs: n(s.rttMs),
+		reconnects: n(s.reconnects),
+		playerId: n(s.playerId),
 	});
 })()`
 

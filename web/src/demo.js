@@ -116,7 +116,8 @@ async function main() {
         tick, entities: view.length, snapshotsPerSec: round(client.stats.snapshotsPerSec),
         skippedTicks: client.stats.skippedTicks, bytesPerSec: round(client.stats.bytesPerSec),
         rttMs: round(client.stats.rttMs), snapshotAgeMs: round(ageMs),
-        correction: round(predictor.lastCorrection),
+        correction: round(predictor.lastCorrection), reconnects: client.stats.reconnects,
+        playerId: welcome.playerId, entityId: welcome.entityId,
       });
     },
     onRoster(players) {
