@@ -463,6 +463,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 // sendAll sends every queued snapshot in order, without window or skipping: the comparison mode.
 func (ss *session) sendAll(ctx context.Context) error {
 	for pkt := ss.peer.TakeSnapshot(); pkt != nil; pkt = ss.peer.TakeSnapshot() {
+		ss.unacked(ss.peer.Acked()) // forgets acknowledged ticks; nothing waits on them here
 		if err := ss.send(ctx, pkt, false); err != nil {
 			return err
 		}
@@ -509,6 +510,7 @@ func (ss *session) unacked(ack uint32) int {
 		}
 	}
 	ss.inflight = ss.inflight[:n]
+	ss.peer.stats.inFlight.Store(int32(n))
 	return n
 }
 
@@ -517,10 +519,10 @@ func (ss *session) unacked(ack uint32) int {
 func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error {
 	ss.inflight = append(ss.inflight, pkt.Tick)
 	st := &ss.peer.stats
+	st.inFlight.Store(int32(len(ss.inflight)))
 	st.snapshotsSent.Add(1)
 	st.bytesSent.Add(uint64(len(pkt.Data)))
 	ss.peer.rate.onSend(pkt.Tick, len(pkt.Data), appLimited, time.Now())
-	st.inFlight.Store(int32(ss.unacked(ss.peer.Acked())))
 	delay := time.Since(time.Unix(0, pkt.At))
 	st.sendDelay.Store(int64(delay))
 	m := ss.srv.metrics

@@ -59,14 +59,7 @@ func TestBrowserPlaysThroughProxy(t *testing.T) {
 	chrome := chromiumPath(t)
 	srv, _ := startServer(t)
 	delay := impair.Link{Delay: 40 * time.Millisecond}
-	proxy, err := impair.New(impair.Config{Target: srv.Addr().String(), Up: delay, Down: delay})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := startProxy(t, srv, delay)
 	b := startBrowser(t, chrome)
 	b.navigate("http://" + srv.HTTPAddr().String() + "/?via=" + proxy.Addr().String())
 	st := b.waitState(20*time.Second, "snapshots through the proxy with its round trip", func(st pageState) bool {
@@ -83,14 +76,7 @@ func TestBrowserPlaysThroughProxy(t *testing.T) {
 func TestBrowserResumesAfterNetworkDrop(t *testing.T) {
 	chrome := chromiumPath(t)
 	srv, room := startServer(t, server.Config{ConnectionTimeout: time.Second})
-	proxy, err := impair.New(impair.Config{Target: srv.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
+	proxy := startProxy(t, srv, impair.Link{})
 	b := startBrowser(t, chrome)
 	b.navigate("http://" + srv.HTTPAddr().String() + "/?via=" + proxy.Addr().String())
 	before := b.waitState(20*time.Second, "connected", func(st pageState) bool {
@@ -119,6 +105,20 @@ func TestBrowserResumesAfterNetworkDrop(t *testing.T) {
 		t.Fatalf("room has %d players after the resume, want 1", room.Players())
 	}
 	t.Logf("resumed after %v reconnects; snapshotsPerSec %.1f", after.Reconnects, after.SnapshotsPerSec)
+}
+
+// startProxy starts an impairment proxy in front of srv with link in both directions.
+func startProxy(t *testing.T, srv *server.Server, link impair.Link) *impair.Proxy {
+	t.Helper()
+	proxy, err := impair.New(impair.Config{Target: srv.Addr().String(), Up: link, Down: link})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	return proxy
 }
 
 // startServer starts the real server with the arena and the demo page on loopback ports.
