@@ -1,4 +1,4 @@
-module tickrelay
+module github.com/tickrelay/tickrelay
 
 go 1.26.0
 

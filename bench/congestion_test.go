@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/bots"
-	"tickrelay/bots/impair"
-	"tickrelay/netcode"
-	"tickrelay/server"
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/impair"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/server"
 )
 
 // linkRun is one run of bots, each behind its own impaired link, against a fresh arena server.

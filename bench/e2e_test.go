@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/bots"
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 // BenchmarkEndToEnd runs the arena scenario for real: a server on loopback and a swarm of bots over

@@ -18,8 +18,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // Config configures a client. Zero fields take their defaults.

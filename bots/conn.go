@@ -16,7 +16,7 @@ import (
 )
 
 // alpn is the server's raw QUIC protocol.
-const alpn = "tickrelay/1"
+const alpn = "github.com/tickrelay/tickrelay/1"
 
 // conn is what a client needs of its connection, raw QUIC or WebTransport.
 type conn interface {

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // MaxControlMessage is the largest control message, in bytes, that a reader accepts.

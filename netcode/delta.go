@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // ErrMalformed is wrapped by every error ApplyDelta returns for a snapshot that is inconsistent in

@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // TestEncodeDeltaColumns pins the wire layout of a small delta, as the schema documents it. The

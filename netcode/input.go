@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // MaxInputsPerFrame bounds how many inputs one InputFrame may carry.

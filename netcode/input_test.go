@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // pushN pushes n inputs whose Buttons carry their own sequence number, so a receiver can check

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // ErrNoBaseline is returned by Receiver.Apply for a snapshot whose baseline the receiver no longer

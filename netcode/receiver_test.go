@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // encodeSnapshot marshals the snapshot of tick that turns base (the view at baseline) into target.

@@ -1274,7 +1274,7 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x15CLOSE_REASON_REPLACED\x10\f\x12\x1d\n" +
 	"\x19CLOSE_REASON_NO_SUCH_ROOM\x10\r\x12\x1f\n" +
 	"\x1bCLOSE_REASON_INTERNAL_ERROR\x10\x0e\x12 \n" +
-	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0fB\x12Z\x10tickrelay/schemab\x06proto3"
+	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0fB'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
 
 var (
 	file_tickrelay_proto_rawDescOnce sync.Once

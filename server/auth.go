@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/netcode"
 )
 
 // Identity is what a verified token says about its bearer.

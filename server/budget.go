@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/netcode"
 )
 
 // Bandwidth budgets. Each client earns ClientBudget bytes per second, credited every tick and held

@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/netcode"
-	"tickrelay/server"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/server"
 )
 
 // wanderers is a game whose NPCs all move every tick, back and forth, so every visible entity

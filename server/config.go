@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/netcode"
 )
 
 // Config configures a Server. The zero value is usable: every field's comment gives the default that

@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/bots"
-	"tickrelay/bots/impair"
-	"tickrelay/netcode"
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/impair"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 // wasServerState reports whether e was the server's state of that entity at tick or in the ticks

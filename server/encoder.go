@@ -9,8 +9,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // encoder spreads the per-player work of a tick (interest query, delta encode, marshal) over a

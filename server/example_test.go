@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"time"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
-	"tickrelay/server"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
 )
 
 // beacons is a tiny game: each player gets an entity that moves by its inputs, and one beacon

@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/bots"
-	"tickrelay/netcode"
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 // testServer starts a real server on loopback ports chosen by the kernel, with the arena game, and

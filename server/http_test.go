@@ -14,11 +14,11 @@ import (
 
 	"github.com/quic-go/webtransport-go"
 
-	"tickrelay/bots"
-	"tickrelay/netcode"
-	"tickrelay/schema"
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 func get(t *testing.T, url string) (int, string) {

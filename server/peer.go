@@ -6,8 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // Packet is one encoded snapshot waiting in a peer's latest-wins slot.

@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/netcode"
 )
 
 // deliveryRate estimates how many snapshot bytes per second reach a client, from acks alone, the

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // CloseReason says why a session ended or was refused. Its numeric value is the application error

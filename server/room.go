@@ -9,8 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // Room runs one game: a fixed-rate tick that applies the players' inputs, steps the Game, and

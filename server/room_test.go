@@ -7,9 +7,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
-	"tickrelay/server"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
 )
 
 // recorder is a game that places players where told and records the inputs it gets.

@@ -20,12 +20,12 @@ import (
 	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/webtransport-go"
 
-	"tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/netcode"
 )
 
 // ALPN is the TLS application protocol of raw QUIC clients (native clients, bots). Browsers
 // negotiate "h3" and use WebTransport at PlayPath on the same UDP port.
-const ALPN = "tickrelay/1"
+const ALPN = "github.com/tickrelay/tickrelay/1"
 
 // PlayPath is the WebTransport endpoint.
 const PlayPath = "/play"

@@ -14,8 +14,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
 
-	"tickrelay/netcode"
-	"tickrelay/schema"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // Stream error codes used when the server resets a stream.

@@ -9,11 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/bots"
-	"tickrelay/netcode"
-	"tickrelay/schema"
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 func TestBothTransportsConnectAndReceiveSnapshots(t *testing.T) {

@@ -18,10 +18,10 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
-	"tickrelay/bots/impair"
-	"tickrelay/server"
-	"tickrelay/server/arena"
-	"tickrelay/web"
+	"github.com/tickrelay/tickrelay/impair"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/web"
 )
 
 // The browser test drives the real demo page in headless Chromium against a real server: the page

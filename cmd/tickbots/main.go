@@ -13,7 +13,7 @@ import (
 	"os/signal"
 	"time"
 
-	"tickrelay/bots"
+	"github.com/tickrelay/tickrelay/bots"
 )
 
 func main() {

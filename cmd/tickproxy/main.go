@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"tickrelay/bots/impair"
+	"github.com/tickrelay/tickrelay/impair"
 )
 
 // linkFlags are the flags describing one Link, registered under a name prefix.

@@ -16,9 +16,9 @@ import (
 	"syscall"
 	"time"
 
-	"tickrelay/server"
-	"tickrelay/server/arena"
-	"tickrelay/web"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/web"
 )
 
 func main() {

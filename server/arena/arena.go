@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"tickrelay/server"
+	"github.com/tickrelay/tickrelay/server"
 )
 
 // Entity kinds of the arena.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 type noGame struct{}

@@ -1,4 +1,4 @@
-package bench
+package server_test
 
 import (
 	"fmt"
@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"tickrelay/schema"
-	"tickrelay/server"
-	"tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
-// scenario is a named size of the arena scenario (see SCENARIOS.md).
+// scenario is a named size of the arena scenario (see docs/BENCHMARKS.md).
 type scenario struct {
 	name          string
 	players, npcs int
