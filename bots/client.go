@@ -20,6 +20,7 @@ import (
 
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // Config configures a client. Zero fields take their defaults.
@@ -69,7 +70,7 @@ type Client struct {
 	cfg Config
 
 	mu          sync.Mutex // guards the fields below
-	link        *link
+	link        *transport.ClientConn
 	ctrl        io.ReadWriteCloser
 	welcome     *schema.Welcome
 	q           netcode.Quantizer
@@ -94,19 +95,10 @@ const maxOutbox = 64
 
 // ErrClosed is wrapped by the error Dial and Run return when the server ended the session;
 // CloseError gives the reason.
-var ErrClosed = errors.New("bots: session closed by server")
+var ErrClosed = transport.ErrClosed
 
 // CloseError reports the server's reason for ending a session.
-type CloseError struct {
-	Reason schema.CloseReason
-	Msg    string
-}
-
-func (e *CloseError) Error() string {
-	return fmt.Sprintf("bots: session closed: %s %s", e.Reason, e.Msg)
-}
-
-func (e *CloseError) Unwrap() error { return ErrClosed }
+type CloseError = transport.CloseError
 
 // Dial connects, sends the hello and waits for the welcome.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
@@ -143,13 +135,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 // connect dials, says hello (resuming if it can) and starts the link's readers.
 func (cl *Client) connect(ctx context.Context) error {
-	l, err := dial(ctx, cl.cfg.Transport, cl.cfg.Addr, cl.cfg.CertHash)
+	l, err := transport.Dial(ctx, transport.DialConfig{Addr: cl.cfg.Addr, Kind: cl.cfg.Transport, CertHash: cl.cfg.CertHash})
 	if err != nil {
 		return fmt.Errorf("bots: dial %s: %w", cl.cfg.Addr, err)
 	}
 	ctrl, br, w, err := cl.hello(ctx, l)
 	if err != nil {
-		l.close(0, "")
+		_ = l.Close(0, "")
 		return err
 	}
 	cl.mu.Lock()
@@ -180,21 +172,21 @@ func (cl *Client) connect(ctx context.Context) error {
 		cl.mu.Lock()
 		cl.stats.Connected = false
 		if cl.reason == 0 {
-			if code, ok := closeCode(context.Cause(l.Context())); ok {
+			if code, ok := transport.PeerCloseCode(context.Cause(l.Context())); ok {
 				cl.reason = schema.CloseReason(code)
 			} else {
 				cl.reason = schema.CloseReason_CLOSE_REASON_CONNECTION_LOST
 			}
 		}
 		cl.mu.Unlock()
-		l.close(0, "")
+		_ = l.Close(0, "")
 		close(down)
 	}()
 	return nil
 }
 
 // hello opens the control stream and exchanges hello and welcome.
-func (cl *Client) hello(ctx context.Context, l *link) (io.ReadWriteCloser, *bufio.Reader, *schema.Welcome, error) {
+func (cl *Client) hello(ctx context.Context, l *transport.ClientConn) (io.ReadWriteCloser, *bufio.Reader, *schema.Welcome, error) {
 	ctrl, err := l.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, nil, nil, refusal(l, fmt.Errorf("bots: control stream: %w", err))
@@ -229,11 +221,11 @@ func (cl *Client) hello(ctx context.Context, l *link) (io.ReadWriteCloser, *bufi
 
 // refusal turns a failure during the hello into the server's close reason when the server closed
 // the connection with one, else returns err.
-func refusal(l *link, err error) error {
-	if code, ok := closeCode(err); ok {
+func refusal(l *transport.ClientConn, err error) error {
+	if code, ok := transport.PeerCloseCode(err); ok {
 		return &CloseError{Reason: schema.CloseReason(code), Msg: err.Error()}
 	}
-	if code, ok := closeCode(context.Cause(l.Context())); ok {
+	if code, ok := transport.PeerCloseCode(context.Cause(l.Context())); ok {
 		return &CloseError{Reason: schema.CloseReason(code), Msg: err.Error()}
 	}
 	return err
@@ -262,7 +254,7 @@ func (cl *Client) Run(ctx context.Context) error {
 		cl.mu.Lock()
 		reason, retry := cl.reason, cl.retryAfter
 		cl.mu.Unlock()
-		if cl.cfg.NoReconnect || !retryable(reason) {
+		if cl.cfg.NoReconnect || !transport.Retryable(reason) {
 			return &CloseError{Reason: reason}
 		}
 		if err := cl.reconnect(ctx, retry); err != nil {
@@ -315,12 +307,11 @@ func (cl *Client) play(ctx context.Context) error {
 
 // reconnect dials until it succeeds, ctx ends, or the server refuses for good.
 func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
-	backoff := 100 * time.Millisecond
+	backoff := transport.Backoff{Max: cl.cfg.MaxBackoff}
 	for attempt := 0; ; attempt++ {
 		wait := first
 		if attempt > 0 || wait == 0 {
-			wait = time.Duration(rand.Int64N(int64(backoff))) // full jitter
-			backoff = min(2*backoff, cl.cfg.MaxBackoff)
+			wait = backoff.Next()
 		}
 		select {
 		case <-ctx.Done():
@@ -336,22 +327,10 @@ func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
 			cl.mu.Unlock()
 			return nil
 		}
-		if ce, ok := errors.AsType[*CloseError](err); ok && !retryable(ce.Reason) {
+		if ce, ok := errors.AsType[*CloseError](err); ok && !transport.Retryable(ce.Reason) {
 			return err
 		}
 	}
-}
-
-// retryable reports whether a session that ended for reason is worth connecting again.
-func retryable(reason schema.CloseReason) bool {
-	switch reason {
-	case schema.CloseReason_CLOSE_REASON_CONNECTION_LOST, schema.CloseReason_CLOSE_REASON_SERVER_SHUTDOWN,
-		schema.CloseReason_CLOSE_REASON_ROOM_FULL, schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS,
-		schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER, schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR,
-		schema.CloseReason_CLOSE_REASON_UNSPECIFIED:
-		return true
-	}
-	return false
 }
 
 // SetPaused stops (true) or resumes (false) the client: while paused it discards every snapshot and
@@ -364,10 +343,10 @@ func (cl *Client) Sever() {
 	cl.mu.Lock()
 	l := cl.link
 	cl.mu.Unlock()
-	_ = l.udp.Close()
+	l.Sever()
 }
 
-func (cl *Client) readDatagrams(l *link) {
+func (cl *Client) readDatagrams(l *transport.ClientConn) {
 	ctx := l.Context()
 	for {
 		b, err := l.ReceiveDatagram(ctx)
@@ -378,7 +357,7 @@ func (cl *Client) readDatagrams(l *link) {
 	}
 }
 
-func (cl *Client) acceptStreams(l *link) {
+func (cl *Client) acceptStreams(l *transport.ClientConn) {
 	ctx := l.Context()
 	for {
 		s, err := l.AcceptUniStream(ctx)
@@ -394,7 +373,7 @@ func (cl *Client) acceptStreams(l *link) {
 	}
 }
 
-func (cl *Client) readControl(l *link, br *bufio.Reader) {
+func (cl *Client) readControl(l *transport.ClientConn, br *bufio.Reader) {
 	for {
 		m, err := netcode.ReadControl(br)
 		if err != nil {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tickrelay/tickrelay/transport"
 	"log/slog"
-	"math/rand/v2"
+
 	"sync"
 	"time"
 )
@@ -105,7 +106,7 @@ func runBot(ctx context.Context, cfg SwarmConfig, i int) (Stats, error) {
 // dialRetrying dials, and on failures worth retrying (a busy server refusing handshakes, a full
 // room) tries again a few times with jittered, doubling delays, as a swarm's first connects crowd in.
 func dialRetrying(ctx context.Context, cfg Config) (*Client, error) {
-	backoff := 200 * time.Millisecond
+	backoff := transport.Backoff{Initial: 200 * time.Millisecond}
 	for attempt := 0; ; attempt++ {
 		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		c, err := Dial(dctx, cfg)
@@ -113,14 +114,13 @@ func dialRetrying(ctx context.Context, cfg Config) (*Client, error) {
 		if err == nil {
 			return c, nil
 		}
-		if ce, ok := errors.AsType[*CloseError](err); (ok && !retryable(ce.Reason)) || attempt == 4 {
+		if ce, ok := errors.AsType[*CloseError](err); (ok && !transport.Retryable(ce.Reason)) || attempt == 4 {
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
 			return nil, err
-		case <-time.After(time.Duration(rand.Int64N(int64(backoff)))):
+		case <-time.After(backoff.Next()):
 		}
-		backoff *= 2
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -75,7 +76,7 @@ func dialOrigin(t *testing.T, srv *server.Server, origin string) *webtransport.S
 	h.Set("Origin", origin)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, s, err := tr.Dial(ctx, "https://"+srv.Addr().String()+server.PlayPath, h)
+	_, s, err := tr.Dial(ctx, "https://"+srv.Addr().String()+transport.PlayPath, h)
 	if err != nil {
 		t.Fatalf("dial with origin %s: %v", origin, err)
 	}

@@ -1,12 +1,8 @@
 package server
 
 import (
-	"errors"
-	"fmt"
-	"strings"
-	"time"
-
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // CloseReason says why a session ended or was refused. Its numeric value is the application error
@@ -34,37 +30,18 @@ const (
 
 // ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:
 // "bad_token", "idle_timeout".
-func ReasonName(r CloseReason) string {
-	return strings.ToLower(strings.TrimPrefix(r.String(), "CLOSE_REASON_"))
-}
+func ReasonName(r CloseReason) string { return transport.ReasonName(r) }
 
-// CloseError is an error that carries the reason a session must end with.
-type CloseError struct {
-	Reason     CloseReason
-	Msg        string
-	RetryAfter time.Duration // suggested to the client; 0: do not retry
-}
-
-func (e *CloseError) Error() string {
-	if e.Msg == "" {
-		return "session closed: " + ReasonName(e.Reason)
-	}
-	return fmt.Sprintf("session closed: %s: %s", ReasonName(e.Reason), e.Msg)
-}
+// CloseError is an error that carries the reason a session must end with; see transport.CloseError.
+type CloseError = transport.CloseError
 
 // closeErr returns a *CloseError with a formatted message.
 func closeErr(r CloseReason, format string, args ...any) error {
-	return &CloseError{Reason: r, Msg: fmt.Sprintf(format, args...)}
+	return transport.Closef(r, format, args...)
 }
 
 // reasonOf returns the close reason err carries, or ReasonInternalError.
-func reasonOf(err error) CloseReason {
-	var ce *CloseError
-	if errors.As(err, &ce) {
-		return ce.Reason
-	}
-	return ReasonInternalError
-}
+func reasonOf(err error) CloseReason { return transport.ReasonOf(err) }
 
 // Errors of Room.Join.
 var (

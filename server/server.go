@@ -21,14 +21,8 @@ import (
 	"github.com/quic-go/webtransport-go"
 
 	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/transport"
 )
-
-// ALPN is the TLS application protocol of raw QUIC clients (native clients, bots). Browsers
-// negotiate "h3" and use WebTransport at PlayPath on the same UDP port.
-const ALPN = "github.com/tickrelay/tickrelay/1"
-
-// PlayPath is the WebTransport endpoint.
-const PlayPath = "/play"
 
 // Server hosts rooms and serves players over QUIC (raw and WebTransport, on one UDP port) plus an
 // HTTP listener for the demo page, health, metrics and the development certificate hash.
@@ -187,7 +181,7 @@ func (s *Server) listenQUIC() error {
 		return fmt.Errorf("server: udp listen %s: %w", s.cfg.Addr, err)
 	}
 	tlsConf := s.cfg.TLS.Clone()
-	tlsConf.NextProtos = []string{http3.NextProtoH3, ALPN}
+	tlsConf.NextProtos = []string{http3.NextProtoH3, transport.ALPN}
 	s.tr = &quic.Transport{Conn: s.udp}
 	s.ln, err = s.tr.Listen(tlsConf, &quic.Config{
 		EnableDatagrams:                  true,
@@ -200,7 +194,7 @@ func (s *Server) listenQUIC() error {
 		return fmt.Errorf("server: quic listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc(PlayPath, s.handlePlay)
+	mux.HandleFunc(transport.PlayPath, s.handlePlay)
 	s.wt = &webtransport.Server{
 		H3: &http3.Server{Handler: mux, TLSConfig: tlsConf},
 		// Origins are checked after the upgrade, so that a refused page learns the reason.
@@ -219,8 +213,8 @@ func (s *Server) acceptLoop() {
 		switch c.ConnectionState().TLS.NegotiatedProtocol {
 		case http3.NextProtoH3:
 			s.goServe(func() { _ = s.wt.ServeQUICConn(c) })
-		case ALPN:
-			s.goServe(func() { s.serveConn(quicConn{c}, nil) })
+		case transport.ALPN:
+			s.goServe(func() { s.serveConn(transport.NewQUIC(c), nil) })
 		default:
 			_ = c.CloseWithError(quic.ApplicationErrorCode(ReasonProtocolViolation), "unknown ALPN")
 		}
@@ -237,7 +231,7 @@ func (s *Server) handlePlay(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
 		refuse = closeErr(ReasonOriginNotAllowed, "origin %q is not allowed", r.Header.Get("Origin"))
 	}
-	s.serveConn(wtConn{sess}, refuse)
+	s.serveConn(transport.NewWebTransport(sess), refuse)
 }
 
 // originAllowed applies CheckOrigin, else AllowedOrigins, else the development default.
@@ -402,7 +396,7 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		host = "127.0.0.1"
 	}
 	_, port, _ := net.SplitHostPort(s.Addr().String())
-	info := connectInfo{URL: "https://" + net.JoinHostPort(host, port) + PlayPath, DevMode: s.DevMode()}
+	info := connectInfo{URL: "https://" + net.JoinHostPort(host, port) + transport.PlayPath, DevMode: s.DevMode()}
 	if s.devCert {
 		info.CertHash = hex.EncodeToString(s.certHash[:])
 	}

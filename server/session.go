@@ -11,11 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/quic-go/quic-go"
-	"github.com/quic-go/webtransport-go"
-
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // Stream error codes used when the server resets a stream.
@@ -34,8 +32,8 @@ const maxBadDatagrams = 32
 // writer and a control reader, until one of them, the room, or the client ends it.
 type session struct {
 	srv  *Server
-	c    conn
-	ctrl stream
+	c    transport.Conn
+	ctrl transport.Stream
 	br   *bufio.Reader
 	peer *Peer
 	link *sessionLink // the session's hold on peer
@@ -52,12 +50,12 @@ type session struct {
 }
 
 type streamJob struct {
-	str  sendStream
+	str  transport.SendStream
 	done chan struct{}
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
-func (s *Server) serveConn(c conn, refuse error) {
+func (s *Server) serveConn(c transport.Conn, refuse error) {
 	s.metrics.sessionsActive.Inc()
 	defer s.metrics.sessionsActive.Dec()
 	n := s.sessions.Add(1)
@@ -65,7 +63,7 @@ func (s *Server) serveConn(c conn, refuse error) {
 	ss := &session{
 		srv: s, c: c, errs: make(chan error, 4),
 		writerDone: make(chan struct{}), writerStop: make(chan struct{}),
-		log: s.log.With("remote", c.RemoteAddr().String(), "transport", c.Transport()),
+		log: s.log.With("remote", c.RemoteAddr().String(), "transport", c.Kind()),
 	}
 	ip, ipOK := s.admitIP(c.RemoteAddr())
 	defer s.releaseIP(ip)
@@ -169,7 +167,7 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		room.requestResume(p)
 		ss.srv.metrics.resumes.Inc()
 	}
-	ss.srv.metrics.sessionsOpened.WithLabelValues(ss.c.Transport()).Inc()
+	ss.srv.metrics.sessionsOpened.WithLabelValues(ss.c.Kind()).Inc()
 	ss.log.Info("session started", "room", room.name, "entity", p.player.Entity, "resumed", resumed)
 	return nil
 }
@@ -309,13 +307,8 @@ func (ss *session) release(reason CloseReason) CloseReason {
 // connectionEnded tells a connection the client closed on purpose from one that dropped.
 func connectionEnded(ctx context.Context) error {
 	cause := context.Cause(ctx)
-	if ae, ok := errors.AsType[*quic.ApplicationError](cause); ok && ae.Remote &&
-		ae.ErrorCode == quic.ApplicationErrorCode(ReasonNormal) {
+	if code, ok := transport.PeerCloseCode(cause); ok && code == uint32(ReasonNormal) {
 		return &CloseError{Reason: ReasonNormal, Msg: "client closed the connection"}
-	}
-	if se, ok := errors.AsType[*webtransport.SessionError](cause); ok && se.Remote &&
-		se.ErrorCode == webtransport.SessionErrorCode(ReasonNormal) {
-		return &CloseError{Reason: ReasonNormal, Msg: "client closed the session"}
 	}
 	return &CloseError{Reason: ReasonConnectionLost, Msg: fmt.Sprint(cause)}
 }
@@ -530,7 +523,7 @@ func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error
 	m.snapshotBytes.Add(float64(len(pkt.Data)))
 	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
 		err := ss.c.SendDatagram(pkt.Data)
-		if _, tooLarge := errors.AsType[*quic.DatagramTooLargeError](err); !tooLarge {
+		if !errors.Is(err, transport.ErrDatagramTooLarge) {
 			ss.peer.ReleaseSnapshot(pkt)
 			if err == nil {
 				m.snapshotsSent.WithLabelValues("datagram").Inc()

@@ -1,0 +1,93 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/webtransport-go"
+)
+
+// Conn is what a session needs of its connection, on either side. Raw QUIC connections
+// (NewQUIC), WebTransport sessions (NewWebTransport) and in-memory pairs (package memconn) all fit.
+type Conn interface {
+	// SendDatagram sends b as one unreliable datagram. It returns an error wrapping
+	// ErrDatagramTooLarge when b does not fit in one.
+	SendDatagram(b []byte) error
+	ReceiveDatagram(ctx context.Context) ([]byte, error)
+	OpenStreamSync(ctx context.Context) (Stream, error)
+	AcceptStream(ctx context.Context) (Stream, error)
+	OpenUniStreamSync(ctx context.Context) (SendStream, error)
+	AcceptUniStream(ctx context.Context) (ReceiveStream, error)
+	// CloseWithError closes the connection with an application error code, which the peer reads
+	// back with PeerCloseCode.
+	CloseWithError(code uint32, msg string) error
+	// Context ends when the connection does; context.Cause tells why.
+	Context() context.Context
+	RemoteAddr() net.Addr
+	// Kind names the transport: KindQUIC, KindWebTransport or KindMemory.
+	Kind() string
+}
+
+// Stream is a bidirectional stream.
+type Stream interface {
+	io.ReadWriteCloser
+	CancelRead(code uint32)
+	CancelWrite(code uint32)
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
+}
+
+// SendStream is the sending half of a unidirectional stream.
+type SendStream interface {
+	io.WriteCloser
+	CancelWrite(code uint32)
+	SetWriteDeadline(t time.Time) error
+}
+
+// ReceiveStream is the receiving half of a unidirectional stream.
+type ReceiveStream interface {
+	io.Reader
+	CancelRead(code uint32)
+	SetReadDeadline(t time.Time) error
+}
+
+// ErrDatagramTooLarge is wrapped by SendDatagram's error when a datagram does not fit the path.
+var ErrDatagramTooLarge = errors.New("transport: datagram too large")
+
+// AppError is how an in-memory connection reports that it was closed with an application error
+// code; raw QUIC and WebTransport report theirs with their libraries' own types. PeerCloseCode
+// reads all three.
+type AppError struct {
+	Code   uint32
+	Msg    string
+	Remote bool // the peer closed the connection, not this side
+}
+
+func (e *AppError) Error() string {
+	side := "local"
+	if e.Remote {
+		side = "remote"
+	}
+	return fmt.Sprintf("transport: closed by %s with code %d: %s", side, e.Code, e.Msg)
+}
+
+// PeerCloseCode returns the application error code the peer closed the connection with, found in
+// err (typically context.Cause of the connection's context). ok is false when the connection ended
+// any other way: closed by this side, timed out, or lost.
+func PeerCloseCode(err error) (code uint32, ok bool) {
+	if ae, ok := errors.AsType[*quic.ApplicationError](err); ok && ae.Remote {
+		return uint32(ae.ErrorCode), true
+	}
+	if se, ok := errors.AsType[*webtransport.SessionError](err); ok && se.Remote {
+		return uint32(se.ErrorCode), true
+	}
+	if ae, ok := errors.AsType[*AppError](err); ok && ae.Remote {
+		return ae.Code, true
+	}
+	return 0, false
+}
