@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
 )
@@ -112,25 +113,7 @@ func startArena(b *testing.B, cfg server.Config, npcs int, world float32) (*serv
 
 func startArenaImpl(b testing.TB, cfg server.Config, npcs int, world float32) (*server.Server, *server.Room) {
 	b.Helper()
-	cfg.Addr, cfg.HTTPAddr, cfg.Logger = "127.0.0.1:0", "-", quiet()
-	srv, err := server.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	world = cmp.Or(world, arena.DefaultWorld)
-	g := arena.New(arena.Config{NPCs: npcs})
-	room, err := srv.AddRoom("arena", g, world, world)
-	if err != nil {
-		b.Fatal(err)
-	}
-	g.Populate(room.World())
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	return srv, room
+	cfg.HTTPAddr = "-"
+	a := testkit.Start(b, testkit.Options{Config: cfg, Arena: arena.Config{NPCs: npcs}, World: cmp.Or(world, arena.DefaultWorld)})
+	return a.Server, a.Room
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math"
 	"os"
 	"os/exec"
@@ -19,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tickrelay/tickrelay/impair"
+	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
 	"github.com/tickrelay/tickrelay/web"
@@ -59,7 +58,7 @@ func TestBrowserPlaysThroughProxy(t *testing.T) {
 	chrome := chromiumPath(t)
 	srv, _ := startServer(t)
 	delay := impair.Link{Delay: 40 * time.Millisecond}
-	proxy := startProxy(t, srv, delay)
+	proxy := testkit.Proxy(t, srv, delay)
 	b := startBrowser(t, chrome)
 	b.navigate("http://" + srv.HTTPAddr().String() + "/?via=" + proxy.Addr().String())
 	st := b.waitState(20*time.Second, "snapshots through the proxy with its round trip", func(st pageState) bool {
@@ -76,7 +75,7 @@ func TestBrowserPlaysThroughProxy(t *testing.T) {
 func TestBrowserResumesAfterNetworkDrop(t *testing.T) {
 	chrome := chromiumPath(t)
 	srv, room := startServer(t, server.Config{ConnectionTimeout: time.Second})
-	proxy := startProxy(t, srv, impair.Link{})
+	proxy := testkit.Proxy(t, srv, impair.Link{})
 	b := startBrowser(t, chrome)
 	b.navigate("http://" + srv.HTTPAddr().String() + "/?via=" + proxy.Addr().String())
 	before := b.waitState(20*time.Second, "connected", func(st pageState) bool {
@@ -107,50 +106,15 @@ func TestBrowserResumesAfterNetworkDrop(t *testing.T) {
 	t.Logf("resumed after %v reconnects; snapshotsPerSec %.1f", after.Reconnects, after.SnapshotsPerSec)
 }
 
-// startProxy starts an impairment proxy in front of srv with link in both directions.
-func startProxy(t *testing.T, srv *server.Server, link impair.Link) *impair.Proxy {
-	t.Helper()
-	proxy, err := impair.New(impair.Config{Target: srv.Addr().String(), Up: link, Down: link})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := proxy.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	return proxy
-}
-
 // startServer starts the real server with the arena and the demo page on loopback ports.
 func startServer(t *testing.T, cfg ...server.Config) (*server.Server, *server.Room) {
 	t.Helper()
-	var c server.Config
+	opts := testkit.Options{Arena: arena.Config{NPCs: 300}, World: worldSide, Page: web.Handler()}
 	if len(cfg) > 0 {
-		c = cfg[0]
+		opts.Config = cfg[0]
 	}
-	c.Addr, c.HTTPAddr, c.Logger = "127.0.0.1:0", "127.0.0.1:0", slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := server.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := arena.New(arena.Config{NPCs: 300})
-	room, err := srv.AddRoom("arena", g, worldSide, worldSide)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g.Populate(room.World())
-	srv.SetPage(web.Handler())
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv, room
+	a := testkit.Start(t, opts)
+	return a.Server, a.Room
 }
 
 // chromiumPath returns the Chromium binary, or skips the test when there is none (fails instead when

@@ -1,0 +1,177 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/transport"
+)
+
+// Stream error codes used when the server resets a stream.
+const (
+	codeStaleSnapshot = 1 // a newer tick replaced the snapshot this stream carried
+)
+
+// streamJob is a snapshot being written to its own unidirectional stream.
+type streamJob struct {
+	str  transport.SendStream
+	done chan struct{}
+}
+
+// sendLoop moves snapshots from the peer's latest-wins slot to the connection. It keeps at most
+// SendWindow unacknowledged snapshots in flight: quic-go's datagram queue blocks when full and sends
+// whatever it holds late, so the freshest tick must wait here, in the slot, not there.
+func (ss *session) sendLoop(ctx context.Context) {
+	p := ss.peer
+	timer := time.NewTimer(ss.srv.cfg.AckTimeout)
+	timer.Stop()
+	defer ss.waitStream()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.Done():
+			return
+		case <-p.SnapshotReady():
+		}
+		if ss.srv.cfg.UnboundedQueue {
+			if ss.sendAll(ctx) != nil {
+				return
+			}
+			continue
+		}
+		pkt := p.TakeSnapshot()
+		if pkt == nil {
+			continue
+		}
+		pkt, waited := ss.awaitWindow(ctx, pkt, timer)
+		if pkt == nil {
+			return
+		}
+		if err := ss.send(ctx, pkt, !waited); err != nil {
+			return // the connection is gone; serve notices through its context
+		}
+	}
+}
+
+// sendAll sends every queued snapshot in order, without window or skipping: the comparison mode.
+func (ss *session) sendAll(ctx context.Context) error {
+	for pkt := ss.peer.TakeSnapshot(); pkt != nil; pkt = ss.peer.TakeSnapshot() {
+		ss.unacked(ss.peer.Acked()) // forgets acknowledged ticks; nothing waits on them here
+		if err := ss.send(ctx, pkt, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// awaitWindow waits until a snapshot may be sent, swapping pkt for any newer one that arrives
+// meanwhile, and reports whether it had to wait. It returns nil if the session ended.
+func (ss *session) awaitWindow(ctx context.Context, pkt *Packet, timer *time.Timer) (_ *Packet, waited bool) {
+	p := ss.peer
+	for ss.unacked(p.Acked()) >= ss.srv.cfg.SendWindow {
+		waited = true
+		timer.Reset(ss.srv.cfg.AckTimeout)
+		select {
+		case <-ctx.Done():
+			p.ReleaseSnapshot(pkt)
+			return nil, waited
+		case <-p.AckSignal():
+			timer.Stop()
+		case <-timer.C:
+			// No ack for a while: count the oldest in-flight snapshot lost, which lets one probe
+			// through per timeout. A client that went silent costs a snapshot per AckTimeout, not
+			// a stream of them; one that comes back acks the probe and the window opens.
+			ss.srv.metrics.ackTimeouts.Inc()
+			ss.inflight = ss.inflight[:copy(ss.inflight, ss.inflight[1:])]
+		}
+		if newer := p.TakeSnapshot(); newer != nil {
+			p.ReleaseSnapshot(pkt)
+			p.CountSkipped()
+			pkt = newer
+		}
+	}
+	return pkt, waited
+}
+
+// unacked returns how many sent snapshots are newer than ack, forgetting the others.
+func (ss *session) unacked(ack uint32) int {
+	n := 0
+	for _, t := range ss.inflight {
+		if ack == 0 || netcode.SeqAfter(t, ack) {
+			ss.inflight[n] = t
+			n++
+		}
+	}
+	ss.inflight = ss.inflight[:n]
+	ss.peer.stats.inFlight.Store(int32(n))
+	return n
+}
+
+// send hands a snapshot to the transport; appLimited tells the rate estimator the send window was
+// open, so the link was not what held the snapshot back.
+func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error {
+	ss.inflight = append(ss.inflight, pkt.Tick)
+	st := &ss.peer.stats
+	st.inFlight.Store(int32(len(ss.inflight)))
+	st.snapshotsSent.Add(1)
+	st.bytesSent.Add(uint64(len(pkt.Data)))
+	ss.peer.rate.onSend(pkt.Tick, len(pkt.Data), appLimited, time.Now())
+	delay := time.Since(time.Unix(0, pkt.At))
+	st.sendDelay.Store(int64(delay))
+	m := ss.srv.metrics
+	m.sendDelay.Observe(delay.Seconds())
+	m.snapshotBytes.Add(float64(len(pkt.Data)))
+	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
+		err := ss.c.SendDatagram(pkt.Data)
+		if !errors.Is(err, transport.ErrDatagramTooLarge) {
+			ss.peer.ReleaseSnapshot(pkt)
+			if err == nil {
+				m.snapshotsSent.WithLabelValues("datagram").Inc()
+			}
+			return err
+		}
+	}
+	m.snapshotsSent.WithLabelValues("stream").Inc()
+	return ss.sendOnStream(ctx, pkt)
+}
+
+// sendOnStream sends a snapshot too large for a datagram on a fresh unidirectional stream, after
+// resetting the stream of an older snapshot if that one is still being written: its tick is stale.
+func (ss *session) sendOnStream(ctx context.Context, pkt *Packet) error {
+	if j := ss.streamSend; j != nil {
+		select {
+		case <-j.done:
+		default:
+			j.str.CancelWrite(codeStaleSnapshot)
+			ss.srv.metrics.streamResets.Inc()
+			<-j.done
+		}
+		ss.streamSend = nil
+	}
+	str, err := ss.c.OpenUniStreamSync(ctx)
+	if err != nil {
+		ss.peer.ReleaseSnapshot(pkt)
+		return fmt.Errorf("server: snapshot stream: %w", err)
+	}
+	j := &streamJob{str: str, done: make(chan struct{})}
+	ss.streamSend = j
+	go func() {
+		defer close(j.done)
+		if _, err := str.Write(pkt.Data); err == nil {
+			_ = str.Close()
+		}
+		ss.peer.ReleaseSnapshot(pkt)
+	}()
+	return nil
+}
+
+func (ss *session) waitStream() {
+	if j := ss.streamSend; j != nil {
+		j.str.CancelWrite(codeStaleSnapshot)
+		<-j.done
+	}
+}
