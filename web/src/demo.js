@@ -183,14 +183,13 @@ async function main() {
 function fillLegend() {
   const el = document.getElementById("legend");
   el.replaceChildren();
+  const draw = { own: swatchDot(8), player: swatchDot(7), npc: swatchDot(4), ghost: swatchGhost, aoi: swatchRing };
   for (const [key, { color, label }] of Object.entries(LOOK)) {
     const row = document.createElement("div");
     row.dataset.key = key;
     const sw = document.createElement("canvas");
     sw.width = sw.height = 14;
-    const c = sw.getContext("2d");
-    const draw = { own: swatchDot(8), player: swatchDot(7), npc: swatchDot(4), ghost: swatchGhost, aoi: swatchRing };
-    draw[key](c, color);
+    draw[key](sw.getContext("2d"), color);
     row.append(sw, ` ${label}`);
     el.append(row);
   }
