@@ -1,17 +1,34 @@
-// The demo page: connects to the server that served it, draws the arena around the player, moves
-// with WASD or the arrow keys, and shows live statistics. window.tickrelay mirrors the state for
-// tests and debugging.
+// The demo page: connects to the server that served it, draws the arena around the player with
+// names over the players, moves with WASD or the arrow keys, and shows live statistics, a legend
+// and a graph of the last seconds. window.tickrelay mirrors the state for tests and debugging.
 
 import { TickrelayClient } from "./client.js";
+import { GRAPH_COLORS, History, drawGraph } from "./graph.js";
 import { Interpolator, Predictor } from "./smooth.js";
 
 const PLAYER_SPEED = 120; // the arena's top speed, units per second
 const KIND_PLAYER = 1;
+const GRAPH_EVERY_MS = 250; // graph sample interval; 40 samples make 10 s
+
+// What the canvas draws, with the legend's words for each; one table so that they agree.
+const LOOK = {
+  own: { color: "#4fe08f", label: "you (predicted)" },
+  ghost: { color: "#4fe08f", label: "you, last snapshot" },
+  player: { color: "#f0a03c", label: "other players" },
+  npc: { color: "#7f93b5", label: "NPCs" },
+  aoi: { color: "#2e7d5b", label: "area of interest" },
+};
 
 const state = {
-  connected: false, tick: 0, ownEntity: null, predicted: null, entities: 0, snapshotsPerSec: 0,
-  skippedTicks: 0, bytesPerSec: 0, rttMs: 0, snapshotAgeMs: 0, correction: 0, players: [],
-  closeReason: "", error: "", reconnects: 0, chat: [],
+  connected: false, tick: 0, snapshots: 0, ownEntity: null, predicted: null, entities: 0,
+  snapshotsPerSec: 0, skippedTicks: 0, bytesPerSec: 0, rttMs: 0, snapshotAgeMs: 0, correction: 0,
+  players: [], closeReason: "", error: "", reconnects: 0, chat: [],
+  ownName: "", // the own player's name, from the roster
+  roster: [], // [{playerId, name, entityId}] of the room's members
+  ghost: null, // {x, y, tick}: the own entity where the newest snapshot has it
+  labels: [], // [{id, name}]: the names the last frame drew over entities
+  frames: 0, // frames drawn
+  graph: { samples: 0, kept: 0, last: null }, // last: the newest {rttMs, bytesPerSec, skipped}
 };
 window.tickrelay = state;
 
@@ -55,7 +72,15 @@ async function main() {
     ? await (await fetch(`/dev-token?name=${encodeURIComponent(name)}`)).text()
     : params.get("token") || "";
   let welcome, q, interp, predictor;
-  const roster = new Map();
+  const roster = new Map(); // player id -> {playerId, name, entityId}
+  const names = new Map(); // entity id -> player name
+  const rosterChanged = () => {
+    names.clear();
+    for (const p of roster.values()) names.set(p.entityId, p.name);
+    state.roster = [...roster.values()].map((p) => ({ playerId: p.playerId, name: p.name, entityId: p.entityId }));
+    state.players = state.roster.map((p) => p.name);
+    state.ownName = (welcome && roster.get(welcome.playerId)?.name) ?? "";
+  };
 
   const client = new TickrelayClient({
     url: info.url,
@@ -111,9 +136,10 @@ async function main() {
       if (own) {
         predictor.reconcile(own, client.pendingInputs(lastInputSeq));
         state.ownEntity = { id: own.id, x: own.x, y: own.y };
+        state.ghost = { x: own.x, y: own.y, tick };
       }
       Object.assign(state, {
-        tick, entities: view.length, snapshotsPerSec: round(client.stats.snapshotsPerSec),
+        tick, snapshots: client.stats.snapshots, entities: view.length, snapshotsPerSec: round(client.stats.snapshotsPerSec),
         skippedTicks: client.stats.skippedTicks, bytesPerSec: round(client.stats.bytesPerSec),
         rttMs: round(client.stats.rttMs), snapshotAgeMs: round(ageMs),
         correction: round(predictor.lastCorrection), reconnects: client.stats.reconnects,
@@ -121,16 +147,17 @@ async function main() {
       });
     },
     onRoster(players) {
+      roster.clear(); // a roster, after a welcome or a resume, lists every member
       for (const p of players) roster.set(p.playerId, p);
-      state.players = [...roster.values()].map((p) => p.name);
+      rosterChanged();
     },
     onJoin(p) {
       roster.set(p.playerId, p);
-      state.players = [...roster.values()].map((pl) => pl.name);
+      rosterChanged();
     },
     onLeave(id) {
       roster.delete(id);
-      state.players = [...roster.values()].map((pl) => pl.name);
+      rosterChanged();
     },
     onClose({ reason, message }) {
       state.connected = false;
@@ -148,7 +175,74 @@ async function main() {
       chat.value = "";
     }
   });
-  startRendering(() => ({ welcome, interp, predictor }));
+  startGraph(client);
+  startRendering(() => ({ welcome, interp, predictor, names }));
+}
+
+// fillLegend writes the legend from LOOK, so that it shows what the canvas draws.
+function fillLegend() {
+  const el = document.getElementById("legend");
+  el.replaceChildren();
+  const draw = { own: swatchDot(8), player: swatchDot(7), npc: swatchDot(4), ghost: swatchGhost, aoi: swatchRing };
+  for (const [key, { color, label }] of Object.entries(LOOK)) {
+    const row = document.createElement("div");
+    row.dataset.key = key;
+    const sw = document.createElement("canvas");
+    sw.width = sw.height = 14;
+    draw[key](sw.getContext("2d"), color);
+    row.append(sw, ` ${label}`);
+    el.append(row);
+  }
+}
+
+const swatchDot = (r) => (c, color) => {
+  c.fillStyle = color;
+  c.beginPath();
+  c.arc(7, 7, r * 0.75, 0, 2 * Math.PI);
+  c.fill();
+};
+
+function swatchGhost(c, color) {
+  c.strokeStyle = color;
+  c.setLineDash([2, 2]);
+  c.beginPath();
+  c.arc(7, 7, 5.5, 0, 2 * Math.PI);
+  c.stroke();
+}
+
+function swatchRing(c, color) {
+  c.strokeStyle = color;
+  c.beginPath();
+  c.arc(14, 14, 12, Math.PI, 1.5 * Math.PI);
+  c.stroke();
+}
+
+// startGraph samples the client's figures every GRAPH_EVERY_MS and redraws the graph and its key
+// then: a timer rather than the frame loop, so the graph costs nothing per frame and keeps
+// sampling while the tab draws no frames.
+function startGraph(client) {
+  const canvas = document.getElementById("graph");
+  const ctx = canvas.getContext("2d");
+  const key = document.getElementById("graph-key");
+  for (const [field, color] of Object.entries(GRAPH_COLORS)) key.querySelector(`[data-key=${field}]`).style.color = color;
+  const history = new History({ size: (10 * 1000) / GRAPH_EVERY_MS });
+  const sample = () => {
+    const { rttMs, bytes, skippedTicks } = client.stats;
+    const s = history.add(performance.now(), { rttMs, bytes, skippedTicks });
+    if (!s) return;
+    state.graph = { samples: history.total, kept: history.samples.length, last: s };
+    canvas.width = canvas.clientWidth * devicePixelRatio;
+    canvas.height = canvas.clientHeight * devicePixelRatio;
+    drawGraph(ctx, history, canvas.width, canvas.height);
+    key.querySelector("[data-key=rttMs]").textContent =
+      `RTT ${Math.round(s.rttMs)} ms (max ${Math.round(history.max("rttMs", 0))})`;
+    key.querySelector("[data-key=bytesPerSec]").textContent =
+      `${(s.bytesPerSec / 1024).toFixed(1)} KiB/s (max ${(history.max("bytesPerSec", 0) / 1024).toFixed(1)})`;
+    key.querySelector("[data-key=skipped]").textContent =
+      `skipped ${s.skipped} (10 s: ${history.samples.reduce((n, x) => n + x.skipped, 0)})`;
+  };
+  sample();
+  setInterval(sample, GRAPH_EVERY_MS);
 }
 
 function round(v) {
@@ -161,7 +255,7 @@ function startRendering(get) {
   const overlay = document.getElementById("stats");
   let last = performance.now();
   const frame = (now) => {
-    const { welcome, interp, predictor } = get();
+    const { welcome, interp, predictor, names } = get();
     predictor.decay(now - last);
     last = now;
     const w = (canvas.width = canvas.clientWidth * devicePixelRatio);
@@ -170,20 +264,30 @@ function startRendering(get) {
     const ents = t === null ? new Map() : interp.sample(t);
     const me = predictor.shown();
     state.predicted = me;
-    draw(ctx, w, h, welcome, ents, me);
+    state.labels = draw(ctx, w, h, welcome, ents, me, names, state.ghost);
+    state.frames++;
+    const ahead = me && state.ghost ? Math.hypot(me.x - state.ghost.x, me.y - state.ghost.y) : 0;
     overlay.textContent = [
-      `tick ${state.tick}   players ${state.players.length}`,
-      `snapshots/s ${state.snapshotsPerSec}   skipped ${state.skippedTicks}`,
+      `${state.ownName || "?"}   player ${state.playerId ?? "?"}   entity ${state.entityId ?? "?"}`,
+      `players ${state.players.length}: ${listNames(state.players)}`,
+      `tick ${state.tick}   snapshots/s ${state.snapshotsPerSec}   skipped ${state.skippedTicks}`,
       `RTT ${state.rttMs} ms   age ${state.snapshotAgeMs} ms`,
       `${(state.bytesPerSec / 1024).toFixed(1)} KiB/s   visible ${state.entities}`,
-      `correction ${state.correction} u   reconnects ${state.reconnects}`,
+      `ahead ${round(ahead)} u   correction ${state.correction} u   reconnects ${state.reconnects}`,
     ].join("\n");
     requestAnimationFrame(frame);
   };
   requestAnimationFrame(frame);
 }
 
-function draw(ctx, w, h, welcome, ents, me) {
+// listNames lists the first few names and counts the rest.
+function listNames(list) {
+  const shown = list.slice(0, 6).join(", ");
+  return list.length > 6 ? `${shown} +${list.length - 6}` : shown;
+}
+
+// draw draws one frame and returns the names it wrote over entities, as [{id, name}].
+function draw(ctx, w, h, welcome, ents, me, names, ghost) {
   const scale = (Math.min(w, h) / (2.6 * welcome.aoiRadius));
   const cx = me ? me.x : welcome.worldWidth / 2, cy = me ? me.y : welcome.worldHeight / 2;
   const sx = (x) => w / 2 + (x - cx) * scale, sy = (y) => h / 2 + (y - cy) * scale;
@@ -206,21 +310,68 @@ function draw(ctx, w, h, welcome, ents, me) {
   ctx.strokeStyle = "#56627a";
   ctx.strokeRect(sx(0), sy(0), welcome.worldWidth * scale, welcome.worldHeight * scale);
   if (me) {
-    ctx.strokeStyle = "#2e7d5b";
+    ctx.strokeStyle = LOOK.aoi.color;
     ctx.beginPath();
     ctx.arc(sx(me.x), sy(me.y), welcome.aoiRadius * scale, 0, 2 * Math.PI);
     ctx.stroke();
   }
+  const labels = [];
+  const dpr = devicePixelRatio;
   for (const e of ents.values()) {
     if (e.id === welcome.entityId) continue;
     const player = e.kind === KIND_PLAYER;
-    drawEntity(ctx, sx(e.x), sy(e.y), e.heading, (player ? 7 : 4) * devicePixelRatio,
-      player ? "#f0a03c" : "#7f93b5");
+    drawEntity(ctx, sx(e.x), sy(e.y), e.heading, (player ? 7 : 4) * dpr,
+      player ? LOOK.player.color : LOOK.npc.color);
+    const name = names.get(e.id);
+    if (name !== undefined) {
+      drawName(ctx, sx(e.x), sy(e.y) - 12 * dpr, name);
+      labels.push({ id: e.id, name });
+    }
   }
+  if (ghost) drawGhost(ctx, sx(ghost.x), sy(ghost.y), me && sx(me.x), me && sy(me.y), 8 * dpr);
   if (me) {
     const own = ents.get(welcome.entityId);
-    drawEntity(ctx, sx(me.x), sy(me.y), own ? own.heading : 0, 8 * devicePixelRatio, "#4fe08f");
+    drawEntity(ctx, sx(me.x), sy(me.y), own ? own.heading : 0, 8 * dpr, LOOK.own.color);
+    const name = names.get(welcome.entityId);
+    if (name !== undefined) {
+      drawName(ctx, sx(me.x), sy(me.y) - 13 * dpr, name);
+      labels.push({ id: welcome.entityId, name });
+    }
   }
+  return labels;
+}
+
+// drawGhost draws the own entity where the newest snapshot has it: a dashed ring, tied by a thin
+// line to the predicted position (x2, y2) when that is elsewhere.
+function drawGhost(ctx, x, y, x2, y2, r) {
+  ctx.save();
+  ctx.strokeStyle = LOOK.ghost.color;
+  ctx.lineWidth = devicePixelRatio;
+  ctx.globalAlpha = 0.8;
+  if (x2 !== null && Math.hypot(x2 - x, y2 - y) > r) {
+    ctx.beginPath();
+    ctx.moveTo(x, y);
+    ctx.lineTo(x2, y2);
+    ctx.stroke();
+  }
+  ctx.setLineDash([3 * devicePixelRatio, 3 * devicePixelRatio]);
+  ctx.beginPath();
+  ctx.arc(x, y, r + 2 * devicePixelRatio, 0, 2 * Math.PI);
+  ctx.stroke();
+  ctx.restore();
+}
+
+function drawName(ctx, x, y, name) {
+  ctx.save();
+  ctx.font = `${12 * devicePixelRatio}px ui-monospace, monospace`;
+  ctx.textAlign = "center";
+  ctx.textBaseline = "bottom";
+  ctx.lineWidth = 3 * devicePixelRatio;
+  ctx.strokeStyle = "#10141c";
+  ctx.strokeText(name, x, y);
+  ctx.fillStyle = "#e6edf7";
+  ctx.fillText(name, x, y);
+  ctx.restore();
 }
 
 function drawEntity(ctx, x, y, heading, r, color) {
@@ -235,6 +386,7 @@ function drawEntity(ctx, x, y, heading, r, color) {
   ctx.stroke();
 }
 
+fillLegend();
 main().catch((err) => {
   state.error = String(err);
   console.error("tickrelay:", err);
