@@ -81,26 +81,3 @@ func DecodeControl(b []byte) (*schema.ControlMessage, error) {
 	}
 	return m, nil
 }
-
-// DecodeInputFrame decodes and validates an input datagram into f.
-func DecodeInputFrame(b []byte, f *schema.InputFrame) error {
-	if err := proto.Unmarshal(b, f); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadInputFrame, err)
-	}
-	return CheckInputFrame(f)
-}
-
-// DecodeSnapshot decodes a snapshot payload into s. The entity columns are checked when the
-// snapshot is applied (ApplyDelta), against its baseline.
-func DecodeSnapshot(b []byte, s *schema.Snapshot) error {
-	if err := proto.Unmarshal(b, s); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if s.Tick == 0 {
-		return fmt.Errorf("%w: tick 0", ErrMalformed)
-	}
-	if s.BaselineTick != 0 && !SeqAfter(s.Tick, s.BaselineTick) {
-		return fmt.Errorf("%w: baseline %d not before tick %d", ErrMalformed, s.BaselineTick, s.Tick)
-	}
-	return nil
-}
