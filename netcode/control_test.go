@@ -171,6 +171,8 @@ func FuzzReadControl(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0})
 	f.Add(binary.AppendUvarint(nil, MaxControlMessage+1))
+	badRoom, _ := AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{Room: "a\u202eb"}}})
+	f.Add(badRoom)
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReaderSize(bytes.NewReader(data), 16)
@@ -184,6 +186,9 @@ func FuzzReadControl(f *testing.F) {
 			}
 			if m == nil || m.Msg == nil {
 				t.Fatalf("ReadControl returned an empty message without error")
+			}
+			if h := m.GetHello(); h != nil && ValidRoom(h.Room) != nil {
+				t.Fatalf("ReadControl accepted a hello for room %q", h.Room)
 			}
 			// An accepted message frames and reads back as itself.
 			b, err := AppendControl(nil, m)
