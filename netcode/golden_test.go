@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -450,4 +451,82 @@ func TestGoldenInputFrames(t *testing.T) {
 func TestGoldenTicks(t *testing.T) {
 	ticks, rings := goldenTicks()
 	checkGolden(t, "ticks.json", map[string]any{"ticks": ticks, "rings": rings})
+}
+
+// mutationFile holds seeded mutations of the valid golden snapshots (bytes flipped, inserted,
+// deleted, the payload cut), each with the Go decoders' verdict: wire-level corners that the
+// hand-written cases miss, for the JS decoder to agree on.
+type mutationFile struct {
+	Base  []goldenEntity   `json:"base"` // the baseline of the cases with with_base
+	Cases []mutationResult `json:"cases"`
+}
+
+type mutationResult struct {
+	Snapshot string         `json:"snapshot"` // hex
+	WithBase bool           `json:"with_base"`
+	Error    string         `json:"error"`
+	Header   *goldenHeader  `json:"header,omitempty"`
+	View     []goldenEntity `json:"view"`
+}
+
+func goldenMutations(t *testing.T) mutationFile {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var sources []goldenSnapshot
+	for _, g := range goldenSnapshots(t) {
+		if snapshotVerdict(g).Error == "" && len(g.payload) > 0 {
+			sources = append(sources, g)
+		}
+	}
+	out := mutationFile{Base: toGolden(goldenBase)}
+	for range 300 {
+		g := sources[rng.IntN(len(sources))]
+		b := slices.Clone(g.payload)
+		for range 1 + rng.IntN(2) {
+			i := rng.IntN(len(b))
+			switch rng.IntN(4) {
+			case 0:
+				b[i] ^= byte(1 << rng.IntN(8))
+			case 1:
+				b[i] = byte(rng.IntN(256))
+			case 2:
+				b = slices.Insert(b, i, byte(rng.IntN(256)))
+			case 3:
+				b = b[:i+1]
+			}
+		}
+		v := snapshotVerdict(goldenSnapshot{payload: b, baseline: g.baseline})
+		out.Cases = append(out.Cases, mutationResult{Snapshot: v.Snapshot, WithBase: g.baseline != nil,
+			Error: v.Error, Header: v.Header, View: v.View})
+	}
+	return out
+}
+
+func TestGoldenMutations(t *testing.T) {
+	m := goldenMutations(t)
+	counts := map[string]int{}
+	for _, c := range m.Cases {
+		counts[c.Error]++
+	}
+	if counts[""] < 20 || counts["decode"] < 20 || counts["apply"] < 10 {
+		t.Fatalf("verdicts %v: the mutations lost their variety", counts)
+	}
+	file := checkGolden(t, "mutations.json", m)
+	var stored mutationFile
+	if err := json.Unmarshal(file, &stored); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range stored.Cases {
+		payload, _ := hex.DecodeString(c.Snapshot)
+		var base []EntityState
+		if c.WithBase {
+			base = fromGolden(stored.Base)
+		}
+		v := snapshotVerdict(goldenSnapshot{payload: payload, baseline: base})
+		got := mutationResult{Snapshot: v.Snapshot, WithBase: c.WithBase, Error: v.Error, Header: v.Header, View: v.View}
+		a, _ := json.Marshal(got)
+		b, _ := json.Marshal(c)
+		if !bytes.Equal(a, b) {
+			t.Errorf("mutation %d:\n got %s\nfile %s", i, a, b)
+		}
+	}
 }

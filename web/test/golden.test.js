@@ -43,6 +43,17 @@ test("golden snapshots decode and apply as in Go", () => {
   }
 });
 
+test("golden mutations: corrupted payloads get Go's verdicts", () => {
+  const { base, cases } = golden("mutations.json");
+  assert.ok(cases.length >= 100);
+  cases.forEach((c, i) => {
+    const got = verdict(c.with_base ? base.map((e) => ({ ...e })) : [], fromHex(c.snapshot));
+    assert.equal(got.error, c.error, `mutation ${i} (${c.snapshot}): error`);
+    if (c.header) assert.deepEqual(got.header, c.header, `mutation ${i}: header`);
+    if (c.error === "") assert.deepEqual(got.view, c.view, `mutation ${i}: view`);
+  });
+});
+
 test("golden limits refuse what Go refuses", () => {
   for (const c of golden("limits.json")) {
     const n = c.entered;
