@@ -31,10 +31,11 @@ import (
 //	          unused low bits of the last character are zero and no other character (no newline,
 //	          no padding) appears. mac is always 43 characters.
 //
-// A token is at most MaxTokenLength bytes. It is valid while now < e, the verifier's clock read in
-// whole Unix seconds: a token with e = 1800000000 is accepted at 1799999999.999 and refused from
-// 1800000000 on. VerifyToken refuses any other encoding of the same claims, so that a token string
-// names one set of claims and one set of claims has one token per signer.
+// A token is at most MaxTokenLength bytes. It is valid while now < e, now being the verifier's clock:
+// a token with e = 1800000000 is accepted at 1799999999.999 and refused from 1800000000 on. There is
+// no not-before time and no allowance for clock skew. VerifyToken refuses every other base64
+// spelling of the same bytes (padding, line breaks, nonzero unused bits), so that one signed claims
+// part has exactly one token string.
 
 // DevSecret is the secret of development mode: public, so that any local tool can sign tokens for a
 // server that was started without a secret of its own. A server with a configured secret never
