@@ -30,7 +30,8 @@ func AppendControl(dst []byte, m *schema.ControlMessage) ([]byte, error) {
 
 // ReadControl reads one framed control message. At the end of the stream it returns io.EOF; a
 // stream that ends inside a message gives io.ErrUnexpectedEOF; other read errors are returned as
-// they are, and malformed frames give an error wrapping ErrBadControl.
+// they are, and malformed frames, or messages that DecodeControl refuses, give an error wrapping
+// ErrBadControl.
 func ReadControl(r *bufio.Reader) (*schema.ControlMessage, error) {
 	n, err := readLength(r)
 	if err != nil {
@@ -70,7 +71,8 @@ func readLength(r io.ByteReader) (int, error) {
 	}
 }
 
-// DecodeControl decodes one unframed control message and checks that it holds one.
+// DecodeControl decodes one unframed control message and checks that it holds one, and that a
+// hello passes CheckHello.
 func DecodeControl(b []byte) (*schema.ControlMessage, error) {
 	m := &schema.ControlMessage{}
 	if err := proto.Unmarshal(b, m); err != nil {
@@ -79,28 +81,20 @@ func DecodeControl(b []byte) (*schema.ControlMessage, error) {
 	if m.Msg == nil {
 		return nil, fmt.Errorf("%w: empty envelope", ErrBadControl)
 	}
+	if h := m.GetHello(); h != nil {
+		if err := CheckHello(h); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
-// DecodeInputFrame decodes and validates an input datagram into f.
-func DecodeInputFrame(b []byte, f *schema.InputFrame) error {
-	if err := proto.Unmarshal(b, f); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadInputFrame, err)
-	}
-	return CheckInputFrame(f)
-}
-
-// DecodeSnapshot decodes a snapshot payload into s. The entity columns are checked when the
-// snapshot is applied (ApplyDelta), against its baseline.
-func DecodeSnapshot(b []byte, s *schema.Snapshot) error {
-	if err := proto.Unmarshal(b, s); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
-	}
-	if s.Tick == 0 {
-		return fmt.Errorf("%w: tick 0", ErrMalformed)
-	}
-	if s.BaselineTick != 0 && !SeqAfter(s.Tick, s.BaselineTick) {
-		return fmt.Errorf("%w: baseline %d not before tick %d", ErrMalformed, s.BaselineTick, s.Tick)
+// CheckHello validates the fields of a hello that its receiver cannot check otherwise: the room
+// must be a valid room name (ValidRoom). The token is checked by whoever verifies it. Errors wrap
+// ErrBadControl and, for the room, ErrBadName.
+func CheckHello(h *schema.Hello) error {
+	if err := ValidRoom(h.Room); err != nil {
+		return fmt.Errorf("%w: hello room: %w", ErrBadControl, err)
 	}
 	return nil
 }

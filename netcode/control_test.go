@@ -162,3 +162,43 @@ func TestDecodeControl(t *testing.T) {
 		}
 	}
 }
+
+func FuzzReadControl(f *testing.F) {
+	stream, ends := controlStream(f, controlMessages())
+	f.Add(stream)
+	f.Add(stream[:ends[2]])
+	f.Add(stream[:ends[2]+3])
+	f.Add([]byte{})
+	f.Add([]byte{0})
+	f.Add(binary.AppendUvarint(nil, MaxControlMessage+1))
+	badRoom, _ := AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{Room: "a\u202eb"}}})
+	f.Add(badRoom)
+
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReaderSize(bytes.NewReader(data), 16)
+		for {
+			m, err := ReadControl(r)
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrBadControl) {
+					t.Fatalf("unexpected error %v", err)
+				}
+				return
+			}
+			if m == nil || m.Msg == nil {
+				t.Fatalf("ReadControl returned an empty message without error")
+			}
+			if h := m.GetHello(); h != nil && ValidRoom(h.Room) != nil {
+				t.Fatalf("ReadControl accepted a hello for room %q", h.Room)
+			}
+			// An accepted message frames and reads back as itself.
+			b, err := AppendControl(nil, m)
+			if err != nil {
+				t.Fatalf("AppendControl of a message ReadControl accepted: %v", err)
+			}
+			again, err := ReadControl(bufio.NewReader(bytes.NewReader(b)))
+			if err != nil || !proto.Equal(again, m) {
+				t.Fatalf("round trip of %v gave %v, %v", m, again, err)
+			}
+		}
+	})
+}

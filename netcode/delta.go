@@ -5,16 +5,33 @@ import (
 	"fmt"
 	"math/bits"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickrelay/tickrelay/schema"
 )
 
-// ErrMalformed is wrapped by every error ApplyDelta returns for a snapshot that is inconsistent in
-// itself or with the baseline it names.
+// ErrMalformed is wrapped by every error DecodeSnapshot and ApplyDelta return for a snapshot that
+// does not decode or is inconsistent in itself or with the baseline it names.
 var ErrMalformed = errors.New("netcode: malformed snapshot")
 
 // MaxEntitiesPerSnapshot bounds the entity lists a decoder accepts, so that a hostile snapshot cannot
 // make a client allocate without limit.
 const MaxEntitiesPerSnapshot = 1 << 16
+
+// DecodeSnapshot decodes a snapshot payload into s. The entity columns are checked when the
+// snapshot is applied (ApplyDelta), against its baseline.
+func DecodeSnapshot(b []byte, s *schema.Snapshot) error {
+	if err := proto.Unmarshal(b, s); err != nil {
+		return fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	if s.Tick == 0 {
+		return fmt.Errorf("%w: tick 0", ErrMalformed)
+	}
+	if s.BaselineTick != 0 && !SeqAfter(s.Tick, s.BaselineTick) {
+		return fmt.Errorf("%w: baseline %d not before tick %d", ErrMalformed, s.BaselineTick, s.Tick)
+	}
+	return nil
+}
 
 // EncodeDelta fills the entity columns of s with the delta that turns the view base into the view
 // target (removed, entered, changed), replacing what they held but keeping their capacity. Both views

@@ -1,11 +1,8 @@
 package netcode
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"math/bits"
 	"slices"
 	"testing"
@@ -331,85 +328,6 @@ func FuzzReceiver(f *testing.F) {
 				t.Fatalf("payload %d: receiver has %v, want %v", i, rx.View(), want)
 			}
 			applied[s.Tick] = slices.Clone(rx.View())
-		}
-	})
-}
-
-func FuzzReadControl(f *testing.F) {
-	stream, ends := controlStream(f, controlMessages())
-	f.Add(stream)
-	f.Add(stream[:ends[2]])
-	f.Add(stream[:ends[2]+3])
-	f.Add([]byte{})
-	f.Add([]byte{0})
-	f.Add(binary.AppendUvarint(nil, MaxControlMessage+1))
-
-	f.Fuzz(func(t *testing.T, data []byte) {
-		r := bufio.NewReaderSize(bytes.NewReader(data), 16)
-		for {
-			m, err := ReadControl(r)
-			if err != nil {
-				if err != io.EOF && err != io.ErrUnexpectedEOF && !errors.Is(err, ErrBadControl) {
-					t.Fatalf("unexpected error %v", err)
-				}
-				return
-			}
-			if m == nil || m.Msg == nil {
-				t.Fatalf("ReadControl returned an empty message without error")
-			}
-			// An accepted message frames and reads back as itself.
-			b, err := AppendControl(nil, m)
-			if err != nil {
-				t.Fatalf("AppendControl of a message ReadControl accepted: %v", err)
-			}
-			again, err := ReadControl(bufio.NewReader(bytes.NewReader(b)))
-			if err != nil || !proto.Equal(again, m) {
-				t.Fatalf("round trip of %v gave %v, %v", m, again, err)
-			}
-		}
-	})
-}
-
-func FuzzDecodeInputFrame(f *testing.F) {
-	var h InputHistory
-	var frame schema.InputFrame
-	for i := range 20 {
-		h.Push(&schema.Input{MoveX: int32(i*13%255 - 127), MoveY: -3, Buttons: uint32(i)})
-		h.Fill(&frame, i, uint32(i*7))
-		b, err := proto.Marshal(&frame)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
-	f.Add([]byte{})
-
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var got schema.InputFrame
-		err := DecodeInputFrame(data, &got)
-		// Decoding into a frame that held an earlier one must give the same result.
-		reused := schema.InputFrame{Seq: 99, AckTick: 5, Inputs: []*schema.Input{{MoveX: 1}}}
-		if err2 := DecodeInputFrame(data, &reused); (err == nil) != (err2 == nil) || err == nil && !proto.Equal(&got, &reused) {
-			t.Fatalf("decoding into a used frame gave %v, %v; into a new one %v, %v", &reused, err2, &got, err)
-		}
-		if err != nil {
-			if !errors.Is(err, ErrBadInputFrame) {
-				t.Fatalf("error %v does not wrap ErrBadInputFrame", err)
-			}
-			return
-		}
-		if len(got.Inputs) > MaxInputsPerFrame || len(got.Inputs) > 0 && got.Seq == 0 {
-			t.Fatalf("accepted frame with seq %d and %d inputs", got.Seq, len(got.Inputs))
-		}
-		for _, in := range got.Inputs {
-			if in.MoveX < -127 || in.MoveX > 127 || in.MoveY < -127 || in.MoveY > 127 {
-				t.Fatalf("accepted input %v out of range", in)
-			}
-		}
-		for _, last := range []uint32{0, 1, got.Seq - 1, got.Seq, got.Seq + 1, maxU32} {
-			if k, _ := NewInputs(last, got.Seq, len(got.Inputs)); k < 0 || k > len(got.Inputs) {
-				t.Fatalf("NewInputs(%d, %d, %d) = %d new inputs", last, got.Seq, len(got.Inputs), k)
-			}
 		}
 	})
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickrelay/tickrelay/schema"
 )
 
@@ -51,8 +53,16 @@ func (h *InputHistory) Fill(f *schema.InputFrame, n int, ack uint32) {
 	}
 }
 
-// ErrBadInputFrame is wrapped by errors of CheckInputFrame.
+// ErrBadInputFrame is wrapped by the errors of DecodeInputFrame and CheckInputFrame.
 var ErrBadInputFrame = errors.New("netcode: bad input frame")
+
+// DecodeInputFrame decodes and validates an input datagram into f.
+func DecodeInputFrame(b []byte, f *schema.InputFrame) error {
+	if err := proto.Unmarshal(b, f); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadInputFrame, err)
+	}
+	return CheckInputFrame(f)
+}
 
 // CheckInputFrame validates a decoded input frame.
 func CheckInputFrame(f *schema.InputFrame) error {

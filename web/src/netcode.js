@@ -1,9 +1,20 @@
 // Transport-free client logic, the browser's counterpart of Go's netcode package: wrap-safe tick
-// arithmetic, delta application against baselines, the baseline ring and the input history.
+// arithmetic, snapshot decoding and delta application against baselines, the baseline ring and the
+// input history. Go's netcode tests write golden vectors (netcode/testdata/golden) that
+// test/golden.test.js runs through this file, so that the two decoders cannot drift apart.
 
 /** Number of bits above which a changed entry's gap starts (below: the field mask). */
 const CHANGE_GAP_SHIFT = 4;
 const FIELD_X = 1, FIELD_Y = 2, FIELD_HEADING = 4, FIELD_STATE = 8;
+
+/**
+ * The most entities (entered, changed and removed together) one snapshot may name, as Go's
+ * netcode.MaxEntitiesPerSnapshot: a hostile snapshot cannot make a client allocate without limit.
+ */
+export const MAX_ENTITIES_PER_SNAPSHOT = 1 << 16;
+
+/** The largest entity kind (a byte, as Go's EntityState.Kind). */
+export const MAX_KIND = 255;
 
 /** Reports whether tick a comes after tick b in wrap-around (serial number) arithmetic. */
 export function seqAfter(a, b) {
@@ -26,6 +37,147 @@ export class MalformedSnapshotError extends Error {
   }
 }
 
+// Protobuf wire types.
+const WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5;
+
+/** Field numbers of the Snapshot message's repeated uint32 and sint32 columns. */
+const UINT32_COLUMNS = { 5: "removed", 6: "enteredIds", 7: "enteredKinds", 9: "changed" };
+const SINT32_COLUMNS = { 8: "enteredValues", 10: "changedValues" };
+
+/**
+ * Decodes a snapshot payload, the counterpart of Go's netcode.DecodeSnapshot, into an object with
+ * the field names of the generated SnapshotSchema. It reads protobuf as Go's proto.Unmarshal does,
+ * where @bufbuild/protobuf is more lenient: a known field with the wrong wire type is an unknown
+ * field and ignored (not read as if it had the right one), and a packed list must end exactly at
+ * its length. Throws MalformedSnapshotError for bytes that do not decode, tick 0 or a baseline not
+ * before the tick. The entity columns are checked by applyDelta.
+ */
+export function decodeSnapshot(bytes) {
+  const s = {
+    tick: 0, baselineTick: 0, lastInputSeq: 0, serverTimeUs: 0,
+    removed: [], enteredIds: [], enteredKinds: [], enteredValues: [], changed: [], changedValues: [],
+  };
+  const r = new WireReader(bytes);
+  while (r.pos < r.end) {
+    const [no, wt] = r.tag();
+    if (wt === WT_EGROUP) throw new MalformedSnapshotError("end group without start");
+    if (no <= 3 && wt === WT_VARINT) {
+      const v = r.varint();
+      if (no === 1) s.tick = v;
+      else if (no === 2) s.baselineTick = v;
+      else s.lastInputSeq = v;
+    } else if (no === 4 && wt === WT_I32) {
+      s.serverTimeUs = r.fixed32();
+    } else if (no in UINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
+      r.repeated(wt, s[UINT32_COLUMNS[no]], (v) => v);
+    } else if (no in SINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
+      r.repeated(wt, s[SINT32_COLUMNS[no]], (v) => (v >>> 1) ^ -(v & 1));
+    } else {
+      r.skip(wt, no, 0);
+    }
+  }
+  if (s.tick === 0) throw new MalformedSnapshotError("tick 0");
+  if (s.baselineTick !== 0 && !seqAfter(s.tick, s.baselineTick)) {
+    throw new MalformedSnapshotError(`baseline ${s.baselineTick} not before tick ${s.tick}`);
+  }
+  return s;
+}
+
+// WireReader reads protobuf wire format within [pos, end) with the limits of Go's protowire.
+class WireReader {
+  constructor(buf) {
+    this.buf = buf;
+    this.pos = 0;
+    this.end = buf.length;
+    this.big = false; // the last varint was 2^32 or more
+  }
+
+  /** Reads a varint of at most 10 bytes and returns its low 32 bits, unsigned. */
+  varint() {
+    let lo = 0, big = false;
+    for (let i = 0; ; i++) {
+      if (this.pos >= this.end) throw new MalformedSnapshotError("truncated varint");
+      const b = this.buf[this.pos++];
+      if (i < 4) lo |= (b & 0x7f) << (7 * i);
+      else if (i === 4) {
+        lo |= (b & 0x0f) << 28;
+        if (b & 0x70) big = true;
+      } else if (b & 0x7f) big = true;
+      if (i === 9 && b > 1) throw new MalformedSnapshotError("varint overflows 64 bits");
+      if (b < 0x80) {
+        this.big = big;
+        return lo >>> 0;
+      }
+    }
+  }
+
+  tag() {
+    const v = this.varint();
+    const no = v >>> 3, wt = v & 7;
+    if (this.big || no === 0) throw new MalformedSnapshotError("invalid field number");
+    if (wt > WT_I32) throw new MalformedSnapshotError(`invalid wire type ${wt}`);
+    return [no, wt];
+  }
+
+  fixed32() {
+    const p = this.take(4);
+    return (this.buf[p] | (this.buf[p + 1] << 8) | (this.buf[p + 2] << 16) | (this.buf[p + 3] << 24)) >>> 0;
+  }
+
+  /** Advances past n bytes and returns where they start. */
+  take(n) {
+    if (n > this.end - this.pos) throw new MalformedSnapshotError("truncated field");
+    const p = this.pos;
+    this.pos += n;
+    return p;
+  }
+
+  /** The length of a length-delimited field. */
+  length() {
+    const n = this.varint();
+    if (this.big || n > this.end - this.pos) throw new MalformedSnapshotError("truncated field");
+    return n;
+  }
+
+  /** Appends to list one varint (wt 0) or a packed run of them (wt 2), each mapped by f. */
+  repeated(wt, list, f) {
+    if (wt === WT_VARINT) {
+      list.push(f(this.varint()));
+      return;
+    }
+    const n = this.length();
+    const outer = this.end;
+    this.end = this.pos + n;
+    try {
+      while (this.pos < this.end) list.push(f(this.varint()));
+    } finally {
+      this.end = outer;
+    }
+  }
+
+  /** Skips the value of an unknown field, groups included, as Go keeps it among unknown fields. */
+  skip(wt, no, depth) {
+    switch (wt) {
+      case WT_VARINT: this.varint(); return;
+      case WT_I64: this.take(8); return;
+      case WT_I32: this.take(4); return;
+      case WT_LEN: this.take(this.length()); return;
+      case WT_SGROUP:
+        if (depth >= 10000) throw new MalformedSnapshotError("groups nested too deep");
+        for (;;) {
+          const [n, t] = this.tag();
+          if (t === WT_EGROUP) {
+            if (n !== no) throw new MalformedSnapshotError("mismatched end group");
+            return;
+          }
+          this.skip(t, n, depth + 1);
+        }
+      default:
+        throw new MalformedSnapshotError("end group without start");
+    }
+  }
+}
+
 /**
  * Applies the entity columns of a decoded Snapshot to the baseline view and returns the new view.
  * A view is an array of {id, kind, x, y, heading, state} sorted by id. Throws
@@ -33,8 +185,14 @@ export class MalformedSnapshotError extends Error {
  */
 export function applyDelta(base, s) {
   const nEntered = s.enteredIds.length;
+  if (nEntered + s.changed.length + s.removed.length > MAX_ENTITIES_PER_SNAPSHOT) {
+    throw new MalformedSnapshotError(`more than ${MAX_ENTITIES_PER_SNAPSHOT} entities`);
+  }
   if (s.enteredKinds.length !== nEntered || s.enteredValues.length !== 4 * nEntered) {
     throw new MalformedSnapshotError("entered columns differ in length");
+  }
+  for (const k of s.enteredKinds) {
+    if (k > MAX_KIND) throw new MalformedSnapshotError(`entity kind ${k} out of range`);
   }
   let values = 0;
   for (const c of s.changed) {

@@ -3425,6 +3425,8 @@ var FIELD_X = 1;
 var FIELD_Y = 2;
 var FIELD_HEADING = 4;
 var FIELD_STATE = 8;
+var MAX_ENTITIES_PER_SNAPSHOT = 1 << 16;
+var MAX_KIND = 255;
 function seqAfter(a, b) {
   return (a - b | 0) > 0;
 }
@@ -3442,8 +3444,14 @@ var MalformedSnapshotError = class extends Error {
 };
 function applyDelta(base, s) {
   const nEntered = s.enteredIds.length;
+  if (nEntered + s.changed.length + s.removed.length > MAX_ENTITIES_PER_SNAPSHOT) {
+    throw new MalformedSnapshotError(`more than ${MAX_ENTITIES_PER_SNAPSHOT} entities`);
+  }
   if (s.enteredKinds.length !== nEntered || s.enteredValues.length !== 4 * nEntered) {
     throw new MalformedSnapshotError("entered columns differ in length");
+  }
+  for (const k of s.enteredKinds) {
+    if (k > MAX_KIND) throw new MalformedSnapshotError(`entity kind ${k} out of range`);
   }
   let values = 0;
   for (const c of s.changed) {

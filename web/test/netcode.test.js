@@ -2,7 +2,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { SnapshotSchema } from "../src/gen/tickrelay_pb.js";
-import { InputHistory, MalformedSnapshotError, ViewRing, applyDelta, seqAfter, tickGap } from "../src/netcode.js";
+import {
+  InputHistory, MAX_ENTITIES_PER_SNAPSHOT, MalformedSnapshotError, ViewRing, applyDelta, decodeSnapshot, seqAfter, tickGap,
+} from "../src/netcode.js";
 
 const ent = (id, x, y = 0, heading = 0, state = 0, kind = 2) => ({ id, kind, x, y, heading, state });
 
@@ -74,4 +76,44 @@ test("InputHistory repeats the newest inputs and lists those after an acked one"
   assert.deepEqual(h.after(7).map((i) => i.seq), [8, 9, 10]);
   assert.deepEqual(h.after(10), []);
   assert.equal(h.after(0).length, 8, "only what the history still holds");
+});
+
+// As Go's ApplyDelta: a snapshot names at most MAX_ENTITIES_PER_SNAPSHOT entities in all its
+// columns together, and kinds are bytes.
+test("applyDelta refuses more entities than the limit and kinds above 255", () => {
+  const entering = (n) => create(SnapshotSchema, {
+    tick: 9, enteredIds: new Array(n).fill(1), enteredKinds: new Array(n).fill(255), enteredValues: new Array(4 * n).fill(0),
+  });
+  assert.equal(applyDelta([], entering(MAX_ENTITIES_PER_SNAPSHOT)).length, MAX_ENTITIES_PER_SNAPSHOT);
+  assert.throws(() => applyDelta([], entering(MAX_ENTITIES_PER_SNAPSHOT + 1)), MalformedSnapshotError);
+  // Counted over all columns: removed and changed entries too.
+  const base = Array.from({ length: MAX_ENTITIES_PER_SNAPSHOT }, (_, i) => ent(i + 1, 0));
+  const mixed = create(SnapshotSchema, {
+    tick: 9, baselineTick: 8, removed: [0], changed: [(1 << 4) | 0b0001, ...new Array(MAX_ENTITIES_PER_SNAPSHOT - 2).fill(0b0001)], // positions 1, 2, ...
+    changedValues: new Array(MAX_ENTITIES_PER_SNAPSHOT - 1).fill(1), enteredIds: [1 << 20], enteredKinds: [1], enteredValues: [0, 0, 0, 0],
+  });
+  assert.throws(() => applyDelta(base, mixed), MalformedSnapshotError);
+  mixed.enteredIds = [];
+  mixed.enteredKinds = [];
+  mixed.enteredValues = [];
+  assert.equal(applyDelta(base, mixed).length, MAX_ENTITIES_PER_SNAPSHOT - 1);
+
+  const kind = (k) => create(SnapshotSchema, { tick: 9, enteredIds: [4], enteredKinds: [k], enteredValues: [0, 0, 0, 0] });
+  assert.equal(applyDelta([], kind(255))[0].kind, 255);
+  assert.throws(() => applyDelta([], kind(256)), MalformedSnapshotError);
+  assert.throws(() => applyDelta([], kind(0xffffffff)), MalformedSnapshotError);
+});
+
+test("decodeSnapshot reads what toBinary writes and refuses bad headers", () => {
+  const s = create(SnapshotSchema, {
+    tick: 0xffffffff, baselineTick: 0xfffffffe, lastInputSeq: 7, serverTimeUs: 0x80000001,
+    removed: [1, 300], changed: [0x1f], changedValues: [-1, 2, -3, 1 << 30],
+    enteredIds: [5], enteredKinds: [255], enteredValues: [-(2 ** 31), 2 ** 31 - 1, -1, 0],
+  });
+  const d = decodeSnapshot(toBinary(SnapshotSchema, s));
+  for (const k of Object.keys(d)) assert.deepEqual(d[k], s[k], k);
+  for (const bad of [{}, { tick: 5, baselineTick: 5 }, { tick: 1, baselineTick: 2 }]) {
+    assert.throws(() => decodeSnapshot(toBinary(SnapshotSchema, create(SnapshotSchema, bad))), MalformedSnapshotError);
+  }
+  assert.throws(() => decodeSnapshot(new Uint8Array([0x08, 0x80])), MalformedSnapshotError, "truncated varint");
 });
