@@ -242,7 +242,7 @@ func (r *Room) park(p *Peer, now time.Time) {
 	r.peers = slices.DeleteFunc(r.peers, func(o *Peer) bool { return o == p })
 	r.parked = append(r.parked, p)
 	if pkt := p.slot.Take(); pkt != nil {
-		p.ReleaseSnapshot(pkt)
+		p.releaseSnapshot(pkt)
 	}
 	r.log.Debug("player parked", "player", p.player.ID, "until", p.parkedUntil)
 }
@@ -319,7 +319,7 @@ func (r *Room) removePeer(p *Peer) {
 		r.onLeave(p)
 	}
 	if pkt := p.slot.Take(); pkt != nil {
-		p.ReleaseSnapshot(pkt)
+		p.releaseSnapshot(pkt)
 	}
 	r.log.Debug("player left", "player", p.player.ID, "reason", ReasonName(p.Reason()))
 }

@@ -84,13 +84,13 @@ func benchTick(b *testing.B, sc scenario) {
 	drain := func(count bool) {
 		tick := room.CurrentTick()
 		for _, pl := range players {
-			if pkt := pl.peer.TakeSnapshot(); pkt != nil {
+			if pkt := server.TakeSnapshotForTest(pl.peer); pkt != nil {
 				if count {
 					bytes += float64(len(pkt.Data))
 					updates += float64(pkt.Updates)
 					snaps++
 				}
-				pl.peer.ReleaseSnapshot(pkt)
+				server.ReleaseSnapshotForTest(pl.peer, pkt)
 			}
 			for len(pl.peer.Control()) > 0 {
 				<-pl.peer.Control()
