@@ -275,6 +275,7 @@ func (r *Room) roster() *schema.Roster {
 func (r *Room) addPeer(p *Peer) {
 	defer close(p.joined)
 	p.player.ID = r.ids.Add(1)
+	p.rate.setPhase(p.player.ID)
 	ent, err := r.game.Join(r.world, &p.player)
 	if err != nil {
 		p.joinErr = fmt.Errorf("server: game refused %q: %w", p.player.Name, err)
