@@ -1,0 +1,367 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tickrelay/tickrelay/internal/testkit"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/transport"
+	"github.com/tickrelay/tickrelay/transport/memconn"
+)
+
+// The tests in this file run the real server, sessions and senders over transport/memconn inside
+// a testing/synctest bubble: time is fake, so timeouts, delays and link rates are exact and the
+// counts they lead to can be asserted exactly.
+
+// tickPeriod is a tick at the default 30 Hz.
+const tickPeriod = time.Second / 30
+
+// simServer starts a server whose rooms tick without listeners; players arrive through
+// ServeConn. It registers its shutdown with t.Cleanup. Call it inside the bubble.
+func simServer(t *testing.T, cfg server.Config, g server.Game, world float32, populate func(*server.World)) (*server.Server, *server.Room) {
+	t.Helper()
+	cfg.Logger = testkit.Quiet()
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := srv.AddRoom("arena", g, world, world)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if populate != nil {
+		populate(room.World())
+	}
+	if err := srv.StartRooms(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv, room
+}
+
+// simArena starts a simServer with the arena.
+func simArena(t *testing.T, cfg server.Config, ac arena.Config, world float32) (*server.Server, *server.Room) {
+	t.Helper()
+	g := arena.New(ac)
+	return simServer(t, cfg, g, world, g.Populate)
+}
+
+// received is one snapshot a simClient applied.
+type received struct {
+	tick   uint32
+	at     time.Time
+	age    time.Duration // from the tick to its arrival
+	size   int
+	stream bool // arrived on a stream, not as a datagram
+}
+
+// simClient is a minimal client over memconn: it says hello, applies every snapshot it gets (from
+// datagrams and streams), and sends an input frame acking the newest applied tick at the input
+// rate, 10 ms after the room's ticks so that no two events of the test share an instant.
+type simClient struct {
+	conn    *memconn.Conn // the client's end
+	served  *memconn.Conn // the server's end
+	welcome *schema.Welcome
+
+	paused      atomic.Bool // no input frames, so no acks
+	holdStreams atomic.Bool // accept snapshot streams but do not read them
+	onSnapshot  func(h netcode.Header, view []netcode.EntityState)
+
+	mu           sync.Mutex
+	recv         *netcode.Receiver
+	got          []received
+	decodeErrors int
+	held         []transport.ReceiveStream
+	wg           sync.WaitGroup
+}
+
+// simDial connects a simClient to srv through a new memconn pair configured by mc, and closes
+// it when the test ends.
+func simDial(t *testing.T, srv *server.Server, mc memconn.Config, name string, setup func(*simClient)) *simClient {
+	t.Helper()
+	cc, sc, err := memconn.Pair(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		srv.ServeConn(context.Background(), sc)
+	}()
+	cl := &simClient{conn: cc, served: sc}
+	if setup != nil {
+		setup(cl)
+	}
+	t.Cleanup(func() {
+		_ = cc.CloseWithError(uint32(server.ReasonNormal), "bye")
+		cl.wg.Wait()
+		<-served
+	})
+	ctrl, err := cc.OpenStreamSync(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hello := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, name)}
+	b, err := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: hello}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ctrl.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(ctrl)
+	m, err := netcode.ReadControl(br)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl.welcome = m.GetWelcome(); cl.welcome == nil {
+		t.Fatalf("expected a welcome, got %v", m)
+	}
+	cl.recv = netcode.NewReceiver(int(cl.welcome.BaselineWindow))
+	cl.wg.Add(4)
+	go cl.readDatagrams()
+	go cl.acceptStreams()
+	go cl.readControl(br)
+	go cl.sendInputs()
+	return cl
+}
+
+func (cl *simClient) readDatagrams() {
+	defer cl.wg.Done()
+	for {
+		b, err := cl.conn.ReceiveDatagram(context.Background())
+		if err != nil {
+			return
+		}
+		cl.apply(b, false)
+	}
+}
+
+func (cl *simClient) acceptStreams() {
+	defer cl.wg.Done()
+	for {
+		s, err := cl.conn.AcceptUniStream(context.Background())
+		if err != nil {
+			return
+		}
+		if cl.holdStreams.Load() {
+			cl.mu.Lock()
+			cl.held = append(cl.held, s)
+			cl.mu.Unlock()
+			continue
+		}
+		cl.wg.Add(1)
+		go func() {
+			defer cl.wg.Done()
+			if b, err := io.ReadAll(s); err == nil {
+				cl.apply(b, true)
+			}
+		}()
+	}
+}
+
+func (cl *simClient) readControl(br *bufio.Reader) {
+	defer cl.wg.Done()
+	for {
+		if _, err := netcode.ReadControl(br); err != nil {
+			return
+		}
+	}
+}
+
+// sendInputs sends a frame per input interval, 10 ms after the room's ticks.
+func (cl *simClient) sendInputs() {
+	defer cl.wg.Done()
+	done := cl.conn.Context().Done()
+	select {
+	case <-time.After(10 * time.Millisecond):
+	case <-done:
+		return
+	}
+	t := time.NewTicker(time.Second / time.Duration(cl.welcome.InputRateHz))
+	defer t.Stop()
+	f := &schema.InputFrame{Inputs: []*schema.Input{{}}}
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if cl.paused.Load() {
+			continue
+		}
+		cl.mu.Lock()
+		f.Seq++
+		f.AckTick = cl.recv.Tick()
+		cl.mu.Unlock()
+		b, err := proto.Marshal(f)
+		if err != nil {
+			panic(err)
+		}
+		_ = cl.conn.SendDatagram(b)
+	}
+}
+
+func (cl *simClient) apply(b []byte, stream bool) {
+	now := time.Now()
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	applied, err := cl.recv.Apply(b)
+	if err != nil {
+		cl.decodeErrors++
+		return
+	}
+	if !applied {
+		return
+	}
+	h := cl.recv.Last()
+	age := time.Duration(int32(uint32(now.UnixMicro())-h.ServerTimeUs)) * time.Microsecond
+	cl.got = append(cl.got, received{tick: h.Tick, at: now, age: age, size: len(b), stream: stream})
+	if cl.onSnapshot != nil {
+		cl.onSnapshot(h, cl.recv.View())
+	}
+}
+
+// snapshots returns a copy of what the client applied so far.
+func (cl *simClient) snapshots() []received {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return slices.Clone(cl.got)
+}
+
+// metric returns the value of the server's counter name (without the namespace), summed over
+// the label value via when it is not "".
+func metric(t *testing.T, reg *prometheus.Registry, name, via string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "tickrelay_"+name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := via == ""
+			for _, l := range m.GetLabel() {
+				match = match || (l.GetName() == "via" && l.GetValue() == via)
+			}
+			if match {
+				sum += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func ticksOf(rs []received) []uint32 {
+	var ts []uint32
+	for _, r := range rs {
+		ts = append(ts, r.tick)
+	}
+	return ts
+}
+
+// A client that stops acking gets the send window's worth of snapshots and then exactly one probe
+// per ack timeout, each the newest tick when the timeout passes; every other tick is counted as
+// skipped. When it acks again, the next snapshot is the newest tick and every tick follows.
+func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 250 ms is 7.5 ticks: the timer never fires at the instant of a tick.
+		reg := prometheus.NewRegistry()
+		cfg := server.Config{AckTimeout: 250 * time.Millisecond, SendWindow: 4, ClientBudget: -1, Registry: reg}
+		srv, room := simArena(t, cfg, arena.Config{NPCs: 300}, 1000)
+		c := simDial(t, srv, memconn.Config{}, "stalled", nil)
+		peer, ok := room.Peer(c.welcome.PlayerId)
+		if !ok {
+			t.Fatal("server has no peer for the client")
+		}
+		time.Sleep(time.Second + 5*time.Millisecond) // playing; 5 ms: between ticks and inputs
+
+		c.paused.Store(true)
+		before, pauseTick, n := peer.Stats(), room.CurrentTick(), len(c.snapshots())
+		time.Sleep(2 * time.Second)
+		during, resumeTick := peer.Stats(), room.CurrentTick()
+		got := c.snapshots()[n:]
+		c.paused.Store(false)
+		time.Sleep(time.Second)
+		after := c.snapshots()[n+len(got):]
+
+		sent := int(during.SnapshotsSent - before.SnapshotsSent)
+		if sent != len(got) {
+			t.Fatalf("server sent %d snapshots during the pause, client got %d on a perfect link", sent, len(got))
+		}
+		// The window fills, then one probe per ack timeout: the timer runs from the tick that
+		// found the window full and fires 7.5 ticks later, so each probe carries the tick 7
+		// after that one, and the next wait starts a tick after the probe: probes 8 ticks apart.
+		fill := cfg.SendWindow - before.InFlight
+		probeEvery := uint32(cfg.AckTimeout/tickPeriod) + 1
+		ticks := ticksOf(got)
+		if len(ticks) < fill+2 {
+			t.Fatalf("ticks during the pause %v: want %d to fill the window, then probes", ticks, fill)
+		}
+		for i := 1; i < len(ticks); i++ {
+			want := uint32(1)
+			if i >= fill {
+				want = probeEvery
+			}
+			if d := netcode.SeqDiff(ticks[i], ticks[i-1]); uint32(d) != want {
+				t.Fatalf("ticks during the pause %v: tick %d is %d after the one before, want %d", ticks, i, d, want)
+			}
+		}
+		if first := ticks[0]; first != pauseTick+1 {
+			t.Fatalf("first tick of the pause %d, want %d", first, pauseTick+1)
+		}
+		// No probe is missing at the end: the next one is due after the pause.
+		if last := ticks[len(ticks)-1]; uint32(netcode.SeqDiff(resumeTick, last)) >= probeEvery {
+			t.Fatalf("last probe tick %d, %d ticks before the end of the pause at %d", last, netcode.SeqDiff(resumeTick, last), resumeTick)
+		}
+		if timeouts := metric(t, reg, "ack_timeouts_total", ""); int(timeouts) != len(ticks)-fill {
+			t.Fatalf("%v ack timeouts, %d probes", timeouts, len(ticks)-fill)
+		}
+		// Every tick of the pause was sent, skipped, or is the one the sender holds waiting for
+		// the window.
+		paused := int(netcode.SeqDiff(resumeTick, pauseTick))
+		skipped := int(during.TicksSkipped - before.TicksSkipped)
+		if sent+skipped+during.Queued+1 != paused {
+			t.Fatalf("%d ticks: %d sent, %d skipped, %d queued, and one held", paused, sent, skipped, during.Queued)
+		}
+
+		if len(after) < 25 {
+			t.Fatalf("%d snapshots in the second after resuming", len(after))
+		}
+		if first := after[0].tick; netcode.SeqAfter(resumeTick, first) {
+			t.Fatalf("first snapshot after resuming is tick %d, older than tick %d at resume", first, resumeTick)
+		}
+		for i := 1; i < len(after); i++ {
+			if d := netcode.SeqDiff(after[i].tick, after[i-1].tick); d != 1 {
+				t.Fatalf("after resuming, tick %d follows %d", after[i].tick, after[i-1].tick)
+			}
+		}
+		if c.decodeErrors != 0 {
+			t.Fatalf("%d decode errors", c.decodeErrors)
+		}
+		t.Logf("pause from tick %d to %d: sent %v, %d skipped", pauseTick, resumeTick, ticks, skipped)
+	})
+}
