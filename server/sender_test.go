@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"sync"
@@ -363,5 +364,114 @@ func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 			t.Fatalf("%d decode errors", c.decodeErrors)
 		}
 		t.Logf("pause from tick %d to %d: sent %v, %d skipped", pauseTick, resumeTick, ticks, skipped)
+	})
+}
+
+// A snapshot stream still being written when a newer tick is sent is reset: a client that does
+// not read its streams sees every stream but the newest reset, each counted once by the server.
+func TestNewerTickResetsStaleStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		// Every snapshot goes on a stream; a stream holds 32 unread bytes, less than any.
+		cfg := server.Config{MaxDatagram: 64, AckTimeout: 250 * time.Millisecond, SendWindow: 4, ClientBudget: -1, Registry: reg}
+		srv, room := simArena(t, cfg, arena.Config{NPCs: 300}, 1000)
+		c := simDial(t, srv, memconn.Config{StreamWindow: 32}, "unread", func(c *simClient) {
+			c.holdStreams.Store(true)
+			c.paused.Store(true)
+		})
+		peer, _ := room.Peer(c.welcome.PlayerId)
+		time.Sleep(2*time.Second + 5*time.Millisecond)
+
+		sent := int(peer.Stats().SnapshotsSent)
+		resets := int(metric(t, reg, "snapshot_stream_resets_total", ""))
+		c.mu.Lock()
+		held := slices.Clone(c.held)
+		c.mu.Unlock()
+		// Without acks: the window, then a probe per ack timeout (see the stalled-client test):
+		// ticks 1-4 of the session, then 8 ticks apart for the rest of the 60.
+		if want := cfg.SendWindow + (60-cfg.SendWindow)/8; sent != want {
+			t.Fatalf("%d snapshots sent in 60 ticks without acks, want %d", sent, want)
+		}
+		if len(held) != sent || metric(t, reg, "snapshots_sent_total", "stream") != float64(sent) {
+			t.Fatalf("%d snapshots sent, %d streams reached the client, %v counted as streams",
+				sent, len(held), metric(t, reg, "snapshots_sent_total", "stream"))
+		}
+		if resets != sent-1 {
+			t.Fatalf("%d stream resets for %d streams, want one for each but the newest", resets, sent)
+		}
+		for i, s := range held {
+			_, err := s.Read(make([]byte, 1))
+			se, isReset := errors.AsType[*memconn.StreamError](err)
+			switch newest := i == len(held)-1; {
+			case newest && err != nil:
+				t.Fatalf("newest stream: %v, want its data", err)
+			case !newest && (!isReset || se.Code != 1 || !se.Remote):
+				t.Fatalf("stream %d of %d: %v, want a reset with the stale-snapshot code", i, len(held), err)
+			}
+		}
+	})
+}
+
+// denseGame is a still world for the stream fallback test: players stand where they join, next
+// to rows of entities that never change, and one beacon turns every tick. A full snapshot is large;
+// a delta holds only the beacon.
+type denseGame struct{ beacon uint32 }
+
+func (g *denseGame) Join(w *server.World, p *server.Player) (uint32, error) {
+	return w.Spawn(1, 100, 100).ID, nil
+}
+func (g *denseGame) Leave(w *server.World, p *server.Player)           { w.Despawn(p.Entity) }
+func (g *denseGame) Input(*server.World, *server.Player, server.Input) {}
+func (g *denseGame) Step(w *server.World, dt time.Duration) {
+	w.Entity(g.beacon).Heading += float32(dt.Seconds())
+}
+
+func (g *denseGame) populate(w *server.World) {
+	g.beacon = w.Spawn(2, 110, 110).ID
+	for i := range 60 {
+		w.Spawn(3, 50+float32(i%10)*10, 50+float32(i/10)*10)
+	}
+}
+
+// A snapshot the connection refuses as a datagram (its path takes less than the server's
+// MaxDatagram) goes on a stream instead; smaller ones still go as datagrams.
+func TestDatagramTooLargeFallsBackToStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		const pathMax = 200
+		g := &denseGame{}
+		srv, room := simServer(t, server.Config{ClientBudget: -1, Registry: reg}, g, 1000, g.populate)
+		c := simDial(t, srv, memconn.Config{MaxDatagram: pathMax}, "small-path", nil)
+		peer, _ := room.Peer(c.welcome.PlayerId)
+		time.Sleep(time.Second + 5*time.Millisecond)
+
+		got := c.snapshots()
+		streams, datagrams := 0, 0
+		for _, r := range got {
+			if r.stream != (r.size > pathMax) {
+				t.Fatalf("tick %d: %d bytes arrived on a stream: %v", r.tick, r.size, r.stream)
+			}
+			if r.stream {
+				streams++
+			} else {
+				datagrams++
+			}
+		}
+		if streams == 0 || datagrams == 0 || !got[0].stream {
+			t.Fatalf("%d snapshots on streams, %d as datagrams; the first, full one on a stream: %v", streams, datagrams, got[0].stream)
+		}
+		if sent := int(peer.Stats().SnapshotsSent); sent != len(got) {
+			t.Fatalf("%d snapshots sent, %d applied on a perfect link", sent, len(got))
+		}
+		if via := metric(t, reg, "snapshots_sent_total", "stream"); int(via) != streams {
+			t.Fatalf("server counted %v snapshots on streams, client got %d", via, streams)
+		}
+		if st := c.served.Stats(); int(st.Sent) != datagrams {
+			t.Fatalf("server end sent %d datagrams, client applied %d", st.Sent, datagrams)
+		}
+		if c.decodeErrors != 0 {
+			t.Fatalf("%d decode errors", c.decodeErrors)
+		}
+		t.Logf("%d snapshots: %d on streams, %d as datagrams", len(got), streams, datagrams)
 	})
 }
