@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickrelay/tickrelay/impair"
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
@@ -473,5 +474,113 @@ func TestDatagramTooLargeFallsBackToStream(t *testing.T) {
 			t.Fatalf("%d decode errors", c.decodeErrors)
 		}
 		t.Logf("%d snapshots: %d on streams, %d as datagrams", len(got), streams, datagrams)
+	})
+}
+
+// ageQuantile returns the q-quantile of the ages of the snapshots that arrived in [from, to).
+func ageQuantile(rs []received, from, to time.Time, q float64) time.Duration {
+	var ages []time.Duration
+	for _, r := range rs {
+		if !r.at.Before(from) && r.at.Before(to) {
+			ages = append(ages, r.age)
+		}
+	}
+	if len(ages) == 0 {
+		return 0
+	}
+	slices.Sort(ages)
+	return ages[int(q*float64(len(ages)-1))]
+}
+
+// Through a simulated link with a quarter of the bandwidth the full snapshot stream needs and
+// 50 ms each way, latest-wins holds at the bottleneck: snapshots stay fresh, the server holds at
+// most one unsent snapshot for the client, and every update the client applies was the server's
+// state. On the fake clock the figures are those of the run, not of the machine's load.
+func TestNarrowLinkStaysFresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := server.Config{AOIRadius: 250, BaselineWindow: 1024}
+		srv, room := simArena(t, cfg, arena.Config{NPCs: 600}, 1000)
+		delay := impair.Link{Delay: 50 * time.Millisecond}
+		var checked, invented int
+		prev := map[uint32]netcode.EntityState{}
+		c := simDial(t, srv, memconn.Config{Up: delay, Down: delay}, "slow", func(c *simClient) {
+			c.onSnapshot = func(h netcode.Header, view []netcode.EntityState) {
+				for _, e := range view {
+					if old, seen := prev[e.ID]; !seen || old != e { // sent in this snapshot
+						checked++
+						if !wasServerState(room, h.Tick, e) {
+							invented++
+						}
+					}
+					prev[e.ID] = e
+				}
+			}
+		})
+		peer, _ := room.Peer(c.welcome.PlayerId)
+		time.Sleep(2 * time.Second)
+		before := c.snapshots()
+		bytes := 0
+		for _, r := range before {
+			bytes += r.size
+		}
+		full := float64(bytes) / before[len(before)-1].at.Sub(before[0].at).Seconds()
+		kbps := int(full * 8 / 1000 / 4)
+		narrow := impair.Link{Delay: 50 * time.Millisecond, RateKbps: kbps, QueueBytes: 16 << 10}
+		if err := c.served.SetLink(narrow); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		maxQueued, maxInFlight := 0, 0
+		for range 200 { // ten seconds, sampling the server's state every 50 ms
+			time.Sleep(50 * time.Millisecond)
+			st := peer.Stats()
+			maxQueued, maxInFlight = max(maxQueued, st.Queued), max(maxInFlight, st.InFlight)
+		}
+		got := c.snapshots()[len(before):]
+		sec := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
+		transient, p99 := ageQuantile(got, sec(0), sec(3), 0.99), ageQuantile(got, sec(3), sec(10), 0.99)
+		early, late := ageQuantile(got, sec(3), sec(6), 0.5), ageQuantile(got, sec(7), sec(10), 0.5)
+		t.Logf("full stream %.0f B/s, link %d kbit/s: age p99 s0-3 %v, s3-10 %v; median s3-6 %v, s7-10 %v; %d snapshots in 10 s; estimate %.0f B/s",
+			full, kbps, transient, p99, early, late, len(got), peer.Stats().DeliveryRate)
+		// The age a snapshot can have: the path's delay both ways, plus the ticks a snapshot may
+		// wait for the window and the bottleneck's queue.
+		if limit := 100*time.Millisecond + 10*tickPeriod; p99 > limit {
+			t.Errorf("p99 age %v over RTT + 10 ticks (%v)", p99, limit)
+		}
+		if late > early+100*time.Millisecond {
+			t.Errorf("snapshot age grew from %v to %v", early, late)
+		}
+		if transient > 2*time.Second {
+			t.Errorf("p99 age %v while adapting to the narrower link", transient)
+		}
+		if maxQueued > 1 || maxInFlight > room.Config().SendWindow+1 {
+			t.Errorf("server held up to %d unsent and %d unacknowledged snapshots", maxQueued, maxInFlight)
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if checked == 0 || invented > 0 || c.decodeErrors > 0 {
+			t.Errorf("%d of %d entity updates were never the server's state; %d decode errors", invented, checked, c.decodeErrors)
+		}
+	})
+}
+
+// With an unbounded queue instead of latest-wins, the same narrow link makes the age grow for as
+// long as the run lasts: the comparison that shows what latest-wins prevents.
+func TestNarrowLinkUnboundedQueueFallsBehind(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := server.Config{AOIRadius: 250, UnboundedQueue: true, ClientBudget: -1}
+		srv, _ := simArena(t, cfg, arena.Config{NPCs: 300}, 1000)
+		// Less than the full stream of this scene needs.
+		narrow := impair.Link{Delay: 50 * time.Millisecond, RateKbps: 24, QueueBytes: 16 << 10}
+		c := simDial(t, srv, memconn.Config{Up: impair.Link{Delay: 50 * time.Millisecond}, Down: narrow}, "naive", nil)
+		start := time.Now()
+		time.Sleep(6 * time.Second)
+		got := c.snapshots()
+		sec := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
+		early, late := ageQuantile(got, sec(1), sec(2), 0.5), ageQuantile(got, sec(5), sec(6), 0.5)
+		t.Logf("unbounded queue: age median s1-2 %v, s5-6 %v", early, late)
+		if late < early+500*time.Millisecond {
+			t.Errorf("with an unbounded queue the age went from %v to %v; it should keep growing", early, late)
+		}
 	})
 }
