@@ -584,3 +584,43 @@ func TestNarrowLinkUnboundedQueueFallsBehind(t *testing.T) {
 		}
 	})
 }
+
+// ServeConn's session ends when its context does: the client sees the connection close as lost
+// (it may resume), ServeConn returns, and the room lets go of the player once the grace ends.
+func TestServeConnEndsWithItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv, room := simArena(t, server.Config{ResumeGrace: time.Second}, arena.Config{NPCs: -1}, 1000)
+		if err := srv.StartRooms(); err == nil {
+			t.Fatal("a started server started again")
+		}
+		cc, sc, err := memconn.Pair(memconn.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			srv.ServeConn(ctx, sc)
+		}()
+		ctrl, _ := cc.OpenStreamSync(context.Background())
+		b, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{
+			ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, "ctx")}}})
+		_, _ = ctrl.Write(b)
+		if m, err := netcode.ReadControl(bufio.NewReader(ctrl)); err != nil || m.GetWelcome() == nil {
+			t.Fatalf("welcome: %v, %v", m, err)
+		}
+		if room.Players() != 1 {
+			t.Fatalf("%d players after the welcome", room.Players())
+		}
+		cancel()
+		<-served
+		if code, ok := transport.PeerCloseCode(context.Cause(cc.Context())); !ok || code != uint32(server.ReasonConnectionLost) {
+			t.Fatalf("client saw close code %d (%v), want connection lost", code, ok)
+		}
+		time.Sleep(2 * time.Second) // the resume grace
+		if room.Players() != 0 {
+			t.Fatalf("%d players after the resume grace", room.Players())
+		}
+	})
+}
