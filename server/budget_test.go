@@ -41,13 +41,13 @@ func TestBudgetUpdatesByPriority(t *testing.T) {
 	prev := map[uint32]netcode.EntityState{}
 	for range 300 {
 		r.Tick(time.Now())
-		pkt := p.TakeSnapshot()
+		pkt := server.TakeSnapshotForTest(p)
 		bytes += len(pkt.Data)
 		snaps++
 		if _, err := recv.Apply(pkt.Data); err != nil {
 			t.Fatal(err)
 		}
-		p.ReleaseSnapshot(pkt)
+		server.ReleaseSnapshotForTest(p, pkt)
 		p.HandleInput(frame(uint32(snaps), 0, recv.Tick()))
 		for _, e := range recv.View() {
 			if prev[e.ID] != e {
@@ -87,12 +87,12 @@ func TestTinyBudgetStillSends(t *testing.T) {
 	sent := 0
 	for range 150 {
 		r.Tick(time.Now())
-		if pkt := p.TakeSnapshot(); pkt != nil {
+		if pkt := server.TakeSnapshotForTest(p); pkt != nil {
 			sent++
 			if _, err := recv.Apply(pkt.Data); err != nil {
 				t.Fatal(err)
 			}
-			p.ReleaseSnapshot(pkt)
+			server.ReleaseSnapshotForTest(p, pkt)
 			p.HandleInput(frame(uint32(sent), 0, recv.Tick()))
 		}
 	}

@@ -136,7 +136,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	if old := p.offer(pkt); old != nil {
 		p.stats.ticksSkipped.Add(1)
 		w.skipped++
-		p.ReleaseSnapshot(old)
+		p.releaseSnapshot(old)
 	}
 }
 

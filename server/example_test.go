@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/tickrelay/tickrelay/bots"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
@@ -29,40 +33,53 @@ func (g *beacons) Step(w *server.World, dt time.Duration) {
 	b.Heading += float32(dt.Seconds())
 }
 
-// A game plugs into a room through the server.Game interface. Here the room is ticked by hand and
-// a player is attached in-process; a server (server.New, AddRoom, Start) does the same over QUIC
-// and WebTransport.
+// A game plugs into a server through the server.Game interface: add a room running it, start the
+// server, and clients join over QUIC or WebTransport. Here a bot joins over raw QUIC on loopback,
+// stands still, and prints the first view it receives.
 func Example() {
-	g := &beacons{}
-	room, err := server.NewRoom("example", g, 1000, 1000, server.Config{})
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		panic(err)
 	}
-	defer room.Close()
+	g := &beacons{}
+	room, err := srv.AddRoom("example", g, 1000, 1000)
+	if err != nil {
+		panic(err)
+	}
 	b := room.World().Spawn(2, 900, 900)
 	b.AlwaysRelevant = true
 	g.beacon = b.ID
-
-	peer, _ := room.Join("ada")
-	room.Tick(time.Now()) // processes the join and sends the first snapshot
-	<-peer.Joined()
-	peer.HandleInput(&schema.InputFrame{Seq: 1, Inputs: []*schema.Input{{MoveX: 127}}})
-	room.Tick(time.Now())
-
-	// The client side: apply the newest snapshot to a receiver.
-	recv := netcode.NewReceiver(room.Config().BaselineWindow)
-	pkt := peer.TakeSnapshot()
-	if _, err := recv.Apply(pkt.Data); err != nil {
+	if err := srv.Start(); err != nil {
 		panic(err)
 	}
-	peer.ReleaseSnapshot(pkt)
-	q := room.Quantizer()
-	for _, e := range recv.View() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	defer func() { _ = srv.Shutdown(ctx) }()
+
+	views := make(chan []netcode.EntityState, 1)
+	still := &schema.Input{}
+	c, err := bots.Dial(ctx, bots.Config{
+		Addr: srv.Addr().String(), Name: "ada",
+		Steer: func(time.Time) *schema.Input { return still },
+		OnSnapshot: func(_ netcode.Header, v []netcode.EntityState) {
+			select {
+			case views <- slices.Clone(v):
+			default: // only the first view is printed
+			}
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	defer func() { _ = c.Close() }()
+	w := c.Welcome()
+	fmt.Printf("joined room %q as entity %d at %d ticks/s\n", w.Room, w.EntityId, w.TickRateHz)
+	q := c.Quantizer()
+	for _, e := range <-views {
 		fmt.Printf("entity %d kind %d at (%.0f, %.0f)\n", e.ID, e.Kind, q.Unposition(e.X), q.Unposition(e.Y))
 	}
-	fmt.Println("skipped ticks:", peer.Stats().TicksSkipped, "last input:", recv.Last().LastInputSeq)
 	// Output:
+	// joined room "example" as entity 2 at 30 ticks/s
 	// entity 1 kind 2 at (900, 900)
-	// entity 2 kind 1 at (101, 100)
-	// skipped ticks: 1 last input: 1
+	// entity 2 kind 1 at (100, 100)
 }

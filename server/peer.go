@@ -10,18 +10,18 @@ import (
 	"github.com/tickrelay/tickrelay/schema"
 )
 
-// Packet is one encoded snapshot waiting in a peer's latest-wins slot.
-type Packet struct {
+// snapshotPacket is one encoded snapshot waiting in a peer's latest-wins slot.
+type snapshotPacket struct {
 	Tick    uint32
 	At      int64  // Unix nanoseconds of the tick
 	Data    []byte // the marshalled schema.Snapshot
 	Updates int    // entities entered or changed in it
 }
 
-// Peer is a player's attachment to a room, independent of any transport: the session code wraps one
-// around each connection, and tests, benchmarks and in-process bots can use one directly. Inputs go
-// in through HandleInput; snapshots come out of a latest-wins slot (TakeSnapshot), control messages
-// out of a bounded queue (Control).
+// Peer is a player's handle in a room, independent of any transport: who the player is (Player),
+// its counters (Stats), and how it ends (Leave, Done, Reason). The session serving it feeds it inputs
+// (HandleInput, HandleEvent) and drains its snapshots and control messages (Control); snapshots
+// reach a client only through a session, over any transport.Conn (see Server.ServeConn).
 type Peer struct {
 	room   *Room
 	player Player
@@ -53,10 +53,10 @@ type Peer struct {
 	linkMu      sync.Mutex
 	link        *sessionLink // the session serving the peer, nil if none
 
-	slot    *netcode.Slot[Packet]
-	free    chan *Packet // buffers for reuse, at most packetsPerPeer
+	slot    *netcode.Slot[snapshotPacket]
+	free    chan *snapshotPacket // buffers for reuse, at most packetsPerPeer
 	fifoMu  sync.Mutex
-	fifo    []*Packet // Config.UnboundedQueue only: every snapshot, in order
+	fifo    []*snapshotPacket // Config.UnboundedQueue only: every snapshot, in order
 	control chan *schema.ControlMessage
 
 	doneOnce sync.Once
@@ -129,8 +129,8 @@ func newPeer(r *Room, name string) *Peer {
 		acked:   make(chan struct{}, 1),
 		inbox:   inputQueue{buf: make([]Input, r.cfg.InputQueue)},
 		ring:    netcode.NewViewRing(r.cfg.BaselineWindow),
-		slot:    netcode.NewSlot[Packet](),
-		free:    make(chan *Packet, packetsPerPeer),
+		slot:    netcode.NewSlot[snapshotPacket](),
+		free:    make(chan *snapshotPacket, packetsPerPeer),
 		control: make(chan *schema.ControlMessage, r.cfg.ControlQueue),
 		done:    make(chan struct{}),
 
@@ -251,15 +251,15 @@ func (p *Peer) resetAck(tick uint32) {
 // Acked returns the newest tick the client acknowledged, 0 if none.
 func (p *Peer) Acked() uint32 { return p.ack.Load() }
 
-// AckSignal is signalled whenever the acknowledged tick advances.
-func (p *Peer) AckSignal() <-chan struct{} { return p.acked }
+// ackSignal is signalled whenever the acknowledged tick advances.
+func (p *Peer) ackSignal() <-chan struct{} { return p.acked }
 
-// SnapshotReady is signalled when a new snapshot was put in the slot.
-func (p *Peer) SnapshotReady() <-chan struct{} { return p.slot.Ready() }
+// snapshotReady is signalled when a new snapshot was put in the slot.
+func (p *Peer) snapshotReady() <-chan struct{} { return p.slot.Ready() }
 
-// TakeSnapshot empties the slot and returns the newest snapshot, or nil. Hand it back with
-// ReleaseSnapshot once sent. With Config.UnboundedQueue it returns the oldest queued snapshot.
-func (p *Peer) TakeSnapshot() *Packet {
+// takeSnapshot empties the slot and returns the newest snapshot, or nil. Hand it back with
+// releaseSnapshot once sent. With Config.UnboundedQueue it returns the oldest queued snapshot.
+func (p *Peer) takeSnapshot() *snapshotPacket {
 	if !p.room.cfg.UnboundedQueue {
 		return p.slot.Take()
 	}
@@ -275,7 +275,7 @@ func (p *Peer) TakeSnapshot() *Packet {
 
 // offer hands a fresh snapshot to the sender: into the latest-wins slot, replacing (and returning)
 // an unsent one, or, in the comparison mode, onto the end of the unbounded queue.
-func (p *Peer) offer(pkt *Packet) (replaced *Packet) {
+func (p *Peer) offer(pkt *snapshotPacket) (replaced *snapshotPacket) {
 	if !p.room.cfg.UnboundedQueue {
 		return p.slot.Put(pkt)
 	}
@@ -304,17 +304,17 @@ const packetsPerPeer = 4
 
 // packet returns a free snapshot buffer of the peer's own, allocating only while the peer has
 // fewer than packetsPerPeer in circulation.
-func (p *Peer) packet() *Packet {
+func (p *Peer) packet() *snapshotPacket {
 	select {
 	case pkt := <-p.free:
 		return pkt
 	default:
-		return &Packet{Data: make([]byte, 0, 1500)}
+		return &snapshotPacket{Data: make([]byte, 0, 1500)}
 	}
 }
 
-// ReleaseSnapshot hands a packet's buffer back to the peer for reuse.
-func (p *Peer) ReleaseSnapshot(pkt *Packet) {
+// releaseSnapshot hands a packet's buffer back to the peer for reuse.
+func (p *Peer) releaseSnapshot(pkt *snapshotPacket) {
 	pkt.Data = pkt.Data[:0]
 	select {
 	case p.free <- pkt:
@@ -322,8 +322,8 @@ func (p *Peer) ReleaseSnapshot(pkt *Packet) {
 	}
 }
 
-// CountSkipped records that a taken snapshot was dropped in favour of a newer one.
-func (p *Peer) CountSkipped() {
+// countSkipped records that a taken snapshot was dropped in favour of a newer one.
+func (p *Peer) countSkipped() {
 	p.stats.ticksSkipped.Add(1)
 	p.room.metrics.ticksSkipped.Inc()
 }

@@ -28,6 +28,11 @@ type deliveryRate struct {
 
 	estimate atomic.Uint64 // float64 bits, bytes per second; 0: none yet
 	open     atomic.Int32  // consecutive snapshots sent with the send window open
+
+	// phaseShift offsets this client's gain cycle by whole phases, so that clients sharing a
+	// bottleneck do not all probe above their estimates at once and all drain at once. Set once
+	// when the player joins (setPhase), before the tick reads it; reset keeps it.
+	phaseShift int64
 }
 
 const (
@@ -134,6 +139,18 @@ func (d *deliveryRate) bytesPerSecond() float64 {
 // taken not to be what limits the client.
 const openStreak = 15
 
+// setPhase shifts the gain cycle by n phases: the room passes each player's ID, so players that
+// join one after another are in different phases, and any len(rateGains) consecutive ones cover
+// the cycle once.
+func (d *deliveryRate) setPhase(n uint32) {
+	d.phaseShift = int64(n % uint32(len(rateGains)))
+}
+
+// phase returns the index into rateGains in force at now.
+func (d *deliveryRate) phase(now time.Time) int {
+	return int((now.UnixNano()/int64(ratePhase) + d.phaseShift) % int64(len(rateGains)))
+}
+
 // budget returns the bytes per second to allow the client at now: the estimate times the gain of
 // the cycle's current phase, or twice the estimate while the link is not what limits the client
 // (snapshots keep going out with the send window open), so that a client needing more than it got
@@ -142,6 +159,5 @@ func (d *deliveryRate) budget(now time.Time) float64 {
 	if d.open.Load() >= openStreak {
 		return 2 * d.bytesPerSecond()
 	}
-	phase := (now.UnixNano() / int64(ratePhase)) % int64(len(rateGains))
-	return rateGains[phase] * d.bytesPerSecond()
+	return rateGains[d.phase(now)] * d.bytesPerSecond()
 }

@@ -242,7 +242,7 @@ func (r *Room) park(p *Peer, now time.Time) {
 	r.peers = slices.DeleteFunc(r.peers, func(o *Peer) bool { return o == p })
 	r.parked = append(r.parked, p)
 	if pkt := p.slot.Take(); pkt != nil {
-		p.ReleaseSnapshot(pkt)
+		p.releaseSnapshot(pkt)
 	}
 	r.log.Debug("player parked", "player", p.player.ID, "until", p.parkedUntil)
 }
@@ -275,6 +275,7 @@ func (r *Room) roster() *schema.Roster {
 func (r *Room) addPeer(p *Peer) {
 	defer close(p.joined)
 	p.player.ID = r.ids.Add(1)
+	p.rate.setPhase(p.player.ID)
 	ent, err := r.game.Join(r.world, &p.player)
 	if err != nil {
 		p.joinErr = fmt.Errorf("server: game refused %q: %w", p.player.Name, err)
@@ -319,7 +320,7 @@ func (r *Room) removePeer(p *Peer) {
 		r.onLeave(p)
 	}
 	if pkt := p.slot.Take(); pkt != nil {
-		p.ReleaseSnapshot(pkt)
+		p.releaseSnapshot(pkt)
 	}
 	r.log.Debug("player left", "player", p.player.ID, "reason", ReasonName(p.Reason()))
 }

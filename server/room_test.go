@@ -97,7 +97,7 @@ func TestInputsAppliedOnceInOrder(t *testing.T) {
 		}
 	}
 	// The snapshot reports the newest applied input.
-	s := decode(t, p.TakeSnapshot())
+	s := decode(t, server.TakeSnapshotForTest(p))
 	if s.LastInputSeq != 7 {
 		t.Fatalf("snapshot reports input %d applied, want 7", s.LastInputSeq)
 	}
@@ -164,10 +164,10 @@ func TestUnsentSnapshotIsReplacedAndCounted(t *testing.T) {
 	if s := p.Stats().TicksSkipped; s != 2 {
 		t.Fatalf("TicksSkipped %d, want 2", s)
 	}
-	if s := decode(t, p.TakeSnapshot()); s.Tick != 3 {
+	if s := decode(t, server.TakeSnapshotForTest(p)); s.Tick != 3 {
 		t.Fatalf("slot holds tick %d, want the newest, 3", s.Tick)
 	}
-	if p.TakeSnapshot() != nil {
+	if server.TakeSnapshotForTest(p) != nil {
 		t.Fatal("slot not empty after Take")
 	}
 }
@@ -177,7 +177,7 @@ func TestSnapshotsEncodeAgainstAckedBaseline(t *testing.T) {
 	p := join(t, r, "a")
 	recv := netcode.NewReceiver(8)
 	apply := func() *schema.Snapshot {
-		pkt := p.TakeSnapshot()
+		pkt := server.TakeSnapshotForTest(p)
 		s := decode(t, pkt)
 		if _, err := recv.Apply(pkt.Data); err != nil {
 			t.Fatal(err)
@@ -220,7 +220,7 @@ func TestVisibleSetBudgetAndAlwaysRelevant(t *testing.T) {
 	w.Spawn(2, 700, 700) // outside the area of interest
 	p := join(t, r, "a")
 	recv := netcode.NewReceiver(32)
-	if _, err := recv.Apply(p.TakeSnapshot().Data); err != nil {
+	if _, err := recv.Apply(server.TakeSnapshotForTest(p).Data); err != nil {
 		t.Fatal(err)
 	}
 	var ids []uint32

@@ -35,7 +35,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 			return
 		case <-p.Done():
 			return
-		case <-p.SnapshotReady():
+		case <-p.snapshotReady():
 		}
 		if ss.srv.cfg.UnboundedQueue {
 			if ss.sendAll(ctx) != nil {
@@ -43,7 +43,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 			}
 			continue
 		}
-		pkt := p.TakeSnapshot()
+		pkt := p.takeSnapshot()
 		if pkt == nil {
 			continue
 		}
@@ -59,7 +59,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 
 // sendAll sends every queued snapshot in order, without window or skipping: the comparison mode.
 func (ss *session) sendAll(ctx context.Context) error {
-	for pkt := ss.peer.TakeSnapshot(); pkt != nil; pkt = ss.peer.TakeSnapshot() {
+	for pkt := ss.peer.takeSnapshot(); pkt != nil; pkt = ss.peer.takeSnapshot() {
 		ss.unacked(ss.peer.Acked()) // forgets acknowledged ticks; nothing waits on them here
 		if err := ss.send(ctx, pkt, false); err != nil {
 			return err
@@ -70,16 +70,16 @@ func (ss *session) sendAll(ctx context.Context) error {
 
 // awaitWindow waits until a snapshot may be sent, swapping pkt for any newer one that arrives
 // meanwhile, and reports whether it had to wait. It returns nil if the session ended.
-func (ss *session) awaitWindow(ctx context.Context, pkt *Packet, timer *time.Timer) (_ *Packet, waited bool) {
+func (ss *session) awaitWindow(ctx context.Context, pkt *snapshotPacket, timer *time.Timer) (_ *snapshotPacket, waited bool) {
 	p := ss.peer
 	for ss.unacked(p.Acked()) >= ss.srv.cfg.SendWindow {
 		waited = true
 		timer.Reset(ss.srv.cfg.AckTimeout)
 		select {
 		case <-ctx.Done():
-			p.ReleaseSnapshot(pkt)
+			p.releaseSnapshot(pkt)
 			return nil, waited
-		case <-p.AckSignal():
+		case <-p.ackSignal():
 			timer.Stop()
 		case <-timer.C:
 			// No ack for a while: count the oldest in-flight snapshot lost, which lets one probe
@@ -88,9 +88,9 @@ func (ss *session) awaitWindow(ctx context.Context, pkt *Packet, timer *time.Tim
 			ss.srv.metrics.ackTimeouts.Inc()
 			ss.inflight = ss.inflight[:copy(ss.inflight, ss.inflight[1:])]
 		}
-		if newer := p.TakeSnapshot(); newer != nil {
-			p.ReleaseSnapshot(pkt)
-			p.CountSkipped()
+		if newer := p.takeSnapshot(); newer != nil {
+			p.releaseSnapshot(pkt)
+			p.countSkipped()
 			pkt = newer
 		}
 	}
@@ -113,7 +113,7 @@ func (ss *session) unacked(ack uint32) int {
 
 // send hands a snapshot to the transport; appLimited tells the rate estimator the send window was
 // open, so the link was not what held the snapshot back.
-func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error {
+func (ss *session) send(ctx context.Context, pkt *snapshotPacket, appLimited bool) error {
 	ss.inflight = append(ss.inflight, pkt.Tick)
 	st := &ss.peer.stats
 	st.inFlight.Store(int32(len(ss.inflight)))
@@ -128,7 +128,7 @@ func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error
 	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
 		err := ss.c.SendDatagram(pkt.Data)
 		if !errors.Is(err, transport.ErrDatagramTooLarge) {
-			ss.peer.ReleaseSnapshot(pkt)
+			ss.peer.releaseSnapshot(pkt)
 			if err == nil {
 				m.snapshotsSent.WithLabelValues("datagram").Inc()
 			}
@@ -141,7 +141,7 @@ func (ss *session) send(ctx context.Context, pkt *Packet, appLimited bool) error
 
 // sendOnStream sends a snapshot too large for a datagram on a fresh unidirectional stream, after
 // resetting the stream of an older snapshot if that one is still being written: its tick is stale.
-func (ss *session) sendOnStream(ctx context.Context, pkt *Packet) error {
+func (ss *session) sendOnStream(ctx context.Context, pkt *snapshotPacket) error {
 	if j := ss.streamSend; j != nil {
 		select {
 		case <-j.done:
@@ -154,7 +154,7 @@ func (ss *session) sendOnStream(ctx context.Context, pkt *Packet) error {
 	}
 	str, err := ss.c.OpenUniStreamSync(ctx)
 	if err != nil {
-		ss.peer.ReleaseSnapshot(pkt)
+		ss.peer.releaseSnapshot(pkt)
 		return fmt.Errorf("server: snapshot stream: %w", err)
 	}
 	j := &streamJob{str: str, done: make(chan struct{})}
@@ -164,7 +164,7 @@ func (ss *session) sendOnStream(ctx context.Context, pkt *Packet) error {
 		if _, err := str.Write(pkt.Data); err == nil {
 			_ = str.Close()
 		}
-		ss.peer.ReleaseSnapshot(pkt)
+		ss.peer.releaseSnapshot(pkt)
 	}()
 	return nil
 }

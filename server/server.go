@@ -142,12 +142,9 @@ func (s *Server) Start() error {
 		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
 		s.goServe(func() { _ = s.httpSrv.Serve(ln) })
 	}
-	s.runCtx, s.cancel = context.WithCancel(context.Background())
-	s.mu.Lock()
-	for _, r := range s.rooms {
-		s.startRoom(r)
+	if err := s.StartRooms(); err != nil {
+		return err
 	}
-	s.mu.Unlock()
 	s.goServe(s.acceptLoop)
 	s.log.Info("tickrelay serving", "udp", s.Addr().String(), "http", fmt.Sprint(s.HTTPAddr()),
 		"dev_cert", s.devCert, "tick_hz", s.cfg.TickRate)
@@ -253,7 +250,9 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}()
 	// Sessions need the listener's connections open to send their close; wait for them first.
 	waitSessions(ctx, &s.sessions)
-	errs = append(errs, s.wt.Close(), s.ln.Close(), s.tr.Close(), s.udp.Close())
+	if s.udp != nil { // else only rooms were started (StartRooms)
+		errs = append(errs, s.wt.Close(), s.ln.Close(), s.tr.Close(), s.udp.Close())
+	}
 	select {
 	case <-done:
 	case <-ctx.Done():

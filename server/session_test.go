@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"sync"
@@ -122,88 +123,48 @@ func TestInputsMoveOwnEntity(t *testing.T) {
 	if h.LastInputSeq == 0 || netcode.SeqAfter(h.LastInputSeq, c.InputSeq()) {
 		t.Fatalf("snapshot reports input %d applied; client sent up to %d", h.LastInputSeq, c.InputSeq())
 	}
-	_, view := c.View()
-	if e := view[netcode.FindEntity(view, own)]; e.Y != q.Position(q.Unposition(e.Y)) || e.Heading != 0 {
+	// The client's own entity is exactly the server's, quantized, at the tick it shows: moved by
+	// the inputs, not elsewhere on the way, and heading right.
+	var tick uint32
+	var view, world []netcode.EntityState
+	waitFor(t, 5*time.Second, "a view of a tick the server still holds", func() bool {
+		var ok bool
+		tick, view = c.View()
+		world, ok = room.WorldAt(tick)
+		return ok
+	})
+	e, s := view[netcode.FindEntity(view, own)], world[netcode.FindEntity(world, own)]
+	if e != s {
+		t.Fatalf("tick %d: own entity %+v on the client, %+v on the server", tick, e, s)
+	}
+	if e.Heading != 0 {
 		t.Fatalf("moving right, heading %d", e.Heading)
 	}
 }
 
-// A client that stops reading and acking is sent at most a probe per ack timeout; when it comes
-// back, the next snapshot it applies is the newest tick, not the ones it missed.
-func TestStalledClientGetsNewestTickNotBacklog(t *testing.T) {
-	cfg := server.Config{AckTimeout: 200 * time.Millisecond, SendWindow: 4}
-	srv, room := testServer(t, cfg, arena.Config{NPCs: 300}, 0)
-	var mu sync.Mutex
-	var ticks []uint32
-	c := dial(t, srv, bots.Config{OnSnapshot: func(h netcode.Header, _ []netcode.EntityState) {
-		mu.Lock()
-		ticks = append(ticks, h.Tick)
-		mu.Unlock()
-	}})
-	waitFor(t, 5*time.Second, "snapshots", func() bool { return c.Stats().Snapshots >= 10 })
-	peer, ok := room.Peer(c.Welcome().PlayerId)
-	if !ok {
-		t.Fatal("server has no peer for the bot")
-	}
-
-	c.SetPaused(true)
-	before := peer.Stats()
-	pauseTick := room.CurrentTick()
-	waitFor(t, 10*time.Second, "60 ticks of pause", func() bool {
-		return netcode.SeqDiff(room.CurrentTick(), pauseTick) >= 60
-	})
-	during := peer.Stats()
-	resumeTick := room.CurrentTick()
-	mu.Lock()
-	n := len(ticks)
-	mu.Unlock()
-	c.SetPaused(false)
-	waitFor(t, 5*time.Second, "snapshots after resume", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(ticks) > n+5
-	})
-
-	paused := uint64(netcode.SeqDiff(resumeTick, pauseTick))
-	sent := during.SnapshotsSent - before.SnapshotsSent
-	// The window, then one probe per ack timeout (2 s of pause: about 10), never one per tick.
-	if limit := uint64(cfg.SendWindow) + paused/6 + 2; sent > limit {
-		t.Errorf("sent %d snapshots during a %d-tick pause; want at most %d", sent, paused, limit)
-	}
-	if skipped := during.TicksSkipped - before.TicksSkipped; skipped+sent < paused-2 {
-		t.Errorf("%d ticks skipped and %d sent during a %d-tick pause", skipped, sent, paused)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if first := ticks[n]; netcode.SeqAfter(resumeTick, first) {
-		t.Fatalf("first snapshot after resume is tick %d, older than tick %d at resume", first, resumeTick)
-	}
-	for i := n + 1; i < len(ticks); i++ {
-		if !netcode.SeqAfter(ticks[i], ticks[i-1]) {
-			t.Fatalf("ticks went backwards: %v", ticks[n:])
-		}
-	}
-}
-
+// Fifty bots play at once: every one connects, receives snapshots, decodes all of them and sees
+// nothing outside its area of interest. How many snapshots a second they get depends on the
+// machine's load; the end-to-end benchmark in bench/ measures that.
 func TestFiftyBots(t *testing.T) {
 	srv, _ := testServer(t, server.Config{}, arena.Config{NPCs: 500}, 2000)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	const seconds = 3
-	sum := bots.RunSwarm(ctx, bots.SwarmConfig{
-		Client: bots.Config{Addr: srv.Addr().String()},
-		Bots:   50, Duration: seconds * time.Second,
+	clients := make([]*bots.Client, 50)
+	for i := range clients {
+		clients[i] = dial(t, srv, bots.Config{Name: fmt.Sprint("bot-", i), Seed: uint64(i + 1)})
+	}
+	waitFor(t, 30*time.Second, "every bot to apply 10 snapshots", func() bool {
+		for _, c := range clients {
+			if c.Stats().Snapshots < 10 {
+				return false
+			}
+		}
+		return true
 	})
-	if sum.Connected != 50 || sum.DialErrors != 0 {
-		t.Fatalf("%d of 50 connected to the end, %d dial errors", sum.Connected, sum.DialErrors)
-	}
-	if sum.DecodeErrors != 0 || sum.AOIViolations != 0 {
-		t.Fatalf("%d decode errors, %d AOI violations", sum.DecodeErrors, sum.AOIViolations)
-	}
-	// Most ticks: the margin holds under -race on a loaded 2-core machine; the benchmark has the
-	// real rate.
-	if sum.SnapshotsPerSec < 0.6*30 {
-		t.Fatalf("bots received %.1f snapshots/s of 30", sum.SnapshotsPerSec)
+	for i, c := range clients {
+		st := c.Stats()
+		if !st.Connected || st.DecodeErrors != 0 || st.AOIViolations != 0 || st.NoBaseline != 0 {
+			t.Errorf("bot %d: connected %v, %d decode errors, %d AOI violations, %d snapshots without baseline",
+				i, st.Connected, st.DecodeErrors, st.AOIViolations, st.NoBaseline)
+		}
 	}
 }
 

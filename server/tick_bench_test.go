@@ -54,67 +54,102 @@ func BenchmarkTick(b *testing.B) {
 	}
 }
 
-func benchTick(b *testing.B, sc scenario) {
+// arenaTick is the arena of a scenario with its players attached in-process, ticked by hand.
+type arenaTick struct {
+	room    *server.Room
+	players []*inProcessPlayer
+	rng     *rand.Rand
+	now     time.Time
+
+	bytes, updates, snaps float64 // counted by drain(true)
+}
+
+// newArenaTick builds the scenario's room, joins its players and plays 300 ticks (joins, full
+// snapshots, then ten seconds of play) so that every buffer has reached its size.
+func newArenaTick(tb testing.TB, sc scenario) *arenaTick {
+	tb.Helper()
 	cfg := server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPlayersPerRoom: sc.players,
 		ControlQueue: sc.players + 1}
 	g := arena.New(arena.Config{NPCs: sc.npcs})
 	room, err := server.NewRoom(sc.name, g, sc.world, sc.world, cfg)
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer room.Close()
+	tb.Cleanup(room.Close)
 	g.Populate(room.World())
-	players := make([]*inProcessPlayer, sc.players)
-	for i := range players {
+	a := &arenaTick{room: room, players: make([]*inProcessPlayer, sc.players), rng: rand.New(rand.NewPCG(1, 2)), now: time.Now()}
+	for i := range a.players {
 		p, err := room.Join(fmt.Sprint("p", i))
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		pl := &inProcessPlayer{peer: p}
 		pl.frame.Inputs = []*schema.Input{&pl.input}
-		players[i] = pl
+		a.players[i] = pl
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	now := time.Now()
-	step := func() {
-		now = now.Add(time.Second / 30)
-		room.Tick(now)
+	for range 300 {
+		a.step()
+		a.drain(false)
 	}
-	var bytes, updates, snaps float64
-	drain := func(count bool) {
-		tick := room.CurrentTick()
-		for _, pl := range players {
-			if pkt := pl.peer.TakeSnapshot(); pkt != nil {
-				if count {
-					bytes += float64(len(pkt.Data))
-					updates += float64(pkt.Updates)
-					snaps++
-				}
-				pl.peer.ReleaseSnapshot(pkt)
+	return a
+}
+
+// step runs one tick, a thirtieth of a second after the last.
+func (a *arenaTick) step() {
+	a.now = a.now.Add(time.Second / 30)
+	a.room.Tick(a.now)
+}
+
+// drain does what each player's sender and client would between ticks: take the snapshot, read
+// the control queue, steer, and send an input frame acking the newest tick.
+func (a *arenaTick) drain(count bool) {
+	tick := a.room.CurrentTick()
+	for _, pl := range a.players {
+		if pkt := server.TakeSnapshotForTest(pl.peer); pkt != nil {
+			if count {
+				a.bytes += float64(len(pkt.Data))
+				a.updates += float64(pkt.Updates)
+				a.snaps++
 			}
-			for len(pl.peer.Control()) > 0 {
-				<-pl.peer.Control()
-			}
-			pl.wander(rng)
-			pl.frame.Seq++
-			pl.frame.AckTick = tick
-			pl.peer.HandleInput(&pl.frame)
+			server.ReleaseSnapshotForTest(pl.peer, pkt)
 		}
+		for len(pl.peer.Control()) > 0 {
+			<-pl.peer.Control()
+		}
+		pl.wander(a.rng)
+		pl.frame.Seq++
+		pl.frame.AckTick = tick
+		pl.peer.HandleInput(&pl.frame)
 	}
-	for range 300 { // joins, full snapshots, then ten seconds of play so that buffers reach their size
-		step()
-		drain(false)
-	}
+}
+
+func benchTick(b *testing.B, sc scenario) {
+	a := newArenaTick(b, sc)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		step()
-		drain(true)
+		a.step()
+		a.drain(true)
 	}
 	b.StopTimer()
 	perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	b.ReportMetric(perTick/float64(sc.players), "ns/player")
-	b.ReportMetric(bytes/snaps, "bytes/snapshot")
-	b.ReportMetric(bytes/updates, "bytes/entity")
-	b.ReportMetric(updates/snaps, "updates/snapshot")
+	b.ReportMetric(a.bytes/a.snaps, "bytes/snapshot")
+	b.ReportMetric(a.bytes/a.updates, "bytes/entity")
+	b.ReportMetric(a.updates/a.snaps, "updates/snapshot")
+}
+
+// In steady state a tick of the arena, with every player acking and steering, allocates nothing:
+// buffers, rings and views are all reused.
+func TestSteadyTickAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	a := newArenaTick(t, scenario{"arena-100", 100, 2000, 4000})
+	if allocs := testing.AllocsPerRun(100, func() {
+		a.step()
+		a.drain(false)
+	}); allocs != 0 {
+		t.Fatalf("a steady-state tick allocates %v times", allocs)
+	}
 }
