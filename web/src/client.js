@@ -5,9 +5,9 @@
 
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
-  CloseReason, ControlMessageSchema, InputFrameSchema, InputSchema, SnapshotSchema, Version,
+  CloseReason, ControlMessageSchema, InputFrameSchema, InputSchema, Version,
 } from "./gen/tickrelay_pb.js";
-import { InputHistory, ViewRing, applyDelta, seqAfter, tickGap } from "./netcode.js";
+import { InputHistory, ViewRing, applyDelta, decodeSnapshot, seqAfter, tickGap } from "./netcode.js";
 
 const MAX_CONTROL = 64 * 1024;
 
@@ -288,7 +288,7 @@ export class TickrelayClient {
     this.window.push({ t: now, bytes: bytes.length, snapshot: false });
     let s;
     try {
-      s = fromBinary(SnapshotSchema, bytes);
+      s = decodeSnapshot(bytes);
     } catch (err) {
       this.stats.decodeErrors++;
       console.warn("tickrelay: undecodable snapshot:", err);

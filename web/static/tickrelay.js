@@ -3412,7 +3412,6 @@ function writeTypeOfScalar(type) {
 var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSJ9CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoDBIMCgRyb29tGAQgASgJEhUKDWxhc3RfZXZlbnRfaWQYBSABKAQSEAoIYWNrX3RpY2sYBiABKA0i4wIKB1dlbGNvbWUSEQoJcGxheWVyX2lkGAEgASgNEhEKCWVudGl0eV9pZBgCIAEoDRIUCgx0aWNrX3JhdGVfaHoYAyABKA0SEgoKYW9pX3JhZGl1cxgEIAEoAhITCgt3b3JsZF93aWR0aBgFIAEoAhIUCgx3b3JsZF9oZWlnaHQYBiABKAISFgoOcG9zaXRpb25fc2NhbGUYByABKA0SFAoMaGVhZGluZ19iaXRzGAggASgNEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNIjgKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESDwoHYnV0dG9ucxgDIAEoDSJQCgpJbnB1dEZyYW1lEgsKA3NlcRgBIAEoDRIjCgZpbnB1dHMYAiADKAsyEy50aWNrcmVsYXkudjEuSW5wdXQSEAoIYWNrX3RpY2sYAyABKA0i3QEKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoDRIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoESI8CgZQbGF5ZXISEQoJcGxheWVyX2lkGAEgASgNEgwKBG5hbWUYAiABKAkSEQoJZW50aXR5X2lkGAMgASgNIi8KBlJvc3RlchIlCgdwbGF5ZXJzGAEgAygLMhQudGlja3JlbGF5LnYxLlBsYXllciI0CgxQbGF5ZXJKb2luZWQSJAoGcGxheWVyGAEgASgLMhQudGlja3JlbGF5LnYxLlBsYXllciJKCgpQbGF5ZXJMZWZ0EhEKCXBsYXllcl9pZBgBIAEoDRIpCgZyZWFzb24YAiABKA4yGS50aWNrcmVsYXkudjEuQ2xvc2VSZWFzb24iWwoFQ2xvc2USKQoGcmVhc29uGAEgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uEg8KB21lc3NhZ2UYAiABKAkSFgoOcmV0cnlfYWZ0ZXJfbXMYAyABKA0iRwoFRXZlbnQSCgoCaWQYASABKAQSDAoEa2luZBgCIAEoCRIPCgdwYXlsb2FkGAMgASgMEhMKC2Zyb21fcGxheWVyGAQgASgNIrMCCg5Db250cm9sTWVzc2FnZRIkCgVoZWxsbxgBIAEoCzITLnRpY2tyZWxheS52MS5IZWxsb0gAEigKB3dlbGNvbWUYAiABKAsyFS50aWNrcmVsYXkudjEuV2VsY29tZUgAEiYKBnJvc3RlchgDIAEoCzIULnRpY2tyZWxheS52MS5Sb3N0ZXJIABIsCgZqb2luZWQYBCABKAsyGi50aWNrcmVsYXkudjEuUGxheWVySm9pbmVkSAASKAoEbGVmdBgFIAEoCzIYLnRpY2tyZWxheS52MS5QbGF5ZXJMZWZ0SAASJAoFY2xvc2UYBiABKAsyEy50aWNrcmVsYXkudjEuQ2xvc2VIABIkCgVldmVudBgHIAEoCzITLnRpY2tyZWxheS52MS5FdmVudEgAQgUKA21zZyo3CgdWZXJzaW9uEhcKE1ZFUlNJT05fVU5TUEVDSUZJRUQQABITCg9WRVJTSU9OX0NVUlJFTlQQASqLBAoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX05PUk1BTBABEhoKFkNMT1NFX1JFQVNPTl9CQURfVE9LRU4QAhIeChpDTE9TRV9SRUFTT05fVE9LRU5fRVhQSVJFRBADEiMKH0NMT1NFX1JFQVNPTl9PUklHSU5fTk9UX0FMTE9XRUQQBBIaChZDTE9TRV9SRUFTT05fUk9PTV9GVUxMEAUSIgoeQ0xPU0VfUkVBU09OX1RPT19NQU5ZX1NFU1NJT05TEAYSIwofQ0xPU0VfUkVBU09OX1BST1RPQ09MX1ZJT0xBVElPThAHEh0KGUNMT1NFX1JFQVNPTl9JRExFX1RJTUVPVVQQCBIgChxDTE9TRV9SRUFTT05fU0VSVkVSX1NIVVRET1dOEAkSHgoaQ0xPU0VfUkVBU09OX1NMT1dfQ09OU1VNRVIQChIhCh1DTE9TRV9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBALEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBAMEh0KGUNMT1NFX1JFQVNPTl9OT19TVUNIX1JPT00QDRIfChtDTE9TRV9SRUFTT05fSU5URVJOQUxfRVJST1IQDhIgChxDTE9TRV9SRUFTT05fQ09OTkVDVElPTl9MT1NUEA9CEloQdGlja3JlbGF5L3NjaGVtYWIGcHJvdG8z");
 var InputSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 2);
 var InputFrameSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 3);
-var SnapshotSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 4);
 var ControlMessageSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 11);
 var VersionSchema = /* @__PURE__ */ enumDesc(file_tickrelay, 0);
 var Version = /* @__PURE__ */ tsEnum(VersionSchema);
@@ -3440,6 +3439,146 @@ var MalformedSnapshotError = class extends Error {
   constructor(msg) {
     super(`malformed snapshot: ${msg}`);
     this.name = "MalformedSnapshotError";
+  }
+};
+var WT_VARINT = 0;
+var WT_I64 = 1;
+var WT_LEN = 2;
+var WT_SGROUP = 3;
+var WT_EGROUP = 4;
+var WT_I32 = 5;
+var UINT32_COLUMNS = { 5: "removed", 6: "enteredIds", 7: "enteredKinds", 9: "changed" };
+var SINT32_COLUMNS = { 8: "enteredValues", 10: "changedValues" };
+function decodeSnapshot(bytes) {
+  const s = {
+    tick: 0,
+    baselineTick: 0,
+    lastInputSeq: 0,
+    serverTimeUs: 0,
+    removed: [],
+    enteredIds: [],
+    enteredKinds: [],
+    enteredValues: [],
+    changed: [],
+    changedValues: []
+  };
+  const r = new WireReader(bytes);
+  while (r.pos < r.end) {
+    const [no, wt] = r.tag();
+    if (wt === WT_EGROUP) throw new MalformedSnapshotError("end group without start");
+    if (no <= 3 && wt === WT_VARINT) {
+      const v = r.varint();
+      if (no === 1) s.tick = v;
+      else if (no === 2) s.baselineTick = v;
+      else s.lastInputSeq = v;
+    } else if (no === 4 && wt === WT_I32) {
+      s.serverTimeUs = r.fixed32();
+    } else if (no in UINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
+      r.repeated(wt, s[UINT32_COLUMNS[no]], (v) => v);
+    } else if (no in SINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
+      r.repeated(wt, s[SINT32_COLUMNS[no]], (v) => v >>> 1 ^ -(v & 1));
+    } else {
+      r.skip(wt, no, 0);
+    }
+  }
+  if (s.tick === 0) throw new MalformedSnapshotError("tick 0");
+  if (s.baselineTick !== 0 && !seqAfter(s.tick, s.baselineTick)) {
+    throw new MalformedSnapshotError(`baseline ${s.baselineTick} not before tick ${s.tick}`);
+  }
+  return s;
+}
+var WireReader = class {
+  constructor(buf) {
+    this.buf = buf;
+    this.pos = 0;
+    this.end = buf.length;
+    this.big = false;
+  }
+  /** Reads a varint of at most 10 bytes and returns its low 32 bits, unsigned. */
+  varint() {
+    let lo = 0, big = false;
+    for (let i = 0; ; i++) {
+      if (this.pos >= this.end) throw new MalformedSnapshotError("truncated varint");
+      const b = this.buf[this.pos++];
+      if (i < 4) lo |= (b & 127) << 7 * i;
+      else if (i === 4) {
+        lo |= (b & 15) << 28;
+        if (b & 112) big = true;
+      } else if (b & 127) big = true;
+      if (i === 9 && b > 1) throw new MalformedSnapshotError("varint overflows 64 bits");
+      if (b < 128) {
+        this.big = big;
+        return lo >>> 0;
+      }
+    }
+  }
+  tag() {
+    const v = this.varint();
+    const no = v >>> 3, wt = v & 7;
+    if (this.big || no === 0) throw new MalformedSnapshotError("invalid field number");
+    if (wt > WT_I32) throw new MalformedSnapshotError(`invalid wire type ${wt}`);
+    return [no, wt];
+  }
+  fixed32() {
+    const p = this.take(4);
+    return (this.buf[p] | this.buf[p + 1] << 8 | this.buf[p + 2] << 16 | this.buf[p + 3] << 24) >>> 0;
+  }
+  /** Advances past n bytes and returns where they start. */
+  take(n) {
+    if (n > this.end - this.pos) throw new MalformedSnapshotError("truncated field");
+    const p = this.pos;
+    this.pos += n;
+    return p;
+  }
+  /** The length of a length-delimited field. */
+  length() {
+    const n = this.varint();
+    if (this.big || n > this.end - this.pos) throw new MalformedSnapshotError("truncated field");
+    return n;
+  }
+  /** Appends to list one varint (wt 0) or a packed run of them (wt 2), each mapped by f. */
+  repeated(wt, list, f) {
+    if (wt === WT_VARINT) {
+      list.push(f(this.varint()));
+      return;
+    }
+    const n = this.length();
+    const outer = this.end;
+    this.end = this.pos + n;
+    try {
+      while (this.pos < this.end) list.push(f(this.varint()));
+    } finally {
+      this.end = outer;
+    }
+  }
+  /** Skips the value of an unknown field, groups included, as Go keeps it among unknown fields. */
+  skip(wt, no, depth) {
+    switch (wt) {
+      case WT_VARINT:
+        this.varint();
+        return;
+      case WT_I64:
+        this.take(8);
+        return;
+      case WT_I32:
+        this.take(4);
+        return;
+      case WT_LEN:
+        this.take(this.length());
+        return;
+      case WT_SGROUP:
+        if (depth >= 1e4) throw new MalformedSnapshotError("groups nested too deep");
+        for (; ; ) {
+          const [n, t] = this.tag();
+          if (t === WT_EGROUP) {
+            if (n !== no) throw new MalformedSnapshotError("mismatched end group");
+            return;
+          }
+          this.skip(t, n, depth + 1);
+        }
+      default:
+        throw new MalformedSnapshotError("end group without start");
+    }
   }
 };
 function applyDelta(base, s) {
@@ -3849,7 +3988,7 @@ var TickrelayClient = class {
     this.window.push({ t: now, bytes: bytes.length, snapshot: false });
     let s;
     try {
-      s = fromBinary(SnapshotSchema, bytes);
+      s = decodeSnapshot(bytes);
     } catch (err) {
       this.stats.decodeErrors++;
       console.warn("tickrelay: undecodable snapshot:", err);
@@ -4109,12 +4248,14 @@ export {
   ControlReader,
   InputHistory,
   Interpolator,
+  MAX_ENTITIES_PER_SNAPSHOT,
   MalformedSnapshotError,
   Predictor,
   TickrelayClient,
   ViewRing,
   angleDelta,
   applyDelta,
+  decodeSnapshot,
   frameControl,
   reasonName,
   seqAfter,
