@@ -483,7 +483,8 @@ func (cl *Client) apply(b []byte) {
 // checkAOI counts entities received in this snapshot (entered or changed) farther from the own
 // entity than the area of interest plus one tick of movement and the quantization error allow.
 // Entities the snapshot left as they were (a tight bandwidth budget updates far ones less often)
-// keep an older position, so they are not measured against this tick's.
+// keep an older position, so they are not measured against this tick's; nor are the ones the
+// snapshot marks always-relevant, which are in every view whatever the distance.
 func (cl *Client) checkAOI(view []netcode.EntityState) {
 	w := cl.welcome
 	i := netcode.FindEntity(view, w.EntityId)
@@ -494,6 +495,9 @@ func (cl *Client) checkAOI(view []netcode.EntityState) {
 	ox, oy := cl.q.Unposition(own.X), cl.q.Unposition(own.Y)
 	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*float64(cl.q.PositionError())
 	for _, id := range cl.recv.Updated() {
+		if cl.recv.AlwaysRelevant(id) {
+			continue
+		}
 		e := view[netcode.FindEntity(view, id)]
 		if math.Hypot(float64(cl.q.Unposition(e.X)-ox), float64(cl.q.Unposition(e.Y)-oy)) > limit {
 			cl.stats.AOIViolations++
