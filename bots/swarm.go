@@ -218,7 +218,7 @@ func dialRetrying(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w (after %d attempts)", err, attempt)
+			return nil, fmt.Errorf("%w (attempt %d, when the run ended)", err, attempt)
 		case <-time.After(backoff.Next()):
 		}
 	}
