@@ -27,7 +27,7 @@ import (
 type Config struct {
 	// Addr is the server's UDP address, host:port. Required.
 	Addr string
-	// Transport is "quic" (default) or "webtransport".
+	// Transport is "quic" (default, also for "") or "webtransport".
 	Transport string
 	// Token is presented in the hello. Default: a development token for Name, signed with
 	// netcode.DevSecret, which servers in development mode accept.
@@ -36,17 +36,18 @@ type Config struct {
 	Name string
 	// Room names the room to join; "" is the server's default room.
 	Room string
-	// CertHash pins the server certificate's SHA-256; nil skips verification (tests, local load).
+	// CertHash pins the server certificate's SHA-256 (32 bytes); nil skips verification (tests,
+	// local load).
 	CertHash []byte
-	// Redundancy is how many recent inputs each input frame carries. Default 4.
+	// Redundancy is how many recent inputs each input frame carries, 1 to 16. Default 4.
 	Redundancy int
 	// Steer returns the input to send at each input interval. Default: Wander.
 	Steer func(now time.Time) *schema.Input
 	// MaxSpeed is the fastest any entity moves, in units per second, for the area-of-interest check.
 	// Default 120, the arena's player speed.
 	MaxSpeed float32
-	// InputRate is how many input frames per second to send. Default: the rate the server asks for
-	// in its welcome. Tests set it higher to play a client that floods the server.
+	// InputRate is how many input frames per second to send, at most 1000. Default: the rate the
+	// server asks for in its welcome. Tests set it higher to play a client that floods the server.
 	InputRate int
 	// NoReconnect makes Run return when the connection ends instead of reconnecting.
 	NoReconnect bool
@@ -100,31 +101,12 @@ var ErrClosed = transport.ErrClosed
 // CloseError reports the server's reason for ending a session.
 type CloseError = transport.CloseError
 
-// Dial connects, sends the hello and waits for the welcome.
+// Dial connects, sends the hello and waits for the welcome. It rejects an invalid cfg with an
+// error that names the field.
 func Dial(ctx context.Context, cfg Config) (*Client, error) {
-	if cfg.Name == "" {
-		cfg.Name = "bot"
-	}
-	if cfg.Token == "" {
-		tok, err := netcode.SignToken(netcode.DevSecret, netcode.Claims{
-			Player: cfg.Name, Room: "", Expires: time.Now().Add(time.Hour).Unix(),
-		})
-		if err != nil {
-			return nil, err
-		}
-		cfg.Token = tok
-	}
-	if cfg.Redundancy <= 0 {
-		cfg.Redundancy = 4
-	}
-	if cfg.MaxSpeed == 0 {
-		cfg.MaxSpeed = 120
-	}
-	if cfg.MaxBackoff <= 0 {
-		cfg.MaxBackoff = 5 * time.Second
-	}
-	if cfg.Steer == nil {
-		cfg.Steer = Wander(cfg.Seed)
+	cfg.populate()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	cl := &Client{cfg: cfg, closed: make(chan struct{})}
 	if err := cl.connect(ctx); err != nil {
@@ -501,7 +483,8 @@ func (cl *Client) apply(b []byte) {
 // checkAOI counts entities received in this snapshot (entered or changed) farther from the own
 // entity than the area of interest plus one tick of movement and the quantization error allow.
 // Entities the snapshot left as they were (a tight bandwidth budget updates far ones less often)
-// keep an older position, so they are not measured against this tick's.
+// keep an older position, so they are not measured against this tick's; nor are the ones the
+// snapshot marks always-relevant, which are in every view whatever the distance.
 func (cl *Client) checkAOI(view []netcode.EntityState) {
 	w := cl.welcome
 	i := netcode.FindEntity(view, w.EntityId)
@@ -512,6 +495,9 @@ func (cl *Client) checkAOI(view []netcode.EntityState) {
 	ox, oy := cl.q.Unposition(own.X), cl.q.Unposition(own.Y)
 	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*float64(cl.q.PositionError())
 	for _, id := range cl.recv.Updated() {
+		if cl.recv.AlwaysRelevant(id) {
+			continue
+		}
 		e := view[netcode.FindEntity(view, id)]
 		if math.Hypot(float64(cl.q.Unposition(e.X)-ox), float64(cl.q.Unposition(e.Y)-oy)) > limit {
 			cl.stats.AOIViolations++
@@ -530,9 +516,22 @@ func (cl *Client) Stats() Stats {
 	}
 	st.Seconds = cl.last.Sub(cl.first).Seconds()
 	if !st.Connected && cl.reason != 0 {
-		st.CloseReason = cl.reason.String()
+		st.Reason, st.CloseReason = cl.reason, cl.reason.String()
 	}
 	return st
+}
+
+// addProgress adds the client's figures to a swarm's progress sample.
+func (cl *Client) addProgress(s *progressSample) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	if cl.stats.Connected {
+		s.connected++
+	}
+	s.snapshots += cl.stats.Snapshots
+	if cl.stats.ages != nil {
+		s.ages.merge(cl.stats.ages)
+	}
 }
 
 // View returns a copy of the newest view and its tick.

@@ -2,6 +2,9 @@ package bots
 
 import (
 	"math"
+
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // ageHistogram counts snapshot ages in 0.5 ms buckets up to 10 s, so that percentiles over many bots
@@ -35,6 +38,18 @@ func (h *ageHistogram) merge(o *ageHistogram) {
 	h.sum += o.sum
 }
 
+// minus returns the samples of h that o, an earlier state of the same histogram, did not have.
+func (h *ageHistogram) minus(o *ageHistogram) ageHistogram {
+	d := *h
+	for i, c := range o.buckets {
+		d.buckets[i] -= c
+	}
+	d.over -= o.over
+	d.n -= o.n
+	d.sum -= o.sum
+	return d
+}
+
 // quantile returns the age below which a fraction q of the samples lie (upper bucket edge), NaN
 // without samples.
 func (h *ageHistogram) quantile(q float64) float64 {
@@ -55,22 +70,23 @@ func (h *ageHistogram) quantile(q float64) float64 {
 // Stats are one client's counters.
 type Stats struct {
 	Connected       bool
-	Snapshots       uint64  // snapshots applied
-	Stale           uint64  // snapshots ignored because a newer one was applied first
-	TicksSkipped    uint64  // sum over consecutive applied snapshots of (tick gap - 1)
-	Bytes           uint64  // payload bytes received: datagrams, snapshot streams, control stream
-	SnapshotBytes   uint64  // payload bytes of applied snapshots
-	DecodeErrors    uint64  // snapshots that failed to decode or apply
-	NoBaseline      uint64  // snapshots whose baseline was no longer held
-	VisibleSum      uint64  // sum of view sizes over applied snapshots
-	Updates         uint64  // entities entered or changed, over applied snapshots
-	AOIViolations   uint64  // entities seen farther than the area of interest allows
-	InputsSent      uint64  // input frames sent
-	Reconnects      uint64  // successful reconnects
-	Events          uint64  // server events applied
-	EventsDuplicate uint64  // server events received again and ignored
-	Seconds         float64 // time from the first applied snapshot to the last
-	CloseReason     string  // why the session ended, "" while it runs
+	Snapshots       uint64             // snapshots applied
+	Stale           uint64             // snapshots ignored because a newer one was applied first
+	TicksSkipped    uint64             // sum over consecutive applied snapshots of (tick gap - 1)
+	Bytes           uint64             // payload bytes received: datagrams, snapshot streams, control stream
+	SnapshotBytes   uint64             // payload bytes of applied snapshots
+	DecodeErrors    uint64             // snapshots that failed to decode or apply
+	NoBaseline      uint64             // snapshots whose baseline was no longer held
+	VisibleSum      uint64             // sum of view sizes over applied snapshots
+	Updates         uint64             // entities entered or changed, over applied snapshots
+	AOIViolations   uint64             // entities seen farther than the area of interest allows
+	InputsSent      uint64             // input frames sent
+	Reconnects      uint64             // successful reconnects
+	Events          uint64             // server events applied
+	EventsDuplicate uint64             // server events received again and ignored
+	Seconds         float64            // time from the first applied snapshot to the last
+	Reason          schema.CloseReason // why the session ended, 0 while it runs
+	CloseReason     string             // Reason's enum name (CLOSE_REASON_...), "" while it runs
 	ages            *ageHistogram
 }
 
@@ -91,7 +107,7 @@ type Summary struct {
 	StaleSnapshots  uint64         `json:"stale_snapshots"`
 	DialErrors      int            `json:"dial_errors"`
 	Reconnects      uint64         `json:"reconnects"`
-	Refused         map[string]int `json:"refused"`
+	Refused         map[string]int `json:"refused"` // by transport.ReasonName: "bad_token"
 }
 
 // Summarize aggregates per-client stats.
@@ -105,8 +121,8 @@ func Summarize(all []Stats, dialErrors int) Summary {
 		if st.Connected {
 			s.Connected++
 		}
-		if st.CloseReason != "" && st.CloseReason != "CLOSE_REASON_NORMAL" {
-			s.Refused[st.CloseReason]++
+		if st.Reason != 0 && st.Reason != schema.CloseReason_CLOSE_REASON_NORMAL {
+			s.Refused[transport.ReasonName(st.Reason)]++
 		}
 		s.TicksSkipped += st.TicksSkipped
 		s.AOIViolations += st.AOIViolations

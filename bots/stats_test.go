@@ -2,7 +2,10 @@ package bots
 
 import (
 	"math"
+	"reflect"
 	"testing"
+
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 func TestAgeHistogramQuantiles(t *testing.T) {
@@ -32,20 +35,45 @@ func TestSummarize(t *testing.T) {
 	b.add(4)
 	sum := Summarize([]Stats{
 		{Connected: true, Snapshots: 31, Seconds: 1, Bytes: 3000, SnapshotBytes: 2000, Updates: 400,
-			VisibleSum: 310, TicksSkipped: 2, ages: a},
-		{Connected: false, CloseReason: "CLOSE_REASON_IDLE_TIMEOUT", Snapshots: 11, Seconds: 0.5,
-			Bytes: 1000, SnapshotBytes: 800, Updates: 100, VisibleSum: 110, DecodeErrors: 1, ages: b},
+			VisibleSum: 310, TicksSkipped: 2, AOIViolations: 1, Stale: 3, Reconnects: 1, ages: a},
+		{Connected: false, Reason: schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, CloseReason: "CLOSE_REASON_IDLE_TIMEOUT",
+			Snapshots: 11, Seconds: 0.5, Bytes: 1000, SnapshotBytes: 800, Updates: 100, VisibleSum: 110,
+			DecodeErrors: 1, ages: b},
+		{Connected: false, Reason: schema.CloseReason_CLOSE_REASON_NORMAL, CloseReason: "CLOSE_REASON_NORMAL"},
 	}, 1)
 	want := Summary{
-		Bots: 3, Connected: 1, DialErrors: 1, SnapshotsPerSec: 25, TicksSkipped: 2, BytesPerSec: 2500,
-		VisibleAvg: 10, BytesPerUpdate: 5.6, DecodeErrors: 1, SnapshotAgeP50: 2.5, SnapshotAgeP99: 4.5,
-		Refused: map[string]int{"CLOSE_REASON_IDLE_TIMEOUT": 1},
+		Bots: 4, Connected: 1, DialErrors: 1, SnapshotsPerSec: 25, TicksSkipped: 2, BytesPerSec: 2500,
+		SnapshotAgeP50: 2.5, SnapshotAgeP99: 4.5, SnapshotAgeMean: 3, VisibleAvg: 10, BytesPerUpdate: 5.6,
+		AOIViolations: 1, DecodeErrors: 1, StaleSnapshots: 3, Reconnects: 1,
+		Refused: map[string]int{"idle_timeout": 1}, // a normal close is no refusal
 	}
-	if sum.Bots != want.Bots || sum.Connected != want.Connected || sum.DialErrors != want.DialErrors ||
-		sum.SnapshotsPerSec != want.SnapshotsPerSec || sum.BytesPerSec != want.BytesPerSec ||
-		sum.VisibleAvg != want.VisibleAvg || sum.BytesPerUpdate != want.BytesPerUpdate ||
-		sum.SnapshotAgeP50 != want.SnapshotAgeP50 || sum.SnapshotAgeP99 != want.SnapshotAgeP99 ||
-		sum.Refused["CLOSE_REASON_IDLE_TIMEOUT"] != 1 || sum.DecodeErrors != 1 || sum.TicksSkipped != 2 {
-		t.Fatalf("got %+v\nwant %+v", sum, want)
+	if !reflect.DeepEqual(sum, want) {
+		t.Fatalf("got  %+v\nwant %+v", sum, want)
+	}
+	// Every field of want is set, so that a field added to Summary must be added here too.
+	v := reflect.ValueOf(want)
+	for i := range v.NumField() {
+		if v.Field(i).IsZero() {
+			t.Errorf("test data leave Summary.%s zero", v.Type().Field(i).Name)
+		}
+	}
+}
+
+func TestSummarizeNothing(t *testing.T) {
+	want := Summary{Bots: 2, DialErrors: 2, Refused: map[string]int{}}
+	if got := Summarize(nil, 2); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}
+
+func TestAgeHistogramMinus(t *testing.T) {
+	var before, after ageHistogram
+	before.add(1)
+	after = before
+	after.add(10)
+	after.add(20000)
+	d := after.minus(&before)
+	if d.n != 2 || d.over != 1 || d.sum != 20010 || d.quantile(0.5) != 10.5 {
+		t.Errorf("difference n %d over %d sum %v median %v, want the two later samples", d.n, d.over, d.sum, d.quantile(0.5))
 	}
 }

@@ -3,6 +3,7 @@ package netcode
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/tickrelay/tickrelay/schema"
 )
@@ -22,6 +23,8 @@ type Receiver struct {
 	last    Header
 	snap    schema.Snapshot // decode scratch
 	updated []uint32        // ids entered or changed by the newest applied snapshot
+	always  []uint32        // ids the newest applied snapshot marks always-relevant, ascending
+	always2 []uint32        // storage Apply decodes always-relevant ids into, as spare
 }
 
 // Header is the non-entity part of an applied snapshot.
@@ -53,10 +56,15 @@ func (r *Receiver) Apply(payload []byte) (applied bool, err error) {
 			return false, fmt.Errorf("%w: tick %d against %d", ErrNoBaseline, s.Tick, s.BaselineTick)
 		}
 	}
+	always, err := appendAscending(r.always2[:0], s.AlwaysRelevant)
+	if err != nil {
+		return false, err
+	}
 	next, err := ApplyDelta(r.spare[:0], base, s)
 	if err != nil {
 		return false, err
 	}
+	r.always, r.always2 = always, r.always
 	r.recordUpdated(base, s)
 	r.spare = r.ring.Reserve(s.Tick)
 	r.ring.Store(s.Tick, next)
@@ -92,6 +100,27 @@ func (r *Receiver) recordUpdated(base []EntityState, s *schema.Snapshot) {
 // It is valid until the next Apply.
 func (r *Receiver) Updated() []uint32 { return r.updated }
 
+// appendAscending appends to dst the ids that deltas (the first id, then differences) stand for,
+// and rejects a list that does not strictly ascend within 32 bits.
+func appendAscending(dst, deltas []uint32) ([]uint32, error) {
+	id := uint64(0)
+	for i, d := range deltas {
+		if i > 0 && d == 0 || id+uint64(d) > 0xffffffff {
+			return dst, fmt.Errorf("%w: always-relevant ids do not ascend", ErrMalformed)
+		}
+		id += uint64(d)
+		dst = append(dst, uint32(id))
+	}
+	return dst, nil
+}
+
+// AlwaysRelevant reports whether the newest applied snapshot marks the entity id always-relevant:
+// in the view whatever its distance from the player.
+func (r *Receiver) AlwaysRelevant(id uint32) bool {
+	_, found := slices.BinarySearch(r.always, id)
+	return found
+}
+
 // Tick returns the newest applied tick, the one to acknowledge; 0 before the first.
 func (r *Receiver) Tick() uint32 { return r.newest }
 
@@ -105,5 +134,5 @@ func (r *Receiver) Last() Header { return r.last }
 // Reset forgets every view, as after a reconnect without resume.
 func (r *Receiver) Reset() {
 	r.ring.Reset()
-	r.newest, r.view, r.last = 0, nil, Header{}
+	r.newest, r.view, r.last, r.always = 0, nil, Header{}, r.always[:0]
 }

@@ -563,8 +563,12 @@ type Snapshot struct {
 	Changed       []uint32               `protobuf:"varint,9,rep,packed,name=changed,proto3" json:"changed,omitempty"`                                    // baseline entries whose state changed: gap << 4 | field mask
 	// (bit 0 x, 1 y, 2 heading, 3 state), ascending
 	ChangedValues []int32 `protobuf:"zigzag32,10,rep,packed,name=changed_values,json=changedValues,proto3" json:"changed_values,omitempty"` // per changed entry, one per set bit: new value minus baseline
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Ids of the entities the game marks always-relevant at this tick (first id, then differences,
+	// ascending), whether or not this snapshot updates them: they are in the view whatever their
+	// distance, so a client checking the area of interest leaves them out. Empty in most games.
+	AlwaysRelevant []uint32 `protobuf:"varint,11,rep,packed,name=always_relevant,json=alwaysRelevant,proto3" json:"always_relevant,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Snapshot) Reset() {
@@ -663,6 +667,13 @@ func (x *Snapshot) GetChanged() []uint32 {
 func (x *Snapshot) GetChangedValues() []int32 {
 	if x != nil {
 		return x.ChangedValues
+	}
+	return nil
+}
+
+func (x *Snapshot) GetAlwaysRelevant() []uint32 {
+	if x != nil {
+		return x.AlwaysRelevant
 	}
 	return nil
 }
@@ -1209,7 +1220,7 @@ const file_tickrelay_proto_rawDesc = "" +
 	"InputFrame\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12+\n" +
 	"\x06inputs\x18\x02 \x03(\v2\x13.tickrelay.v1.InputR\x06inputs\x12\x19\n" +
-	"\back_tick\x18\x03 \x01(\rR\aackTick\"\xd7\x02\n" +
+	"\back_tick\x18\x03 \x01(\rR\aackTick\"\x80\x03\n" +
 	"\bSnapshot\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\rR\x04tick\x12#\n" +
 	"\rbaseline_tick\x18\x02 \x01(\rR\fbaselineTick\x12$\n" +
@@ -1222,7 +1233,8 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x0eentered_values\x18\b \x03(\x11R\renteredValues\x12\x18\n" +
 	"\achanged\x18\t \x03(\rR\achanged\x12%\n" +
 	"\x0echanged_values\x18\n" +
-	" \x03(\x11R\rchangedValues\"V\n" +
+	" \x03(\x11R\rchangedValues\x12'\n" +
+	"\x0falways_relevant\x18\v \x03(\rR\x0ealwaysRelevant\"V\n" +
 	"\x06Player\x12\x1b\n" +
 	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1b\n" +

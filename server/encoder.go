@@ -23,6 +23,9 @@ type encoder struct {
 	wg      sync.WaitGroup
 	next    atomic.Int64
 	stopped bool
+	// always is this tick's Snapshot.AlwaysRelevant, shared read-only by every peer's snapshot;
+	// encodeAll writes it before the workers start.
+	always []uint32
 }
 
 // encodeWorker is one goroutine's scratch space.
@@ -64,6 +67,7 @@ func (e *encoder) loop(w *encodeWorker, wake <-chan uint32) {
 // encodeAll encodes the snapshot of tick for every peer and returns when all are in their slots.
 func (e *encoder) encodeAll(tick uint32) {
 	e.next.Store(0)
+	e.always = appendAlwaysRelevant(e.always[:0], &e.room.record)
 	if len(e.room.peers) > encodeBatch {
 		e.wg.Add(len(e.wake))
 		for _, ch := range e.wake {
@@ -80,6 +84,18 @@ func (e *encoder) encodeAll(tick uint32) {
 	if skipped > 0 {
 		e.room.metrics.ticksSkipped.Add(float64(skipped))
 	}
+}
+
+// appendAlwaysRelevant appends the ids of rec's always-relevant entities to dst as the snapshot
+// carries them: the first id, then differences.
+func appendAlwaysRelevant(dst []uint32, rec *recordState) []uint32 {
+	prev := uint32(0)
+	for _, i := range rec.always {
+		id := rec.frame[i].ID
+		dst = append(dst, id-prev)
+		prev = id
+	}
+	return dst
 }
 
 func (e *encoder) work(w *encodeWorker, tick uint32) {
@@ -127,6 +143,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	s.Tick, s.BaselineTick = tick, ack
 	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs
 	netcode.EncodeDelta(s, base, view)
+	s.AlwaysRelevant = r.encoder.always
 	p.ring.Store(tick, view)
 
 	pkt := p.packet()

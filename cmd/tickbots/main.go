@@ -1,64 +1,135 @@
 // Command tickbots connects a swarm of headless bots to a tickrelay server and reports what they
-// received.
+// received. It exits with status 1 when not one bot connected and 2 on bad flags.
 package main
 
 import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/internal/cli"
 )
 
 func main() {
-	var (
-		addr      = flag.String("addr", "127.0.0.1:4433", "server UDP address, host:port")
-		n         = flag.Int("n", 10, "number of bots")
-		duration  = flag.Duration("duration", 10*time.Second, "how long the bots play")
-		transport = flag.String("transport", "quic", "quic or webtransport")
-		token     = flag.String("token", "", "token every bot presents; empty: development tokens for <name>-<i>")
-		name      = flag.String("name", "bot", "name prefix of the bots' development tokens")
-		room      = flag.String("room", "", "room to join; empty: the server's default")
-		certHash  = flag.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
-		asJSON    = flag.Bool("json", false, "print one JSON object with the results")
-	)
-	flag.Parse()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var pin []byte
-	if *certHash != "" {
-		var err error
-		if pin, err = hex.DecodeString(*certHash); err != nil || len(pin) != 32 {
-			fmt.Fprintln(os.Stderr, "tickbots: -cert-hash must be 64 hex digits")
-			os.Exit(2)
-		}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// options are the parsed command line.
+type options struct {
+	swarm    bots.SwarmConfig
+	asJSON   bool
+	progress time.Duration
+	common   cli.Flags
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("tickbots", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	c := &o.swarm.Client
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:4433", "server UDP address, host:port")
+	fs.IntVar(&o.swarm.Bots, "n", 10, "number of bots")
+	fs.DurationVar(&o.swarm.Duration, "duration", 10*time.Second, "how long the bots play")
+	fs.StringVar(&c.Transport, "transport", "quic", "quic or webtransport")
+	fs.StringVar(&c.Token, "token", "", "token every bot presents; empty: development tokens for <name>-<i>")
+	fs.StringVar(&c.Name, "name", "bot", "name prefix of the bots' development tokens")
+	fs.StringVar(&c.Room, "room", "", "room to join; empty: the server's default")
+	certHash := fs.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object with the results")
+	fs.DurationVar(&o.progress, "progress", 5*time.Second, "interval between progress lines on stderr; 0: none")
+	o.common.LogLevel = "warn"
+	o.common.Register(fs)
+	if err := fs.Parse(args); err != nil {
+		return o, err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	sum := bots.RunSwarm(ctx, bots.SwarmConfig{
-		Client: bots.Config{Addr: *addr, Transport: *transport, Token: *token, Name: *name, Room: *room, CertHash: pin},
-		Bots:   *n, Duration: *duration, Logger: log,
-	})
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *certHash != "" {
+		pin, err := hex.DecodeString(*certHash)
+		if err != nil || len(pin) != 32 {
+			return o, errors.New("-cert-hash must be 64 hex digits")
+		}
+		c.CertHash = pin
+	}
+	if o.swarm.Bots < 1 {
+		return o, fmt.Errorf("-n must be positive, got %d", o.swarm.Bots)
+	}
+	if o.swarm.Duration <= 0 {
+		return o, fmt.Errorf("-duration must be positive, got %v", o.swarm.Duration)
+	}
+	if o.progress < 0 {
+		return o, fmt.Errorf("-progress must not be negative, got %v", o.progress)
+	}
+	var err error
+	o.swarm.Logger, err = o.common.Logger(stderr)
+	return o, err
+}
+
+// run is tickbots with its command line, output streams and a context that ends it early; it
+// returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case err != nil:
+		fmt.Fprintln(stderr, "tickbots:", err)
+		return 2
+	case o.common.Version:
+		fmt.Fprintln(stdout, cli.Version("tickbots"))
+		return 0
+	}
+	if o.progress > 0 {
+		o.swarm.ProgressEvery = o.progress
+		o.swarm.Progress = func(p bots.Progress) { printProgress(stderr, p) }
+	}
+	sum, err := bots.Swarm(ctx, o.swarm)
+	if err != nil && !errors.Is(err, bots.ErrNoneConnected) {
+		fmt.Fprintln(stderr, "tickbots:", err)
+		return 2
+	}
+	if o.asJSON {
+		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(sum)
-		return
+	} else {
+		printSummary(stdout, sum)
 	}
-	fmt.Printf("bots %d, connected at end %d, dial errors %d, reconnects %d\n",
+	if err != nil {
+		fmt.Fprintln(stderr, "tickbots:", err)
+		return 1
+	}
+	return 0
+}
+
+func printProgress(w io.Writer, p bots.Progress) {
+	fmt.Fprintf(w, "tickbots: %v: connected %d/%d, snapshots/s per bot %.1f, snapshot age p50 %.1f ms\n",
+		p.Elapsed.Round(time.Second), p.Connected, p.Bots, p.SnapshotsPerSec, p.SnapshotAgeP50)
+}
+
+func printSummary(w io.Writer, sum bots.Summary) {
+	fmt.Fprintf(w, "bots %d, connected at end %d, dial errors %d, reconnects %d\n",
 		sum.Bots, sum.Connected, sum.DialErrors, sum.Reconnects)
-	fmt.Printf("snapshots/s per bot %.1f, ticks skipped %d, stale %d, decode errors %d\n",
+	fmt.Fprintf(w, "snapshots/s per bot %.1f, ticks skipped %d, stale %d, decode errors %d\n",
 		sum.SnapshotsPerSec, sum.TicksSkipped, sum.StaleSnapshots, sum.DecodeErrors)
-	fmt.Printf("bytes/s per bot %.0f, bytes per entity update %.2f, visible entities %.1f\n",
+	fmt.Fprintf(w, "bytes/s per bot %.0f, bytes per entity update %.2f, visible entities %.1f\n",
 		sum.BytesPerSec, sum.BytesPerUpdate, sum.VisibleAvg)
-	fmt.Printf("snapshot age p50 %.1f ms, p99 %.1f ms, AOI violations %d\n",
+	fmt.Fprintf(w, "snapshot age p50 %.1f ms, p99 %.1f ms, AOI violations %d\n",
 		sum.SnapshotAgeP50, sum.SnapshotAgeP99, sum.AOIViolations)
 	if len(sum.Refused) > 0 {
-		fmt.Printf("closed by server: %v\n", sum.Refused)
+		fmt.Fprintf(w, "closed by server: %v\n", sum.Refused)
 	}
 }

@@ -12,13 +12,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/tickrelay/tickrelay/impair"
+	"github.com/tickrelay/tickrelay/internal/cli"
 )
 
 // linkFlags are the flags describing one Link, registered under a name prefix.
@@ -72,6 +73,7 @@ type options struct {
 	cfg     impair.Config
 	every   time.Duration
 	verbose bool
+	common  cli.Flags
 }
 
 func parseFlags(args []string) (options, error) {
@@ -83,7 +85,8 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.cfg.IdleTimeout, "idle", impair.DefaultIdleTimeout, "client mapping idle timeout")
 	fs.IntVar(&o.cfg.MaxClients, "max-clients", impair.DefaultMaxClients, "maximum client mappings")
 	fs.DurationVar(&o.every, "stats", 5*time.Second, "interval between stats log lines")
-	fs.BoolVar(&o.verbose, "v", false, "debug logging")
+	fs.BoolVar(&o.verbose, "v", false, "debug logging (same as -log-level debug)")
+	o.common.Register(fs)
 	both := registerLink(fs, "", "in both directions")
 	up := registerLink(fs, "up-", "client to server")
 	down := registerLink(fs, "down-", "server to client")
@@ -102,6 +105,12 @@ func parseFlags(args []string) (options, error) {
 	if o.every <= 0 {
 		return o, fmt.Errorf("-stats must be positive, got %v", o.every)
 	}
+	if o.verbose {
+		o.common.LogLevel = "debug"
+	}
+	if _, err := cli.NewLogger(io.Discard, o.common.LogFormat, o.common.LogLevel); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -114,11 +123,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "tickproxy:", err)
 		os.Exit(2)
 	}
-	level := slog.LevelInfo
-	if o.verbose {
-		level = slog.LevelDebug
+	if o.common.Version {
+		fmt.Println(cli.Version("tickproxy"))
+		return
 	}
-	o.cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	o.cfg.Logger, _ = o.common.Logger(os.Stderr) // parseFlags checked the flags
 	if err := run(o); err != nil {
 		o.cfg.Logger.Error("tickproxy failed", "err", err)
 		os.Exit(1)

@@ -24,3 +24,19 @@ func TestParseFlagsDirectionOverridesBoth(t *testing.T) {
 		t.Error("stray argument accepted")
 	}
 }
+
+func TestParseFlagsLogging(t *testing.T) {
+	o, err := parseFlags([]string{"-log-format", "json", "-v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.common.LogFormat != "json" || o.common.LogLevel != "debug" {
+		t.Errorf("logging flags %+v, want json and debug", o.common)
+	}
+	if _, err := parseFlags([]string{"-log-level", "loud"}); err == nil {
+		t.Error("-log-level loud accepted")
+	}
+	if o, err := parseFlags([]string{"-version"}); err != nil || !o.common.Version {
+		t.Errorf("-version: %+v, %v", o.common, err)
+	}
+}

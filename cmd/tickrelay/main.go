@@ -9,13 +9,13 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tickrelay/tickrelay/internal/cli"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
 	"github.com/tickrelay/tickrelay/web"
@@ -43,14 +43,22 @@ func run() error {
 		secret   = flag.String("secret", os.Getenv("TICKRELAY_SECRET"), "secret that signs player tokens (default $TICKRELAY_SECRET); empty: development mode")
 		origins  = flag.String("allow-origin", "", "comma-separated origins allowed to open WebTransport sessions, e.g. https://game.example")
 		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
-		verbose  = flag.Bool("v", false, "debug logging")
+		verbose  = flag.Bool("v", false, "debug logging (same as -log-level debug)")
+		common   cli.Flags
 	)
+	common.Register(flag.CommandLine)
 	flag.Parse()
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
+	if common.Version {
+		fmt.Println(cli.Version("tickrelay"))
+		return nil
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *verbose {
+		common.LogLevel = "debug"
+	}
+	log, err := common.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
 
 	cfg := server.Config{
 		Addr: *addr, HTTPAddr: *httpAddr, TickRate: *tick, AOIRadius: float32(*aoi),

@@ -4,6 +4,7 @@
 package arena
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -19,13 +20,13 @@ const (
 
 // Config sets up an arena. Zero fields take the defaults of the standard scenario.
 type Config struct {
-	// NPCs is the number of wandering NPCs. Default 2000; -1 for none.
+	// NPCs is the number of wandering NPCs. Default 2000; negative (-1) for none.
 	NPCs int
 	// Seed seeds the NPCs' PRNG, so that runs are reproducible. Default 1.
 	Seed uint64
 	// NPCSpeed is the NPCs' speed in units per second. Default 60.
 	NPCSpeed float32
-	// NPCTurn is the NPCs' largest heading change in radians per second. Default 0.5.
+	// NPCTurn is the NPCs' largest heading change in radians per second, at most 2π. Default 0.5.
 	NPCTurn float32
 	// PlayerSpeed is the players' top speed in units per second. Default 120.
 	PlayerSpeed float32
@@ -46,24 +47,50 @@ type pilot struct {
 	entity uint32
 }
 
-// New returns an arena game; call Populate before the room runs.
+// New returns an arena game; call Populate before the room runs. It panics on a config that
+// Validate rejects, as regexp.MustCompile does on a bad pattern: configs come from code or from
+// flags checked first.
 func New(cfg Config) *Game {
-	if cfg.NPCs == 0 {
-		cfg.NPCs = 2000
-	}
-	if cfg.Seed == 0 {
-		cfg.Seed = 1
-	}
-	if cfg.NPCSpeed == 0 {
-		cfg.NPCSpeed = 60
-	}
-	if cfg.NPCTurn == 0 {
-		cfg.NPCTurn = 0.5
-	}
-	if cfg.PlayerSpeed == 0 {
-		cfg.PlayerSpeed = 120
+	cfg.populate()
+	if err := cfg.validate(); err != nil {
+		panic(err)
 	}
 	return &Game{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x7469636b)), players: make(map[uint32]*pilot)}
+}
+
+// Validate reports whether New accepts cfg, with an error that names the field.
+func (c Config) Validate() error {
+	c.populate()
+	return c.validate()
+}
+
+// populate fills the zero fields with the standard scenario's defaults.
+func (c *Config) populate() {
+	setDefault(&c.NPCs, 2000)
+	setDefault(&c.Seed, 1)
+	setDefault(&c.NPCSpeed, 60)
+	setDefault(&c.NPCTurn, 0.5)
+	setDefault(&c.PlayerSpeed, 120)
+}
+
+// validate rejects a populated config the arena cannot run.
+func (c *Config) validate() error {
+	switch {
+	case !(c.NPCSpeed > 0 && c.NPCSpeed < math.MaxFloat32): // also NaN
+		return fmt.Errorf("arena: Config.NPCSpeed %v must be positive and finite", c.NPCSpeed)
+	case !(c.NPCTurn > 0 && c.NPCTurn <= 2*math.Pi):
+		return fmt.Errorf("arena: Config.NPCTurn %v out of range (0, 2π]", c.NPCTurn)
+	case !(c.PlayerSpeed > 0 && c.PlayerSpeed < math.MaxFloat32):
+		return fmt.Errorf("arena: Config.PlayerSpeed %v must be positive and finite", c.PlayerSpeed)
+	}
+	return nil
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // Populate spawns the NPCs at random places with random headings.

@@ -1,0 +1,95 @@
+package bots_test
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/internal/testkit"
+	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
+)
+
+// beaconGame is the arena with its players placed near one corner and an always-relevant beacon,
+// which turns every tick, near the opposite one.
+type beaconGame struct {
+	*arena.Game
+	beacon uint32
+}
+
+const beaconKind = 9
+
+func (g *beaconGame) Join(w *server.World, p *server.Player) (uint32, error) {
+	id, err := g.Game.Join(w, p)
+	if e := w.Entity(id); e != nil {
+		e.X, e.Y = 100, 100
+	}
+	return id, err
+}
+
+func (g *beaconGame) Step(w *server.World, dt time.Duration) {
+	g.Game.Step(w, dt)
+	if g.beacon == 0 {
+		e := w.Spawn(beaconKind, 3900, 3900)
+		e.AlwaysRelevant = true
+		g.beacon = e.ID
+	}
+	if e := w.Entity(g.beacon); e != nil {
+		e.Heading = float32(math.Mod(float64(e.Heading)+0.1, 2*math.Pi))
+	}
+}
+
+func TestAlwaysRelevantIsNoAOIViolation(t *testing.T) {
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddRoom("arena", &beaconGame{Game: arena.New(arena.Config{NPCs: -1})}, 4000, 4000); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+
+	still := &schema.Input{}
+	c := testkit.Dial(t, srv, bots.Config{Steer: func(time.Time) *schema.Input { return still }})
+	own := c.Welcome().EntityId
+	var beaconSeen int
+	testkit.WaitFor(t, 10*time.Second, "30 snapshots holding the far beacon", func() bool {
+		_, view := c.View()
+		if far := farthest(c.Quantizer(), view, own); far > 3000 {
+			beaconSeen++
+		}
+		return beaconSeen >= 30 && c.Stats().Snapshots >= 30
+	})
+	if st := c.Stats(); st.AOIViolations != 0 {
+		t.Errorf("%d AOI violations counted for an always-relevant entity", st.AOIViolations)
+	}
+}
+
+// farthest returns the largest distance in view from the entity own, in world units.
+func farthest(q netcode.Quantizer, view []netcode.EntityState, own uint32) float64 {
+	i := netcode.FindEntity(view, own)
+	if i < 0 {
+		return 0
+	}
+	ox, oy := q.Unposition(view[i].X), q.Unposition(view[i].Y)
+	var d float64
+	for _, e := range view {
+		if e.Kind == beaconKind {
+			d = max(d, math.Hypot(float64(q.Unposition(e.X)-ox), float64(q.Unposition(e.Y)-oy)))
+		}
+	}
+	return d
+}
