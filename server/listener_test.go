@@ -179,6 +179,10 @@ func TestQUICConnectionsAreCountedFromTheHandshake(t *testing.T) {
 			if r := closedWith(t, raw, 5*time.Second); r != server.ReasonTooManySessions {
 				t.Fatalf("raw connection over the cap closed with %v, want too many sessions", r)
 			}
+			_, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String(), Transport: transport.KindWebTransport})
+			if code, ok := transport.PeerCloseCode(err); !ok || server.CloseReason(code) != server.ReasonTooManySessions {
+				t.Fatalf("WebTransport dial over the cap: %v, want the connection closed with too many sessions", err)
+			}
 			if !stillOpen(idle1) || !stillOpen(idle2) {
 				t.Fatal("a connection within the cap was closed")
 			}
