@@ -134,7 +134,7 @@ type Config struct {
 	// AllowedOrigins lists the Origin header values accepted for WebTransport sessions, such as
 	// "https://game.example". Requests with no Origin header (native clients) are accepted. Default:
 	// with the development certificate, any origin on localhost, 127.0.0.1 or [::1]; otherwise the
-	// origin of the HTTP listener only.
+	// origin of the HTTP listener only (its bound address, or PublicHost on its port).
 	AllowedOrigins []string
 	// CheckOrigin replaces the origin check entirely when set.
 	CheckOrigin func(*http.Request) bool
