@@ -15,11 +15,32 @@ import (
 // Config configures a Server. The zero value is usable: every field's comment gives the default that
 // a zero value stands for.
 type Config struct {
-	// Addr is the UDP address of the QUIC listener (WebTransport and raw QUIC). Default ":4433".
+	// Addr is the UDP address of the QUIC listener (WebTransport and raw QUIC). Default
+	// "127.0.0.1:4433" with the development certificate (TLS nil), so that a server started for
+	// development is not reachable from the network; ":4433" with a configured certificate. Set it
+	// (e.g. ":4433") to serve the network with the development certificate.
 	Addr string
-	// HTTPAddr is the TCP address of the HTTP listener (page, /healthz, /metrics, /cert-hash).
-	// Default ":8080". "-" disables it.
+	// HTTPAddr is the TCP address of the HTTP listener (page, /healthz, /connect, /cert-hash,
+	// /dev-token). Default "127.0.0.1:8080" with the development certificate, ":8080" with a
+	// configured one. "-" disables it.
 	HTTPAddr string
+	// AdminAddr is the TCP address of the admin listener: /metrics, /stats and /debug/pprof/
+	// (profiles reveal the program's internals; keep it off the public network). Default
+	// "127.0.0.1:9090". "-" disables it.
+	AdminAddr string
+	// PublicHost is the host name (or IP address) clients reach the QUIC listener at, as /connect
+	// tells pages; with a port ("game.example:443") when clients reach the UDP port through another
+	// one. With a configured certificate it must be a name the certificate is valid for. Default:
+	// the host the page was loaded from when that is a loopback name or one of the server's own
+	// addresses, else the address the UDP socket is bound to (or, bound to every interface, the
+	// address the page's request arrived at); never a name taken from the request alone.
+	PublicHost string
+	// HTTPMaxConns caps the HTTP listener's concurrent connections; further ones wait in the
+	// kernel's accept queue until one closes. Default 1024.
+	HTTPMaxConns int
+	// HTTPIdleTimeout closes an HTTP keep-alive connection idle for this long, on the HTTP and
+	// admin listeners. Default 30s.
+	HTTPIdleTimeout time.Duration
 
 	// TLS is the certificate configuration of the QUIC listener. Default: a self-signed development
 	// certificate (ECDSA P-256, valid 13 days) that browsers accept through serverCertificateHashes;
@@ -53,7 +74,7 @@ type Config struct {
 	// Default 4.
 	SendWindow int
 	// AckTimeout is how long a sender with a full window waits for an ack before it assumes the
-	// in-flight snapshots lost and sends again. Default 250ms.
+	// in-flight snapshots lost and sends again. Default 250ms; 1ms..10s.
 	AckTimeout time.Duration
 	// MaxDatagram is the largest snapshot sent as a datagram; larger ones go on a stream. Default
 	// 1200, which browsers accept.
@@ -65,13 +86,18 @@ type Config struct {
 	// full is closed as a slow consumer. Default MaxPlayersPerRoom + 256, so that a whole room
 	// joining or leaving at once fits.
 	ControlQueue int
-	// MaxSessions caps concurrent sessions in all rooms. Default 4096.
+	// MaxSessions caps concurrent sessions in all rooms. It counts QUIC connections from the end
+	// of their handshake, so connections that have not (yet) said hello or upgraded to
+	// WebTransport count too; one over the cap is closed with ReasonTooManySessions as its
+	// application error code. Default 4096.
 	MaxSessions int
 	// MaxPlayersPerRoom caps players per room. Default 1024.
 	MaxPlayersPerRoom int
-	// HelloTimeout is how long a new connection may take to send its hello. Default 5s.
+	// HelloTimeout is how long a new connection may take to send its hello, and how long an HTTP/3
+	// connection may carry no WebTransport session (before its upgrade, or after its session
+	// ended) before it is closed with ReasonIdleTimeout. Default 5s; 10ms..1m.
 	HelloTimeout time.Duration
-	// IdleTimeout closes a session that sent no datagram for this long. Default 10s.
+	// IdleTimeout closes a session that sent no datagram for this long. Default 10s; 10ms..1h.
 	IdleTimeout time.Duration
 	// UnboundedQueue replaces each client's latest-wins slot and ack window by an unbounded FIFO
 	// that sends every snapshot in order, as a naive broadcaster does. It exists to measure the
@@ -88,15 +114,16 @@ type Config struct {
 	// Verifier checks hello tokens. Default: an HMACVerifier with TokenSecret, or with
 	// netcode.DevSecret in development mode. A token that is presented is always verified.
 	Verifier Verifier
-	// MaxSessionsPerIP caps concurrent sessions from one IP address. Default 32; in development
-	// mode (no TokenSecret) MaxSessions, so that a local bot swarm fits.
+	// MaxSessionsPerIP caps concurrent sessions from one IP address, counted from the QUIC
+	// handshake as MaxSessions is. Default 32; in development mode (no TokenSecret) MaxSessions, so
+	// that a local bot swarm fits.
 	MaxSessionsPerIP int
 	// ResumeGrace is how long a player whose connection dropped stays in the room, its entity in
-	// place, waiting for the client to resume with its resume token. Default 15s; negative
-	// disables resuming (the player leaves at once).
+	// place, waiting for the client to resume with its resume token. Default 15s; at most 1h;
+	// negative disables resuming (the player leaves at once).
 	ResumeGrace time.Duration
 	// ConnectionTimeout is the QUIC idle timeout: a connection that hears nothing from its peer for
-	// this long is considered lost. Default 15s.
+	// this long is considered lost. Default 15s; 100ms..1h.
 	ConnectionTimeout time.Duration
 	// EventRate is how many reliable events per second a client may send; beyond it (after a burst
 	// of twice as many) they are dropped and counted. Default 10.
@@ -107,21 +134,29 @@ type Config struct {
 	// AllowedOrigins lists the Origin header values accepted for WebTransport sessions, such as
 	// "https://game.example". Requests with no Origin header (native clients) are accepted. Default:
 	// with the development certificate, any origin on localhost, 127.0.0.1 or [::1]; otherwise the
-	// origin of the HTTP listener only.
+	// origin of the HTTP listener only (its bound address, or PublicHost on its port).
 	AllowedOrigins []string
 	// CheckOrigin replaces the origin check entirely when set.
 	CheckOrigin func(*http.Request) bool
 
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
-	// Registry receives the server's Prometheus metrics, served at /metrics. Default a new registry
+	// Registry receives the server's Prometheus metrics, served at the admin listener's /metrics.
+	// Default a new registry
 	// of the server's own.
 	Registry *prometheus.Registry
 }
 
 func (c *Config) populate() {
+	if c.TLS == nil { // the development certificate: loopback only unless told otherwise
+		setDefault(&c.Addr, "127.0.0.1:4433")
+		setDefault(&c.HTTPAddr, "127.0.0.1:8080")
+	}
 	setDefault(&c.Addr, ":4433")
 	setDefault(&c.HTTPAddr, ":8080")
+	setDefault(&c.AdminAddr, "127.0.0.1:9090")
+	setDefault(&c.HTTPMaxConns, 1024)
+	setDefault(&c.HTTPIdleTimeout, 30*time.Second)
 	setDefault(&c.TickRate, 30)
 	setDefault(&c.InputRate, c.TickRate)
 	setDefault(&c.AOIRadius, 300)
@@ -190,14 +225,39 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server: Config.SendWindow %d out of range 1..16", c.SendWindow)
 	case c.MaxDatagram < 64 || c.MaxDatagram > 1200:
 		return fmt.Errorf("server: Config.MaxDatagram %d out of range 64..1200", c.MaxDatagram)
-	case c.InputQueue < 1, c.ControlQueue < 1, c.MaxSessions < 1, c.MaxPlayersPerRoom < 1:
-		return fmt.Errorf("server: Config queue sizes and caps must be positive")
-	case c.MaxSessionsPerIP < 1, c.EventRate < 1, c.EventLog < 1:
-		return fmt.Errorf("server: Config.MaxSessionsPerIP, EventRate and EventLog must be positive")
-	case c.ConnectionTimeout < 100*time.Millisecond:
-		return fmt.Errorf("server: Config.ConnectionTimeout %v below 100ms", c.ConnectionTimeout)
 	case c.EncodeWorkers < 0:
 		return fmt.Errorf("server: Config.EncodeWorkers %d must not be negative", c.EncodeWorkers)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"InputQueue", c.InputQueue}, {"ControlQueue", c.ControlQueue}, {"MaxSessions", c.MaxSessions},
+		{"MaxPlayersPerRoom", c.MaxPlayersPerRoom}, {"MaxSessionsPerIP", c.MaxSessionsPerIP},
+		{"EventRate", c.EventRate}, {"EventLog", c.EventLog}, {"HTTPMaxConns", c.HTTPMaxConns},
+	} {
+		if f.v < 1 {
+			return fmt.Errorf("server: Config.%s %d must be positive", f.name, f.v)
+		}
+	}
+	for _, f := range []struct {
+		name     string
+		v        time.Duration
+		min, max time.Duration
+	}{
+		{"HelloTimeout", c.HelloTimeout, 10 * time.Millisecond, time.Minute},
+		{"IdleTimeout", c.IdleTimeout, 10 * time.Millisecond, time.Hour},
+		{"AckTimeout", c.AckTimeout, time.Millisecond, 10 * time.Second},
+		{"ConnectionTimeout", c.ConnectionTimeout, 100 * time.Millisecond, time.Hour},
+		{"HTTPIdleTimeout", c.HTTPIdleTimeout, 10 * time.Millisecond, time.Hour},
+	} {
+		if f.v < f.min || f.v > f.max {
+			return fmt.Errorf("server: Config.%s %v out of range %v..%v", f.name, f.v, f.min, f.max)
+		}
+	}
+	if c.ResumeGrace > time.Hour {
+		// A parked player keeps its place in the room; a grace of hours is a leak by configuration.
+		return fmt.Errorf("server: Config.ResumeGrace %v above 1h", c.ResumeGrace)
 	}
 	return nil
 }

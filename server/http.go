@@ -3,9 +3,11 @@ package server
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"time"
 
@@ -44,7 +46,25 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		}
 		return false
 	}
-	return s.httpLn != nil && u.Host == s.httpLn.Addr().String()
+	return s.httpOrigin(u)
+}
+
+// httpOrigin reports whether u is the origin of the HTTP listener: its own address, or PublicHost
+// on its port.
+func (s *Server) httpOrigin(u *url.URL) bool {
+	if s.httpLn == nil || u.Scheme != "http" {
+		return false
+	}
+	addr := s.httpLn.Addr().String()
+	if u.Host == addr {
+		return true
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	public := s.cfg.PublicHost
+	if h, _, err := net.SplitHostPort(public); err == nil {
+		public = h
+	}
+	return public != "" && u.Hostname() == public && u.Port() == port
 }
 
 func (s *Server) httpHandler() http.Handler {
@@ -56,7 +76,6 @@ func (s *Server) httpHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/metrics", metricsHandler(s.cfg.Registry))
 	if s.DevMode() {
 		mux.HandleFunc("/dev-token", s.handleDevToken)
 	}
@@ -68,10 +87,23 @@ func (s *Server) httpHandler() http.Handler {
 		})
 	}
 	mux.HandleFunc("/connect", s.handleConnect)
-	mux.HandleFunc("/stats", s.handleStats)
 	if s.page != nil {
 		mux.Handle("/", s.page)
 	}
+	return mux
+}
+
+// adminHandler serves the admin listener: metrics, per-player figures and profiles. The profile
+// handlers are registered here, never on http.DefaultServeMux. /debug/pprof/cmdline is left out:
+// it would show a token secret given with -secret.
+func (s *Server) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metricsHandler(s.cfg.Registry))
+	mux.HandleFunc("/stats", s.handleStats)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -121,25 +153,81 @@ type connectInfo struct {
 	DevMode  bool   `json:"devMode"`            // tokens come from /dev-token
 }
 
-// handleConnect answers with the WebTransport URL on the host the page was loaded from, so that a
-// page served on one port finds the QUIC port. localhost becomes 127.0.0.1: Chromium tries ::1
-// first for localhost and does not fall back.
+// handleConnect answers with the WebTransport URL a page should open. Its host is never taken
+// from the request alone (a forged Host header would send the page elsewhere): see connectHost.
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
-	host, _, err := net.SplitHostPort(r.Host)
-	if err != nil {
-		host = r.Host
-	}
-	if host == "localhost" || host == "" {
-		host = "127.0.0.1"
-	}
-	_, port, _ := net.SplitHostPort(s.Addr().String())
-	info := connectInfo{URL: "https://" + net.JoinHostPort(host, port) + transport.PlayPath, DevMode: s.DevMode()}
+	info := connectInfo{URL: "https://" + s.connectHost(r) + transport.PlayPath, DevMode: s.DevMode()}
 	if s.devCert {
 		info.CertHash = hex.EncodeToString(s.certHash[:])
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(info)
+}
+
+// connectHost returns host:port of the QUIC listener for a page requested with r: PublicHost when
+// configured; else the host the page was loaded from if it is a loopback name or an address of
+// the server's own; else the UDP socket's address, or when that is unspecified, the address r
+// arrived at. localhost becomes 127.0.0.1: Chromium tries ::1 first for localhost and does not
+// fall back.
+func (s *Server) connectHost(r *http.Request) string {
+	_, port, _ := net.SplitHostPort(s.Addr().String())
+	if h := s.cfg.PublicHost; h != "" {
+		if _, _, err := net.SplitHostPort(h); err == nil {
+			return h
+		}
+		return net.JoinHostPort(h, port)
+	}
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if !s.ownHost(r, host) {
+		host = ""
+		if ip := s.udp.LocalAddr().(*net.UDPAddr).IP; !ip.IsUnspecified() {
+			host = ip.String()
+		} else if la, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			host = ipOf(la)
+		}
+	}
+	if host == "localhost" || host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// ownHost reports whether host is a loopback name or address, or an address the server listens
+// on: the UDP socket's, or the one request r arrived at.
+func (s *Server) ownHost(r *http.Request, host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return false
+	}
+	if ip.IsLoopback() || ip.Equal(s.udp.LocalAddr().(*net.UDPAddr).IP) {
+		return true
+	}
+	la, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	return ok && ip.Equal(la.IP)
+}
+
+// pageURL is the address of the demo page to open, for the start-up log: the HTTP listener's,
+// with 127.0.0.1 for an address bound to every interface.
+func (s *Server) pageURL() string {
+	if s.httpLn == nil {
+		return ""
+	}
+	a, ok := s.httpLn.Addr().(*net.TCPAddr)
+	if !ok {
+		return "http://" + s.httpLn.Addr().String() + "/"
+	}
+	host := a.IP.String()
+	if a.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, fmt.Sprint(a.Port)) + "/"
 }
 
 func metricsHandler(reg *prometheus.Registry) http.Handler {

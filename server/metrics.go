@@ -24,6 +24,8 @@ type metrics struct {
 	inputsThrottled prometheus.Counter
 	resumes         prometheus.Counter
 	sendDelay       prometheus.Histogram
+	connsActive     prometheus.Gauge
+	h3Expired       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -71,6 +73,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		})).(prometheus.Histogram),
 		resumes: counter("sessions_resumed_total", "Sessions that resumed a player after a dropped connection."),
+		connsActive: gauge("quic_connections_active",
+			"QUIC connections admitted and not yet ended; they count against MaxSessions and MaxSessionsPerIP."),
+		h3Expired: counter("h3_connections_expired_total",
+			"HTTP/3 connections closed because they carried no WebTransport session for HelloTimeout."),
 	}
 }
 

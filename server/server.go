@@ -15,12 +15,15 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"github.com/quic-go/webtransport-go"
+	"golang.org/x/net/netutil"
 
+	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/transport"
 )
 
-// Server hosts rooms and serves players over QUIC (raw and WebTransport, on one UDP port) plus an
-// HTTP listener for the demo page, health, metrics and the development certificate hash.
+// Server hosts rooms and serves players over QUIC (raw and WebTransport, on one UDP port), an HTTP
+// listener for the demo page, health and the development certificate hash, and an admin listener
+// for metrics, per-player figures and profiles.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
@@ -41,10 +44,14 @@ type Server struct {
 	wt       *webtransport.Server
 	httpSrv  *http.Server
 	httpLn   net.Listener
+	adminSrv *http.Server
+	adminLn  net.Listener
 	sessions atomic.Int64
 
 	ipMu      sync.Mutex
-	perIP     map[string]int // sessions per remote IP
+	conns     int            // admitted QUIC connections
+	perIP     map[string]int // admitted QUIC connections per remote IP
+	h3        sync.Map       // *quic.Conn: *h3Watch, for HTTP/3 connections being served
 	resumeMu  sync.Mutex
 	resumable map[string]*Peer // resume token: player
 
@@ -116,39 +123,117 @@ func (s *Server) SetPage(h http.Handler) { s.page = h }
 // on a configured certificate.
 func (s *Server) CertHash() ([32]byte, bool) { return s.certHash, s.devCert }
 
-// Addr returns the bound UDP address; valid after Start.
-func (s *Server) Addr() net.Addr { return s.udp.LocalAddr() }
-
-// HTTPAddr returns the bound HTTP address, nil if disabled; valid after Start.
-func (s *Server) HTTPAddr() net.Addr {
-	if s.httpLn == nil {
+// Addr returns the bound UDP address; nil before Start or after a failed Start.
+func (s *Server) Addr() net.Addr {
+	if s.udp == nil {
 		return nil
 	}
-	return s.httpLn.Addr()
+	return s.udp.LocalAddr()
 }
 
-// Start binds the listeners, starts every room and serves in the background until Shutdown.
+// HTTPAddr returns the bound HTTP address, nil if disabled; valid after Start.
+func (s *Server) HTTPAddr() net.Addr { return addrOf(s.httpLn) }
+
+// AdminAddr returns the bound address of the admin listener (/metrics, /stats, /debug/pprof/),
+// nil if disabled; valid after Start.
+func (s *Server) AdminAddr() net.Addr { return addrOf(s.adminLn) }
+
+func addrOf(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
+// Start binds the listeners, starts every room and serves in the background until Shutdown. When
+// it fails, everything it bound is closed again.
 func (s *Server) Start() error {
+	if err := s.listen(); err != nil {
+		s.closeListeners()
+		return err
+	}
+	if err := s.StartRooms(); err != nil {
+		s.closeListeners()
+		return err
+	}
+	if s.httpLn != nil {
+		s.httpSrv = s.newHTTPServer(s.httpHandler(), httpWriteTimeout)
+		s.goServe(func() { _ = s.httpSrv.Serve(s.httpLn) })
+	}
+	if s.adminLn != nil {
+		s.adminSrv = s.newHTTPServer(s.adminHandler(), adminWriteTimeout)
+		s.goServe(func() { _ = s.adminSrv.Serve(s.adminLn) })
+	}
+	s.goServe(s.acceptLoop)
+	s.log.Info("tickrelay serving", "url", s.pageURL(), "udp", s.Addr().String(),
+		"http", fmt.Sprint(s.HTTPAddr()), "admin", fmt.Sprint(s.AdminAddr()),
+		"dev_cert", s.devCert, "tick_hz", s.cfg.TickRate)
+	return nil
+}
+
+// listen binds the UDP socket and the HTTP and admin listeners.
+func (s *Server) listen() error {
 	if err := s.listenQUIC(); err != nil {
 		return err
 	}
-	if s.cfg.HTTPAddr != "-" {
-		ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
-		if err != nil {
-			s.udp.Close()
-			return fmt.Errorf("server: http listen %s: %w", s.cfg.HTTPAddr, err)
-		}
-		s.httpLn = ln
-		s.httpSrv = &http.Server{Handler: s.httpHandler(), ReadHeaderTimeout: 5 * time.Second}
-		s.goServe(func() { _ = s.httpSrv.Serve(ln) })
-	}
-	if err := s.StartRooms(); err != nil {
+	var err error
+	if s.httpLn, err = s.listenTCP("http", s.cfg.HTTPAddr, s.cfg.HTTPMaxConns); err != nil {
 		return err
 	}
-	s.goServe(s.acceptLoop)
-	s.log.Info("tickrelay serving", "udp", s.Addr().String(), "http", fmt.Sprint(s.HTTPAddr()),
-		"dev_cert", s.devCert, "tick_hz", s.cfg.TickRate)
-	return nil
+	s.adminLn, err = s.listenTCP("admin", s.cfg.AdminAddr, adminMaxConns)
+	return err
+}
+
+// listenTCP listens on addr ("-": nil, disabled) and admits at most maxConns connections at once;
+// further ones wait in the kernel's accept queue until one of those closes.
+func (s *Server) listenTCP(what, addr string, maxConns int) (net.Listener, error) {
+	if addr == "-" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: %s listen %s: %w", what, addr, err)
+	}
+	return netutil.LimitListener(ln, maxConns), nil
+}
+
+// closeListeners undoes a Start that failed half-way.
+func (s *Server) closeListeners() {
+	if s.adminLn != nil {
+		_ = s.adminLn.Close()
+	}
+	if s.httpLn != nil {
+		_ = s.httpLn.Close()
+	}
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	if s.tr != nil {
+		_ = s.tr.Close()
+	}
+	if s.udp != nil {
+		_ = s.udp.Close()
+	}
+	s.adminLn, s.httpLn, s.ln, s.tr, s.udp, s.wt = nil, nil, nil, nil, nil, nil
+}
+
+// Timeouts of the HTTP and admin listeners. The page's assets are small; the admin listener must
+// outlast a CPU profile (30 s by default).
+const (
+	httpReadHeaderTimeout = 5 * time.Second
+	httpReadTimeout       = 10 * time.Second
+	httpWriteTimeout      = 30 * time.Second
+	adminWriteTimeout     = 2 * time.Minute
+	httpMaxHeaderBytes    = 32 << 10
+	adminMaxConns         = 32
+)
+
+func (s *Server) newHTTPServer(h http.Handler, write time.Duration) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
+		WriteTimeout: write, IdleTimeout: s.cfg.HTTPIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
 }
 
 func (s *Server) startRoom(r *Room) {
@@ -163,6 +248,38 @@ func (s *Server) goServe(f func()) {
 	}()
 }
 
+// Stream and flow-control limits of a QUIC connection before and during a session. A client opens
+// one bidirectional stream of its own (the control stream); over HTTP/3 also the CONNECT request
+// stream, and three unidirectional ones (the HTTP/3 control stream and the two QPACK streams).
+// Snapshot streams are opened by the server. The control stream carries messages of at most
+// netcode.MaxControlMessage, read as they arrive, so a window of that size never stalls it; the
+// connection window covers it plus the request headers. Without these limits, quic-go's defaults let
+// a connection that has not said hello open 100 streams of each kind with 768 KB of buffers.
+const (
+	maxIncomingStreams      = 2
+	maxIncomingUniStreams   = 3
+	initialStreamWindow     = 16 << 10
+	maxStreamWindow         = netcode.MaxControlMessage
+	initialConnectionWindow = 64 << 10
+	maxConnectionWindow     = 2 * netcode.MaxControlMessage
+)
+
+// quicConfig is the QUIC configuration of the listener.
+func (s *Server) quicConfig() *quic.Config {
+	return &quic.Config{
+		EnableDatagrams:                  true,
+		EnableStreamResetPartialDelivery: true,
+		MaxIdleTimeout:                   s.cfg.ConnectionTimeout,
+		KeepAlivePeriod:                  s.cfg.ConnectionTimeout / 3,
+		MaxIncomingStreams:               maxIncomingStreams,
+		MaxIncomingUniStreams:            maxIncomingUniStreams,
+		InitialStreamReceiveWindow:       initialStreamWindow,
+		MaxStreamReceiveWindow:           maxStreamWindow,
+		InitialConnectionReceiveWindow:   initialConnectionWindow,
+		MaxConnectionReceiveWindow:       maxConnectionWindow,
+	}
+}
+
 func (s *Server) listenQUIC() error {
 	addr, err := net.ResolveUDPAddr("udp", s.cfg.Addr)
 	if err != nil {
@@ -175,38 +292,48 @@ func (s *Server) listenQUIC() error {
 	tlsConf := s.cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{http3.NextProtoH3, transport.ALPN}
 	s.tr = &quic.Transport{Conn: s.udp}
-	s.ln, err = s.tr.Listen(tlsConf, &quic.Config{
-		EnableDatagrams:                  true,
-		EnableStreamResetPartialDelivery: true,
-		MaxIdleTimeout:                   s.cfg.ConnectionTimeout,
-		KeepAlivePeriod:                  s.cfg.ConnectionTimeout / 3,
-	})
+	s.ln, err = s.tr.Listen(tlsConf, s.quicConfig())
 	if err != nil {
-		s.udp.Close()
 		return fmt.Errorf("server: quic listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(transport.PlayPath, s.handlePlay)
 	s.wt = &webtransport.Server{
-		H3: &http3.Server{Handler: mux, TLSConfig: tlsConf},
+		H3: &http3.Server{Handler: mux, TLSConfig: tlsConf, MaxHeaderBytes: httpMaxHeaderBytes,
+			ConnContext: s.h3ConnContext},
 		// Origins are checked after the upgrade, so that a refused page learns the reason.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
 	return nil
 }
 
-// acceptLoop dispatches each QUIC connection on its negotiated protocol.
+// acceptLoop admits each QUIC connection (see admitConn) and dispatches it on its negotiated
+// protocol.
 func (s *Server) acceptLoop() {
 	for {
 		c, err := s.ln.Accept(context.Background())
 		if err != nil {
 			return // listener closed
 		}
+		slot, err := s.admitConn(c)
+		if err != nil {
+			s.metrics.sessionsClosed.WithLabelValues(ReasonName(reasonOf(err))).Inc()
+			_ = c.CloseWithError(quic.ApplicationErrorCode(reasonOf(err)), err.Error())
+			continue
+		}
 		switch c.ConnectionState().TLS.NegotiatedProtocol {
 		case http3.NextProtoH3:
+			s.watchH3(c, slot)
+			// A connection ServeQUICConn refuses stays without a session and closes when its
+			// watch runs out.
 			s.goServe(func() { _ = s.wt.ServeQUICConn(c) })
 		case transport.ALPN:
-			s.goServe(func() { s.serveConn(transport.NewQUIC(c), nil) })
+			s.goServe(func() {
+				if slot.hold() {
+					defer slot.release()
+				}
+				s.serveConn(transport.NewQUIC(c), nil)
+			})
 		default:
 			_ = c.CloseWithError(quic.ApplicationErrorCode(ReasonProtocolViolation), "unknown ALPN")
 		}
@@ -214,10 +341,14 @@ func (s *Server) acceptLoop() {
 }
 
 func (s *Server) handlePlay(w http.ResponseWriter, r *http.Request) {
+	watch, _ := r.Context().Value(h3WatchKey{}).(*h3Watch)
 	sess, err := s.wt.Upgrade(w, r)
 	if err != nil {
 		s.log.Debug("webtransport upgrade failed", "err", err, "remote", r.RemoteAddr)
 		return
+	}
+	if watch != nil {
+		defer watch.begin()()
 	}
 	var refuse error
 	if !s.originAllowed(r) {
@@ -228,7 +359,8 @@ func (s *Server) handlePlay(w http.ResponseWriter, r *http.Request) {
 
 // Shutdown stops accepting sessions, ends every player with ReasonServerShutdown (clients are told
 // to retry after a second), and waits for the server's goroutines until ctx is done. Calling it
-// again returns the first call's result.
+// again returns the first call's result. It may be called on a server that was never started or
+// whose Start failed.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() { s.shutdownErr = s.shutdown(ctx) })
 	return s.shutdownErr
@@ -240,8 +372,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.cancel() // rooms end their peers; sessions close with the reason
 	}
 	var errs []error
-	if s.httpSrv != nil {
-		errs = append(errs, s.httpSrv.Shutdown(ctx))
+	for _, hs := range []*http.Server{s.httpSrv, s.adminSrv} {
+		if hs != nil {
+			errs = append(errs, hs.Shutdown(ctx))
+		}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -250,8 +384,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}()
 	// Sessions need the listener's connections open to send their close; wait for them first.
 	waitSessions(ctx, &s.sessions)
-	if s.udp != nil { // else only rooms were started (StartRooms)
-		errs = append(errs, s.wt.Close(), s.ln.Close(), s.tr.Close(), s.udp.Close())
+	if s.wt != nil {
+		errs = append(errs, s.wt.Close())
+	}
+	if s.ln != nil {
+		errs = append(errs, s.ln.Close(), s.tr.Close(), s.udp.Close())
 	}
 	select {
 	case <-done:

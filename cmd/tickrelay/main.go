@@ -1,10 +1,14 @@
 // Command tickrelay runs a tickrelay server with the demo arena game.
 //
 // With no flags it serves on embedded defaults: a development certificate, raw QUIC and
-// WebTransport on UDP :4433, the demo page, /healthz, /metrics and /cert-hash on HTTP :8080, 30 Hz.
+// WebTransport on UDP 127.0.0.1:4433, the demo page, /healthz and /cert-hash on HTTP
+// 127.0.0.1:8080, /metrics, /stats and /debug/pprof/ on the admin listener 127.0.0.1:9090, 30 Hz.
+// With the development certificate the listeners stay on loopback unless -public, -addr or -http
+// says otherwise; with a certificate (-cert, -key) they listen on every interface.
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"flag"
@@ -30,8 +34,11 @@ func main() {
 
 func run() error {
 	var (
-		addr     = flag.String("addr", ":4433", "UDP address for QUIC and WebTransport")
-		httpAddr = flag.String("http", ":8080", "TCP address for the page, /healthz, /metrics and /cert-hash; - to disable")
+		addr     = flag.String("addr", "", "UDP address for QUIC and WebTransport (default 127.0.0.1:4433 with the development certificate, else :4433)")
+		httpAddr = flag.String("http", "", "TCP address for the page, /healthz and /cert-hash (default 127.0.0.1:8080 with the development certificate, else :8080); - to disable")
+		admin    = flag.String("admin", "", "TCP address for /metrics, /stats and /debug/pprof/ (default 127.0.0.1:9090); - to disable")
+		public   = flag.Bool("public", false, "with the development certificate, listen on every interface (:4433, :8080) instead of loopback")
+		pubHost  = flag.String("public-host", "", "host name (or host:port) clients reach the UDP port at, as /connect tells pages; with -cert, a name the certificate is valid for")
 		tick     = flag.Int("tick", 30, "tick rate in Hz")
 		npcs     = flag.Int("npcs", 2000, "number of wandering NPCs (0 for none)")
 		world    = flag.Float64("world", arena.DefaultWorld, "side of the square world, in units")
@@ -61,8 +68,13 @@ func run() error {
 	}
 
 	cfg := server.Config{
-		Addr: *addr, HTTPAddr: *httpAddr, TickRate: *tick, AOIRadius: float32(*aoi),
-		MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret), ResumeGrace: *grace,
+		Addr: *addr, HTTPAddr: *httpAddr, AdminAddr: *admin, PublicHost: *pubHost, TickRate: *tick,
+		AOIRadius: float32(*aoi), MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret),
+		ResumeGrace: *grace,
+	}
+	if *public {
+		cfg.Addr = cmp.Or(cfg.Addr, ":4433")
+		cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, ":8080")
 	}
 	if *origins != "" {
 		cfg.AllowedOrigins = strings.Split(*origins, ",")

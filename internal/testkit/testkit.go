@@ -21,8 +21,8 @@ import (
 // Options says what server to start. The zero value starts the arena with its default NPCs in a
 // world of side 1000 on 127.0.0.1, with the HTTP listener on a free port.
 type Options struct {
-	// Config configures the server. Addr defaults to "127.0.0.1:0", HTTPAddr to "127.0.0.1:0" ("-"
-	// disables it) and Logger to one that discards everything.
+	// Config configures the server. Addr, HTTPAddr and AdminAddr default to "127.0.0.1:0" ("-"
+	// disables the HTTP or admin listener) and Logger to one that discards everything.
 	Config server.Config
 	// Arena configures the game.
 	Arena arena.Config
@@ -45,6 +45,7 @@ func Start(tb testing.TB, opts Options) Arena {
 	cfg := opts.Config
 	cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:0")
 	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, "127.0.0.1:0")
+	cfg.AdminAddr = cmp.Or(cfg.AdminAddr, "127.0.0.1:0")
 	if cfg.Logger == nil {
 		cfg.Logger = Quiet()
 	}
