@@ -218,18 +218,28 @@ func TestNormalCloseIsNormalOnBothTransports(t *testing.T) {
 }
 
 // A WebTransport client that closes its session with the code normal, as a browser's
-// transport.close() does, without a Close message first, closed normally.
+// transport.close() does, without a Close message first, closed normally. Several close at once:
+// how the close reaches the server varies from one to the next.
 func TestWebTransportSessionCloseIsNormal(t *testing.T) {
 	srv, _ := testServer(t, server.Config{ResumeGrace: 200 * time.Millisecond}, arena.Config{NPCs: -1}, 0)
 	var watch presence
 	dial(t, srv, bots.Config{Name: "watcher", OnPresence: watch.on})
-	l := rawDial(t, srv, transport.KindWebTransport)
-	ctrl, br := openControl(t, l, helloMsg(validHello(t, "page")))
-	id := readWelcome(t, ctrl, br).PlayerId
-	_ = l.CloseWithError(uint32(server.ReasonNormal), "page closed")
-	waitFor(t, 5*time.Second, "the leave", func() bool { _, _, l := watch.snapshot(); _, ok := l[id]; return ok })
-	if _, _, l := watch.snapshot(); l[id] != server.ReasonNormal {
-		t.Fatalf("left with %v, want normal", l[id])
+	ids := make([]uint32, 8)
+	conns := make([]*transport.ClientConn, len(ids))
+	for i := range ids {
+		conns[i] = rawDial(t, srv, transport.KindWebTransport)
+		ctrl, br := openControl(t, conns[i], helloMsg(validHello(t, fmt.Sprint("page", i))))
+		ids[i] = readWelcome(t, ctrl, br).PlayerId
+	}
+	for _, l := range conns {
+		_ = l.CloseWithError(uint32(server.ReasonNormal), "page closed")
+	}
+	waitFor(t, 5*time.Second, "the leaves", func() bool { _, _, l := watch.snapshot(); return len(l) == len(ids) })
+	_, _, left := watch.snapshot()
+	for _, id := range ids {
+		if left[id] != server.ReasonNormal {
+			t.Errorf("player %d left with %v, want normal", id, left[id])
+		}
 	}
 }
 
