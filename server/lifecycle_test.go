@@ -381,3 +381,28 @@ func TestOneNameIsOnePlayer(t *testing.T) {
 		t.Fatalf("the watcher heard joins %v and leaves %v", joined, left)
 	}
 }
+
+// A player whose connection dropped is taken over, within the grace period, by a new session with
+// its name and no resume token (an app restarted): same player and entity, served again.
+func TestNameTakesOverParkedPlayer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, _ := testServer(t, server.Config{ConnectionTimeout: 300 * time.Millisecond, ResumeGrace: 10 * time.Second,
+		Registry: reg}, arena.Config{NPCs: -1}, 0)
+	var watch presence
+	dial(t, srv, bots.Config{Name: "watcher", OnPresence: watch.on})
+	old := dial(t, srv, bots.Config{Name: "roamer", NoReconnect: true})
+	w0 := old.Welcome()
+	old.Sever()
+	waitFor(t, 10*time.Second, "the dropped session to end", func() bool {
+		return metricValue(t, reg, "tickrelay_sessions_closed_total", "reason", "connection_lost") == 1
+	})
+	c := dial(t, srv, bots.Config{Name: "roamer"})
+	if w1 := c.Welcome(); !w1.Resumed || w1.PlayerId != w0.PlayerId || w1.EntityId != w0.EntityId {
+		t.Fatalf("new session: player %d entity %d resumed %v; the parked one was player %d entity %d",
+			w1.PlayerId, w1.EntityId, w1.Resumed, w0.PlayerId, w0.EntityId)
+	}
+	waitFor(t, 5*time.Second, "snapshots for the player taken over", func() bool { return c.Stats().Snapshots > 5 })
+	if _, _, left := watch.snapshot(); len(left) != 0 {
+		t.Fatalf("the watcher heard leaves %v", left)
+	}
+}

@@ -131,7 +131,7 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		return err
 	}
 	ss.peer = p
-	ss.log = ss.log.With("player", p.player.ID, "name", p.player.Name)
+	ss.log = ss.log.With("player", p.player.ID, "name", clip(p.player.Name))
 	p.inMu.Lock()
 	lastClientEvent := p.lastClientEvent
 	p.inMu.Unlock()
