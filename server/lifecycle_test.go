@@ -383,15 +383,21 @@ func TestOneNameIsOnePlayer(t *testing.T) {
 }
 
 // A player whose connection dropped is taken over, within the grace period, by a new session with
-// its name and no resume token (an app restarted): same player and entity, served again.
+// its name and no resume token (an app restarted): same player and entity, served again, and its
+// events, numbered afresh, are taken.
 func TestNameTakesOverParkedPlayer(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	srv, _ := testServer(t, server.Config{ConnectionTimeout: 300 * time.Millisecond, ResumeGrace: 10 * time.Second,
 		Registry: reg}, arena.Config{NPCs: -1}, 0)
 	var watch presence
-	dial(t, srv, bots.Config{Name: "watcher", OnPresence: watch.on})
+	var heard eventLog
+	dial(t, srv, bots.Config{Name: "watcher", OnPresence: watch.on, OnEvent: heard.on})
 	old := dial(t, srv, bots.Config{Name: "roamer", NoReconnect: true})
 	w0 := old.Welcome()
+	for range 3 {
+		old.SendEvent("chat", []byte("old"))
+	}
+	waitFor(t, 5*time.Second, "the old session's chat", func() bool { return len(heard.get()) == 3 })
 	old.Sever()
 	waitFor(t, 10*time.Second, "the dropped session to end", func() bool {
 		return metricValue(t, reg, "tickrelay_sessions_closed_total", "reason", "connection_lost") == 1
@@ -402,6 +408,8 @@ func TestNameTakesOverParkedPlayer(t *testing.T) {
 			w1.PlayerId, w1.EntityId, w1.Resumed, w0.PlayerId, w0.EntityId)
 	}
 	waitFor(t, 5*time.Second, "snapshots for the player taken over", func() bool { return c.Stats().Snapshots > 5 })
+	c.SendEvent("chat", []byte("new"))
+	waitFor(t, 5*time.Second, "the new session's chat", func() bool { return len(heard.get()) == 4 })
 	if _, _, left := watch.snapshot(); len(left) != 0 {
 		t.Fatalf("the watcher heard leaves %v", left)
 	}

@@ -310,6 +310,7 @@ func (ss *session) finish(err error) {
 	}
 	if ss.ctrl != nil {
 		ss.stopWriter() // before letting go of the peer: a successor's writer takes its queue
+		ss.stopReader() // and no event of this client reaches the peer once a successor has it
 	}
 	if ss.peer != nil {
 		reason = ss.release(reason)
@@ -452,6 +453,15 @@ func (ss *session) stopWriter() {
 	close(ss.writerStop)
 	_ = ss.ctrl.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	<-ss.writerDone
+}
+
+// stopReader stops the control reader and waits for it.
+func (ss *session) stopReader() {
+	if !ss.serving {
+		return
+	}
+	_ = ss.ctrl.SetReadDeadline(time.Now())
+	<-ss.readerDone
 }
 
 // readDatagrams decodes input frames and hands them to the peer. Frames beyond four times the input
