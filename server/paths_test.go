@@ -76,9 +76,15 @@ func TestMisbehavingClientsGetTypedReasons(t *testing.T) {
 		// Sent until the server gives up (datagrams may be lost), paced under the input flood limit.
 		go func() {
 			junk := []byte{0xff, 0xff, 0xff, 0xff}
-			for l.Context().Err() == nil {
-				_ = l.SendDatagram(junk)
-				time.Sleep(5 * time.Millisecond)
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-l.Context().Done():
+					return
+				case <-tick.C:
+					_ = l.SendDatagram(junk)
+				}
 			}
 		}()
 		if r, msg := closeSeen(t, l, ctrl, br); r != server.ReasonProtocolViolation {
