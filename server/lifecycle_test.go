@@ -181,6 +181,34 @@ func TestSilentClientIsParkedAndResumes(t *testing.T) {
 	}
 }
 
+// A client whose network drops for longer than IdleTimeout (shorter than QUIC's own timeout) is
+// parked, not removed, and comes back with its resume token to the same player and entity.
+func TestSeveredClientResumesAfterIdleTimeout(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, _ := testServer(t, server.Config{IdleTimeout: 300 * time.Millisecond, ConnectionTimeout: 10 * time.Second,
+		ResumeGrace: 10 * time.Second, Registry: reg}, arena.Config{NPCs: -1}, 0)
+	var watch presence
+	dial(t, srv, bots.Config{Name: "watcher", OnPresence: watch.on})
+	c := dial(t, srv, bots.Config{Name: "tunnel", NoReconnect: true})
+	w0 := c.Welcome()
+	c.Sever()
+	waitFor(t, 5*time.Second, "the idle timeout", func() bool {
+		return metricValue(t, reg, "tickrelay_sessions_closed_total", "reason", "idle_timeout") == 1
+	})
+	l := rawDial(t, srv, transport.KindQUIC)
+	h := validHello(t, "tunnel")
+	h.ResumeToken = w0.ResumeToken
+	ctrl, br := openControl(t, l, helloMsg(h))
+	w1 := readWelcome(t, ctrl, br)
+	if !w1.Resumed || w1.PlayerId != w0.PlayerId || w1.EntityId != w0.EntityId {
+		t.Fatalf("back after the drop: resumed %v, player %d entity %d; was player %d entity %d",
+			w1.Resumed, w1.PlayerId, w1.EntityId, w0.PlayerId, w0.EntityId)
+	}
+	if _, joined, left := watch.snapshot(); len(left) != 0 || len(joined) != 1 {
+		t.Fatalf("the watcher heard joins %v and leaves %v; want only the first join", joined, left)
+	}
+}
+
 // A client that closes normally leaves at once, and the others hear a normal leave, on both
 // transports.
 func TestNormalCloseIsNormalOnBothTransports(t *testing.T) {
