@@ -356,9 +356,9 @@ func (ss *session) release(reason CloseReason) CloseReason {
 }
 
 // connectionEnded says why the connection ended under a serving session. The control reader's
-// verdict wins: a client that said Close, or closed its WebTransport session with ReasonNormal
-// (whose context ends with a plain context.Canceled, the code only in the stream errors), closed
-// on purpose, even when the connection's end is noticed first.
+// verdict wins: a client that said Close, or closed its WebTransport session (whose context ends
+// with a plain context.Canceled; how it ended shows only in the errors of its streams), closed on
+// purpose, even when the connection's end is noticed first.
 func (ss *session) connectionEnded() error {
 	t := time.NewTimer(100 * time.Millisecond)
 	defer t.Stop()
