@@ -325,7 +325,8 @@ func TestHugeRoomNameIsRefusedWithAReason(t *testing.T) {
 // Sessions that start and end normally log nothing at INFO: a swarm must not flood the log.
 func TestSessionsLogAtDebug(t *testing.T) {
 	var logs syncBuffer
-	srv, _ := testServer(t, server.Config{
+	reg := prometheus.NewRegistry()
+	srv, _ := testServer(t, server.Config{Registry: reg,
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))},
 		arena.Config{NPCs: -1}, 0)
 	c, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String(), Name: "quiet"})
@@ -340,8 +341,9 @@ func TestSessionsLogAtDebug(t *testing.T) {
 		t.Fatalf("dial to no room: %v", err)
 	}
 	waitFor(t, 5*time.Second, "the sessions to end", func() bool {
-		code, body := get(t, "http://"+srv.HTTPAddr().String()+"/metrics")
-		return code == 200 && strings.Contains(body, "tickrelay_sessions_active 0")
+		return metricValue(t, reg, "tickrelay_sessions_closed_total", "reason", "normal") == 1 &&
+			metricValue(t, reg, "tickrelay_sessions_closed_total", "reason", "no_such_room") == 1 &&
+			metricValue(t, reg, "tickrelay_sessions_active") == 0 // each session's last line is written
 	})
 	if s := logs.String(); strings.Contains(s, "session") {
 		t.Fatalf("session lines at INFO:\n%s", s)
