@@ -565,20 +565,43 @@ func (cl *Client) Quantizer() netcode.Quantizer {
 // Closed is closed when Run has returned: the client gave up or was told to stop.
 func (cl *Client) Closed() <-chan struct{} { return cl.closed }
 
-// Close ends the session (normal close): it tells the server, closes the connection and waits for
-// the link's readers.
+// Close ends the session (normal close) the same way on both transports: it sends the Close
+// message and ends its control stream, gives the server a moment to close the connection with
+// the reason normal (so the player leaves at once and the others hear a normal leave), then closes
+// the connection itself and waits for the link's readers.
 func (cl *Client) Close() error {
 	msg, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Close{
 		Close: &schema.Close{Reason: schema.CloseReason_CLOSE_REASON_NORMAL, Message: "bye"},
 	}})
 	cl.mu.Lock()
 	l, down := cl.link, cl.linkDown
-	_, _ = cl.ctrl.Write(msg)
+	_, werr := cl.ctrl.Write(msg)
+	if werr == nil {
+		werr = cl.ctrl.Close()
+	}
 	cl.mu.Unlock()
+	if werr == nil {
+		t := time.NewTimer(closeWait)
+		select {
+		case <-down:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	err := l.CloseWithError(uint32(schema.CloseReason_CLOSE_REASON_NORMAL), "bye")
 	<-down
+	cl.mu.Lock()
+	if cl.reason == schema.CloseReason_CLOSE_REASON_CONNECTION_LOST {
+		// The server's Close can be cut off by its WebTransport session close; the client ended
+		// the session on purpose all the same.
+		cl.reason = schema.CloseReason_CLOSE_REASON_NORMAL
+	}
+	cl.mu.Unlock()
 	return err
 }
+
+// closeWait is how long Close waits for the server to close the connection after the Close message.
+const closeWait = time.Second
 
 // Wander returns a steering function that holds a random direction for 1 to 3 seconds, then picks
 // another, the standard scenario's bot behaviour.

@@ -195,6 +195,7 @@ const (
 func (p *Peer) HandleEvent(e *schema.Event, now time.Time) bool {
 	if len(e.Kind) > maxEventKind || len(e.Payload) > maxEventPayload {
 		p.stats.eventsDropped.Add(1)
+		p.room.metrics.eventsDropped.Inc()
 		return false
 	}
 	p.inMu.Lock()

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"unicode/utf8"
+
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/transport"
 )
@@ -35,9 +37,29 @@ func ReasonName(r CloseReason) string { return transport.ReasonName(r) }
 // CloseError is an error that carries the reason a session must end with; see transport.CloseError.
 type CloseError = transport.CloseError
 
-// closeErr returns a *CloseError with a formatted message.
+// closeErr returns a *CloseError with a formatted message, clipped to maxReasonText.
 func closeErr(r CloseReason, format string, args ...any) error {
-	return transport.Closef(r, format, args...)
+	ce := transport.Closef(r, format, args...)
+	ce.Msg = clip(ce.Msg)
+	return ce
+}
+
+// maxReasonText caps the text of a close reason, and of any client-supplied string the server
+// quotes into one or logs. A reason must fit in the Close control message and in a QUIC
+// CONNECTION_CLOSE frame, which must fit in one packet (about 1.1 kB of reason at most).
+const maxReasonText = 256
+
+// clip returns s cut to at most maxReasonText bytes at a UTF-8 boundary, marked with "..." when
+// cut.
+func clip(s string) string {
+	if len(s) <= maxReasonText {
+		return s
+	}
+	n := maxReasonText - len("...")
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }
 
 // reasonOf returns the close reason err carries, or ReasonInternalError.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 )
 
@@ -33,4 +34,54 @@ func newResumeToken() []byte {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b) // crypto/rand does not fail on supported platforms
 	return b
+}
+
+// claimName waits until no other session of the room is setting up a player named name, then
+// claims the name until release is called: sessions of one identity take over its player one at
+// a time, so that simultaneous hellos with one token make one player, not many.
+func (r *Room) claimName(ctx context.Context, name string) (release func(), err error) {
+	for {
+		r.mu.Lock()
+		busy, ok := r.claims[name]
+		if !ok {
+			if r.claims == nil {
+				r.claims = make(map[string]chan struct{})
+			}
+			ch := make(chan struct{})
+			r.claims[name] = ch
+			r.mu.Unlock()
+			return func() {
+				r.mu.Lock()
+				delete(r.claims, name)
+				r.mu.Unlock()
+				close(ch)
+			}, nil
+		}
+		r.mu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// memberNamed returns the joined player (served or parked) named name, or nil.
+func (r *Room) memberNamed(name string) *Peer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.byID {
+		if p.player.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// forgetClientEvents forgets the newest event id the client had sent: a client that takes over its
+// player by name, without the resume token, numbers its events from 1 again.
+func (p *Peer) forgetClientEvents() {
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	p.lastClientEvent = 0
 }

@@ -41,6 +41,8 @@ type Room struct {
 	onLeave func(*Peer)      // the server forgets the player's resume token
 	closed  bool
 
+	claims map[string]chan struct{} // guarded by mu: names whose session is being set up (claimName)
+
 	// Owned by the tick goroutine.
 	peers   []*Peer // players being served
 	parked  []*Peer // players whose connection dropped

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/transport"
@@ -37,9 +40,11 @@ type session struct {
 	serving    bool         // the goroutines of serve are running
 	writerDone chan struct{}
 	writerStop chan struct{}
+	readerDone chan struct{} // closed when the control reader returns
 	errs       chan error
 	inflight   []uint32 // ticks sent and not known to be acknowledged
 	streamSend *streamJob
+	byToken    bool // the session resumed its player with the resume token
 	controlBuf []byte
 }
 
@@ -51,7 +56,7 @@ func (s *Server) serveConn(c transport.Conn, refuse error) {
 	defer s.sessions.Add(-1)
 	ss := &session{
 		srv: s, c: c, errs: make(chan error, 4),
-		writerDone: make(chan struct{}), writerStop: make(chan struct{}),
+		writerDone: make(chan struct{}), writerStop: make(chan struct{}), readerDone: make(chan struct{}),
 		log: s.log.With("remote", c.RemoteAddr().String(), "transport", c.Kind()),
 	}
 	ip, ipOK := s.admitIP(c.RemoteAddr())
@@ -113,20 +118,20 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	roomName := hello.Room
 	if id.Room != "" {
 		if roomName != "" && roomName != id.Room {
-			return closeErr(ReasonBadToken, "token is for room %q", id.Room)
+			return closeErr(ReasonBadToken, "token is for room %q", clip(id.Room))
 		}
 		roomName = id.Room
 	}
 	room, ok := ss.srv.Room(roomName)
 	if !ok {
-		return closeErr(ReasonNoSuchRoom, "no room %q", roomName)
+		return closeErr(ReasonNoSuchRoom, "no room %q", clip(roomName))
 	}
 	p, resumed, err := ss.resumeOrJoin(ctx, hello, id, room)
 	if err != nil {
 		return err
 	}
 	ss.peer = p
-	ss.log = ss.log.With("player", p.player.ID, "name", p.player.Name)
+	ss.log = ss.log.With("player", p.player.ID, "name", clip(p.player.Name))
 	p.inMu.Lock()
 	lastClientEvent := p.lastClientEvent
 	p.inMu.Unlock()
@@ -147,8 +152,9 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		return err
 	}
 	if resumed {
-		// Events that may have been lost with the old connection; the client applies each once.
-		for _, m := range room.eventsAfter(hello.LastEventId, p.player.ID) {
+		// Events that may have been lost with the old connection; the client applies each once. A
+		// client that took its player over by name has no event history to complete.
+		for _, m := range ss.missedEvents(room, hello, p) {
 			if err := ss.writeControl(m); err != nil {
 				return err
 			}
@@ -157,31 +163,75 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		ss.srv.metrics.resumes.Inc()
 	}
 	ss.srv.metrics.sessionsOpened.WithLabelValues(ss.c.Kind()).Inc()
-	ss.log.Info("session started", "room", room.name, "entity", p.player.Entity, "resumed", resumed)
+	// Per-session lines are DEBUG: a swarm of clients must not flood the log at INFO.
+	ss.log.Debug("session started", "room", room.name, "entity", p.player.Entity, "resumed", resumed)
 	return nil
 }
 
-// resumeOrJoin takes over the player a valid resume token names, or joins the room as a new
-// player. A resume token that is unknown (the server restarted, the grace period ran out) is not
-// an error: the client gets a new player and learns it from the welcome.
+// resumeOrJoin takes over the player a valid resume token names, or the player of the same name
+// already in the room, or joins the room as a new player. A name is one player: a second session
+// with the identity of a player that is still in the room (served or parked) replaces the first,
+// which is closed with ReasonReplaced, and plays on with the same player and entity; that is how a
+// client that lost its resume token (an app restarted on a phone) gets its player back. A resume
+// token that is unknown (the server restarted, the grace period ran out) is not an error: the
+// client gets a new player and learns it from the welcome.
 func (ss *session) resumeOrJoin(ctx context.Context, hello *schema.Hello, id Identity, room *Room) (*Peer, bool, error) {
+	release, err := room.claimName(ctx, id.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	defer release()
 	if p, ok := ss.srv.lookupResume(hello.ResumeToken); ok && len(hello.ResumeToken) > 0 &&
 		p.room == room && p.player.Name == id.Name {
-		link, err := p.attach(ctx)
-		if err != nil {
-			ss.peer, ss.link = p, link // so that finish parks it: the client may come back
-			return nil, false, closeErr(ReasonConnectionLost, "taking over the player: %v", err)
-		}
-		select {
-		case <-p.Done(): // left meanwhile: join afresh
-			close(link.done)
-		default:
-			ss.link = link
-			p.resetAck(hello.AckTick)
-			p.rate.reset()
-			return p, true, nil
+		ss.byToken = true
+		if ok, err := ss.takeOver(ctx, p, hello.AckTick); ok || err != nil {
+			return p, ok, err
 		}
 	}
+	if p := room.memberNamed(id.Name); p != nil {
+		ss.byToken = false
+		if ok, err := ss.takeOver(ctx, p, 0); ok || err != nil {
+			if ok {
+				p.forgetClientEvents() // the new client numbers its events afresh
+			}
+			return p, ok, err
+		}
+	}
+	return ss.joinAfresh(ctx, id, room)
+}
+
+// takeOver makes the session serve p, whose previous session (if any) is told to let go, and
+// reports whether it did: false when p has left meanwhile. ack is the newest tick the client
+// still holds, 0 if none.
+func (ss *session) takeOver(ctx context.Context, p *Peer, ack uint32) (bool, error) {
+	link, err := p.attach(ctx)
+	if err != nil {
+		ss.peer, ss.link = p, link // so that finish parks it: the client may come back
+		return false, closeErr(ReasonConnectionLost, "taking over the player: %v", err)
+	}
+	select {
+	case <-p.Done(): // left meanwhile: join afresh
+		close(link.done)
+		return false, nil
+	default:
+	}
+	ss.link = link
+	p.resetAck(ack)
+	p.rate.reset()
+	return true, nil
+}
+
+// missedEvents returns the events a resuming client may have missed: those after the newest it
+// says it applied. A client that took its player over by name gets none: it starts afresh.
+func (ss *session) missedEvents(room *Room, hello *schema.Hello, p *Peer) []*schema.ControlMessage {
+	if !ss.byToken {
+		return nil
+	}
+	return room.eventsAfter(hello.LastEventId, p.player.ID)
+}
+
+// joinAfresh joins the room as a new player.
+func (ss *session) joinAfresh(ctx context.Context, id Identity, room *Room) (*Peer, bool, error) {
 	p, err := room.Join(id.Name)
 	if err != nil {
 		return nil, false, err
@@ -224,10 +274,15 @@ func (ss *session) serve(ctx context.Context) error {
 		case <-ss.link.stop:
 			return &CloseError{Reason: ReasonReplaced, Msg: "resumed on another connection"}
 		case <-ctx.Done():
-			return connectionEnded(ctx)
+			return ss.connectionEnded()
 		case err := <-ss.errs:
 			return err
 		case now := <-idle.C:
+			// A client that sends no datagram for IdleTimeout is treated as a lost connection,
+			// whatever QUIC (whose own timeout is longer) still believes: its player is parked for
+			// ResumeGrace like any dropped one, and only when the grace ends do the others hear
+			// it left, with ReasonConnectionLost. The client, if it still listens, is told
+			// ReasonIdleTimeout, which is worth retrying: it resumes its player.
 			if now.Sub(time.Unix(0, ss.lastInput.Load())) > ss.srv.cfg.IdleTimeout {
 				return closeErr(ReasonIdleTimeout, "no input for %v", ss.srv.cfg.IdleTimeout)
 			}
@@ -240,7 +295,7 @@ func (ss *session) serve(ctx context.Context) error {
 // the client may resume.
 func (ss *session) finish(err error) {
 	if _, ok := errors.AsType[*CloseError](err); !ok && ss.c.Context().Err() != nil {
-		err = connectionEnded(ss.c.Context()) // a write or read failed because the connection died
+		err = connectionEnded(ss.c) // a write or read failed because the connection died
 	}
 	reason := reasonOf(err)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -249,10 +304,13 @@ func (ss *session) finish(err error) {
 	var retry time.Duration
 	msg := ""
 	if ce, ok := errors.AsType[*CloseError](err); ok {
-		msg, retry = ce.Msg, ce.RetryAfter
+		// Reasons may quote what the client sent: capped, the Close message still fits its
+		// stream and CONNECTION_CLOSE its packet, and the log line stays a line.
+		msg, retry = clip(ce.Msg), ce.RetryAfter
 	}
 	if ss.ctrl != nil {
 		ss.stopWriter() // before letting go of the peer: a successor's writer takes its queue
+		ss.stopReader() // and no event of this client reaches the peer once a successor has it
 	}
 	if ss.peer != nil {
 		reason = ss.release(reason)
@@ -261,7 +319,11 @@ func (ss *session) finish(err error) {
 		retry = shutdownRetry
 	}
 	ss.srv.metrics.sessionsClosed.WithLabelValues(ReasonName(reason)).Inc()
-	ss.log.Info("session closed", "reason", ReasonName(reason), "detail", msg)
+	level := slog.LevelDebug // per-session, and refusals are what a flood of bad clients produces
+	if reason == ReasonInternalError {
+		level = slog.LevelWarn
+	}
+	ss.log.Log(context.Background(), level, "session closed", "reason", ReasonName(reason), "detail", msg)
 	if ss.ctrl != nil {
 		_ = ss.ctrl.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		_ = ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Close{Close: &schema.Close{
@@ -279,21 +341,75 @@ func (ss *session) release(reason CloseReason) CloseReason {
 	if p.detached(ss.link) {
 		return ReasonReplaced // a resumed session serves the player now
 	}
-	if reason == ReasonConnectionLost && ss.srv.cfg.ResumeGrace > 0 {
-		p.room.requestPark(p)
+	if reason == ReasonConnectionLost || reason == ReasonIdleTimeout {
+		// A silent client is a lost connection (see serve): the others hear ReasonConnectionLost
+		// only once the grace period ends, or at once when resuming is off.
+		if ss.srv.cfg.ResumeGrace > 0 {
+			p.room.requestPark(p)
+			return reason
+		}
+		p.Leave(ReasonConnectionLost)
 		return reason
 	}
 	p.Leave(reason)
 	return p.Reason() // a peer ended by its room keeps the room's reason
 }
 
-// connectionEnded tells a connection the client closed on purpose from one that dropped.
-func connectionEnded(ctx context.Context) error {
-	cause := context.Cause(ctx)
-	if code, ok := transport.PeerCloseCode(cause); ok && code == uint32(ReasonNormal) {
+// connectionEnded says why the connection ended under a serving session. The control reader's
+// verdict wins: a client that said Close, or closed its WebTransport session (whose context ends
+// with a plain context.Canceled; how it ended shows only in the errors of its streams), closed on
+// purpose, even when the connection's end is noticed first.
+func (ss *session) connectionEnded() error {
+	t := time.NewTimer(100 * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ss.readerDone:
+	case <-t.C:
+	}
+	select {
+	case err := <-ss.errs:
+		return err
+	default:
+		return connectionEnded(ss.c)
+	}
+}
+
+// connectionEnded tells a connection the client closed on purpose from one that dropped. Call it
+// once the connection's context has ended.
+func connectionEnded(c transport.Conn) error {
+	cause := context.Cause(c.Context())
+	if !closedByClient(cause) {
+		// A WebTransport session's context ends with a plain context.Canceled; how it ended is
+		// what accepting a stream returns from then on.
+		done, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := c.AcceptUniStream(done); err != nil && closedByClient(err) {
+			cause = err
+		}
+	}
+	if closedByClient(cause) {
 		return &CloseError{Reason: ReasonNormal, Msg: "client closed the connection"}
 	}
-	return &CloseError{Reason: ReasonConnectionLost, Msg: fmt.Sprint(cause)}
+	return &CloseError{Reason: ReasonConnectionLost, Msg: clip(fmt.Sprint(cause))}
+}
+
+// closedByClient reports whether err, the end of a connection or of a read from it, shows that
+// the client ended the session on purpose: it closed the connection or its WebTransport session
+// with ReasonNormal, or (WebTransport) closed the whole HTTP/3 connection with H3_NO_ERROR, as
+// webtransport-go's client does right after the session's close capsule and browsers do when a
+// page goes. Only the close capsule carries ReasonNormal, and the connection close often
+// overtakes it; webtransport-go then reports the session's end as an *http3.Error whose message is
+// the name of the code. A dropped network produces none of these: it ends in a timeout.
+func closedByClient(err error) bool {
+	if ae, ok := errors.AsType[*quic.ApplicationError](err); ok && ae.Remote &&
+		ae.ErrorCode == quic.ApplicationErrorCode(http3.ErrCodeNoError) {
+		return true
+	}
+	if he, ok := errors.AsType[*http3.Error](err); ok && he.ErrorMessage == http3.ErrCodeNoError.String() {
+		return true
+	}
+	code, ok := transport.PeerCloseCode(err)
+	return ok && code == uint32(ReasonNormal)
 }
 
 func (ss *session) fail(err error) {
@@ -339,6 +455,15 @@ func (ss *session) stopWriter() {
 	<-ss.writerDone
 }
 
+// stopReader stops the control reader and waits for it.
+func (ss *session) stopReader() {
+	if !ss.serving {
+		return
+	}
+	_ = ss.ctrl.SetReadDeadline(time.Now())
+	<-ss.readerDone
+}
+
 // readDatagrams decodes input frames and hands them to the peer. Frames beyond four times the input
 // rate (after a burst of a second's worth) are dropped undecoded: a flooding client costs the server
 // little and gains nothing, as the room applies inputs at the input rate anyway.
@@ -375,6 +500,7 @@ func (ss *session) readDatagrams(ctx context.Context) {
 
 // readControl reads what the client sends on the control stream after its hello.
 func (ss *session) readControl() {
+	defer close(ss.readerDone)
 	for {
 		m, err := netcode.ReadControl(ss.br)
 		switch {
@@ -385,11 +511,14 @@ func (ss *session) readControl() {
 			ss.fail(&CloseError{Reason: ReasonNormal, Msg: "client ended its control stream"})
 			return
 		case err != nil:
-			return // the connection is gone; serve learns why from its context
+			if closedByClient(err) {
+				ss.fail(&CloseError{Reason: ReasonNormal, Msg: "client closed the session"})
+			}
+			return // otherwise the connection is gone; serve learns why from its context
 		}
 		switch msg := m.Msg.(type) {
 		case *schema.ControlMessage_Close:
-			ss.fail(&CloseError{Reason: ReasonNormal, Msg: "client: " + msg.Close.Message})
+			ss.fail(&CloseError{Reason: ReasonNormal, Msg: "client: " + clip(msg.Close.Message)})
 			return
 		case *schema.ControlMessage_Event:
 			ss.peer.HandleEvent(msg.Event, time.Now())
