@@ -78,14 +78,6 @@ func (s *Server) releaseConn(ip string) {
 	}
 }
 
-// admitIP is the session's side of admission. The connection under the session was counted when
-// its handshake completed (admitConn), so the session adds no count of its own and is always
-// within the per-address cap; it returns the address's IP.
-func (s *Server) admitIP(addr net.Addr) (string, bool) { return ipOf(addr), true }
-
-// releaseIP lets go of what admitIP took: nothing, as the connection's slot holds the count.
-func (s *Server) releaseIP(string) {}
-
 func ipOf(addr net.Addr) string {
 	switch a := addr.(type) {
 	case *net.UDPAddr:

@@ -97,7 +97,10 @@ type Config struct {
 	// connection may carry no WebTransport session (before its upgrade, or after its session
 	// ended) before it is closed with ReasonIdleTimeout. Default 5s; 10ms..1m.
 	HelloTimeout time.Duration
-	// IdleTimeout closes a session that sent no datagram for this long. Default 10s; 10ms..1h.
+	// IdleTimeout treats a session that sent no datagram for this long as a lost connection: the
+	// client is told IDLE_TIMEOUT (worth retrying), and its player is parked for ResumeGrace like
+	// any dropped connection, leaving with CONNECTION_LOST only if it does not resume. Keep it below
+	// ConnectionTimeout. Default 10s; 10ms..1h.
 	IdleTimeout time.Duration
 	// UnboundedQueue replaces each client's latest-wins slot and ack window by an unbounded FIFO
 	// that sends every snapshot in order, as a naive broadcaster does. It exists to measure the

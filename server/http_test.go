@@ -173,3 +173,22 @@ func TestDefaultOriginPolicy(t *testing.T) {
 		}
 	})
 }
+
+// /dev-token signs only names a token may carry, and says why it refuses one.
+func TestDevTokenChecksTheName(t *testing.T) {
+	srv, _ := testServer(t, server.Config{}, arena.Config{NPCs: -1}, 0)
+	base := "http://" + srv.HTTPAddr().String() + "/dev-token?name="
+	code, tok := get(t, base+"ada")
+	if code != 200 {
+		t.Fatalf("/dev-token?name=ada answered %d", code)
+	}
+	if _, err := netcode.VerifyToken(netcode.DevSecret, tok, time.Now()); err != nil {
+		t.Fatalf("issued token does not verify: %v", err)
+	}
+	for _, name := range []string{"", "a%00b", "%E2%80%AEevil", strings.Repeat("n", 65)} {
+		code, body := get(t, base+name)
+		if code != 400 || !strings.Contains(body, "name") {
+			t.Errorf("/dev-token?name=%s answered %d %q, want 400 naming the problem", name, code, body)
+		}
+	}
+}

@@ -266,3 +266,31 @@ func TestGameRefusingJoinIsTyped(t *testing.T) {
 		t.Fatalf("got %v, want the reason room full", err)
 	}
 }
+
+// fixedIdentity is a custom Verifier that names whoever presents any token.
+type fixedIdentity server.Identity
+
+func (f fixedIdentity) Verify(context.Context, string) (server.Identity, error) {
+	return server.Identity(f), nil
+}
+
+// An identity from a custom Verifier passes the same name checks as a signed token's claims.
+func TestCustomVerifierNamesAreChecked(t *testing.T) {
+	for name, id := range map[string]fixedIdentity{
+		"control character": {Name: "ev\x00il"},
+		"bidi override":     {Name: "abc\u202edef"},
+	} {
+		srv, _ := testServer(t, server.Config{Verifier: id}, arena.Config{NPCs: -1}, 0)
+		_, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String()})
+		var ce *bots.CloseError
+		if !errors.As(err, &ce) || ce.Reason != server.ReasonBadToken {
+			t.Errorf("%s: got %v, want the reason bad token", name, err)
+		}
+	}
+	srv, _ := testServer(t, server.Config{Verifier: fixedIdentity{Name: "fine"}}, arena.Config{NPCs: -1}, 0)
+	c, err := bots.Dial(context.Background(), bots.Config{Addr: srv.Addr().String()})
+	if err != nil {
+		t.Fatalf("a valid custom identity was refused: %v", err)
+	}
+	_ = c.Close()
+}

@@ -59,16 +59,14 @@ func (s *Server) serveConn(c transport.Conn, refuse error) {
 		writerDone: make(chan struct{}), writerStop: make(chan struct{}), readerDone: make(chan struct{}),
 		log: s.log.With("remote", c.RemoteAddr().String(), "transport", c.Kind()),
 	}
-	ip, ipOK := s.admitIP(c.RemoteAddr())
-	defer s.releaseIP(ip)
+	// Connections from the listener were counted against the caps at their handshake
+	// (admitConn); this check also bounds sessions that arrive through ServeConn.
 	switch {
 	case refuse != nil:
 	case s.draining.Load():
 		refuse = &CloseError{Reason: ReasonServerShutdown, Msg: "server is shutting down", RetryAfter: shutdownRetry}
 	case n > int64(s.cfg.MaxSessions):
 		refuse = closeErr(ReasonTooManySessions, "server has %d sessions", s.cfg.MaxSessions)
-	case !ipOK:
-		refuse = closeErr(ReasonTooManySessions, "%d sessions from %s", s.cfg.MaxSessionsPerIP, ip)
 	}
 	err := ss.run(refuse)
 	ss.finish(err)
@@ -114,6 +112,13 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 			return err
 		}
 		return closeErr(ReasonBadToken, "%v", err)
+	}
+	// A custom Verifier's identity passes the same checks as a signed token's claims.
+	if err := netcode.ValidName(id.Name); err != nil {
+		return closeErr(ReasonBadToken, "player name: %v", err)
+	}
+	if err := netcode.ValidRoom(id.Room); err != nil {
+		return closeErr(ReasonBadToken, "room: %v", err)
 	}
 	roomName := hello.Room
 	if id.Room != "" {

@@ -3788,7 +3788,8 @@ var RETRYABLE = /* @__PURE__ */ new Set([
   CloseReason.ROOM_FULL,
   CloseReason.TOO_MANY_SESSIONS,
   CloseReason.SLOW_CONSUMER,
-  CloseReason.INTERNAL_ERROR
+  CloseReason.INTERNAL_ERROR,
+  CloseReason.IDLE_TIMEOUT
 ]);
 var TickrelayClient = class {
   /**
