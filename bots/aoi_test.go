@@ -1,7 +1,6 @@
 package bots_test
 
 import (
-	"context"
 	"math"
 	"testing"
 	"time"
@@ -44,23 +43,8 @@ func (g *beaconGame) Step(w *server.World, dt time.Duration) {
 }
 
 func TestAlwaysRelevantIsNoAOIViolation(t *testing.T) {
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", Logger: testkit.Quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.AddRoom("arena", &beaconGame{Game: arena.New(arena.Config{NPCs: -1})}, 4000, 4000); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv := testkit.Start(t, testkit.Options{Config: server.Config{HTTPAddr: "-"},
+		Game: &beaconGame{Game: arena.New(arena.Config{NPCs: -1})}, World: 4000}).Server
 
 	still := &schema.Input{}
 	c := testkit.Dial(t, srv, bots.Config{Steer: func(time.Time) *schema.Input { return still }})

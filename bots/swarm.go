@@ -1,6 +1,7 @@
 package bots
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -116,7 +117,7 @@ func (sw *swarm) runBot(ctx context.Context, i int) {
 		return
 	}
 	cc := sw.cfg.Client
-	cc.Name = fmt.Sprintf("%s-%d", cmpOr(cc.Name, "bot"), i)
+	cc.Name = fmt.Sprintf("%s-%d", cmp.Or(cc.Name, "bot"), i)
 	cc.Seed = cc.Seed + uint64(i) + 1
 	c, err := dialRetrying(ctx, cc)
 	if err != nil {
@@ -222,11 +223,4 @@ func dialRetrying(ctx context.Context, cfg Config) (*Client, error) {
 		case <-time.After(backoff.Next()):
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -11,10 +11,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
@@ -168,9 +168,16 @@ func TestQUICConnectionsAreCountedFromTheHandshake(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.cfg.HelloTimeout = 30 * time.Second
+			reg := prometheus.NewRegistry()
+			tc.cfg.Registry = reg
 			srv, _ := testServer(t, tc.cfg, arena.Config{NPCs: -1}, 0)
+			counted := func() float64 { return metricValue(t, reg, "tickrelay_quic_connections_active") }
+			// A client's dial returns before the server has the client's Finished, so several
+			// connections may be admitted in any order: let each be counted before the next.
 			idle1 := dialQUIC(t, srv, http3.NextProtoH3)
+			waitFor(t, 10*time.Second, "the first connection counted", func() bool { return counted() == 1 })
 			idle2 := dialQUIC(t, srv, http3.NextProtoH3)
+			waitFor(t, 10*time.Second, "the second connection counted", func() bool { return counted() == 2 })
 			over := dialQUIC(t, srv, http3.NextProtoH3)
 			if r := closedWith(t, over, 5*time.Second); r != server.ReasonTooManySessions {
 				t.Fatalf("third connection closed with %v, want too many sessions", r)
@@ -204,15 +211,12 @@ func TestQUICConnectionsAreCountedFromTheHandshake(t *testing.T) {
 				t.Fatalf("connection beyond a session and an idle one closed with %v", r)
 			}
 			_ = idle2.CloseWithError(0, "")
-			waitFor(t, 10*time.Second, "a connection admitted next to the session", func() bool {
-				c := dialQUIC(t, srv, http3.NextProtoH3)
-				select {
-				case <-c.Context().Done():
-					return false
-				case <-time.After(300 * time.Millisecond):
-					return true
-				}
-			})
+			waitFor(t, 10*time.Second, "the session alone counted", func() bool { return counted() == 1 })
+			next := dialQUIC(t, srv, http3.NextProtoH3)
+			waitFor(t, 10*time.Second, "a connection admitted next to the session", func() bool { return counted() == 2 })
+			if !stillOpen(next) {
+				t.Fatal("the connection admitted next to the session was closed")
+			}
 		})
 	}
 }
@@ -407,26 +411,8 @@ func signToken(t *testing.T, secret []byte, name string) string {
 	return tok
 }
 
-// lockedBuffer is a log destination the server's goroutines may write while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestStartLogsThePageURL(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncBuffer
 	srv, _ := testServer(t, server.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}, arena.Config{NPCs: -1}, 0)
 	want := "url=http://" + srv.HTTPAddr().String() + "/"
 	if !strings.Contains(logs.String(), want) {

@@ -196,24 +196,7 @@ func (refuser) Join(*server.World, *server.Player) (uint32, error) {
 // startGame starts a server on loopback running g in its one room.
 func startGame(t *testing.T, g server.Game) *server.Server {
 	t.Helper()
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", Logger: testkit.Quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.AddRoom("game", g, 1000, 1000); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
-	return srv
+	return testkit.Start(t, testkit.Options{Config: server.Config{HTTPAddr: "-"}, Game: g}).Server
 }
 
 // eventLog records the events one client receives.

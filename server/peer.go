@@ -43,11 +43,14 @@ type Peer struct {
 	// Owned by the tick goroutine.
 	ring        *netcode.ViewRing
 	lastApplied uint32
-	member      bool
-	parked      bool      // the connection dropped; waiting for a resume
-	parkedUntil time.Time // when a parked player leaves
-	credits     float64   // inputs the player may still apply: InputRate per second, bounded burst
-	budget      budgetState
+	// inputsRestarted is set when a new client took the player over by name (forgetClient) and
+	// cleared by the tick, which then forgets lastApplied.
+	inputsRestarted atomic.Bool
+	member          bool
+	parked          bool      // the connection dropped; waiting for a resume
+	parkedUntil     time.Time // when a parked player leaves
+	credits         float64   // inputs the player may still apply: InputRate per second, bounded burst
+	budget          budgetState
 
 	resumeToken []byte
 	linkMu      sync.Mutex

@@ -78,10 +78,15 @@ func (r *Room) memberNamed(name string) *Peer {
 	return nil
 }
 
-// forgetClientEvents forgets the newest event id the client had sent: a client that takes over its
-// player by name, without the resume token, numbers its events from 1 again.
-func (p *Peer) forgetClientEvents() {
+// forgetClient forgets the numbering of the client that served the player before: a client that
+// takes over its player by name, without the resume token, numbers its inputs and events from 1
+// again. Inputs of the old client still queued are dropped with it; the tick resets the newest
+// applied input when it resumes the player (see Room.resume).
+func (p *Peer) forgetClient() {
 	p.inMu.Lock()
 	defer p.inMu.Unlock()
 	p.lastClientEvent = 0
+	p.events = p.events[:0]
+	p.inbox.head, p.inbox.n, p.inbox.lastSeq = 0, 0, 0
+	p.inputsRestarted.Store(true)
 }

@@ -259,6 +259,9 @@ func (r *Room) resume(p *Peer) {
 		r.parked = slices.DeleteFunc(r.parked, func(o *Peer) bool { return o == p })
 		r.peers = append(r.peers, p)
 	}
+	if p.inputsRestarted.Swap(false) {
+		p.lastApplied = 0 // the new client numbers its inputs from 1 (Peer.forgetClient)
+	}
 	p.sendControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Roster{Roster: r.roster()}})
 	r.log.Debug("player resumed", "player", p.player.ID)
 }

@@ -51,13 +51,7 @@ func simServer(t *testing.T, cfg server.Config, g server.Game, world float32, po
 	if err := srv.StartRooms(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	testkit.ShutdownOnCleanup(t, srv)
 	return srv, room
 }
 

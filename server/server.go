@@ -341,14 +341,15 @@ func (s *Server) acceptLoop() {
 }
 
 func (s *Server) handlePlay(w http.ResponseWriter, r *http.Request) {
-	watch, _ := r.Context().Value(h3WatchKey{}).(*h3Watch)
+	// The session counts from before the upgrade, so that the watch's timer cannot close a
+	// connection whose session is being set up.
+	if watch, ok := r.Context().Value(h3WatchKey{}).(*h3Watch); ok {
+		defer watch.begin()()
+	}
 	sess, err := s.wt.Upgrade(w, r)
 	if err != nil {
 		s.log.Debug("webtransport upgrade failed", "err", err, "remote", r.RemoteAddr)
 		return
-	}
-	if watch != nil {
-		defer watch.begin()()
 	}
 	var refuse error
 	if !s.originAllowed(r) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,7 +41,9 @@ type session struct {
 	serving    bool         // the goroutines of serve are running
 	writerDone chan struct{}
 	writerStop chan struct{}
-	readerDone chan struct{} // closed when the control reader returns
+	readerDone chan struct{}      // closed when the control reader returns
+	stopData   context.CancelFunc // ends the datagram reader and the sender
+	dataPath   sync.WaitGroup     // the datagram reader and the sender
 	errs       chan error
 	inflight   []uint32 // ticks sent and not known to be acknowledged
 	streamSend *streamJob
@@ -153,15 +156,17 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	// A connection that dies now must not hold the session (and the player) forever.
 	_ = ss.ctrl.SetWriteDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
 	defer func() { _ = ss.ctrl.SetWriteDeadline(time.Time{}) }()
+	// A client that cannot take its welcome is a connection lost, not a server fault: its player is
+	// parked (it may come back) and nothing is logged above DEBUG.
 	if err := ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Welcome{Welcome: welcome}}); err != nil {
-		return err
+		return closeErr(ReasonConnectionLost, "writing the welcome: %v", err)
 	}
 	if resumed {
 		// Events that may have been lost with the old connection; the client applies each once. A
 		// client that took its player over by name has no event history to complete.
 		for _, m := range ss.missedEvents(room, hello, p) {
 			if err := ss.writeControl(m); err != nil {
-				return err
+				return closeErr(ReasonConnectionLost, "resending events: %v", err)
 			}
 		}
 		room.requestResume(p)
@@ -197,7 +202,7 @@ func (ss *session) resumeOrJoin(ctx context.Context, hello *schema.Hello, id Ide
 		ss.byToken = false
 		if ok, err := ss.takeOver(ctx, p, 0); ok || err != nil {
 			if ok {
-				p.forgetClientEvents() // the new client numbers its events afresh
+				p.forgetClient() // the new client numbers its inputs and events afresh
 			}
 			return p, ok, err
 		}
@@ -266,9 +271,18 @@ func (ss *session) serve(ctx context.Context) error {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
 	go ss.writeLoop()
-	go ss.readDatagrams(ctx)
 	go ss.readControl()
-	go ss.sendLoop(ctx)
+	dctx, stop := context.WithCancel(ctx)
+	ss.stopData = stop
+	ss.dataPath.Add(2)
+	go func() {
+		defer ss.dataPath.Done()
+		ss.readDatagrams(dctx)
+	}()
+	go func() {
+		defer ss.dataPath.Done()
+		ss.sendLoop(dctx)
+	}()
 
 	idle := time.NewTicker(max(ss.srv.cfg.IdleTimeout/4, 10*time.Millisecond))
 	defer idle.Stop()
@@ -316,6 +330,12 @@ func (ss *session) finish(err error) {
 	if ss.ctrl != nil {
 		ss.stopWriter() // before letting go of the peer: a successor's writer takes its queue
 		ss.stopReader() // and no event of this client reaches the peer once a successor has it
+	}
+	if ss.stopData != nil {
+		// Nor an ack or input of this client, nor a send on its connection from the peer's slot:
+		// once a successor serves the peer, acks, inputs and the rate estimate are its alone.
+		ss.stopData()
+		ss.dataPath.Wait()
 	}
 	if ss.peer != nil {
 		reason = ss.release(reason)

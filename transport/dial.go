@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/tls"
@@ -49,7 +50,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*ClientConn, error) {
 	}
 	cc := &ClientConn{udp: udp, tr: &quic.Transport{Conn: udp}}
 	qconf := &quic.Config{EnableDatagrams: true, EnableStreamResetPartialDelivery: true,
-		KeepAlivePeriod: cmpOr(cfg.KeepAlive, 5*time.Second)}
+		KeepAlivePeriod: cmp.Or(max(cfg.KeepAlive, 0), 5*time.Second)}
 	switch cfg.Kind {
 	case "", KindQUIC:
 		tconf := ClientTLS(cfg.CertHash)
@@ -77,13 +78,6 @@ func Dial(ctx context.Context, cfg DialConfig) (*ClientConn, error) {
 		return nil, err
 	}
 	return cc, nil
-}
-
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
 }
 
 // Close closes the connection with code and msg, then lets go of the socket.

@@ -35,7 +35,7 @@ func main() {
 func run() error {
 	var (
 		addr     = flag.String("addr", "", "UDP address for QUIC and WebTransport (default 127.0.0.1:4433 with the development certificate, else :4433)")
-		httpAddr = flag.String("http", "", "TCP address for the page, /healthz and /cert-hash (default 127.0.0.1:8080 with the development certificate, else :8080); - to disable")
+		httpAddr = flag.String("http", "", "TCP address for the page, /healthz, /connect, /cert-hash and /dev-token (default 127.0.0.1:8080 with the development certificate, else :8080); - to disable")
 		admin    = flag.String("admin", "", "TCP address for /metrics, /stats and /debug/pprof/ (default 127.0.0.1:9090); - to disable")
 		public   = flag.Bool("public", false, "with the development certificate, listen on every interface (:4433, :8080) instead of loopback")
 		pubHost  = flag.String("public-host", "", "host name (or host:port) clients reach the UDP port at, as /connect tells pages; with -cert, a name the certificate is valid for")

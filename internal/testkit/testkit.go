@@ -26,13 +26,15 @@ type Options struct {
 	Config server.Config
 	// Arena configures the game.
 	Arena arena.Config
+	// Game, if set, runs in the room instead of the arena (Arena is then unused).
+	Game server.Game
 	// World is the side of the square world. Default 1000.
 	World float32
 	// Page, if set, is served at "/" (the demo page).
 	Page http.Handler
 }
 
-// Arena is a running server with its arena room.
+// Arena is a running server with its room.
 type Arena struct {
 	Server *server.Server
 	Room   *server.Room
@@ -54,18 +56,28 @@ func Start(tb testing.TB, opts Options) Arena {
 		tb.Fatal(err)
 	}
 	world := cmp.Or(opts.World, 1000)
-	g := arena.New(opts.Arena)
+	g, populate := opts.Game, func(*server.World) {}
+	if g == nil {
+		a := arena.New(opts.Arena)
+		g, populate = a, a.Populate
+	}
 	room, err := srv.AddRoom("arena", g, world, world)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	g.Populate(room.World())
+	populate(room.World())
 	if opts.Page != nil {
 		srv.SetPage(opts.Page)
 	}
 	if err := srv.Start(); err != nil {
 		tb.Fatal(err)
 	}
+	ShutdownOnCleanup(tb, srv)
+	return Arena{Server: srv, Room: room}
+}
+
+// ShutdownOnCleanup shuts srv down when the test ends; a shutdown error fails the test.
+func ShutdownOnCleanup(tb testing.TB, srv *server.Server) {
 	tb.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -73,7 +85,6 @@ func Start(tb testing.TB, opts Options) Arena {
 			tb.Errorf("shutdown: %v", err)
 		}
 	})
-	return Arena{Server: srv, Room: room}
 }
 
 // Quiet returns a logger that discards everything.
