@@ -300,7 +300,7 @@ func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		dctx, cancel := context.WithTimeout(ctx, DialAttemptTimeout)
 		err := cl.connect(dctx)
 		cancel()
 		if err == nil {
@@ -314,6 +314,10 @@ func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
 		}
 	}
 }
+
+// DialAttemptTimeout bounds one attempt to connect and say hello. It exceeds the server's default
+// HelloTimeout (15s), so that on a slow, lossy link the server's verdict arrives first.
+const DialAttemptTimeout = 20 * time.Second
 
 // SetPaused stops (true) or resumes (false) the client: while paused it discards every snapshot and
 // sends no inputs or acks, as if its link were down.

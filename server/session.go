@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -78,17 +80,21 @@ func (ss *session) run(refuse error) error {
 		return refuse
 	}
 	ctx := ss.c.Context()
-	hctx, cancel := context.WithTimeout(ctx, ss.srv.cfg.HelloTimeout)
+	// One deadline for opening the control stream and sending the hello, counted from the end of
+	// the QUIC handshake (from the upgrade for WebTransport): a client on a slow, lossy link may
+	// need several round trips and retransmissions for it, which is no violation of the protocol.
+	deadline := time.Now().Add(ss.srv.cfg.HelloTimeout)
+	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	ctrl, err := ss.c.AcceptStream(hctx)
 	if err != nil {
-		return closeErr(ReasonProtocolViolation, "no control stream: %v", err)
+		return ss.handshakeFailed("no control stream", err, ReasonProtocolViolation)
 	}
 	ss.ctrl, ss.br = ctrl, bufio.NewReader(ctrl)
-	_ = ctrl.SetReadDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
+	_ = ctrl.SetReadDeadline(deadline)
 	m, err := netcode.ReadControl(ss.br)
 	if err != nil {
-		return closeErr(ReasonProtocolViolation, "reading hello: %v", err)
+		return ss.handshakeFailed("reading hello", err, ReasonProtocolViolation)
 	}
 	_ = ctrl.SetReadDeadline(time.Time{})
 	hello := m.GetHello()
@@ -99,6 +105,30 @@ func (ss *session) run(refuse error) error {
 		return err
 	}
 	return ss.serve(ctx)
+}
+
+// handshakeFailed says why a step of the handshake failed: the connection ended (lost, or closed
+// by the client), the time ran out (ReasonHandshakeTimeout, which clients retry), or anything else,
+// such as a malformed frame, which ends the session with otherwise.
+func (ss *session) handshakeFailed(step string, err error, otherwise CloseReason) error {
+	switch {
+	case ss.c.Context().Err() != nil:
+		return connectionEnded(ss.c)
+	case isTimeout(err):
+		return closeErr(ReasonHandshakeTimeout, "%s within %v", step, ss.srv.cfg.HelloTimeout)
+	case otherwise == 0:
+		return err
+	}
+	return closeErr(otherwise, "%s: %v", step, err)
+}
+
+// isTimeout reports whether err is a context's or a stream's deadline running out.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return true
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
@@ -154,14 +184,14 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	_ = ss.ctrl.SetWriteDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
 	defer func() { _ = ss.ctrl.SetWriteDeadline(time.Time{}) }()
 	if err := ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Welcome{Welcome: welcome}}); err != nil {
-		return err
+		return ss.handshakeFailed("writing welcome", err, 0)
 	}
 	if resumed {
 		// Events that may have been lost with the old connection; the client applies each once. A
 		// client that took its player over by name has no event history to complete.
 		for _, m := range ss.missedEvents(room, hello, p) {
 			if err := ss.writeControl(m); err != nil {
-				return err
+				return ss.handshakeFailed("resending events", err, 0)
 			}
 		}
 		room.requestResume(p)

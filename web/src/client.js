@@ -84,7 +84,7 @@ export class ControlReader {
 const RETRYABLE = new Set([
   CloseReason.UNSPECIFIED, CloseReason.CONNECTION_LOST, CloseReason.SERVER_SHUTDOWN,
   CloseReason.ROOM_FULL, CloseReason.TOO_MANY_SESSIONS, CloseReason.SLOW_CONSUMER,
-  CloseReason.INTERNAL_ERROR, CloseReason.IDLE_TIMEOUT,
+  CloseReason.INTERNAL_ERROR, CloseReason.IDLE_TIMEOUT, CloseReason.HANDSHAKE_TIMEOUT,
 ]);
 
 /**
