@@ -1021,10 +1021,12 @@ func (x *Event) GetFromPlayer() uint32 {
 // InputHint tells a client how often to send its InputFrames. The client still samples one input
 // every 1/Welcome.input_rate_hz, numbered as before, but sends a frame only after every
 // send_every-th input, carrying send_every times as many inputs as it would otherwise, so that
-// every input still travels in as many frames. On a narrow link this spares the client's frames
-// and the server's QUIC acknowledgements of them (one small packet each) from competing with the
-// snapshots; the room applies the same inputs, each once and in order. The server sends it only
-// when its advice changes; a new connection starts at send_every 1.
+// every input still travels in as many frames; and sooner, at its next input, once two snapshots
+// have arrived since its last frame, so that its acks keep pace with the snapshots. On a narrow
+// link this spares the client's frames and the server's QUIC acknowledgements of them (one small
+// packet each) from competing with the snapshots; the room applies the same inputs, each once and
+// in order. The server sends it only when its advice changes; a new connection starts at
+// send_every 1.
 type InputHint struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SendEvery     uint32                 `protobuf:"varint,1,opt,name=send_every,json=sendEvery,proto3" json:"send_every,omitempty"` // 1 (every input, the default) .. 5; clients clamp other values

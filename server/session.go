@@ -48,6 +48,8 @@ type session struct {
 	streamSend *streamJob
 	byToken    bool // the session resumed its player with the resume token
 	controlBuf []byte
+	pacer      inputPacer // how often the client should send input frames
+	hints      hintSlot   // the newest input hint, for the control writer
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
@@ -295,6 +297,8 @@ func (ss *session) joinAfresh(ctx context.Context, id Identity, room *Room) (*Pe
 func (ss *session) serve(ctx context.Context) error {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
+	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
+	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
 	go ss.writeLoop()
 	go ss.readDatagrams(ctx)
 	go ss.readControl()
@@ -302,8 +306,15 @@ func (ss *session) serve(ctx context.Context) error {
 
 	idle := time.NewTicker(max(ss.srv.cfg.IdleTimeout/4, 10*time.Millisecond))
 	defer idle.Stop()
+	review := time.NewTicker(hintReview)
+	defer review.Stop()
 	for {
 		select {
+		case now := <-review.C:
+			if step, ok := ss.pacer.review(ss.peer.Stats(), now); ok {
+				ss.log.Debug("input hint", "send_every", step)
+				ss.hints.put(inputHint(step))
+			}
 		case <-ss.peer.Done():
 			return &CloseError{Reason: ss.peer.Reason()}
 		case <-ss.link.stop:
@@ -476,6 +487,11 @@ func (ss *session) writeLoop() {
 			if err := ss.writeControl(m); err != nil {
 				return // the connection is gone; serve learns why from its context
 			}
+		case m := <-ss.hints.c:
+			if err := ss.writeControl(m); err != nil {
+				return
+			}
+			ss.hints.metrics.sent.Inc()
 		}
 	}
 }

@@ -3792,16 +3792,24 @@ var RETRYABLE = /* @__PURE__ */ new Set([
   CloseReason.IDLE_TIMEOUT,
   CloseReason.HANDSHAKE_TIMEOUT
 ]);
+var ACK_AFTER_SNAPSHOTS = 2;
+var MAX_SEND_EVERY = 5;
+function clampSendEvery(n) {
+  return Math.min(Math.max(Math.trunc(Number(n)) || 1, 1), MAX_SEND_EVERY);
+}
 var TickrelayClient = class {
   /**
-   * @param {object} opts
-   * @param {string} opts.url WebTransport URL, https://host:port/play
-   * @param {string} [opts.certHash] hex SHA-256 of a development certificate
-   * @param {string} opts.token hello token
-   * @param {string} [opts.room] room name; "" for the default
-   * @param {number} [opts.redundancy] inputs repeated per frame (default 4)
-   * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
-   */
+    * @param {object} opts
+    * @param {string} opts.url WebTransport URL, https://host:port/play
+    * @param {string} [opts.certHash] hex SHA-256 of a development certificate
+    * @param {string} opts.token hello token
+    * @param {string} [opts.room] room name; "" for the default
+    * @param {number} [opts.redundancy] frames each input is sent in (default 4); a frame carries
+  *   redundancy × sendEvery inputs, at most 16
+  * @param {boolean} [opts.ignoreInputHints] send a frame for every input whatever the server's
+  *   InputHint says
+    * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
+    */
   constructor(opts) {
     this.opts = { redundancy: 4, room: "", reconnect: true, maxBackoffMs: 5e3, ...opts };
     this.history = new InputHistory(16);
@@ -3826,6 +3834,9 @@ var TickrelayClient = class {
     this.outbox = [];
     this.sentAt = /* @__PURE__ */ new Map();
     this.window = [];
+    this.sendEvery = 1;
+    this.unsent = 0;
+    this.ackedSnapshots = 0;
   }
   /** Connects and completes the hello; resolves with the welcome. */
   async connect() {
@@ -3876,6 +3887,8 @@ var TickrelayClient = class {
       this.lastEventId = 0n;
     }
     this.welcome = welcome;
+    this.sendEvery = 1;
+    this.unsent = 0;
     this.connected = true;
     this.opts.onWelcome?.(welcome);
     this.outbox = this.outbox.filter((e) => e.id > welcome.lastClientEventId);
@@ -3931,6 +3944,9 @@ var TickrelayClient = class {
         break;
       case "close":
         this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs };
+        break;
+      case "inputHint":
+        if (!this.opts.ignoreInputHints) this.sendEvery = clampSendEvery(v.sendEvery);
         break;
       case "event":
         if (v.id <= this.lastEventId) break;
@@ -4044,21 +4060,32 @@ var TickrelayClient = class {
     this.stats.bytesPerSec = bytes / span;
     this.stats.snapshotsPerSec = (snaps - 1) / span;
   }
-  /** Samples, records and sends one input frame; returns the input sent. */
+  /**
+   * Samples and records one input, and sends a frame when it is due: after every input, or after
+   * every sendEvery-th when the server asks for fewer frames (and sooner once two snapshots
+   * arrived since the last frame, to acknowledge them); each frame carries the newest
+   * redundancy × sendEvery inputs, so every input still travels in as many frames. Returns the
+   * input sampled.
+   */
   sendInput() {
     if (!this.connected) return null;
     const input = this.opts.sample();
     const seq = this.history.push(input);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
+    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
+    const fresh = this.stats.snapshots - this.ackedSnapshots;
+    if (++this.unsent < this.sendEvery && fresh < ACK_AFTER_SNAPSHOTS) return input;
+    this.unsent = 0;
+    this.ackedSnapshots = this.stats.snapshots;
+    const n = Math.min(this.history.size, this.opts.redundancy * this.sendEvery);
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputs: this.history.newest(this.opts.redundancy).map((i) => create(InputSchema, i))
+      inputs: this.history.newest(n).map((i) => create(InputSchema, i))
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {
     });
-    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
     return input;
   }
   /** Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first. */
