@@ -45,9 +45,9 @@ const (
 	// hintAckShare is the share of the client's link the acks of its input frames may take.
 	hintAckShare = 0.1
 	// A client sent fewer than hintNarrow × TickRate snapshots a second has a link that holds
-	// it back; one sent at least hintWide × TickRate has not. In between the pacing stays.
-	hintNarrow = 0.5
-	hintWide   = 0.8
+	// it back; one sent at least hintWide × TickRate has not.
+	hintNarrow = 0.8
+	hintWide   = 0.9
 	// hintWideMargin is the headroom the link estimate must show before more frames are asked
 	// for, so that the pacing does not flap around one link rate.
 	hintWideMargin = 1.5
@@ -90,16 +90,20 @@ func (p *inputPacer) review(st PeerStats, now time.Time) (step int, changed bool
 }
 
 // decide is review's rule: snaps is the snapshots sent per second since the previous review and
-// link the bytes per second the client's link is known to deliver.
+// link the bytes per second the client's link is known to deliver. A client whose link holds its
+// snapshots back is told at once to send as few frames as make their acks a small share of that
+// link; it is told to send more only when the link shows room for them with a margin, or keeps up
+// with the ticks, for hintRaiseAfter reviews in a row.
 func (p *inputPacer) decide(snaps, link float64, now time.Time) (int, bool) {
-	var want int
+	slower, faster := p.stepFor(link), p.stepFor(link/hintWideMargin)
+	want := p.step
 	switch {
-	case snaps < hintNarrow*p.tickRate:
-		want = p.stepFor(link)
 	case snaps >= hintWide*p.tickRate:
 		want = 1
-	default:
-		want = min(p.step, p.stepFor(link/hintWideMargin))
+	case snaps < hintNarrow*p.tickRate && slower > p.step:
+		want = slower
+	case faster < p.step:
+		want = faster
 	}
 	if want < p.step {
 		p.faster++

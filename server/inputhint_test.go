@@ -6,8 +6,8 @@ import (
 )
 
 // The pacer slows a client's input frames at once when its link holds its snapshots back, speeds
-// them up only when the link stays wide for several reviews, hints at most once a second, and
-// holds its pacing between the narrow and the wide thresholds.
+// them up only when the link shows room with a margin, or keeps up with the ticks, for several
+// reviews in a row, and hints at most once a second.
 func TestInputPacerDecidesWithHysteresis(t *testing.T) {
 	p := newInputPacer(30, 30) // steps 1..3: 30, 15 or 10 frames a second
 	t0 := time.Unix(1000, 0)
@@ -21,19 +21,23 @@ func TestInputPacerDecidesWithHysteresis(t *testing.T) {
 	}{
 		{why: "a wide link: every input", snaps: 30, link: 50000, step: 1},
 		{why: "a 32 kbit/s link: the fewest frames", snaps: 10, link: 4000, step: 3, hint: true},
-		{why: "still narrow but a wider link: once is not enough", snaps: 10, link: 12000, step: 3, faster: 1},
-		{why: "between the thresholds, with headroom", snaps: 20, link: 40000, step: 3, faster: 2},
-		{why: "wide for the third review in a row", snaps: 28, link: 40000, step: 1, hint: true},
+		{why: "a wider link, once, is not enough", snaps: 10, link: 16000, step: 3, faster: 1},
+		{why: "keeping up better, with room", snaps: 25, link: 40000, step: 3, faster: 2},
+		{why: "every tick for the third review in a row", snaps: 28, link: 40000, step: 1, hint: true},
 		{why: "narrow again, but within a second of the last hint", snaps: 10, link: 4000, step: 1},
 		{why: "narrow a second after the hint", snaps: 10, link: 4000, step: 3, hint: true},
-		{why: "between the thresholds without headroom: held", snaps: 20, link: 4000, step: 3},
+		{why: "keeping up better without room: held", snaps: 25, link: 4000, step: 3},
 		{why: "no estimate yet: the fewest frames", snaps: 10, link: 0, step: 3},
-		{why: "wide once", snaps: 28, link: 40000, step: 3, faster: 1},
-		{why: "wide twice", snaps: 28, link: 40000, step: 3, faster: 2},
+		{why: "a link not wider by the margin: held", snaps: 10, link: 12000, step: 3},
+		{why: "every tick once", snaps: 28, link: 40000, step: 3, faster: 1},
+		{why: "every tick twice", snaps: 28, link: 40000, step: 3, faster: 2},
 		{why: "narrow: the count starts over", snaps: 10, link: 4000, step: 3},
-		{why: "wide once more: not yet", snaps: 28, link: 40000, step: 3, faster: 1},
-		{why: "a link a little narrower: 15 frames", snaps: 10, link: 12000, step: 3, faster: 2},
-		{why: "15 frames for the third time", snaps: 10, link: 12000, step: 2, hint: true},
+		{why: "every tick once more: not yet", snaps: 28, link: 40000, step: 3, faster: 1},
+		{why: "a link wide enough for 15 frames", snaps: 10, link: 16000, step: 3, faster: 2},
+		{why: "15 frames for the third time", snaps: 10, link: 16000, step: 2, hint: true},
+		{why: "narrower, but within a second of the hint", snaps: 20, link: 8000, step: 2},
+		{why: "narrower a second after the hint", snaps: 20, link: 8000, step: 3, hint: true},
+		{why: "still narrow: held", snaps: 20, link: 8000, step: 3},
 	} {
 		now := t0.Add(time.Duration(i) * hintReview)
 		step, hint := p.decide(c.snaps, c.link, now)
@@ -41,6 +45,15 @@ func TestInputPacerDecidesWithHysteresis(t *testing.T) {
 			t.Fatalf("review %d (%s): step %d, hint %v, faster %d; want %d, %v, %d",
 				i, c.why, step, hint, p.faster, c.step, c.hint, c.faster)
 		}
+	}
+}
+
+// A client held back by a link wide enough that the acks of every input frame are a small share
+// of it keeps sending every input.
+func TestInputPacerLeavesWideLinksAlone(t *testing.T) {
+	p := newInputPacer(30, 30)
+	if step, hint := p.decide(10, 30000, time.Unix(1000, 0)); step != 1 || hint {
+		t.Fatalf("step %d, hint %v; want 1 and no hint", step, hint)
 	}
 }
 
@@ -72,7 +85,7 @@ func TestInputPacerReviewsCounters(t *testing.T) {
 	if step != 3 || !hint {
 		t.Fatalf("narrow review: step %d, hint %v; want 3 and a hint", step, hint)
 	}
-	// 15 snapshots in half a second: wide, but only the first time.
+	// 15 snapshots in half a second: every tick, but only the first time.
 	step, hint = p.review(PeerStats{SnapshotsSent: 120, DeliveryRate: 50000}, t0.Add(2*hintReview))
 	if step != 3 || hint {
 		t.Fatalf("first wide review: step %d, hint %v; want 3 and no hint", step, hint)
