@@ -258,23 +258,24 @@ func (x *Hello) GetAckTick() uint32 {
 
 // Welcome answers a Hello that was accepted.
 type Welcome struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	PlayerId          uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
-	EntityId          uint32                 `protobuf:"varint,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"` // the entity this player controls
-	TickRateHz        uint32                 `protobuf:"varint,3,opt,name=tick_rate_hz,json=tickRateHz,proto3" json:"tick_rate_hz,omitempty"`
-	AoiRadius         float32                `protobuf:"fixed32,4,opt,name=aoi_radius,json=aoiRadius,proto3" json:"aoi_radius,omitempty"` // world units
-	WorldWidth        float32                `protobuf:"fixed32,5,opt,name=world_width,json=worldWidth,proto3" json:"world_width,omitempty"`
-	WorldHeight       float32                `protobuf:"fixed32,6,opt,name=world_height,json=worldHeight,proto3" json:"world_height,omitempty"`
-	PositionScale     uint32                 `protobuf:"varint,7,opt,name=position_scale,json=positionScale,proto3" json:"position_scale,omitempty"` // quantization steps per world unit
-	HeadingBits       uint32                 `protobuf:"varint,8,opt,name=heading_bits,json=headingBits,proto3" json:"heading_bits,omitempty"`       // headings are quantized to this many bits per full turn
-	ServerTick        uint32                 `protobuf:"varint,9,opt,name=server_tick,json=serverTick,proto3" json:"server_tick,omitempty"`          // the room's tick when the player joined
-	ResumeToken       []byte                 `protobuf:"bytes,10,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
-	BaselineWindow    uint32                 `protobuf:"varint,11,opt,name=baseline_window,json=baselineWindow,proto3" json:"baseline_window,omitempty"` // how many recent ticks the server keeps as baselines
-	InputRateHz       uint32                 `protobuf:"varint,12,opt,name=input_rate_hz,json=inputRateHz,proto3" json:"input_rate_hz,omitempty"`        // how often the client should send an InputFrame
-	Room              string                 `protobuf:"bytes,13,opt,name=room,proto3" json:"room,omitempty"`
-	Resumed           bool                   `protobuf:"varint,14,opt,name=resumed,proto3" json:"resumed,omitempty"`                                                  // the session continues an earlier one: same player and entity
-	LastClientEventId uint64                 `protobuf:"varint,15,opt,name=last_client_event_id,json=lastClientEventId,proto3" json:"last_client_event_id,omitempty"` // newest event of this client the server applied; resend later ones
-	ResumeGraceMs     uint32                 `protobuf:"varint,16,opt,name=resume_grace_ms,json=resumeGraceMs,proto3" json:"resume_grace_ms,omitempty"`               // how long the server keeps the player after the connection drops
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PlayerId       uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
+	EntityId       uint32                 `protobuf:"varint,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"` // the entity this player controls
+	TickRateHz     uint32                 `protobuf:"varint,3,opt,name=tick_rate_hz,json=tickRateHz,proto3" json:"tick_rate_hz,omitempty"`
+	AoiRadius      float32                `protobuf:"fixed32,4,opt,name=aoi_radius,json=aoiRadius,proto3" json:"aoi_radius,omitempty"` // world units
+	WorldWidth     float32                `protobuf:"fixed32,5,opt,name=world_width,json=worldWidth,proto3" json:"world_width,omitempty"`
+	WorldHeight    float32                `protobuf:"fixed32,6,opt,name=world_height,json=worldHeight,proto3" json:"world_height,omitempty"`
+	PositionScale  uint32                 `protobuf:"varint,7,opt,name=position_scale,json=positionScale,proto3" json:"position_scale,omitempty"` // quantization steps per world unit
+	HeadingBits    uint32                 `protobuf:"varint,8,opt,name=heading_bits,json=headingBits,proto3" json:"heading_bits,omitempty"`       // headings are quantized to this many bits per full turn
+	ServerTick     uint32                 `protobuf:"varint,9,opt,name=server_tick,json=serverTick,proto3" json:"server_tick,omitempty"`          // the room's tick when the player joined
+	ResumeToken    []byte                 `protobuf:"bytes,10,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	BaselineWindow uint32                 `protobuf:"varint,11,opt,name=baseline_window,json=baselineWindow,proto3" json:"baseline_window,omitempty"` // how many recent ticks the server keeps as baselines
+	InputRateHz    uint32                 `protobuf:"varint,12,opt,name=input_rate_hz,json=inputRateHz,proto3" json:"input_rate_hz,omitempty"`        // how often the client samples an input, and sends an InputFrame
+	// unless an InputHint asks for fewer
+	Room              string `protobuf:"bytes,13,opt,name=room,proto3" json:"room,omitempty"`
+	Resumed           bool   `protobuf:"varint,14,opt,name=resumed,proto3" json:"resumed,omitempty"`                                                  // the session continues an earlier one: same player and entity
+	LastClientEventId uint64 `protobuf:"varint,15,opt,name=last_client_event_id,json=lastClientEventId,proto3" json:"last_client_event_id,omitempty"` // newest event of this client the server applied; resend later ones
+	ResumeGraceMs     uint32 `protobuf:"varint,16,opt,name=resume_grace_ms,json=resumeGraceMs,proto3" json:"resume_grace_ms,omitempty"`               // how long the server keeps the player after the connection drops
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
