@@ -90,13 +90,13 @@ func (ss *session) run(refuse error) error {
 	defer cancel()
 	ctrl, err := ss.c.AcceptStream(hctx)
 	if err != nil {
-		return ss.handshakeFailed("no control stream", err, ReasonProtocolViolation)
+		return ss.handshakeFailed("no control stream", err)
 	}
 	ss.ctrl, ss.br = ctrl, bufio.NewReader(ctrl)
 	_ = ctrl.SetReadDeadline(deadline)
 	m, err := netcode.ReadControl(ss.br)
 	if err != nil {
-		return ss.handshakeFailed("reading hello", err, ReasonProtocolViolation)
+		return ss.handshakeFailed("reading hello", err)
 	}
 	_ = ctrl.SetReadDeadline(time.Time{})
 	hello := m.GetHello()
@@ -109,19 +109,17 @@ func (ss *session) run(refuse error) error {
 	return ss.serve(ctx)
 }
 
-// handshakeFailed says why a step of the handshake failed: the connection ended (lost, or closed
-// by the client), the time ran out (ReasonHandshakeTimeout, which clients retry), or anything else,
-// such as a malformed frame, which ends the session with otherwise.
-func (ss *session) handshakeFailed(step string, err error, otherwise CloseReason) error {
+// handshakeFailed says why the hello did not arrive: the connection ended (lost, or closed by the
+// client), the time ran out (ReasonHandshakeTimeout, which clients retry), or the client sent
+// something else than a hello frame (ReasonProtocolViolation).
+func (ss *session) handshakeFailed(step string, err error) error {
 	switch {
 	case ss.c.Context().Err() != nil:
 		return connectionEnded(ss.c)
 	case isTimeout(err):
 		return closeErr(ReasonHandshakeTimeout, "%s within %v", step, ss.srv.cfg.HelloTimeout)
-	case otherwise == 0:
-		return err
 	}
-	return closeErr(otherwise, "%s: %v", step, err)
+	return closeErr(ReasonProtocolViolation, "%s: %v", step, err)
 }
 
 // isTimeout reports whether err is a context's or a stream's deadline running out.
@@ -186,14 +184,14 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	_ = ss.ctrl.SetWriteDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
 	defer func() { _ = ss.ctrl.SetWriteDeadline(time.Time{}) }()
 	if err := ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Welcome{Welcome: welcome}}); err != nil {
-		return ss.handshakeFailed("writing welcome", err, 0)
+		return err
 	}
 	if resumed {
 		// Events that may have been lost with the old connection; the client applies each once. A
 		// client that took its player over by name has no event history to complete.
 		for _, m := range ss.missedEvents(room, hello, p) {
 			if err := ss.writeControl(m); err != nil {
-				return ss.handshakeFailed("resending events", err, 0)
+				return err
 			}
 		}
 		room.requestResume(p)
