@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"os"
 	"sync/atomic"
 	"time"
 
@@ -107,28 +105,6 @@ func (ss *session) run(refuse error) error {
 		return err
 	}
 	return ss.serve(ctx)
-}
-
-// handshakeFailed says why the hello did not arrive: the connection ended (lost, or closed by the
-// client), the time ran out (ReasonHandshakeTimeout, which clients retry), or the client sent
-// something else than a hello frame (ReasonProtocolViolation).
-func (ss *session) handshakeFailed(step string, err error) error {
-	switch {
-	case ss.c.Context().Err() != nil:
-		return connectionEnded(ss.c)
-	case isTimeout(err):
-		return closeErr(ReasonHandshakeTimeout, "%s within %v", step, ss.srv.cfg.HelloTimeout)
-	}
-	return closeErr(ReasonProtocolViolation, "%s: %v", step, err)
-}
-
-// isTimeout reports whether err is a context's or a stream's deadline running out.
-func isTimeout(err error) bool {
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
-		return true
-	}
-	ne, ok := errors.AsType[net.Error](err)
-	return ok && ne.Timeout()
 }
 
 func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
