@@ -46,9 +46,14 @@ type Config struct {
 	// MaxSpeed is the fastest any entity moves, in units per second, for the area-of-interest check.
 	// Default 120, the arena's player speed.
 	MaxSpeed float32
-	// InputRate is how many input frames per second to send, at most 1000. Default: the rate the
+	// InputRate is how many inputs per second to sample, at most 1000. Default: the rate the
 	// server asks for in its welcome. Tests set it higher to play a client that floods the server.
+	// A frame is sent for every input unless the server's InputHint asks for one every few
+	// inputs (see IgnoreInputHints).
 	InputRate int
+	// IgnoreInputHints makes the client send a frame for every input whatever the server's
+	// InputHint says, as a client predating the hint does. Default false.
+	IgnoreInputHints bool
 	// NoReconnect makes Run return when the connection ends instead of reconnecting.
 	NoReconnect bool
 	// MaxBackoff caps the delay between reconnect attempts, which starts at 100ms and doubles, with
@@ -86,6 +91,7 @@ type Client struct {
 	retryAfter  time.Duration
 
 	paused    atomic.Bool
+	sendEvery atomic.Int32  // send a frame every this many inputs: the server's InputHint, clamped
 	linkDown  chan struct{} // closed when the current link ends
 	closed    chan struct{} // closed when the client gives up
 	closeOnce sync.Once
@@ -136,6 +142,7 @@ func (cl *Client) connect(ctx context.Context) error {
 	cl.q = netcode.Quantizer{Scale: float32(w.PositionScale), HeadingBits: uint8(w.HeadingBits)}
 	cl.linkDown = make(chan struct{})
 	cl.reason, cl.retryAfter = 0, 0
+	cl.sendEvery.Store(1) // a new connection starts at a frame per input, until hinted otherwise
 	cl.stats.Connected = true
 	resend := cl.unappliedEvents(w.LastClientEventId)
 	down := cl.linkDown
@@ -261,6 +268,8 @@ func (cl *Client) play(ctx context.Context) error {
 	defer t.Stop()
 	var frame schema.InputFrame
 	var buf []byte
+	unsent := 0           // inputs sampled since the last frame
+	var ackedSnaps uint64 // snapshots applied when the last frame was sent
 	for {
 		select {
 		case <-ctx.Done():
@@ -272,9 +281,16 @@ func (cl *Client) play(ctx context.Context) error {
 				continue
 			}
 			in := cl.cfg.Steer(now)
+			step := cl.SendEvery()
 			cl.mu.Lock()
 			cl.history.Push(in)
-			cl.history.Fill(&frame, cl.cfg.Redundancy, cl.recv.Tick())
+			if unsent++; unsent < step && cl.stats.Snapshots-ackedSnaps < ackAfterSnapshots {
+				cl.mu.Unlock()
+				continue
+			}
+			unsent, ackedSnaps = 0, cl.stats.Snapshots
+			// Each input still travels in Redundancy frames, however few frames there are.
+			cl.history.Fill(&frame, min(netcode.MaxInputsPerFrame, cl.cfg.Redundancy*step), cl.recv.Tick())
 			var err error
 			buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], &frame)
 			cl.stats.InputsSent++
@@ -285,6 +301,28 @@ func (cl *Client) play(ctx context.Context) error {
 			_ = l.SendDatagram(buf) // a lost input is resent in the next frames
 		}
 	}
+}
+
+// ackAfterSnapshots makes a client that sends a frame only every few inputs send one sooner, at its
+// next input, once this many snapshots arrived since its last frame: the acks in the frames keep
+// pace with the snapshots, one for every other one, as TCP's delayed acks do, so that the server's
+// send window and delivery-rate estimate are not starved by the slower frames.
+const ackAfterSnapshots = 2
+
+// maxSendEvery bounds the inputs per frame a hint may ask for: with at least 3 copies of each
+// input, a frame holds MaxInputsPerFrame.
+const maxSendEvery = netcode.MaxInputsPerFrame / 3
+
+// clampSendEvery turns a hint's send_every into one the client can follow: 1..maxSendEvery.
+func clampSendEvery(n uint32) int32 { return int32(min(max(n, 1), maxSendEvery)) }
+
+// SendEvery returns how many inputs the client samples per frame it sends: 1, or what the
+// server's newest InputHint asks for (1 with Config.IgnoreInputHints).
+func (cl *Client) SendEvery() int {
+	if cl.cfg.IgnoreInputHints {
+		return 1
+	}
+	return int(max(cl.sendEvery.Load(), 1))
 }
 
 // reconnect dials until it succeeds, ctx ends, or the server refuses for good.
@@ -300,7 +338,7 @@ func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		dctx, cancel := context.WithTimeout(ctx, DialAttemptTimeout)
 		err := cl.connect(dctx)
 		cancel()
 		if err == nil {
@@ -314,6 +352,10 @@ func (cl *Client) reconnect(ctx context.Context, first time.Duration) error {
 		}
 	}
 }
+
+// DialAttemptTimeout bounds one attempt to connect and say hello. It exceeds the server's default
+// HelloTimeout (15s), so that on a slow, lossy link the server's verdict arrives first.
+const DialAttemptTimeout = 20 * time.Second
 
 // SetPaused stops (true) or resumes (false) the client: while paused it discards every snapshot and
 // sends no inputs or acks, as if its link were down.
@@ -372,6 +414,8 @@ func (cl *Client) readControl(l *transport.ClientConn, br *bufio.Reader) {
 			cl.mu.Unlock()
 		case *schema.ControlMessage_Event:
 			cl.receiveEvent(msg.Event)
+		case *schema.ControlMessage_InputHint:
+			cl.sendEvery.Store(clampSendEvery(msg.InputHint.SendEvery))
 		case *schema.ControlMessage_Roster, *schema.ControlMessage_Joined, *schema.ControlMessage_Left:
 			if cl.cfg.OnPresence != nil {
 				cl.cfg.OnPresence(m)

@@ -208,7 +208,7 @@ func (s *progressSample) since(prev *progressSample, bots int, elapsed time.Dura
 func dialRetrying(ctx context.Context, cfg Config) (*Client, error) {
 	backoff := transport.Backoff{Initial: 200 * time.Millisecond, Max: 2 * time.Second}
 	for attempt := 1; ; attempt++ {
-		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		dctx, cancel := context.WithTimeout(ctx, DialAttemptTimeout)
 		c, err := Dial(dctx, cfg)
 		cancel()
 		if err == nil {

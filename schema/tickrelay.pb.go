@@ -99,6 +99,7 @@ const (
 	CloseReason_CLOSE_REASON_NO_SUCH_ROOM       CloseReason = 13
 	CloseReason_CLOSE_REASON_INTERNAL_ERROR     CloseReason = 14
 	CloseReason_CLOSE_REASON_CONNECTION_LOST    CloseReason = 15 // the connection dropped and the player did not resume in time
+	CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT  CloseReason = 16 // no complete hello in time: a slow or lossy link; worth retrying
 )
 
 // Enum value maps for CloseReason.
@@ -120,6 +121,7 @@ var (
 		13: "CLOSE_REASON_NO_SUCH_ROOM",
 		14: "CLOSE_REASON_INTERNAL_ERROR",
 		15: "CLOSE_REASON_CONNECTION_LOST",
+		16: "CLOSE_REASON_HANDSHAKE_TIMEOUT",
 	}
 	CloseReason_value = map[string]int32{
 		"CLOSE_REASON_UNSPECIFIED":        0,
@@ -138,6 +140,7 @@ var (
 		"CLOSE_REASON_NO_SUCH_ROOM":       13,
 		"CLOSE_REASON_INTERNAL_ERROR":     14,
 		"CLOSE_REASON_CONNECTION_LOST":    15,
+		"CLOSE_REASON_HANDSHAKE_TIMEOUT":  16,
 	}
 )
 
@@ -255,23 +258,24 @@ func (x *Hello) GetAckTick() uint32 {
 
 // Welcome answers a Hello that was accepted.
 type Welcome struct {
-	state             protoimpl.MessageState `protogen:"open.v1"`
-	PlayerId          uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
-	EntityId          uint32                 `protobuf:"varint,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"` // the entity this player controls
-	TickRateHz        uint32                 `protobuf:"varint,3,opt,name=tick_rate_hz,json=tickRateHz,proto3" json:"tick_rate_hz,omitempty"`
-	AoiRadius         float32                `protobuf:"fixed32,4,opt,name=aoi_radius,json=aoiRadius,proto3" json:"aoi_radius,omitempty"` // world units
-	WorldWidth        float32                `protobuf:"fixed32,5,opt,name=world_width,json=worldWidth,proto3" json:"world_width,omitempty"`
-	WorldHeight       float32                `protobuf:"fixed32,6,opt,name=world_height,json=worldHeight,proto3" json:"world_height,omitempty"`
-	PositionScale     uint32                 `protobuf:"varint,7,opt,name=position_scale,json=positionScale,proto3" json:"position_scale,omitempty"` // quantization steps per world unit
-	HeadingBits       uint32                 `protobuf:"varint,8,opt,name=heading_bits,json=headingBits,proto3" json:"heading_bits,omitempty"`       // headings are quantized to this many bits per full turn
-	ServerTick        uint32                 `protobuf:"varint,9,opt,name=server_tick,json=serverTick,proto3" json:"server_tick,omitempty"`          // the room's tick when the player joined
-	ResumeToken       []byte                 `protobuf:"bytes,10,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
-	BaselineWindow    uint32                 `protobuf:"varint,11,opt,name=baseline_window,json=baselineWindow,proto3" json:"baseline_window,omitempty"` // how many recent ticks the server keeps as baselines
-	InputRateHz       uint32                 `protobuf:"varint,12,opt,name=input_rate_hz,json=inputRateHz,proto3" json:"input_rate_hz,omitempty"`        // how often the client should send an InputFrame
-	Room              string                 `protobuf:"bytes,13,opt,name=room,proto3" json:"room,omitempty"`
-	Resumed           bool                   `protobuf:"varint,14,opt,name=resumed,proto3" json:"resumed,omitempty"`                                                  // the session continues an earlier one: same player and entity
-	LastClientEventId uint64                 `protobuf:"varint,15,opt,name=last_client_event_id,json=lastClientEventId,proto3" json:"last_client_event_id,omitempty"` // newest event of this client the server applied; resend later ones
-	ResumeGraceMs     uint32                 `protobuf:"varint,16,opt,name=resume_grace_ms,json=resumeGraceMs,proto3" json:"resume_grace_ms,omitempty"`               // how long the server keeps the player after the connection drops
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	PlayerId       uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
+	EntityId       uint32                 `protobuf:"varint,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"` // the entity this player controls
+	TickRateHz     uint32                 `protobuf:"varint,3,opt,name=tick_rate_hz,json=tickRateHz,proto3" json:"tick_rate_hz,omitempty"`
+	AoiRadius      float32                `protobuf:"fixed32,4,opt,name=aoi_radius,json=aoiRadius,proto3" json:"aoi_radius,omitempty"` // world units
+	WorldWidth     float32                `protobuf:"fixed32,5,opt,name=world_width,json=worldWidth,proto3" json:"world_width,omitempty"`
+	WorldHeight    float32                `protobuf:"fixed32,6,opt,name=world_height,json=worldHeight,proto3" json:"world_height,omitempty"`
+	PositionScale  uint32                 `protobuf:"varint,7,opt,name=position_scale,json=positionScale,proto3" json:"position_scale,omitempty"` // quantization steps per world unit
+	HeadingBits    uint32                 `protobuf:"varint,8,opt,name=heading_bits,json=headingBits,proto3" json:"heading_bits,omitempty"`       // headings are quantized to this many bits per full turn
+	ServerTick     uint32                 `protobuf:"varint,9,opt,name=server_tick,json=serverTick,proto3" json:"server_tick,omitempty"`          // the room's tick when the player joined
+	ResumeToken    []byte                 `protobuf:"bytes,10,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	BaselineWindow uint32                 `protobuf:"varint,11,opt,name=baseline_window,json=baselineWindow,proto3" json:"baseline_window,omitempty"` // how many recent ticks the server keeps as baselines
+	InputRateHz    uint32                 `protobuf:"varint,12,opt,name=input_rate_hz,json=inputRateHz,proto3" json:"input_rate_hz,omitempty"`        // how often the client samples an input, and sends an InputFrame
+	// unless an InputHint asks for fewer
+	Room              string `protobuf:"bytes,13,opt,name=room,proto3" json:"room,omitempty"`
+	Resumed           bool   `protobuf:"varint,14,opt,name=resumed,proto3" json:"resumed,omitempty"`                                                  // the session continues an earlier one: same player and entity
+	LastClientEventId uint64 `protobuf:"varint,15,opt,name=last_client_event_id,json=lastClientEventId,proto3" json:"last_client_event_id,omitempty"` // newest event of this client the server applied; resend later ones
+	ResumeGraceMs     uint32 `protobuf:"varint,16,opt,name=resume_grace_ms,json=resumeGraceMs,proto3" json:"resume_grace_ms,omitempty"`               // how long the server keeps the player after the connection drops
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1015,6 +1019,59 @@ func (x *Event) GetFromPlayer() uint32 {
 	return 0
 }
 
+// InputHint tells a client how often to send its InputFrames. The client still samples one input
+// every 1/Welcome.input_rate_hz, numbered as before, but sends a frame only after every
+// send_every-th input, carrying send_every times as many inputs as it would otherwise, so that
+// every input still travels in as many frames; and sooner, at its next input, once two snapshots
+// have arrived since its last frame, so that its acks keep pace with the snapshots. On a narrow
+// link this spares the client's frames and the server's QUIC acknowledgements of them (one small
+// packet each) from competing with the snapshots; the room applies the same inputs, each once and
+// in order. The server sends it only when its advice changes; a new connection starts at
+// send_every 1.
+type InputHint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	SendEvery     uint32                 `protobuf:"varint,1,opt,name=send_every,json=sendEvery,proto3" json:"send_every,omitempty"` // 1 (every input, the default) .. 5; clients clamp other values
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InputHint) Reset() {
+	*x = InputHint{}
+	mi := &file_tickrelay_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InputHint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InputHint) ProtoMessage() {}
+
+func (x *InputHint) ProtoReflect() protoreflect.Message {
+	mi := &file_tickrelay_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InputHint.ProtoReflect.Descriptor instead.
+func (*InputHint) Descriptor() ([]byte, []int) {
+	return file_tickrelay_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *InputHint) GetSendEvery() uint32 {
+	if x != nil {
+		return x.SendEvery
+	}
+	return 0
+}
+
 // ControlMessage is the envelope of everything on the control stream.
 type ControlMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1027,6 +1084,7 @@ type ControlMessage struct {
 	//	*ControlMessage_Left
 	//	*ControlMessage_Close
 	//	*ControlMessage_Event
+	//	*ControlMessage_InputHint
 	Msg           isControlMessage_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1034,7 +1092,7 @@ type ControlMessage struct {
 
 func (x *ControlMessage) Reset() {
 	*x = ControlMessage{}
-	mi := &file_tickrelay_proto_msgTypes[11]
+	mi := &file_tickrelay_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1104,7 @@ func (x *ControlMessage) String() string {
 func (*ControlMessage) ProtoMessage() {}
 
 func (x *ControlMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_tickrelay_proto_msgTypes[11]
+	mi := &file_tickrelay_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1117,7 @@ func (x *ControlMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ControlMessage.ProtoReflect.Descriptor instead.
 func (*ControlMessage) Descriptor() ([]byte, []int) {
-	return file_tickrelay_proto_rawDescGZIP(), []int{11}
+	return file_tickrelay_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ControlMessage) GetMsg() isControlMessage_Msg {
@@ -1132,6 +1190,15 @@ func (x *ControlMessage) GetEvent() *Event {
 	return nil
 }
 
+func (x *ControlMessage) GetInputHint() *InputHint {
+	if x != nil {
+		if x, ok := x.Msg.(*ControlMessage_InputHint); ok {
+			return x.InputHint
+		}
+	}
+	return nil
+}
+
 type isControlMessage_Msg interface {
 	isControlMessage_Msg()
 }
@@ -1164,6 +1231,10 @@ type ControlMessage_Event struct {
 	Event *Event `protobuf:"bytes,7,opt,name=event,proto3,oneof"`
 }
 
+type ControlMessage_InputHint struct {
+	InputHint *InputHint `protobuf:"bytes,8,opt,name=input_hint,json=inputHint,proto3,oneof"`
+}
+
 func (*ControlMessage_Hello) isControlMessage_Msg() {}
 
 func (*ControlMessage_Welcome) isControlMessage_Msg() {}
@@ -1177,6 +1248,8 @@ func (*ControlMessage_Left) isControlMessage_Msg() {}
 func (*ControlMessage_Close) isControlMessage_Msg() {}
 
 func (*ControlMessage_Event) isControlMessage_Msg() {}
+
+func (*ControlMessage_InputHint) isControlMessage_Msg() {}
 
 var File_tickrelay_proto protoreflect.FileDescriptor
 
@@ -1256,7 +1329,10 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x1f\n" +
 	"\vfrom_player\x18\x04 \x01(\rR\n" +
-	"fromPlayer\"\xe7\x02\n" +
+	"fromPlayer\"*\n" +
+	"\tInputHint\x12\x1d\n" +
+	"\n" +
+	"send_every\x18\x01 \x01(\rR\tsendEvery\"\xa1\x03\n" +
 	"\x0eControlMessage\x12+\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.tickrelay.v1.HelloH\x00R\x05hello\x121\n" +
 	"\awelcome\x18\x02 \x01(\v2\x15.tickrelay.v1.WelcomeH\x00R\awelcome\x12.\n" +
@@ -1264,11 +1340,13 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x06joined\x18\x04 \x01(\v2\x1a.tickrelay.v1.PlayerJoinedH\x00R\x06joined\x12.\n" +
 	"\x04left\x18\x05 \x01(\v2\x18.tickrelay.v1.PlayerLeftH\x00R\x04left\x12+\n" +
 	"\x05close\x18\x06 \x01(\v2\x13.tickrelay.v1.CloseH\x00R\x05close\x12+\n" +
-	"\x05event\x18\a \x01(\v2\x13.tickrelay.v1.EventH\x00R\x05eventB\x05\n" +
+	"\x05event\x18\a \x01(\v2\x13.tickrelay.v1.EventH\x00R\x05event\x128\n" +
+	"\n" +
+	"input_hint\x18\b \x01(\v2\x17.tickrelay.v1.InputHintH\x00R\tinputHintB\x05\n" +
 	"\x03msg*7\n" +
 	"\aVersion\x12\x17\n" +
 	"\x13VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fVERSION_CURRENT\x10\x01*\x8b\x04\n" +
+	"\x0fVERSION_CURRENT\x10\x01*\xaf\x04\n" +
 	"\vCloseReason\x12\x1c\n" +
 	"\x18CLOSE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLOSE_REASON_NORMAL\x10\x01\x12\x1a\n" +
@@ -1286,7 +1364,8 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x15CLOSE_REASON_REPLACED\x10\f\x12\x1d\n" +
 	"\x19CLOSE_REASON_NO_SUCH_ROOM\x10\r\x12\x1f\n" +
 	"\x1bCLOSE_REASON_INTERNAL_ERROR\x10\x0e\x12 \n" +
-	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0fB'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
+	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0f\x12\"\n" +
+	"\x1eCLOSE_REASON_HANDSHAKE_TIMEOUT\x10\x10B'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
 
 var (
 	file_tickrelay_proto_rawDescOnce sync.Once
@@ -1301,7 +1380,7 @@ func file_tickrelay_proto_rawDescGZIP() []byte {
 }
 
 var file_tickrelay_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_tickrelay_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_tickrelay_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_tickrelay_proto_goTypes = []any{
 	(Version)(0),           // 0: tickrelay.v1.Version
 	(CloseReason)(0),       // 1: tickrelay.v1.CloseReason
@@ -1316,7 +1395,8 @@ var file_tickrelay_proto_goTypes = []any{
 	(*PlayerLeft)(nil),     // 10: tickrelay.v1.PlayerLeft
 	(*Close)(nil),          // 11: tickrelay.v1.Close
 	(*Event)(nil),          // 12: tickrelay.v1.Event
-	(*ControlMessage)(nil), // 13: tickrelay.v1.ControlMessage
+	(*InputHint)(nil),      // 13: tickrelay.v1.InputHint
+	(*ControlMessage)(nil), // 14: tickrelay.v1.ControlMessage
 }
 var file_tickrelay_proto_depIdxs = []int32{
 	4,  // 0: tickrelay.v1.InputFrame.inputs:type_name -> tickrelay.v1.Input
@@ -1331,11 +1411,12 @@ var file_tickrelay_proto_depIdxs = []int32{
 	10, // 9: tickrelay.v1.ControlMessage.left:type_name -> tickrelay.v1.PlayerLeft
 	11, // 10: tickrelay.v1.ControlMessage.close:type_name -> tickrelay.v1.Close
 	12, // 11: tickrelay.v1.ControlMessage.event:type_name -> tickrelay.v1.Event
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	13, // 12: tickrelay.v1.ControlMessage.input_hint:type_name -> tickrelay.v1.InputHint
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_tickrelay_proto_init() }
@@ -1343,7 +1424,7 @@ func file_tickrelay_proto_init() {
 	if File_tickrelay_proto != nil {
 		return
 	}
-	file_tickrelay_proto_msgTypes[11].OneofWrappers = []any{
+	file_tickrelay_proto_msgTypes[12].OneofWrappers = []any{
 		(*ControlMessage_Hello)(nil),
 		(*ControlMessage_Welcome)(nil),
 		(*ControlMessage_Roster)(nil),
@@ -1351,6 +1432,7 @@ func file_tickrelay_proto_init() {
 		(*ControlMessage_Left)(nil),
 		(*ControlMessage_Close)(nil),
 		(*ControlMessage_Event)(nil),
+		(*ControlMessage_InputHint)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1358,7 +1440,7 @@ func file_tickrelay_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickrelay_proto_rawDesc), len(file_tickrelay_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

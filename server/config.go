@@ -93,9 +93,13 @@ type Config struct {
 	MaxSessions int
 	// MaxPlayersPerRoom caps players per room. Default 1024.
 	MaxPlayersPerRoom int
-	// HelloTimeout is how long a new connection may take to send its hello, and how long an HTTP/3
-	// connection may carry no WebTransport session (before its upgrade, or after its session
-	// ended) before it is closed with ReasonIdleTimeout. Default 5s; 10ms..1m.
+	// HelloTimeout is how long a new connection may take, from the end of its QUIC handshake (or
+	// its WebTransport upgrade), to open its control stream and send its hello before it is closed
+	// with ReasonHandshakeTimeout, and how long an HTTP/3 connection may carry no WebTransport
+	// session (before its upgrade, or after its session ended) before it is closed with
+	// ReasonIdleTimeout. A slow, lossy link needs a few round trips and retransmission timeouts of
+	// a second or more for that; silent connections meanwhile count against MaxSessions and
+	// MaxSessionsPerIP. Default 15s; 10ms..1m.
 	HelloTimeout time.Duration
 	// IdleTimeout treats a session that sent no datagram for this long as a lost connection: the
 	// client is told IDLE_TIMEOUT (worth retrying), and its player is parked for ResumeGrace like
@@ -175,7 +179,7 @@ func (c *Config) populate() {
 	setDefault(&c.MaxSessions, 4096)
 	setDefault(&c.MaxPlayersPerRoom, 1024)
 	setDefault(&c.ControlQueue, c.MaxPlayersPerRoom+256)
-	setDefault(&c.HelloTimeout, 5*time.Second)
+	setDefault(&c.HelloTimeout, 15*time.Second)
 	setDefault(&c.IdleTimeout, 10*time.Second)
 	if len(c.TokenSecret) == 0 {
 		setDefault(&c.MaxSessionsPerIP, c.MaxSessions)

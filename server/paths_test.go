@@ -26,16 +26,42 @@ func TestMisbehavingClientsGetTypedReasons(t *testing.T) {
 	srv, _ := testServer(t, server.Config{HelloTimeout: 300 * time.Millisecond}, arena.Config{NPCs: -1}, 0)
 	event := &schema.ControlMessage{Msg: &schema.ControlMessage_Event{Event: &schema.Event{Id: 1, Kind: "chat"}}}
 
+	// A client too slow to say hello in time is not misbehaving: it may be on a slow, lossy link,
+	// and is told so with a reason worth retrying.
 	t.Run("no control stream", func(t *testing.T) {
 		l := rawDial(t, srv, transport.KindQUIC)
-		if r, msg := closeSeen(t, l, nil, nil); r != server.ReasonProtocolViolation {
-			t.Fatalf("closed with %v (%s), want protocol violation", r, msg)
+		if r, msg := closeSeen(t, l, nil, nil); r != server.ReasonHandshakeTimeout {
+			t.Fatalf("closed with %v (%s), want handshake timeout", r, msg)
 		}
 	})
 	t.Run("no hello", func(t *testing.T) {
 		l := rawDial(t, srv, transport.KindQUIC)
 		ctrl, br := openControl(t, l)
 		if _, err := ctrl.Write([]byte{0x40}); err != nil { // the first byte of a frame length
+			t.Fatal(err)
+		}
+		if r, msg := closeSeen(t, l, ctrl, br); r != server.ReasonHandshakeTimeout {
+			t.Fatalf("closed with %v (%s), want handshake timeout", r, msg)
+		}
+	})
+	t.Run("no hello over webtransport", func(t *testing.T) {
+		l := rawDial(t, srv, transport.KindWebTransport)
+		select {
+		case <-l.Context().Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the server did not close the session")
+		}
+		// A WebTransport session's context ends with a plain cancel; how it ended is what
+		// accepting a stream returns from then on.
+		_, err := l.AcceptStream(l.Context())
+		if code, ok := transport.PeerCloseCode(err); !ok || code != uint32(server.ReasonHandshakeTimeout) {
+			t.Fatalf("session ended with %v, want handshake timeout", err)
+		}
+	})
+	t.Run("malformed hello frame", func(t *testing.T) {
+		l := rawDial(t, srv, transport.KindQUIC)
+		ctrl, br := openControl(t, l)
+		if _, err := ctrl.Write([]byte{3, 0xff, 0xff, 0xff}); err != nil { // not protobuf
 			t.Fatal(err)
 		}
 		if r, msg := closeSeen(t, l, ctrl, br); r != server.ReasonProtocolViolation {

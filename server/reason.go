@@ -28,6 +28,7 @@ const (
 	ReasonNoSuchRoom        = schema.CloseReason_CLOSE_REASON_NO_SUCH_ROOM
 	ReasonInternalError     = schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR
 	ReasonConnectionLost    = schema.CloseReason_CLOSE_REASON_CONNECTION_LOST
+	ReasonHandshakeTimeout  = schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT
 )
 
 // ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:

@@ -49,6 +49,8 @@ type session struct {
 	streamSend *streamJob
 	byToken    bool // the session resumed its player with the resume token
 	controlBuf []byte
+	pacer      inputPacer // how often the client should send input frames
+	hints      hintSlot   // the newest input hint, for the control writer
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
@@ -81,17 +83,21 @@ func (ss *session) run(refuse error) error {
 		return refuse
 	}
 	ctx := ss.c.Context()
-	hctx, cancel := context.WithTimeout(ctx, ss.srv.cfg.HelloTimeout)
+	// One deadline for opening the control stream and sending the hello, counted from the end of
+	// the QUIC handshake (from the upgrade for WebTransport): a client on a slow, lossy link may
+	// need several round trips and retransmissions for it, which is no violation of the protocol.
+	deadline := time.Now().Add(ss.srv.cfg.HelloTimeout)
+	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	ctrl, err := ss.c.AcceptStream(hctx)
 	if err != nil {
-		return closeErr(ReasonProtocolViolation, "no control stream: %v", err)
+		return ss.handshakeFailed("no control stream", err)
 	}
 	ss.ctrl, ss.br = ctrl, bufio.NewReader(ctrl)
-	_ = ctrl.SetReadDeadline(time.Now().Add(ss.srv.cfg.HelloTimeout))
+	_ = ctrl.SetReadDeadline(deadline)
 	m, err := netcode.ReadControl(ss.br)
 	if err != nil {
-		return closeErr(ReasonProtocolViolation, "reading hello: %v", err)
+		return ss.handshakeFailed("reading hello", err)
 	}
 	_ = ctrl.SetReadDeadline(time.Time{})
 	hello := m.GetHello()
@@ -270,6 +276,8 @@ func (ss *session) joinAfresh(ctx context.Context, id Identity, room *Room) (*Pe
 func (ss *session) serve(ctx context.Context) error {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
+	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
+	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
@@ -286,8 +294,15 @@ func (ss *session) serve(ctx context.Context) error {
 
 	idle := time.NewTicker(max(ss.srv.cfg.IdleTimeout/4, 10*time.Millisecond))
 	defer idle.Stop()
+	review := time.NewTicker(hintReview)
+	defer review.Stop()
 	for {
 		select {
+		case now := <-review.C:
+			if step, ok := ss.pacer.review(ss.peer.Stats(), now); ok {
+				ss.log.Debug("input hint", "send_every", step)
+				ss.hints.put(inputHint(step))
+			}
 		case <-ss.peer.Done():
 			return &CloseError{Reason: ss.peer.Reason()}
 		case <-ss.link.stop:
@@ -466,6 +481,11 @@ func (ss *session) writeLoop() {
 			if err := ss.writeControl(m); err != nil {
 				return // the connection is gone; serve learns why from its context
 			}
+		case m := <-ss.hints.c:
+			if err := ss.writeControl(m); err != nil {
+				return
+			}
+			ss.hints.metrics.sent.Inc()
 		}
 	}
 }

@@ -54,13 +54,15 @@ func ReasonName(r schema.CloseReason) string {
 // Retryable reports whether a session that ended for reason is worth connecting again. Reasons
 // that describe the client itself (a bad or expired token, a refused origin, a protocol violation,
 // another protocol version, a room that does not exist) are final; so is a normal close and being
-// replaced by the same player's newer session.
+// replaced by the same player's newer session. A handshake that timed out is retried: on a slow or
+// lossy link the next attempt may well be quicker.
 func Retryable(reason schema.CloseReason) bool {
 	switch reason {
 	case schema.CloseReason_CLOSE_REASON_CONNECTION_LOST, schema.CloseReason_CLOSE_REASON_SERVER_SHUTDOWN,
 		schema.CloseReason_CLOSE_REASON_ROOM_FULL, schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS,
 		schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER, schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR,
-		schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, schema.CloseReason_CLOSE_REASON_UNSPECIFIED:
+		schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT,
+		schema.CloseReason_CLOSE_REASON_UNSPECIFIED:
 		return true
 	}
 	return false

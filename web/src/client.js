@@ -81,11 +81,24 @@ export class ControlReader {
 }
 
 // Close reasons after which reconnecting is worth it.
-const RETRYABLE = new Set([
+export const RETRYABLE = new Set([
   CloseReason.UNSPECIFIED, CloseReason.CONNECTION_LOST, CloseReason.SERVER_SHUTDOWN,
   CloseReason.ROOM_FULL, CloseReason.TOO_MANY_SESSIONS, CloseReason.SLOW_CONSUMER,
-  CloseReason.INTERNAL_ERROR, CloseReason.IDLE_TIMEOUT,
+  CloseReason.INTERNAL_ERROR, CloseReason.IDLE_TIMEOUT, CloseReason.HANDSHAKE_TIMEOUT,
 ]);
+
+// A client paced by an InputHint still sends a frame at its next input once this many snapshots
+// arrived since its last one, so that its acks keep pace with the snapshots (see InputHint).
+const ACK_AFTER_SNAPSHOTS = 2;
+
+// The most inputs per frame an InputHint may ask for: with at least 3 copies of each input, a
+// frame holds 16 (MaxInputsPerFrame).
+const MAX_SEND_EVERY = 5;
+
+/** Turns an InputHint's sendEvery into one the client can follow: an integer in 1..5. */
+export function clampSendEvery(n) {
+  return Math.min(Math.max(Math.trunc(Number(n)) || 1, 1), MAX_SEND_EVERY);
+}
 
 /**
  * A session with a tickrelay server. When the connection drops or the server restarts it
@@ -103,7 +116,10 @@ export class TickrelayClient {
    * @param {string} [opts.certHash] hex SHA-256 of a development certificate
    * @param {string} opts.token hello token
    * @param {string} [opts.room] room name; "" for the default
-   * @param {number} [opts.redundancy] inputs repeated per frame (default 4)
+   * @param {number} [opts.redundancy] frames each input is sent in (default 4); a frame carries
+ *   redundancy × sendEvery inputs, at most 16
+ * @param {boolean} [opts.ignoreInputHints] send a frame for every input whatever the server's
+ *   InputHint says
    * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
    */
   constructor(opts) {
@@ -121,6 +137,9 @@ export class TickrelayClient {
     this.outbox = []; // own events not known to be applied
     this.sentAt = new Map(); // input seq -> performance.now(), for RTT
     this.window = []; // {t, bytes} of the last second, for rates
+    this.sendEvery = 1; // a frame every this many inputs, as the server's InputHint asks
+    this.unsent = 0; // inputs sampled since the last frame
+    this.ackedSnapshots = 0; // stats.snapshots when the last frame was sent
   }
 
   /** Connects and completes the hello; resolves with the welcome. */
@@ -174,6 +193,8 @@ export class TickrelayClient {
       this.lastEventId = 0n;
     }
     this.welcome = welcome;
+    this.sendEvery = 1; // a new connection starts at a frame per input, until hinted otherwise
+    this.unsent = 0;
     this.connected = true;
     this.opts.onWelcome?.(welcome);
     this.outbox = this.outbox.filter((e) => e.id > welcome.lastClientEventId);
@@ -225,6 +246,9 @@ export class TickrelayClient {
       case "joined": this.opts.onJoin?.(v.player); break;
       case "left": this.opts.onLeave?.(v.playerId, reasonName(v.reason)); break;
       case "close": this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs }; break;
+      case "inputHint":
+        if (!this.opts.ignoreInputHints) this.sendEvery = clampSendEvery(v.sendEvery);
+        break;
       case "event":
         if (v.id <= this.lastEventId) break; // resent after a reconnect: already applied
         this.lastEventId = v.id;
@@ -344,20 +368,31 @@ export class TickrelayClient {
     this.stats.snapshotsPerSec = (snaps - 1) / span;
   }
 
-  /** Samples, records and sends one input frame; returns the input sent. */
+  /**
+   * Samples and records one input, and sends a frame when it is due: after every input, or after
+   * every sendEvery-th when the server asks for fewer frames (and sooner once two snapshots
+   * arrived since the last frame, to acknowledge them); each frame carries the newest
+   * redundancy × sendEvery inputs, so every input still travels in as many frames. Returns the
+   * input sampled.
+   */
   sendInput() {
     if (!this.connected) return null;
     const input = this.opts.sample();
     const seq = this.history.push(input);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
+    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
+    const fresh = this.stats.snapshots - this.ackedSnapshots;
+    if (++this.unsent < this.sendEvery && fresh < ACK_AFTER_SNAPSHOTS) return input;
+    this.unsent = 0;
+    this.ackedSnapshots = this.stats.snapshots;
+    const n = Math.min(this.history.size, this.opts.redundancy * this.sendEvery);
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputs: this.history.newest(this.opts.redundancy).map((i) => create(InputSchema, i)),
+      inputs: this.history.newest(n).map((i) => create(InputSchema, i)),
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {});
-    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
     return input;
   }
 

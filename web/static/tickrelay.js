@@ -3409,10 +3409,10 @@ function writeTypeOfScalar(type) {
 }
 
 // src/gen/tickrelay_pb.js
-var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSJ9CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoDBIMCgRyb29tGAQgASgJEhUKDWxhc3RfZXZlbnRfaWQYBSABKAQSEAoIYWNrX3RpY2sYBiABKA0i4wIKB1dlbGNvbWUSEQoJcGxheWVyX2lkGAEgASgNEhEKCWVudGl0eV9pZBgCIAEoDRIUCgx0aWNrX3JhdGVfaHoYAyABKA0SEgoKYW9pX3JhZGl1cxgEIAEoAhITCgt3b3JsZF93aWR0aBgFIAEoAhIUCgx3b3JsZF9oZWlnaHQYBiABKAISFgoOcG9zaXRpb25fc2NhbGUYByABKA0SFAoMaGVhZGluZ19iaXRzGAggASgNEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNIjgKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESDwoHYnV0dG9ucxgDIAEoDSJQCgpJbnB1dEZyYW1lEgsKA3NlcRgBIAEoDRIjCgZpbnB1dHMYAiADKAsyEy50aWNrcmVsYXkudjEuSW5wdXQSEAoIYWNrX3RpY2sYAyABKA0i9gEKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoDRIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoERIXCg9hbHdheXNfcmVsZXZhbnQYCyADKA0iPAoGUGxheWVyEhEKCXBsYXllcl9pZBgBIAEoDRIMCgRuYW1lGAIgASgJEhEKCWVudGl0eV9pZBgDIAEoDSIvCgZSb3N0ZXISJQoHcGxheWVycxgBIAMoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiNAoMUGxheWVySm9pbmVkEiQKBnBsYXllchgBIAEoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiSgoKUGxheWVyTGVmdBIRCglwbGF5ZXJfaWQYASABKA0SKQoGcmVhc29uGAIgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uIlsKBUNsb3NlEikKBnJlYXNvbhgBIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEhYKDnJldHJ5X2FmdGVyX21zGAMgASgNIkcKBUV2ZW50EgoKAmlkGAEgASgEEgwKBGtpbmQYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBITCgtmcm9tX3BsYXllchgEIAEoDSKzAgoOQ29udHJvbE1lc3NhZ2USJAoFaGVsbG8YASABKAsyEy50aWNrcmVsYXkudjEuSGVsbG9IABIoCgd3ZWxjb21lGAIgASgLMhUudGlja3JlbGF5LnYxLldlbGNvbWVIABImCgZyb3N0ZXIYAyABKAsyFC50aWNrcmVsYXkudjEuUm9zdGVySAASLAoGam9pbmVkGAQgASgLMhoudGlja3JlbGF5LnYxLlBsYXllckpvaW5lZEgAEigKBGxlZnQYBSABKAsyGC50aWNrcmVsYXkudjEuUGxheWVyTGVmdEgAEiQKBWNsb3NlGAYgASgLMhMudGlja3JlbGF5LnYxLkNsb3NlSAASJAoFZXZlbnQYByABKAsyEy50aWNrcmVsYXkudjEuRXZlbnRIAEIFCgNtc2cqNwoHVmVyc2lvbhIXChNWRVJTSU9OX1VOU1BFQ0lGSUVEEAASEwoPVkVSU0lPTl9DVVJSRU5UEAEqiwQKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE0NMT1NFX1JFQVNPTl9OT1JNQUwQARIaChZDTE9TRV9SRUFTT05fQkFEX1RPS0VOEAISHgoaQ0xPU0VfUkVBU09OX1RPS0VOX0VYUElSRUQQAxIjCh9DTE9TRV9SRUFTT05fT1JJR0lOX05PVF9BTExPV0VEEAQSGgoWQ0xPU0VfUkVBU09OX1JPT01fRlVMTBAFEiIKHkNMT1NFX1JFQVNPTl9UT09fTUFOWV9TRVNTSU9OUxAGEiMKH0NMT1NFX1JFQVNPTl9QUk9UT0NPTF9WSU9MQVRJT04QBxIdChlDTE9TRV9SRUFTT05fSURMRV9USU1FT1VUEAgSIAocQ0xPU0VfUkVBU09OX1NFUlZFUl9TSFVURE9XThAJEh4KGkNMT1NFX1JFQVNPTl9TTE9XX0NPTlNVTUVSEAoSIQodQ0xPU0VfUkVBU09OX1ZFUlNJT05fTUlTTUFUQ0gQCxIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQDBIdChlDTE9TRV9SRUFTT05fTk9fU1VDSF9ST09NEA0SHwobQ0xPU0VfUkVBU09OX0lOVEVSTkFMX0VSUk9SEA4SIAocQ0xPU0VfUkVBU09OX0NPTk5FQ1RJT05fTE9TVBAPQidaJWdpdGh1Yi5jb20vdGlja3JlbGF5L3RpY2tyZWxheS9zY2hlbWFiBnByb3RvMw");
+var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSJ9CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoDBIMCgRyb29tGAQgASgJEhUKDWxhc3RfZXZlbnRfaWQYBSABKAQSEAoIYWNrX3RpY2sYBiABKA0i4wIKB1dlbGNvbWUSEQoJcGxheWVyX2lkGAEgASgNEhEKCWVudGl0eV9pZBgCIAEoDRIUCgx0aWNrX3JhdGVfaHoYAyABKA0SEgoKYW9pX3JhZGl1cxgEIAEoAhITCgt3b3JsZF93aWR0aBgFIAEoAhIUCgx3b3JsZF9oZWlnaHQYBiABKAISFgoOcG9zaXRpb25fc2NhbGUYByABKA0SFAoMaGVhZGluZ19iaXRzGAggASgNEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNIjgKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESDwoHYnV0dG9ucxgDIAEoDSJQCgpJbnB1dEZyYW1lEgsKA3NlcRgBIAEoDRIjCgZpbnB1dHMYAiADKAsyEy50aWNrcmVsYXkudjEuSW5wdXQSEAoIYWNrX3RpY2sYAyABKA0i9gEKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoDRIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoERIXCg9hbHdheXNfcmVsZXZhbnQYCyADKA0iPAoGUGxheWVyEhEKCXBsYXllcl9pZBgBIAEoDRIMCgRuYW1lGAIgASgJEhEKCWVudGl0eV9pZBgDIAEoDSIvCgZSb3N0ZXISJQoHcGxheWVycxgBIAMoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiNAoMUGxheWVySm9pbmVkEiQKBnBsYXllchgBIAEoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiSgoKUGxheWVyTGVmdBIRCglwbGF5ZXJfaWQYASABKA0SKQoGcmVhc29uGAIgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uIlsKBUNsb3NlEikKBnJlYXNvbhgBIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEhYKDnJldHJ5X2FmdGVyX21zGAMgASgNIkcKBUV2ZW50EgoKAmlkGAEgASgEEgwKBGtpbmQYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBITCgtmcm9tX3BsYXllchgEIAEoDSIfCglJbnB1dEhpbnQSEgoKc2VuZF9ldmVyeRgBIAEoDSLiAgoOQ29udHJvbE1lc3NhZ2USJAoFaGVsbG8YASABKAsyEy50aWNrcmVsYXkudjEuSGVsbG9IABIoCgd3ZWxjb21lGAIgASgLMhUudGlja3JlbGF5LnYxLldlbGNvbWVIABImCgZyb3N0ZXIYAyABKAsyFC50aWNrcmVsYXkudjEuUm9zdGVySAASLAoGam9pbmVkGAQgASgLMhoudGlja3JlbGF5LnYxLlBsYXllckpvaW5lZEgAEigKBGxlZnQYBSABKAsyGC50aWNrcmVsYXkudjEuUGxheWVyTGVmdEgAEiQKBWNsb3NlGAYgASgLMhMudGlja3JlbGF5LnYxLkNsb3NlSAASJAoFZXZlbnQYByABKAsyEy50aWNrcmVsYXkudjEuRXZlbnRIABItCgppbnB1dF9oaW50GAggASgLMhcudGlja3JlbGF5LnYxLklucHV0SGludEgAQgUKA21zZyo3CgdWZXJzaW9uEhcKE1ZFUlNJT05fVU5TUEVDSUZJRUQQABITCg9WRVJTSU9OX0NVUlJFTlQQASqvBAoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX05PUk1BTBABEhoKFkNMT1NFX1JFQVNPTl9CQURfVE9LRU4QAhIeChpDTE9TRV9SRUFTT05fVE9LRU5fRVhQSVJFRBADEiMKH0NMT1NFX1JFQVNPTl9PUklHSU5fTk9UX0FMTE9XRUQQBBIaChZDTE9TRV9SRUFTT05fUk9PTV9GVUxMEAUSIgoeQ0xPU0VfUkVBU09OX1RPT19NQU5ZX1NFU1NJT05TEAYSIwofQ0xPU0VfUkVBU09OX1BST1RPQ09MX1ZJT0xBVElPThAHEh0KGUNMT1NFX1JFQVNPTl9JRExFX1RJTUVPVVQQCBIgChxDTE9TRV9SRUFTT05fU0VSVkVSX1NIVVRET1dOEAkSHgoaQ0xPU0VfUkVBU09OX1NMT1dfQ09OU1VNRVIQChIhCh1DTE9TRV9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBALEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBAMEh0KGUNMT1NFX1JFQVNPTl9OT19TVUNIX1JPT00QDRIfChtDTE9TRV9SRUFTT05fSU5URVJOQUxfRVJST1IQDhIgChxDTE9TRV9SRUFTT05fQ09OTkVDVElPTl9MT1NUEA8SIgoeQ0xPU0VfUkVBU09OX0hBTkRTSEFLRV9USU1FT1VUEBBCJ1olZ2l0aHViLmNvbS90aWNrcmVsYXkvdGlja3JlbGF5L3NjaGVtYWIGcHJvdG8z");
 var InputSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 2);
 var InputFrameSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 3);
-var ControlMessageSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 11);
+var ControlMessageSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 12);
 var VersionSchema = /* @__PURE__ */ enumDesc(file_tickrelay, 0);
 var Version = /* @__PURE__ */ tsEnum(VersionSchema);
 var CloseReasonSchema = /* @__PURE__ */ enumDesc(file_tickrelay, 1);
@@ -3789,18 +3789,27 @@ var RETRYABLE = /* @__PURE__ */ new Set([
   CloseReason.TOO_MANY_SESSIONS,
   CloseReason.SLOW_CONSUMER,
   CloseReason.INTERNAL_ERROR,
-  CloseReason.IDLE_TIMEOUT
+  CloseReason.IDLE_TIMEOUT,
+  CloseReason.HANDSHAKE_TIMEOUT
 ]);
+var ACK_AFTER_SNAPSHOTS = 2;
+var MAX_SEND_EVERY = 5;
+function clampSendEvery(n) {
+  return Math.min(Math.max(Math.trunc(Number(n)) || 1, 1), MAX_SEND_EVERY);
+}
 var TickrelayClient = class {
   /**
-   * @param {object} opts
-   * @param {string} opts.url WebTransport URL, https://host:port/play
-   * @param {string} [opts.certHash] hex SHA-256 of a development certificate
-   * @param {string} opts.token hello token
-   * @param {string} [opts.room] room name; "" for the default
-   * @param {number} [opts.redundancy] inputs repeated per frame (default 4)
-   * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
-   */
+    * @param {object} opts
+    * @param {string} opts.url WebTransport URL, https://host:port/play
+    * @param {string} [opts.certHash] hex SHA-256 of a development certificate
+    * @param {string} opts.token hello token
+    * @param {string} [opts.room] room name; "" for the default
+    * @param {number} [opts.redundancy] frames each input is sent in (default 4); a frame carries
+  *   redundancy × sendEvery inputs, at most 16
+  * @param {boolean} [opts.ignoreInputHints] send a frame for every input whatever the server's
+  *   InputHint says
+    * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
+    */
   constructor(opts) {
     this.opts = { redundancy: 4, room: "", reconnect: true, maxBackoffMs: 5e3, ...opts };
     this.history = new InputHistory(16);
@@ -3825,6 +3834,9 @@ var TickrelayClient = class {
     this.outbox = [];
     this.sentAt = /* @__PURE__ */ new Map();
     this.window = [];
+    this.sendEvery = 1;
+    this.unsent = 0;
+    this.ackedSnapshots = 0;
   }
   /** Connects and completes the hello; resolves with the welcome. */
   async connect() {
@@ -3875,6 +3887,8 @@ var TickrelayClient = class {
       this.lastEventId = 0n;
     }
     this.welcome = welcome;
+    this.sendEvery = 1;
+    this.unsent = 0;
     this.connected = true;
     this.opts.onWelcome?.(welcome);
     this.outbox = this.outbox.filter((e) => e.id > welcome.lastClientEventId);
@@ -3930,6 +3944,9 @@ var TickrelayClient = class {
         break;
       case "close":
         this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs };
+        break;
+      case "inputHint":
+        if (!this.opts.ignoreInputHints) this.sendEvery = clampSendEvery(v.sendEvery);
         break;
       case "event":
         if (v.id <= this.lastEventId) break;
@@ -4043,21 +4060,32 @@ var TickrelayClient = class {
     this.stats.bytesPerSec = bytes / span;
     this.stats.snapshotsPerSec = (snaps - 1) / span;
   }
-  /** Samples, records and sends one input frame; returns the input sent. */
+  /**
+   * Samples and records one input, and sends a frame when it is due: after every input, or after
+   * every sendEvery-th when the server asks for fewer frames (and sooner once two snapshots
+   * arrived since the last frame, to acknowledge them); each frame carries the newest
+   * redundancy × sendEvery inputs, so every input still travels in as many frames. Returns the
+   * input sampled.
+   */
   sendInput() {
     if (!this.connected) return null;
     const input = this.opts.sample();
     const seq = this.history.push(input);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
+    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
+    const fresh = this.stats.snapshots - this.ackedSnapshots;
+    if (++this.unsent < this.sendEvery && fresh < ACK_AFTER_SNAPSHOTS) return input;
+    this.unsent = 0;
+    this.ackedSnapshots = this.stats.snapshots;
+    const n = Math.min(this.history.size, this.opts.redundancy * this.sendEvery);
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputs: this.history.newest(this.opts.redundancy).map((i) => create(InputSchema, i))
+      inputs: this.history.newest(n).map((i) => create(InputSchema, i))
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {
     });
-    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
     return input;
   }
   /** Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first. */
