@@ -14,6 +14,8 @@ func (ss *session) handshakeFailed(step string, err error) error {
 	switch {
 	case ss.c.Context().Err() != nil:
 		return connectionEnded(ss.c)
+	case ss.srv.runCtx.Err() != nil:
+		return &CloseError{Reason: ReasonServerShutdown, Msg: "server is shutting down", RetryAfter: shutdownRetry}
 	case isTimeout(err):
 		return closeErr(ReasonHandshakeTimeout, "%s within %v", step, ss.srv.cfg.HelloTimeout)
 	}

@@ -480,3 +480,31 @@ func TestTakeOverByNameAppliesTheNewClientsInputs(t *testing.T) {
 		return ok && x < x0-30
 	})
 }
+
+// Shutdown does not wait for connections that have not said hello: they are told the server is
+// shutting down at once, not after HelloTimeout.
+func TestShutdownEndsConnectionsWaitingForHello(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	srv, _ := testServer(t, server.Config{HelloTimeout: time.Minute, Registry: reg}, arena.Config{NPCs: -1}, 0)
+	silent := rawDial(t, srv, transport.KindQUIC)
+	partial := rawDial(t, srv, transport.KindQUIC)
+	ctrl, _ := openControl(t, partial)
+	if _, err := ctrl.Write([]byte{40}); err != nil { // a frame header promising 40 bytes
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "both connections serving", func() bool {
+		return metricValue(t, reg, "tickrelay_sessions_active") == 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	for name, l := range map[string]*transport.ClientConn{"silent": silent, "partial hello": partial} {
+		<-l.Context().Done()
+		code, ok := transport.PeerCloseCode(context.Cause(l.Context()))
+		if !ok || server.CloseReason(code) != server.ReasonServerShutdown {
+			t.Errorf("%s connection ended with %v, want server shutdown", name, context.Cause(l.Context()))
+		}
+	}
+}

@@ -89,13 +89,18 @@ func (ss *session) run(refuse error) error {
 	deadline := time.Now().Add(ss.srv.cfg.HelloTimeout)
 	hctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
+	// A server shutting down does not wait for hellos: Shutdown waits for every session.
+	stopWait := context.AfterFunc(ss.srv.runCtx, cancel)
+	defer stopWait()
 	ctrl, err := ss.c.AcceptStream(hctx)
 	if err != nil {
 		return ss.handshakeFailed("no control stream", err)
 	}
 	ss.ctrl, ss.br = ctrl, bufio.NewReader(ctrl)
 	_ = ctrl.SetReadDeadline(deadline)
+	stopRead := context.AfterFunc(ss.srv.runCtx, func() { _ = ctrl.SetReadDeadline(time.Now()) })
 	m, err := netcode.ReadControl(ss.br)
+	stopRead()
 	if err != nil {
 		return ss.handshakeFailed("reading hello", err)
 	}
