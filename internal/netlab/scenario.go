@@ -152,3 +152,23 @@ func worst(v []bots.Summary, f func(bots.Summary) float64) float64 {
 	}
 	return w
 }
+
+// NeedBits is what one client of the Bottleneck scenario receives per second, in bits on the
+// wire (whole frames, as tbf counts them), on a link that does not limit it: its need. Measured
+// with netlab.Unshaped (BenchmarkBottleneck's unshaped rows): about 32 kbit/s of payload (4 kB/s)
+// and 72 kbit/s on the wire, where every snapshot's headers and the server's ACK-only packets
+// (about as many as snapshots) count too.
+const NeedBits = 72_000
+
+// Bottleneck is the scenario that the kernel tests and the bottleneck benchmarks share: the
+// arena with 400 NPCs in a world of 1500 and the default area of interest (300), about 35
+// entities in view, one bot per client playing for d behind down.
+func Bottleneck(down TBF, clients int, d time.Duration) Scenario {
+	return Scenario{
+		Arena:    arena.Config{NPCs: 400},
+		World:    1500,
+		Clients:  clients,
+		Down:     down,
+		Duration: d,
+	}
+}

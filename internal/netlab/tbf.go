@@ -26,6 +26,12 @@ const DefaultBurst = 1600
 // fullFrame is the largest frame on a veth with the default MTU: 1500 + 14 bytes of Ethernet.
 const fullFrame = 1514
 
+// WithDefaults returns t with its defaults filled in.
+func (t TBF) WithDefaults() TBF {
+	t.Burst, t.Limit = t.burst(), t.limit()
+	return t
+}
+
 func (t TBF) burst() int {
 	if t.Burst > 0 {
 		return t.Burst
