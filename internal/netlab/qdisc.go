@@ -158,6 +158,8 @@ type QueueSummary struct {
 	// QlenMax in packets.
 	BacklogP50, BacklogP90, BacklogMax int
 	QlenP50, QlenP90, QlenMax          int
+	// QueuedPacket is the mean size in bytes of a waiting packet, over the samples with a queue.
+	QueuedPacket float64
 	// Sent, Packets and Drops are the counters' growth between the first and the last sample.
 	Sent, Packets, Drops uint64
 	// Duration is the time between the first and the last sample.
@@ -176,8 +178,14 @@ func Summarize(samples []Sample, rate int) QueueSummary {
 	}
 	backlog := make([]int, n)
 	qlen := make([]int, n)
+	var bytes, packets int
 	for i, s := range samples {
 		backlog[i], qlen[i] = s.Backlog, s.Qlen
+		bytes += s.Backlog
+		packets += s.Qlen
+	}
+	if packets > 0 {
+		sum.QueuedPacket = float64(bytes) / float64(packets)
 	}
 	slices.Sort(backlog)
 	slices.Sort(qlen)

@@ -73,6 +73,9 @@ func TestSummarize(t *testing.T) {
 	if s.QlenP50 != 5 || s.QlenMax != 9 {
 		t.Errorf("qlen p50/max %d/%d", s.QlenP50, s.QlenMax)
 	}
+	if s.QueuedPacket != 100 {
+		t.Errorf("mean queued packet %v bytes, want 100", s.QueuedPacket)
+	}
 	if s.Sent != 4500 || s.Packets != 9 || s.Drops != 1 || s.Duration != 900*time.Millisecond {
 		t.Errorf("counters %+v", s)
 	}
