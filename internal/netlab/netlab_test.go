@@ -2,7 +2,11 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -184,5 +188,49 @@ func TestTBFLimitsRate(t *testing.T) {
 	}
 	if q.DelayMax > float64(shaper.Delay(shaper.Limit+frame).Milliseconds())+1 {
 		t.Errorf("queue delay max %.0f ms, above what the limit holds", q.DelayMax)
+	}
+}
+
+// deadPID returns the PID of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// A test process killed by go test's timeout runs no cleanups; the next one removes what it left.
+func TestSweepStale(t *testing.T) {
+	Skip(t)
+	pid := deadPID(t)
+	stale := fmt.Sprintf("%s%d-1", nsPrefix, pid)
+	mine := nsName(1 << 30)
+	for _, ns := range []string{stale, mine} {
+		if err := ipCmd("netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if nsExists(ns) {
+				_ = ipCmd("netns", "del", ns)
+			}
+		})
+	}
+	dir := filepath.Join(os.TempDir(), binPrefix+strconv.Itoa(pid))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sweepStale()
+	sweepBinaries()
+	if nsExists(stale) {
+		t.Errorf("namespace %s of exited process %d not removed", stale, pid)
+	}
+	if !nsExists(mine) {
+		t.Errorf("this process's namespace %s removed", mine)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Errorf("tickbots folder %s of exited process %d not removed", dir, pid)
 	}
 }
