@@ -56,7 +56,8 @@ func bottleneckCases() []bottleneckCase {
 // veth toward them, for 10 s each, connecting included, and reports per case the goodput
 // (payload bytes/s per client), snapshots/s, snapshot age p50 and p99 (the worst client's), the
 // bottleneck queue's delay median and p90 read from the qdisc, and for several clients Jain's
-// fairness index of their goodput. Goodput and snapshots/s are tickbots' figures: over each
+// fairness index of their goodput; also how many small frames (ACK-only packets, see
+// netlab.SmallFrame) the link carried and their share of its bytes. Goodput and snapshots/s are tickbots' figures: over each
 // client's time from its first snapshot to its last, so a client that connected late shows more
 // than its share of the whole run; "not connected" counts clients not connected at the end. The
 // table at the end is markdown, on stdout. Needs root and iproute2:
@@ -81,8 +82,8 @@ func BenchmarkBottleneck(b *testing.B) {
 	fmt.Printf("\n%s\n%s\n\n", bottleneckHeader, strings.Join(rows, "\n"))
 }
 
-const bottleneckHeader = "| link | clients | burst B | limit B | goodput B/s/client | wire B/s/client | snapshots/s | age p50 ms | age p99 ms | queue p50 ms | queue p90 ms | queue max pkts | queued B/pkt | drops | not connected | Jain |\n" +
-	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+const bottleneckHeader = "| link | clients | burst B | limit B | goodput B/s/client | wire B/s/client | snapshots/s | age p50 ms | age p99 ms | queue p50 ms | queue p90 ms | queue max pkts | queued B/pkt | small frames/s | small share % | drops | not connected | Jain |\n" +
+	"|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 
 func reportBottleneck(b *testing.B, r netlab.Result) {
 	b.ReportMetric(r.Goodput(), "B/s/client")
@@ -90,6 +91,7 @@ func reportBottleneck(b *testing.B, r netlab.Result) {
 	b.ReportMetric(r.SnapshotsPerSec(), "snapshots/s")
 	b.ReportMetric(r.AgeP50(), "age_p50_ms")
 	b.ReportMetric(r.AgeP99(), "age_p99_ms")
+	b.ReportMetric(100*r.SmallShare(), "small_frames_%")
 	if r.Scenario.Down != netlab.Unshaped {
 		b.ReportMetric(r.Queue.DelayP50, "queue_p50_ms")
 		b.ReportMetric(r.Queue.DelayP90, "queue_p90_ms")
@@ -118,7 +120,7 @@ func bottleneckRow(c bottleneckCase, r netlab.Result) string {
 		jain = fmt.Sprintf("%.2f", r.Jain())
 	}
 	_, disc, _, _ := r.Problems()
-	return fmt.Sprintf("| %s | %d | %s | %s | %.0f | %.0f | %.1f | %.0f | %.0f | %s | %d | %d | %s |",
+	return fmt.Sprintf("| %s | %d | %s | %s | %.0f | %.0f | %.1f | %.0f | %.0f | %s | %.1f | %.0f | %d | %d | %s |",
 		link, len(r.Clients), burst, limit, r.Goodput(), r.WireBytesPerSec(), r.SnapshotsPerSec(),
-		r.AgeP50(), r.AgeP99(), queue, r.Queue.Drops, disc, jain)
+		r.AgeP50(), r.AgeP99(), queue, r.SmallPerSec(), 100*r.SmallShare(), r.Queue.Drops, disc, jain)
 }

@@ -36,9 +36,9 @@ func checkFresh(t *testing.T, r netlab.Result, minSnapshots, maxP99 float64) {
 
 func logResult(t *testing.T, r netlab.Result) {
 	t.Helper()
-	t.Logf("%d clients behind %s: goodput %.0f B/s, wire %.0f B/s, %.1f snapshots/s, age p50 %.0f ms p99 %.0f ms, queue p50 %.0f ms p90 %.0f ms (max %d packets, %d bytes; %.0f bytes a queued packet), drops %d, Jain %.2f",
+	t.Logf("%d clients behind %s: goodput %.0f B/s, wire %.0f B/s, %.1f snapshots/s, age p50 %.0f ms p99 %.0f ms, queue p50 %.0f ms p90 %.0f ms (max %d packets, %d bytes; %.0f bytes a queued packet), drops %d, Jain %.2f; small frames %.1f/s, %.0f%% of the link's bytes",
 		len(r.Clients), r.Scenario.Down.WithDefaults(), r.Goodput(), r.WireBytesPerSec(), r.SnapshotsPerSec(),
-		r.AgeP50(), r.AgeP99(), r.Queue.DelayP50, r.Queue.DelayP90, r.Queue.QlenMax, r.Queue.BacklogMax, r.Queue.QueuedPacket, r.Queue.Drops, r.Jain())
+		r.AgeP50(), r.AgeP99(), r.Queue.DelayP50, r.Queue.DelayP90, r.Queue.QlenMax, r.Queue.BacklogMax, r.Queue.QueuedPacket, r.Queue.Drops, r.Jain(), r.SmallPerSec(), 100*r.SmallShare())
 }
 
 // checkQueue fails t unless the qdisc was read throughout and never held more than its limit.

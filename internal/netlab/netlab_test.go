@@ -234,3 +234,38 @@ func TestSweepStale(t *testing.T) {
 		t.Errorf("tickbots folder %s of exited process %d not removed", dir, pid)
 	}
 }
+
+func TestCaptureCountsFrames(t *testing.T) {
+	Skip(t)
+	l := New(t, Config{})
+	capture := l.CaptureDown(t)
+	conn, err := net.ListenPacket("udp4", net.JoinHostPort(l.HostIP.String(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	to := &net.UDPAddr{IP: l.PeerIP.AsSlice(), Port: 9}
+	send := func(n int, size int, first byte) {
+		p := make([]byte, size)
+		p[0] = first
+		for range n {
+			if _, err := conn.WriteTo(p, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(10, 20, 0x40)  // short header, 62-byte frames: small
+	send(5, 1000, 0x40) // short header, 1042-byte frames
+	send(3, 1200, 0xc0) // long header
+	want := CaptureSummary{Small: Frames{10, 620}, Other: Frames{5, 5210}, Long: Frames{3, 3726}}
+	var got CaptureSummary
+	testkit.WaitFor(t, 5*time.Second, "the frames to be counted", func() bool {
+		capture.mu.Lock()
+		defer capture.mu.Unlock()
+		return capture.small.Packets+capture.other.Packets+capture.long.Packets >= 18
+	})
+	got = capture.Stop()
+	if got != want {
+		t.Errorf("counted %+v, want %+v", got, want)
+	}
+}

@@ -41,6 +41,7 @@ type Result struct {
 	Scenario Scenario
 	Clients  []bots.Summary // one per client, in order
 	Queue    QueueSummary   // the downlink's qdisc
+	Frames   CaptureSummary // the frames the downlink carried
 }
 
 // Run runs sc; a client that fails fails tb.
@@ -55,6 +56,7 @@ func Run(tb testing.TB, sc Scenario) Result {
 	cfg.HTTPAddr, cfg.AdminAddr = "-", "-"
 	a := testkit.Start(tb, testkit.Options{Config: cfg, Arena: sc.Arena, World: sc.World})
 	sampler := link.SampleDown(tb, sc.SampleEvery)
+	capture := link.CaptureDown(tb)
 	res := Result{Scenario: sc, Clients: make([]bots.Summary, sc.Clients)}
 	var wg sync.WaitGroup
 	errs := make([]error, sc.Clients)
@@ -67,6 +69,7 @@ func Run(tb testing.TB, sc Scenario) Result {
 	}
 	wg.Wait()
 	res.Queue = sampler.Stop()
+	res.Frames = capture.Stop()
 	for _, err := range errs {
 		if err != nil {
 			tb.Error(err)
@@ -104,6 +107,25 @@ func (r Result) WireBytesPerSec() float64 {
 		return 0
 	}
 	return float64(r.Queue.Sent) / r.Queue.Duration.Seconds() / float64(len(r.Clients))
+}
+
+// SmallShare is the share of the downlink's bytes that went to small frames (ACK-only packets
+// and other QUIC control; see SmallFrame).
+func (r Result) SmallShare() float64 {
+	f := r.Frames
+	total := f.Small.Bytes + f.Long.Bytes + f.Other.Bytes
+	if total == 0 {
+		return 0
+	}
+	return float64(f.Small.Bytes) / float64(total)
+}
+
+// SmallPerSec is the small frames per second on the downlink, all clients together.
+func (r Result) SmallPerSec() float64 {
+	if r.Queue.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Frames.Small.Packets) / r.Queue.Duration.Seconds()
 }
 
 // Jain is Jain's fairness index of the clients' goodput: 1 when all got the same, 1/n when one
