@@ -53,11 +53,11 @@ func checkQueue(t *testing.T, r netlab.Result) {
 }
 
 // A quarter of what the stream needs: the queue at the bottleneck fills (today to the tbf limit,
-// 2 s at this rate), yet snapshots keep arriving.
+// 2 s at this rate; age p99 has reached 3.2 s at 16 kbit/s), yet snapshots keep arriving.
 func TestBottleneckQuarterNeed(t *testing.T) {
 	netlab.Skip(t)
 	r := netlab.Run(t, netlab.Bottleneck(netlab.TBF{Rate: netlab.NeedBits / 4}, 1, freshnessRun))
-	checkFresh(t, r, 1, 4000)
+	checkFresh(t, r, 1, 5000)
 }
 
 func TestBottleneckHalfNeed(t *testing.T) {
