@@ -123,9 +123,8 @@ const (
 	// then lowers the measured rate, which lowers the cap. The budget, not the cap, keeps the
 	// queue short; the cap bounds what a budget still too high can put in the network.
 	inFlightGain = 2
-	// startGain multiplies the first delivery-rate estimate into the first rate, as BBR's
-	// startup does; the queue then tells whether that was too much.
-	startGain = 1
+	// startupGain multiplies the delivery rate into the least rate until the first back-off.
+	startupGain = 2
 )
 
 // Every drainEvery, for drainFor, every client sends at drainGain of its rate, all at the same
@@ -379,11 +378,16 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 		d.rateBits.Store(0)
 		return 0
 	}
-	if d.rate == 0 { // the first estimates: start above what the first snapshots showed
-		d.rate, d.last, d.lastDecrease = min(startGain*est, ceiling), now, now
+	if d.rate == 0 { // the first estimates
+		d.rate, d.last, d.lastDecrease = est, now, now
 	}
 	dt := now.Sub(d.last).Seconds()
 	d.last = now
+	if d.congested.IsZero() {
+		// Starting, as BBR does: until the first back-off, at least startupGain times what
+		// arrives, so that the rate follows a wide link up within a few round trips.
+		d.rate = max(d.rate, startupGain*est)
+	}
 	// A snapshot's own transmission and an ACK-only packet ahead of it are not a standing queue:
 	// on a narrow link they take tens of milliseconds.
 	// Nor, quite, is the wait for the next input frame: a snapshot that arrives just after the

@@ -127,7 +127,7 @@ func TestRateReset(t *testing.T) {
 // drainEvery all clients send at drainGain for drainFor.
 func TestRateBudgetGainCycle(t *testing.T) {
 	d := primed(t)
-	if got, want := d.budget(at(0), 1e6, 0), rateGains[0]*startGain*8000; got != want {
+	if got, want := d.budget(at(0), 1e6, 0), rateGains[0]*startupGain*8000; got != want {
 		t.Fatalf("first budget %v, want %v", got, want)
 	}
 	if t0.UnixNano()%int64(drainEvery) != int64(2*time.Second) {
@@ -244,7 +244,7 @@ func TestRateBacksOffOnQueueAndProbesUp(t *testing.T) {
 	now := at(2 * ratePhase)
 	d.budget(now, 1e6, 0)
 	start := d.rateNow()
-	if start != startGain*10000 {
+	if start != startupGain*10000 {
 		t.Fatalf("first rate %v", start)
 	}
 	// A tick later with no queue: the additive step.
