@@ -16,13 +16,29 @@ import (
 // An entity left out keeps, for this client, the state of the baseline; since every snapshot is a
 // delta against an acknowledged view, that is always consistent.
 
+// Two budgets apply, and a snapshot must fit both. The configured one (ClientBudget) counts payload
+// plus packetOverhead per snapshot, as it always has, so that a client whose link is wide gets
+// the same bytes as before. The measured one (the congestion controller's rate, see rate.go)
+// counts what the link carries: wireBytes per snapshot and the server's ACK-only packets.
+
 const (
-	// minBudget is the least a measured link is budgeted, bytes per second, so that a client
-	// whose acks stalled for a while is not starved into never producing new samples.
-	minBudget = 500
-	// packetOverhead is what a datagram costs on the link beyond its payload (QUIC, UDP and IP
-	// headers, roughly); a budget pays it for every snapshot.
+	// minLinkBudget is the least a measured link budgets for snapshots, wire bytes per second,
+	// after the ACKs' share, so that a client whose link the ACKs alone would fill still gets a
+	// snapshot now and then, and with it acks to measure its link by.
+	minLinkBudget = 400
+	// packetOverhead is what the configured budget charges each snapshot beyond its payload.
 	packetOverhead = 48
+	// wireOverhead is what a datagram costs on the link beyond its payload: QUIC short header
+	// (1 byte, a 4-byte connection ID as quic-go's default, up to 4 bytes of packet number, the
+	// 16-byte AEAD tag), the DATAGRAM frame's type and length (3), WebTransport's quarter stream
+	// ID (up to 2), UDP (8) and IPv4 (20): about 58, rounded up for IPv6's longer header.
+	wireOverhead = 64
+	// streamOverhead is what each packet of a snapshot sent on a stream costs beyond its bytes:
+	// wireOverhead plus the STREAM frame's header; streamPacket is the payload of one packet.
+	streamOverhead = wireOverhead + 8
+	streamPacket   = 1200
+	// ackPacketBytes is an ACK-only packet on the link: QUIC short header, ACK frame, UDP and IP.
+	ackPacketBytes = 70
 	// minSnapshotBytes is the least allowance worth a snapshot: below it the tick is skipped for
 	// this client and the budget saved, rather than spent on headers.
 	minSnapshotBytes = snapshotHeaderBytes + packetOverhead + 16
@@ -34,33 +50,93 @@ const (
 
 // budgetState is a client's budget, owned by the tick.
 type budgetState struct {
-	tokens   float64           // bytes the client may still be sent
-	lastSent map[uint32]uint32 // entity: tick it was last sent with a change
+	tokens       float64           // bytes the client may still be sent, by the configured budget
+	link         float64           // wire bytes the client may still be sent, by the measured one
+	measured     bool              // the measured budget applied this tick
+	sent         bool              // a snapshot was made for the client since the last credit
+	snapshotRate float64           // snapshots per second made for the client of late
+	observed     time.Time         // when the controller's state was last put in the histograms
+	lastSent     map[uint32]uint32 // entity: tick it was last sent with a change
 }
 
-// credit adds a tick's worth of budget and returns what may be spent this tick, or +Inf when
-// budgets are off. The budget is ClientBudget, or less when the client's link is measured to
-// deliver less (see deliveryRate).
+// wireBytes returns what a snapshot of n payload bytes costs on the link: one datagram, or, above
+// maxDatagram, a stream of packets.
+func wireBytes(n, maxDatagram int) int {
+	if n <= maxDatagram {
+		return n + wireOverhead
+	}
+	return n + (n+streamPacket-1)/streamPacket*streamOverhead
+}
+
+// ackBytesPerSecond estimates the link's share taken by the server's ACK-only packets: QUIC
+// acknowledges every second input datagram, and a snapshot sent meanwhile carries the
+// acknowledgement instead. With inputs at i per second and snapshots at s, each gap between
+// snapshots holds i/s inputs and so about i/(2s) ACK-only packets, rounded down.
+func ackBytesPerSecond(inputRate, snapshotRate float64) float64 {
+	if snapshotRate < 1 {
+		return inputRate / 2 * ackPacketBytes
+	}
+	return snapshotRate * math.Floor(inputRate/(2*snapshotRate)) * ackPacketBytes
+}
+
+// credit adds a tick's worth of budget and returns what may be spent this tick, in the configured
+// budget's units (payload plus packetOverhead), or +Inf when budgets are off. The budget is
+// ClientBudget, or less when the client's link is measured to carry less (see deliveryRate).
 func (r *Room) credit(p *Peer) float64 {
+	b := &p.budget
+	// What the client was sent of late: snapshots per second, a moving average over ~10 ticks.
+	sent := 0.0
+	if b.sent {
+		sent = float64(r.cfg.TickRate)
+	}
+	b.sent = false
+	b.snapshotRate += (sent - b.snapshotRate) / 10
 	if r.cfg.ClientBudget < 0 {
 		return math.Inf(1)
 	}
 	bps := float64(r.cfg.ClientBudget)
-	if est := p.rate.budget(time.Unix(0, r.record.at)); est > 0 && !r.cfg.FixedBudget {
-		bps = min(bps, max(est, minBudget))
-	}
 	perTick := bps / float64(r.cfg.TickRate)
 	// Whatever the rate, the budget can always grow to a snapshot's worth: a client budgeted below
 	// one snapshot per tick gets one every few ticks, never none (which would leave it without
 	// acks to measure its link by).
-	p.budget.tokens = min(p.budget.tokens+perTick, max(budgetBurstTicks*perTick, 2*minSnapshotBytes))
-	return p.budget.tokens
+	b.tokens = min(b.tokens+perTick, max(budgetBurstTicks*perTick, 2*minSnapshotBytes))
+	allowance := b.tokens
+	b.measured = false
+	if r.cfg.FixedBudget {
+		return allowance
+	}
+	// The controller may go up to twice what the configured budget spends on the wire; beyond
+	// that the configured budget binds anyway.
+	ceiling := 2 * (bps + ackBytesPerSecond(float64(r.cfg.InputRate), 0))
+	link := p.rate.budget(time.Unix(0, r.record.at), ceiling, time.Second/time.Duration(r.cfg.InputRate))
+	if link <= 0 {
+		return allowance
+	}
+	b.measured = true
+	if now := time.Unix(0, r.record.at); now.Sub(b.observed) >= time.Second {
+		b.observed = now
+		m := r.metrics
+		m.minRTT.Observe(p.rate.minRTTEstimate().Seconds())
+		m.queueDelay.Observe(p.rate.queueDelay().Seconds())
+		m.inFlightCap.Observe(float64(p.rate.inFlightCap()))
+		m.linkBudget.Observe(p.rate.rateNow())
+	}
+	link = max(link-ackBytesPerSecond(float64(r.cfg.InputRate), b.snapshotRate), minLinkBudget)
+	perTick = link / float64(r.cfg.TickRate)
+	minWire := float64(minSnapshotBytes - packetOverhead + wireOverhead)
+	b.link = min(b.link+perTick, max(budgetBurstTicks*perTick, 2*minWire))
+	return min(allowance, b.link-wireOverhead+packetOverhead)
 }
 
-// spend charges a snapshot of n payload bytes to the client's budget.
+// spend charges a snapshot of n payload bytes to the client's budgets.
 func (r *Room) spend(p *Peer, n int) {
+	b := &p.budget
+	b.sent = true
 	if r.cfg.ClientBudget >= 0 {
-		p.budget.tokens -= float64(n + packetOverhead)
+		b.tokens -= float64(n + packetOverhead)
+		if b.measured {
+			b.link -= float64(wireBytes(n, r.cfg.MaxDatagram))
+		}
 	}
 }
 

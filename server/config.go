@@ -60,18 +60,25 @@ type Config struct {
 	// MaxVisible caps the entities in one player's snapshot; beyond it the nearest are kept.
 	// Default 256.
 	MaxVisible int
-	// ClientBudget is the snapshot bytes per second each client may be sent. When a tick's delta
-	// does not fit, entities are updated by priority (time since last sent, scaled by nearness) and
-	// the rest wait. A client whose link is measured (from its acks) to deliver less is budgeted
-	// around what it delivers instead. Default 32768 (256 kbit/s); negative: unlimited.
+	// ClientBudget is the snapshot bytes per second each client may be sent, counting 48 bytes per
+	// snapshot beyond its payload. When a tick's delta does not fit, entities are updated by
+	// priority (time since last sent, scaled by nearness) and the rest wait. A client whose link
+	// is measured (from its acks) to carry less is budgeted less: a congestion controller keeps
+	// the queueing delay on its path short, counting every snapshot's headers on the wire and the
+	// server's ACK-only packets. Default 32768 (256 kbit/s); negative: unlimited, and no
+	// measurement.
 	ClientBudget int
-	// FixedBudget turns the measurement off: every client gets ClientBudget. Default false.
+	// FixedBudget turns the measurement off: every client gets ClientBudget, and only SendWindow
+	// bounds what is in flight. Default false.
 	FixedBudget bool
 	// BaselineWindow is how many recent ticks of each player's view are kept as baselines. Default
 	// 32. Acks older than this get a full snapshot.
 	BaselineWindow int
-	// SendWindow is how many snapshots may be sent and not yet acknowledged before a sender waits.
-	// Default 4.
+	// SendWindow is the most snapshots that may be sent and not yet acknowledged before a sender
+	// waits. It is an upper bound only: the sender waits sooner, as soon as the bytes in flight
+	// exceed what the client's path holds (twice its rate times its minimum RTT plus an input
+	// interval, and one snapshot before the first RTT sample), unless FixedBudget is set or
+	// ClientBudget is negative, where it alone applies. Default 4.
 	SendWindow int
 	// AckTimeout is how long a sender with a full window waits for an ack before it assumes the
 	// in-flight snapshots lost and sends again. Default 250ms; 1ms..10s.

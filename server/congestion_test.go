@@ -123,10 +123,13 @@ func TestCongestedLinkStaysFresh(t *testing.T) {
 		}
 	}})
 	peer, _ := room.Peer(c.Welcome().PlayerId)
-	// What the full stream needs, measured on this client's own link before it is narrowed.
-	waitFor(t, 10*time.Second, "two seconds of snapshots", func() bool { return c.Stats().Seconds >= 2 })
+	// What the full stream needs, measured on this client's own link before it is narrowed, after
+	// the first second (the full snapshots of the start say nothing of the stream).
+	waitFor(t, 10*time.Second, "a second of snapshots", func() bool { return c.Stats().Seconds >= 1 })
+	st1 := c.Stats()
+	waitFor(t, 10*time.Second, "three seconds of snapshots", func() bool { return c.Stats().Seconds >= 3 })
 	st0 := c.Stats()
-	full := float64(st0.SnapshotBytes) / st0.Seconds
+	full := float64(st0.SnapshotBytes-st1.SnapshotBytes) / (st0.Seconds - st1.Seconds)
 	kbps := int(full * 8 / 1000 / 4)
 	t.Logf("full stream %.0f B/s; narrowing the link to %d kbit/s, 50 ms each way", full, kbps)
 	narrow := impair.Link{Delay: 50 * time.Millisecond, RateKbps: kbps, QueueBytes: 16 << 10}

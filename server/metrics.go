@@ -11,6 +11,11 @@ type metrics struct {
 	ticksSkipped    prometheus.Counter
 	snapshotsSent   *prometheus.CounterVec // via: datagram, stream
 	snapshotBytes   prometheus.Counter
+	wireBytes       prometheus.Counter
+	minRTT          prometheus.Histogram
+	queueDelay      prometheus.Histogram
+	inFlightCap     prometheus.Histogram
+	linkBudget      prometheus.Histogram
 	streamResets    prometheus.Counter
 	ackTimeouts     prometheus.Counter
 	inputsDropped   prometheus.Counter
@@ -54,9 +59,27 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Namespace: ns, Name: "tick_seconds", Help: "Wall time of one full tick (inputs, step, interest, encode).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12),
 		})).(prometheus.Histogram),
-		ticksSkipped:    counter("ticks_skipped_total", "Snapshots replaced by a newer one before they were sent (latest-wins slot)."),
-		snapshotsSent:   counterVec("snapshots_sent_total", "Snapshots handed to the transport, by channel.", "via"),
-		snapshotBytes:   counter("snapshot_bytes_total", "Snapshot payload bytes handed to the transport."),
+		ticksSkipped:  counter("ticks_skipped_total", "Snapshots replaced by a newer one before they were sent (latest-wins slot)."),
+		snapshotsSent: counterVec("snapshots_sent_total", "Snapshots handed to the transport, by channel.", "via"),
+		snapshotBytes: counter("snapshot_bytes_total", "Snapshot payload bytes handed to the transport."),
+		wireBytes: counter("snapshot_wire_bytes_total",
+			"Snapshot bytes handed to the transport with their estimated headers on the wire (datagram or stream packets)."),
+		minRTT: f(prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "client_min_rtt_seconds", Help: "Each client's minimum snapshot round trip (send to ack, 10 s window), sampled once a second.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 10),
+		})).(prometheus.Histogram),
+		queueDelay: f(prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "client_queue_delay_seconds", Help: "Each client's estimated queueing delay on its path (recent RTT minus minimum), sampled once a second.",
+			Buckets: prometheus.ExponentialBuckets(0.0025, 2, 10),
+		})).(prometheus.Histogram),
+		inFlightCap: f(prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "client_in_flight_cap_bytes", Help: "Each client's in-flight cap (delivery rate x RTT + one snapshot), sampled once a second.",
+			Buckets: prometheus.ExponentialBuckets(256, 2, 10),
+		})).(prometheus.Histogram),
+		linkBudget: f(prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "client_link_budget_bytes_per_second", Help: "Each measured client's congestion-controlled budget in wire bytes per second, sampled once a second.",
+			Buckets: prometheus.ExponentialBuckets(500, 2, 10),
+		})).(prometheus.Histogram),
 		streamResets:    counter("snapshot_stream_resets_total", "Snapshot streams reset because a newer tick was ready."),
 		ackTimeouts:     counter("ack_timeouts_total", "Times a sender's window stayed full past the ack timeout."),
 		inputsDropped:   counter("inputs_dropped_total", "Inputs dropped because a player's inbox was full."),

@@ -78,15 +78,22 @@ type PeerStats struct {
 	InFlight      int           `json:"in_flight"`      // snapshots sent and not yet acknowledged
 	Queued        int           `json:"queued"`         // snapshots waiting: at most 1, unless Config.UnboundedQueue
 	SendDelay     time.Duration `json:"send_delay_ns"`  // newest snapshot's time from its tick to the transport
-	DeliveryRate  float64       `json:"delivery_rate"`  // estimated snapshot bytes per second reaching the client
+	DeliveryRate  float64       `json:"delivery_rate"`  // estimated snapshot wire bytes per second reaching the client
 	InputsDropped uint64        `json:"inputs_dropped"` // inputs dropped because the inbox was full
 	InputsLost    uint64        `json:"inputs_lost"`    // inputs no frame delivered (a gap longer than the redundancy)
 	EventsDropped uint64        `json:"events_dropped"` // client events over the rate limit or the size limits
 	Acked         uint32        `json:"acked"`          // newest acknowledged tick
+	// The congestion controller's view of the client's path (see deliveryRate).
+	MinRTT      time.Duration `json:"min_rtt_ns"`     // least snapshot round trip (send to ack) of the last 10 s
+	QueueDelay  time.Duration `json:"queue_delay_ns"` // recent round trip minus MinRTT: the path's queueing delay
+	InFlightCap int           `json:"in_flight_cap"`  // bytes the sender lets be unacknowledged before it waits
+	Budget      float64       `json:"budget"`         // wire bytes per second the client is allowed now; 0: unlimited
+	WireBytes   uint64        `json:"wire_bytes"`     // snapshot bytes with their estimated headers (see BytesSent)
 }
 
 type peerCounters struct {
 	ticksSkipped, snapshotsSent, bytesSent, inputsDropped, inputsLost, eventsDropped atomic.Uint64
+	wireBytes                                                                        atomic.Uint64
 	inFlight                                                                         atomic.Int32
 	sendDelay                                                                        atomic.Int64
 }
@@ -225,19 +232,22 @@ func (p *Peer) HandleEvent(e *schema.Event, now time.Time) bool {
 }
 
 func (p *Peer) handleAck(tick uint32) {
+	now := time.Now()
 	if tick == 0 || netcode.SeqAfter(tick, p.room.currentTick.Load()) {
+		p.rate.onFrame(now)
 		return // nothing acked, or a tick not yet produced
 	}
 	for {
 		old := p.ack.Load()
 		if old != 0 && !netcode.SeqAfter(tick, old) {
+			p.rate.onFrame(now)
 			return
 		}
 		if p.ack.CompareAndSwap(old, tick) {
 			break
 		}
 	}
-	p.rate.onAck(tick, time.Now())
+	p.rate.onAck(tick, now)
 	select {
 	case p.acked <- struct{}{}:
 	default:
@@ -375,6 +385,11 @@ func (p *Peer) Stats() PeerStats {
 		InputsLost:    p.stats.inputsLost.Load(),
 		EventsDropped: p.stats.eventsDropped.Load(),
 		Acked:         p.ack.Load(),
+		MinRTT:        p.rate.minRTTEstimate(),
+		QueueDelay:    p.rate.queueDelay(),
+		InFlightCap:   p.rate.inFlightCap(),
+		Budget:        p.rate.rateNow(),
+		WireBytes:     p.stats.wireBytes.Load(),
 	}
 }
 

@@ -9,28 +9,75 @@ import (
 	"github.com/tickrelay/tickrelay/netcode"
 )
 
-// deliveryRate estimates how many snapshot bytes per second reach a client, from acks alone, the
-// way BBR estimates a path's bottleneck bandwidth: each ack yields a sample (bytes delivered since
-// the acked snapshot was sent, over the time that took), and the estimate is the largest sample of
-// the last rateWindow. Samples of snapshots sent at once, with the send window open, may be limited
-// by what the server had to send rather than by the link, so they may raise the estimate but not
-// lower it; snapshots that waited for the window measure the link.
-// The budget cycles around the estimate, as BBR's pacing does: a phase above it to find out whether
-// the link carries more, a phase below it to drain any queue that built up, cruising in between.
+// The congestion controller.
+//
+// Each client's snapshots are paced by a budget in bytes per second (see budget.go) and gated by a
+// cap on the bytes in flight (see sender.go). Both come from this file, from what acks tell: acks
+// ride on the client's input frames, about every 33 ms, and name the newest tick applied.
+//
+// The choice. A snapshot is at most one per tick and, being latest-wins, a snapshot that waits is
+// worth less than a newer one; what must never happen is a queue in the network. So the signal
+// the controller steers by is queueing delay, not loss: a deep router buffer drops nothing for
+// hundreds of milliseconds while every snapshot in it goes stale.
+//   - BBR contributes two estimates and the in-flight cap: the bottleneck's delivery rate (the
+//     largest rate acks show over the last second) and the path's minimum RTT (least send-to-ack
+//     time of the last 10 s). The bytes in flight may not exceed delivery rate x (minimum RTT +
+//     one input interval, since acks come only that often) plus the snapshot about to go: one
+//     RTT's worth of data, so that the network never holds a backlog even while the budget is
+//     still too high. BBR's own pacing gain cycle stays, milder, for probing: each client a
+//     phase above and one below its rate, phases shifted by player ID so that clients behind one
+//     bottleneck do not probe together.
+//   - LEDBAT and Copa contribute the target: queueing delay = recent RTT (the least of the last
+//     few samples, which removes the 0-33 ms the ack waits for the next input frame) minus the
+//     minimum RTT, kept below queueTarget. Above it the budget backs off multiplicatively, at most
+//     once per RTT, to a fraction of what was actually delivered (as GCC does); below it the
+//     budget grows additively, faster (multiplicatively) only after a few seconds with no
+//     back-off. Flows that share a bottleneck see the same queueing delay, back off together and
+//     grow by the same step: additive increase with multiplicative decrease converges to equal
+//     shares (Chiu and Jain), and the shared queue stays near the target.
+//   - GCC's delay-gradient filter (a Kalman filter on inter-arrival times) needs per-packet
+//     arrival times from the receiver, which acks of a tick do not carry; Copa's 1/(delta*dq)
+//     target rate needs per-packet RTTs at several per RTT to be stable. At one snapshot per tick
+//     neither has the samples it needs; the target-delay rule does with a few.
+//
+// The budget pays for the wire, not the payload: each datagram's headers (wireOverhead), more
+// for a stream (streamOverhead per packet), and the ACK-only packets the server sends in answer
+// to the client's input datagrams where no snapshot carries the acknowledgement (ackPacketBytes,
+// one per two input frames).
+
+// deliveryRate is a client's congestion controller: the delivery-rate and RTT estimates, updated
+// by the session's sender (onSend) and reader (onAck), and the rate the tick budgets the client
+// with (budget), which only the tick goroutine changes.
 type deliveryRate struct {
 	mu          sync.Mutex
 	records     [rateRecords]sentRecord
 	next        int
-	delivered   uint64    // bytes acknowledged so far
+	delivered   uint64    // wire bytes acknowledged so far
 	deliveredAt time.Time // when delivered last grew
 	samples     [rateSamples]rateSample
 	nextSample  int
+	inflight    int // wire bytes sent, not acknowledged and not given up as lost
+	rtts        [rttRecent]rttSample
+	nextRTT     int
+	minRTTs     [minRTTBuckets]rttSample // the least sample of each second, by second
+	lastFrame   time.Time                // when the client's previous input frame arrived
+	firstAck    time.Time                // when the first ack arrived
 
-	estimate atomic.Uint64 // float64 bits, bytes per second; 0: none yet
-	open     atomic.Int32  // consecutive snapshots sent with the send window open
+	estimate atomic.Uint64 // float64 bits, wire bytes per second; 0: none yet
+	minRTT   atomic.Int64  // nanoseconds; 0: no sample yet
+	queue    atomic.Int64  // nanoseconds: recent RTT minus minRTT
+	capBytes atomic.Int64  // the in-flight cap last computed, for the stats
+	wireAvg  atomic.Uint64 // float64 bits: wire bytes per snapshot, a moving average
+
+	// Owned by the tick goroutine (budget).
+	rate         float64   // wire bytes per second; 0: not started
+	last         time.Time // when budget last ran
+	lastDecrease time.Time
+	congested    time.Time     // when the rate last backed off; zero: never
+	rateBits     atomic.Uint64 // rate, float64 bits, for the stats
 
 	// phaseShift offsets this client's gain cycle by whole phases, so that clients sharing a
-	// bottleneck do not all probe above their estimates at once and all drain at once. Set once
+	// bottleneck do not all probe above their rates at once and all drain at once. Set once
 	// when the player joins (setPhase), before the tick reads it; reset keeps it.
 	phaseShift int64
 }
@@ -43,7 +90,57 @@ const (
 	rateMinInterval = 10 * time.Millisecond
 	// ratePhase is the length of one phase of the budget's gain cycle.
 	ratePhase = 250 * time.Millisecond
+
+	// rttRecent is how many recent RTT samples the queueing delay is measured over: their least,
+	// so that an ack that waited for the next input frame does not look like a queue.
+	rttRecent = 3
+	// rttRecentMax is the oldest a recent sample may be.
+	rttRecentMax = time.Second
+	// minRTTBuckets seconds is the minimum RTT's window: long enough to see the path empty now
+	// and then, short enough to follow a route that changed.
+	minRTTBuckets = 10
+
+	// queueTarget is the queueing delay the controller keeps below: above it, it backs off.
+	queueTarget = 20 * time.Millisecond
+	// maxQueueTarget bounds the target where an ACK packet alone takes long on the link.
+	maxQueueTarget = 60 * time.Millisecond
+	// decreaseFactor is what a back-off leaves of the rate the acks showed delivered.
+	decreaseFactor = 0.85
+	// additiveIncrease is how fast the rate grows while the queue is short, bytes/s per second:
+	// the same step for every client, which is what makes shares converge.
+	additiveIncrease = 500
+	// multiplicativeIncrease is the faster growth, per second, once growthAfter passed with no
+	// back-off: the link is far from full (or became wider).
+	multiplicativeIncrease = 0.25
+	growthAfter            = 3 * time.Second
+	// minRate is the least rate a measured link is budgeted, wire bytes per second.
+	minRate = 1000
+	// maxDatagramWire is the largest snapshot that went as one datagram, on the wire.
+	maxDatagramWire = 1200 + wireOverhead
+	// inFlightGain multiplies the path's delivery rate x RTT into the in-flight cap, as BBR's
+	// cwnd_gain does: acks come in bunches (one per input frame) and RTT samples are estimates,
+	// and a cap of exactly one RTT's worth would hold snapshots back on a path with room, which
+	// then lowers the measured rate, which lowers the cap. The budget, not the cap, keeps the
+	// queue short; the cap bounds what a budget still too high can put in the network.
+	inFlightGain = 2
+	// startupGain multiplies the delivery rate into the least rate until the first back-off.
+	startupGain = 2
 )
+
+// Every drainEvery, for drainFor, every client sends at drainGain of its rate, all at the same
+// time (the phase is the clock's, not the client's). A client that joined while others kept a
+// queue measured that queue into its minimum RTT, so it sees less queueing delay than they do and
+// would take their share: the delay-based latecomer problem. Draining together empties a shared
+// queue, and every client's minimum RTT (a window of 10 s) then holds the path's true one: BBR's
+// ProbeRTT, synchronised. Only clients that backed off in the last 10 s drain: a client whose
+// link never queued has nothing to drain, and its snapshots would only be the poorer.
+const (
+	drainEvery = 5 * time.Second
+	drainFor   = 300 * time.Millisecond
+	drainGain  = 0.25
+)
+
+func draining(now time.Time) bool { return now.UnixNano()%int64(drainEvery) < int64(drainFor) }
 
 // rateGains is the budget's gain cycle: probe, drain, then cruise.
 var rateGains = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
@@ -52,9 +149,12 @@ type sentRecord struct {
 	tick        uint32
 	bytes       int
 	acked       bool
+	lost        bool      // given up on by an ack timeout: no longer counted in flight
 	appLimited  bool      // sent without waiting for the window: the link may carry more
 	delivered   uint64    // the connection's delivered bytes when this was sent
 	deliveredAt time.Time // and when that count last grew
+	sentAt      time.Time
+	delta       bool // encoded after the first ack, so against a baseline: not a full snapshot
 }
 
 type rateSample struct {
@@ -62,24 +162,31 @@ type rateSample struct {
 	at  time.Time
 }
 
-// onSend records a snapshot handed to the transport.
-func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, now time.Time) {
+type rttSample struct {
+	rtt time.Duration
+	at  time.Time
+}
+
+// onSend records a snapshot of bytes wire bytes, encoded at encodedAt (zero: unknown), handed to
+// the transport.
+func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, encodedAt, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.deliveredAt.IsZero() {
 		d.deliveredAt = now
 	}
-	if appLimited {
-		d.open.Add(1)
-	} else {
-		d.open.Store(0)
+	if r := &d.records[d.next]; r.bytes > 0 && !r.acked && !r.lost {
+		d.inflight -= r.bytes // overwritten unacknowledged: long lost
 	}
 	d.records[d.next] = sentRecord{tick: tick, bytes: bytes, appLimited: appLimited,
-		delivered: d.delivered, deliveredAt: d.deliveredAt}
+		delivered: d.delivered, deliveredAt: d.deliveredAt, sentAt: now,
+		delta: encodedAt.IsZero() || (!d.firstAck.IsZero() && encodedAt.After(d.firstAck))}
 	d.next = (d.next + 1) % rateRecords
+	d.inflight += bytes
+	d.wireAvg.Store(math.Float64bits(d.avgWire() + (float64(bytes)-d.avgWire())/8))
 }
 
-// onAck counts every snapshot up to tick as delivered and takes a rate sample.
+// onAck counts every snapshot up to tick as delivered, takes a rate sample and an RTT sample.
 func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -90,6 +197,9 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 			continue
 		}
 		r.acked = true
+		if !r.lost {
+			d.inflight -= r.bytes
+		}
 		d.delivered += uint64(r.bytes)
 		if newest == nil || netcode.SeqAfter(r.tick, newest.tick) {
 			newest = r
@@ -98,6 +208,24 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 	if newest == nil {
 		return
 	}
+	if d.firstAck.IsZero() {
+		d.firstAck = now
+	}
+	if newest.tick == tick && newest.bytes <= maxDatagramWire && newest.delta {
+		// A snapshot on a stream takes several packets' time, and the first snapshots, encoded
+		// before the first ack, are full ones that take long to send on a narrow link: no
+		// sample (until one, the sender keeps one snapshot in flight). The client acks with its next input frame after applying the snapshot: the frame
+		// before this one did not ack it, so the snapshot arrived between the two, and the
+		// round trip lies between (previous frame - sent) and (this frame - sent). The middle
+		// of that is the estimate; the upper end alone would see up to an input interval of
+		// queue where there is none.
+		rtt := now.Sub(newest.sentAt)
+		if prev := d.lastFrame; prev.After(newest.sentAt) && now.Sub(prev) < time.Second {
+			rtt -= now.Sub(prev) / 2
+		}
+		d.addRTT(max(rtt, time.Microsecond), now)
+	}
+	d.lastFrame = now
 	d.deliveredAt = now
 	interval := now.Sub(newest.deliveredAt)
 	if interval < rateMinInterval {
@@ -119,25 +247,112 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 	}
 }
 
+// onFrame notes an input frame from the client that acknowledged nothing new.
+func (d *deliveryRate) onFrame(now time.Time) {
+	d.mu.Lock()
+	d.lastFrame = now
+	d.mu.Unlock()
+}
+
+// addRTT takes an RTT sample and updates the minimum and the queueing delay. The lock is held.
+func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
+	d.rtts[d.nextRTT] = rttSample{rtt: rtt, at: now}
+	d.nextRTT = (d.nextRTT + 1) % rttRecent
+	sec := now.Unix()
+	b := &d.minRTTs[sec%minRTTBuckets]
+	if b.at.IsZero() || b.at.Unix() != sec {
+		*b = rttSample{rtt: rtt, at: now}
+	} else if rtt < b.rtt {
+		b.rtt = rtt
+	}
+	least := time.Duration(0)
+	for _, b := range d.minRTTs {
+		if !b.at.IsZero() && sec-b.at.Unix() < minRTTBuckets && (least == 0 || b.rtt < least) {
+			least = b.rtt
+		}
+	}
+	recent := time.Duration(0)
+	for _, s := range d.rtts {
+		if !s.at.IsZero() && now.Sub(s.at) <= rttRecentMax && (recent == 0 || s.rtt < recent) {
+			recent = s.rtt
+		}
+	}
+	d.minRTT.Store(int64(max(least, 1)))
+	d.queue.Store(int64(max(recent-least, 0)))
+}
+
+// forgetOldest gives up on the oldest snapshot in flight, as lost: an ack timeout passed.
+func (d *deliveryRate) forgetOldest() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range rateRecords {
+		r := &d.records[(d.next+i)%rateRecords]
+		if r.bytes > 0 && !r.acked && !r.lost {
+			r.lost = true
+			d.inflight -= r.bytes
+			return
+		}
+	}
+}
+
+// maySend reports whether a snapshot may go out now: the bytes in flight are within what the
+// path holds, delivery rate x (minimum RTT + ackInterval). The snapshot itself is on top, so
+// that one always may go when nothing is in flight. Before the first RTT sample, only one
+// snapshot may be in flight.
+func (d *deliveryRate) maySend(bytes int, ackInterval time.Duration) bool {
+	d.mu.Lock()
+	inflight := d.inflight
+	d.mu.Unlock()
+	bdp := 0
+	if rtt := time.Duration(d.minRTT.Load()); rtt > 0 {
+		// The larger of what arrives and what the budget lets the client be sent: a cap from
+		// the delivery rate alone holds back a client whose snapshots already wait for the
+		// budget, which lowers what arrives, and so the cap: a spiral that leaves it less than
+		// its share.
+		rate := max(d.bytesPerSecond(), d.rateNow())
+		bdp = int(inFlightGain * rate * (rtt + ackInterval).Seconds())
+	}
+	d.capBytes.Store(int64(bdp + bytes))
+	return inflight <= bdp
+}
+
+// avgWire returns the wire bytes of a recent snapshot, on average.
+func (d *deliveryRate) avgWire() float64 { return math.Float64frombits(d.wireAvg.Load()) }
+
+// inFlightCap returns the in-flight cap last computed, in bytes.
+func (d *deliveryRate) inFlightCap() int { return int(d.capBytes.Load()) }
+
 // reset forgets everything, as when the client resumes on a new connection: what the old one
-// delivered says nothing about the new one.
+// delivered says nothing about the new one. The tick's rate state is left to budget, which
+// restarts when it sees no RTT estimate.
 func (d *deliveryRate) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.records, d.next, d.delivered, d.deliveredAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
+	d.inflight = 0
+	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
+	d.lastFrame, d.firstAck = time.Time{}, time.Time{}
 	d.estimate.Store(0)
-	d.open.Store(0)
+	d.minRTT.Store(0)
+	d.queue.Store(0)
+	d.capBytes.Store(0)
+	d.wireAvg.Store(0)
 }
 
-// bytesPerSecond returns the estimate, 0 before the first sample.
+// bytesPerSecond returns the delivery-rate estimate in wire bytes, 0 before the first sample.
 func (d *deliveryRate) bytesPerSecond() float64 {
 	return math.Float64frombits(d.estimate.Load())
 }
 
-// openStreak is how many snapshots in a row must go out with the window open before the link is
-// taken not to be what limits the client.
-const openStreak = 15
+// minRTTEstimate returns the windowed minimum RTT, 0 before the first sample.
+func (d *deliveryRate) minRTTEstimate() time.Duration { return time.Duration(d.minRTT.Load()) }
+
+// queueDelay returns the estimated queueing delay on the path.
+func (d *deliveryRate) queueDelay() time.Duration { return time.Duration(d.queue.Load()) }
+
+// rateNow returns the rate budget last set, wire bytes per second; 0 before the first.
+func (d *deliveryRate) rateNow() float64 { return math.Float64frombits(d.rateBits.Load()) }
 
 // setPhase shifts the gain cycle by n phases: the room passes each player's ID, so players that
 // join one after another are in different phases, and any len(rateGains) consecutive ones cover
@@ -151,13 +366,54 @@ func (d *deliveryRate) phase(now time.Time) int {
 	return int((now.UnixNano()/int64(ratePhase) + d.phaseShift) % int64(len(rateGains)))
 }
 
-// budget returns the bytes per second to allow the client at now: the estimate times the gain of
-// the cycle's current phase, or twice the estimate while the link is not what limits the client
-// (snapshots keep going out with the send window open), so that a client needing more than it got
-// grows into it quickly, and a link that narrows is noticed within a window's worth. 0: no estimate.
-func (d *deliveryRate) budget(now time.Time) float64 {
-	if d.open.Load() >= openStreak {
-		return 2 * d.bytesPerSecond()
+// budget updates the client's rate at now and returns the wire bytes per second to allow it,
+// the rate times the gain of the cycle's current phase; 0 while there is no delivery-rate
+// estimate yet. Until the first RTT sample, the queue counts as empty.
+// The rate never exceeds ceiling; ackInterval is the time between the client's input frames. Only
+// the tick goroutine calls it.
+func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.Duration) float64 {
+	est, minRTT := d.bytesPerSecond(), d.minRTTEstimate()
+	if est == 0 {
+		d.rate, d.last, d.lastDecrease, d.congested = 0, time.Time{}, time.Time{}, time.Time{}
+		d.rateBits.Store(0)
+		return 0
 	}
-	return rateGains[d.phase(now)] * d.bytesPerSecond()
+	if d.rate == 0 { // the first estimates
+		d.rate, d.last, d.lastDecrease = est, now, now
+	}
+	dt := now.Sub(d.last).Seconds()
+	d.last = now
+	if d.congested.IsZero() {
+		// Starting, as BBR does: until the first back-off, at least startupGain times what
+		// arrives, so that the rate follows a wide link up within a few round trips.
+		d.rate = max(d.rate, startupGain*est)
+	}
+	// A snapshot's own transmission and an ACK-only packet ahead of it are not a standing queue:
+	// on a narrow link they take tens of milliseconds.
+	// Nor, quite, is the wait for the next input frame: a snapshot that arrives just after the
+	// client sent one is acked a frame later, so RTT samples step by the input interval (the
+	// estimate takes half of it off, see onAck), and half a step is not yet a queue. (Without that allowance, a client whose snapshots are larger, and so
+	// take longer on the link, would see steps more often than one with small ones, back off
+	// more and get larger snapshots still: unfair.)
+	target := min(queueTarget+time.Duration((d.avgWire()+ackPacketBytes)/est*float64(time.Second)), maxQueueTarget) + ackInterval/2
+	switch q := d.queueDelay(); {
+	case q > target:
+		if now.Sub(d.lastDecrease) >= minRTT+q { // once per round trip: the last back-off shows by then
+			d.rate = decreaseFactor * min(d.rate, est)
+			d.lastDecrease, d.congested = now, now
+		}
+	case q <= target*3/4 && dt > 0:
+		// Slower as the queue nears the target, as LEDBAT grows.
+		grow := additiveIncrease * (1 - float64(q)/float64(target))
+		if now.Sub(d.lastDecrease) > growthAfter {
+			grow = max(grow, multiplicativeIncrease*d.rate)
+		}
+		d.rate += grow * dt
+	}
+	d.rate = min(max(d.rate, minRate), max(ceiling, minRate))
+	d.rateBits.Store(math.Float64bits(d.rate))
+	if draining(now) && !d.congested.IsZero() && now.Sub(d.congested) < minRTTBuckets*time.Second {
+		return drainGain * d.rate
+	}
+	return rateGains[d.phase(now)] * d.rate
 }

@@ -1,13 +1,15 @@
 package server
 
 import (
+	"math"
 	"testing"
 	"time"
 )
 
 // t0 is the clock's origin in the estimator tests: a whole number of gain cycles since the epoch,
-// so that phase k of an unshifted cycle starts at t0 + k*ratePhase.
-var t0 = time.Unix(0, 0).Add(1000 * time.Duration(len(rateGains)) * ratePhase)
+// so that phase k of an unshifted cycle starts at t0 + k*ratePhase, and 2 s after the start of a
+// synchronised drain, so that the cycle's first 3 s are not in one.
+var t0 = time.Unix(0, 0).Add(1001 * time.Duration(len(rateGains)) * ratePhase)
 
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
@@ -15,7 +17,7 @@ func at(d time.Duration) time.Time { return t0.Add(d) }
 func primed(t *testing.T) *deliveryRate {
 	t.Helper()
 	d := &deliveryRate{}
-	d.onSend(1, 1000, false, at(0))
+	d.onSend(1, 1000, false, time.Time{}, at(0))
 	d.onAck(1, at(125*time.Millisecond))
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after 1000 bytes in 125 ms, want 8000", got)
@@ -25,20 +27,20 @@ func primed(t *testing.T) *deliveryRate {
 
 func TestRateNoEstimateBeforeAnAck(t *testing.T) {
 	d := &deliveryRate{}
-	d.onSend(1, 1000, false, at(0))
+	d.onSend(1, 1000, false, time.Time{}, at(0))
 	if got := d.bytesPerSecond(); got != 0 {
 		t.Fatalf("estimate %v before any ack", got)
 	}
-	if got := d.budget(at(0)); got != 0 {
+	if got := d.budget(at(0), 1e6, 0); got != 0 {
 		t.Fatalf("budget %v before any ack, want 0 (none)", got)
 	}
 }
 
 func TestRateSampleIsDeliveredBytesOverTime(t *testing.T) {
 	d := &deliveryRate{}
-	d.onSend(1, 1000, false, at(0))
-	d.onSend(2, 1000, false, at(50*time.Millisecond))
-	d.onSend(3, 1000, false, at(100*time.Millisecond))
+	d.onSend(1, 1000, false, time.Time{}, at(0))
+	d.onSend(2, 1000, false, time.Time{}, at(50*time.Millisecond))
+	d.onSend(3, 1000, false, time.Time{}, at(100*time.Millisecond))
 	d.onAck(2, at(250*time.Millisecond)) // ticks 1 and 2: 2000 bytes since t0, in 250 ms
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v, want 8000", got)
@@ -58,7 +60,7 @@ func TestRateSampleIsDeliveredBytesOverTime(t *testing.T) {
 
 func TestRateIgnoresIntervalsTooShortToMeasure(t *testing.T) {
 	d := &deliveryRate{}
-	d.onSend(1, 1000, false, at(0))
+	d.onSend(1, 1000, false, time.Time{}, at(0))
 	d.onAck(1, at(rateMinInterval-time.Millisecond))
 	if got := d.bytesPerSecond(); got != 0 {
 		t.Fatalf("estimate %v from a %v interval", got, rateMinInterval-time.Millisecond)
@@ -70,7 +72,7 @@ func TestRateIgnoresIntervalsTooShortToMeasure(t *testing.T) {
 func TestRateWindowExpiry(t *testing.T) {
 	d := primed(t)
 	// 1000 bytes more, delivered 1875 ms after the first ack: 1000 / 1.875 s.
-	d.onSend(2, 1000, false, at(1500*time.Millisecond))
+	d.onSend(2, 1000, false, time.Time{}, at(1500*time.Millisecond))
 	d.onAck(2, at(2000*time.Millisecond))
 	if got, want := d.bytesPerSecond(), 1000/1.875; got != want {
 		t.Fatalf("estimate %v once the 8000 B/s sample is %v old, want %v", got, 1875*time.Millisecond, want)
@@ -81,13 +83,13 @@ func TestRateWindowExpiry(t *testing.T) {
 // sample may raise the estimate but not lower it.
 func TestRateAppLimitedSamplesOnlyRaise(t *testing.T) {
 	d := primed(t)
-	d.onSend(2, 1000, true, at(1500*time.Millisecond))
+	d.onSend(2, 1000, true, time.Time{}, at(1500*time.Millisecond))
 	d.onAck(2, at(2000*time.Millisecond))
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a lower app-limited sample, want 8000 kept", got)
 	}
 	// 4000 bytes in 250 ms since the last delivery: 16000 B/s raises it.
-	d.onSend(3, 4000, true, at(2000*time.Millisecond))
+	d.onSend(3, 4000, true, time.Time{}, at(2000*time.Millisecond))
 	d.onAck(3, at(2250*time.Millisecond))
 	if got := d.bytesPerSecond(); got != 16000 {
 		t.Fatalf("estimate %v after a higher app-limited sample, want 16000", got)
@@ -97,13 +99,13 @@ func TestRateAppLimitedSamplesOnlyRaise(t *testing.T) {
 func TestRateReset(t *testing.T) {
 	d := primed(t)
 	d.setPhase(3)
-	d.onSend(2, 1000, true, at(200*time.Millisecond))
+	d.onSend(2, 1000, true, time.Time{}, at(200*time.Millisecond))
 	d.reset()
 	if got := d.bytesPerSecond(); got != 0 {
 		t.Fatalf("estimate %v after reset", got)
 	}
-	if d.open.Load() != 0 {
-		t.Fatalf("open streak %d after reset", d.open.Load())
+	if d.minRTTEstimate() != 0 || d.queueDelay() != 0 || !d.maySend(1000, 0) {
+		t.Fatalf("min RTT %v, queue %v after reset; may send: %v", d.minRTTEstimate(), d.queueDelay(), d.maySend(1000, 0))
 	}
 	// Tick 2 was sent on the old connection: its ack measures nothing now.
 	d.onAck(2, at(400*time.Millisecond))
@@ -111,7 +113,7 @@ func TestRateReset(t *testing.T) {
 		t.Fatalf("estimate %v from a snapshot sent before the reset", got)
 	}
 	// The new connection's first sample stands on its own: 500 bytes in 125 ms.
-	d.onSend(3, 500, false, at(time.Second))
+	d.onSend(3, 500, false, time.Time{}, at(time.Second))
 	d.onAck(3, at(time.Second+125*time.Millisecond))
 	if got := d.bytesPerSecond(); got != 4000 {
 		t.Fatalf("estimate %v after reset, want 4000", got)
@@ -121,30 +123,38 @@ func TestRateReset(t *testing.T) {
 	}
 }
 
+// The first budget is the first estimate; the rate then cycles through the gains, and every
+// drainEvery all clients send at drainGain for drainFor.
 func TestRateBudgetGainCycle(t *testing.T) {
 	d := primed(t)
-	for k, gain := range rateGains {
-		for _, into := range []time.Duration{0, ratePhase - 1} {
-			now := at(time.Duration(k)*ratePhase + into)
-			if got, want := d.budget(now), gain*8000; got != want {
-				t.Fatalf("budget %v at %v into phase %d, want %v", got, into, k, want)
-			}
+	if got, want := d.budget(at(0), 1e6, 0), rateGains[0]*startupGain*8000; got != want {
+		t.Fatalf("first budget %v, want %v", got, want)
+	}
+	if t0.UnixNano()%int64(drainEvery) != int64(2*time.Second) {
+		t.Fatal("t0 is not 2 s after a drain")
+	}
+	// A client that never backed off does not drain; one that did, does, for 10 s.
+	if got := d.budget(at(3*time.Second), 1e6, 0); got != d.rateNow() {
+		t.Fatalf("budget %v in a drain without a back-off, want the rate %v", got, d.rateNow())
+	}
+	d.queue.Store(int64(time.Second))
+	d.budget(at(3*time.Second+drainFor), 1e6, 0)
+	d.queue.Store(0)
+	for _, into := range []time.Duration{0, drainFor - 1} {
+		now := at(8*time.Second + into)
+		if got, want := d.budget(now, 1e6, 0), drainGain*d.rateNow(); got != want {
+			t.Fatalf("budget %v %v into a drain after a back-off, want %v", got, into, want)
 		}
 	}
-	// The whole cycle repeats.
-	if got, want := d.budget(at(time.Duration(len(rateGains))*ratePhase)), rateGains[0]*8000; got != want {
-		t.Fatalf("budget %v a cycle later, want %v", got, want)
+	if got := d.budget(at(18*time.Second), 1e6, 0); got != rateGains[d.phase(at(18*time.Second))]*d.rateNow() {
+		t.Fatalf("budget %v in a drain 15 s after the back-off, want no drain", got)
 	}
-	// While snapshots keep going out with the window open, the budget is twice the estimate.
-	for i := range openStreak {
-		d.onSend(uint32(10+i), 100, true, at(time.Second))
-	}
-	if got := d.budget(at(ratePhase)); got != 16000 {
-		t.Fatalf("budget %v with the window open for %d snapshots, want 16000", got, openStreak)
-	}
-	d.onSend(30, 100, false, at(time.Second))
-	if got, want := d.budget(at(ratePhase)), rateGains[1]*8000; got != want {
-		t.Fatalf("budget %v once a snapshot waited for the window, want %v", got, want)
+	for k, gain := range rateGains {
+		now := at(time.Duration(k) * ratePhase)
+		d.budget(now, 1e6, 0)
+		if got, want := d.budget(now, 1e6, 0), gain*d.rateNow(); got != want {
+			t.Fatalf("budget %v in phase %d, want %v", got, k, want)
+		}
 	}
 }
 
@@ -153,9 +163,179 @@ func TestRatePhaseShift(t *testing.T) {
 	d.setPhase(2)
 	for k := range rateGains {
 		now := at(time.Duration(k) * ratePhase)
-		if got, want := d.budget(now), rateGains[(k+2)%len(rateGains)]*8000; got != want {
+		if got, want := d.budget(now, 1e6, 0), rateGains[(k+2)%len(rateGains)]*d.rateNow(); got != want {
 			t.Fatalf("budget %v in phase %d shifted by 2, want %v", got, k, want)
 		}
+	}
+}
+
+// The RTT of a snapshot runs from its send to the ack naming its tick; the minimum is that of the
+// last 10 s, and the queueing delay is the least of the last few samples above it.
+func TestRateRTTAndQueueDelay(t *testing.T) {
+	d := &deliveryRate{}
+	send := func(tick uint32, sent, acked time.Duration) {
+		d.onFrame(at(sent)) // no frame between send and ack: the sample is the full time
+		d.onSend(tick, 100, false, time.Time{}, at(sent))
+		d.onAck(tick, at(acked))
+	}
+	send(1, 0, 100*time.Millisecond)
+	if got := d.minRTTEstimate(); got != 100*time.Millisecond {
+		t.Fatalf("min RTT %v, want 100ms", got)
+	}
+	// Four samples 40 ms longer: the queue is 40 ms. One shorter among them would hide it.
+	for i := range uint32(4) {
+		s := time.Second + time.Duration(i)*50*time.Millisecond
+		send(2+i, s, s+140*time.Millisecond)
+	}
+	if got := d.queueDelay(); got != 40*time.Millisecond {
+		t.Fatalf("queue delay %v, want 40ms", got)
+	}
+	send(6, 1300*time.Millisecond, 1410*time.Millisecond)
+	if got := d.queueDelay(); got != 10*time.Millisecond {
+		t.Fatalf("queue delay %v after a 110 ms sample, want 10ms", got)
+	}
+	// Ten seconds later the 100 ms minimum has expired.
+	for i := range uint32(4) {
+		s := 12*time.Second + time.Duration(i)*50*time.Millisecond
+		send(7+i, s, s+150*time.Millisecond)
+	}
+	if got, q := d.minRTTEstimate(), d.queueDelay(); got != 150*time.Millisecond || q != 0 {
+		t.Fatalf("min RTT %v, queue %v after the old minimum expired, want 150ms and 0", got, q)
+	}
+	// A frame that arrived between the send and the ack without acking the tick: the snapshot
+	// arrived after that frame left, and the sample is the middle of the two.
+	d.onSend(11, 100, false, time.Time{}, at(12300*time.Millisecond))
+	d.onFrame(at(12400 * time.Millisecond))
+	d.onAck(11, at(12500*time.Millisecond)) // between 100 and 200 ms: 150 ms
+	if got := d.queueDelay(); got != 0 {
+		t.Fatalf("queue delay %v after a sample of 150 ms", got)
+	}
+	d.onSend(12, 100, false, time.Time{}, at(12600*time.Millisecond))
+	d.onFrame(at(12610 * time.Millisecond))
+	d.onAck(12, at(12780*time.Millisecond)) // between 10 and 180 ms: 95 ms, a new minimum
+	if got := d.minRTTEstimate(); got != 95*time.Millisecond {
+		t.Fatalf("min RTT %v, want 95ms", got)
+	}
+	// A snapshot encoded before the first ack is a full one: no sample.
+	e := &deliveryRate{}
+	e.onSend(1, 100, false, at(0), at(0))
+	e.onSend(2, 100, false, at(10*time.Millisecond), at(150*time.Millisecond))
+	e.onAck(1, at(100*time.Millisecond))
+	e.onAck(2, at(200*time.Millisecond))
+	if got := e.minRTTEstimate(); got != 0 {
+		t.Fatalf("min RTT %v from full snapshots", got)
+	}
+	// An ack of an older tick than the newest acked gives no sample.
+	d.onSend(20, 100, false, time.Time{}, at(13*time.Second))
+	d.onAck(19, at(14*time.Second))
+	if got := d.queueDelay(); got != 0 {
+		t.Fatalf("queue delay %v from an ack naming no sent tick", got)
+	}
+}
+
+// A queue above the target makes the rate back off, once per round trip, below what the acks
+// showed delivered; a short queue lets it grow additively, and after a while without back-off,
+// multiplicatively. It stays between minRate and the ceiling.
+func TestRateBacksOffOnQueueAndProbesUp(t *testing.T) {
+	d := &deliveryRate{}
+	d.setPhase(2) // a cruising phase at t0
+	d.onSend(1, 1000, false, time.Time{}, at(0))
+	d.onAck(1, at(100*time.Millisecond)) // 10000 B/s, RTT 100 ms
+	now := at(2 * ratePhase)
+	d.budget(now, 1e6, 0)
+	start := d.rateNow()
+	if start != startupGain*10000 {
+		t.Fatalf("first rate %v", start)
+	}
+	// A tick later with no queue: the additive step.
+	now = now.Add(time.Second / 30)
+	d.budget(now, 1e6, 0)
+	if got, want := d.rateNow(), start+additiveIncrease/30.0; math.Abs(got-want) > 1e-6 {
+		t.Fatalf("rate %v after a tick without queue, want %v", got, want)
+	}
+	// Queue of 50 ms: back off to 0.85 of the delivered 10000 B/s, once.
+	d.queue.Store(int64(50 * time.Millisecond))
+	now = now.Add(200 * time.Millisecond)
+	d.budget(now, 1e6, 0)
+	if got := d.rateNow(); got != decreaseFactor*10000 {
+		t.Fatalf("rate %v after a 50 ms queue, want %v", got, decreaseFactor*10000)
+	}
+	now = now.Add(time.Second / 30)
+	d.budget(now, 1e6, 0)
+	if got := d.rateNow(); got != decreaseFactor*10000 {
+		t.Fatalf("rate %v a tick after the back-off, want it kept for an RTT", got)
+	}
+	now = now.Add(200 * time.Millisecond)
+	d.budget(now, 1e6, 0)
+	if got := d.rateNow(); got != decreaseFactor*decreaseFactor*10000 {
+		t.Fatalf("rate %v a round trip later with the queue still there", got)
+	}
+	// Queue gone: growth, additive for growthAfter, then multiplicative.
+	d.queue.Store(0)
+	low := d.rateNow()
+	for range 90 {
+		now = now.Add(time.Second / 30)
+		d.budget(now, 1e6, 0)
+	}
+	if got, want := d.rateNow(), low+3*additiveIncrease; math.Abs(got-want) > 1 {
+		t.Fatalf("rate %v after 3 s without queue from %v, want %v", got, low, want)
+	}
+	mid := d.rateNow()
+	for range 30 {
+		now = now.Add(time.Second / 30)
+		d.budget(now, 1e6, 0)
+	}
+	if got := d.rateNow(); got < mid*(1+multiplicativeIncrease)-1 {
+		t.Fatalf("rate %v a second later, from %v: not growing by %v a second", got, mid, multiplicativeIncrease)
+	}
+	// The ceiling and the floor.
+	d.budget(now.Add(time.Hour), 12345, 0)
+	if got := d.rateNow(); got != 12345 {
+		t.Fatalf("rate %v above the ceiling 12345", got)
+	}
+	d.queue.Store(int64(time.Second))
+	for range 100 {
+		now = now.Add(time.Second)
+		d.budget(now, 1e6, 0)
+	}
+	if got := d.rateNow(); got != minRate {
+		t.Fatalf("rate %v after long congestion, want the floor %v", got, float64(minRate))
+	}
+}
+
+// The in-flight cap is twice the delivery rate (or the budget's rate, if higher) times the
+// minimum RTT plus an ack interval: a snapshot may go while the bytes in flight are within it. Before any RTT sample, one snapshot may be in
+// flight; an ack timeout gives the oldest up.
+func TestRateInFlightCap(t *testing.T) {
+	d := &deliveryRate{}
+	if !d.maySend(500, 0) {
+		t.Fatal("nothing in flight and no estimate: must send")
+	}
+	d.onSend(1, 500, false, time.Time{}, at(0))
+	if d.maySend(500, 0) {
+		t.Fatal("a second snapshot before any RTT sample")
+	}
+	d.onAck(1, at(100*time.Millisecond)) // 5000 B/s, RTT 100 ms
+	ack := 20 * time.Millisecond
+	// 2 x 5000 x 0.12 = 1200 bytes.
+	d.onSend(2, 400, false, time.Time{}, at(200*time.Millisecond))
+	if !d.maySend(400, ack) || d.inFlightCap() != 1600 {
+		t.Fatalf("400 bytes in flight within 1200: may send %v, cap %d want 1600", d.maySend(400, ack), d.inFlightCap())
+	}
+	d.onSend(3, 900, false, time.Time{}, at(210*time.Millisecond))
+	if d.maySend(400, ack) {
+		t.Fatal("1300 bytes in flight over 1200: must wait")
+	}
+	d.forgetOldest()
+	if !d.maySend(400, ack) {
+		t.Fatal("the oldest given up: 900 in flight, must send")
+	}
+	d.onAck(3, at(300*time.Millisecond))
+	d.mu.Lock()
+	inflight := d.inflight
+	d.mu.Unlock()
+	if inflight != 0 {
+		t.Fatalf("%d bytes in flight after every tick was acked", inflight)
 	}
 }
 

@@ -21,9 +21,11 @@ type streamJob struct {
 	done chan struct{}
 }
 
-// sendLoop moves snapshots from the peer's latest-wins slot to the connection. It keeps at most
-// SendWindow unacknowledged snapshots in flight: quic-go's datagram queue blocks when full and sends
-// whatever it holds late, so the freshest tick must wait here, in the slot, not there.
+// sendLoop moves snapshots from the peer's latest-wins slot to the connection. It keeps the bytes
+// in flight within what the path holds (the congestion controller's in-flight cap, see
+// deliveryRate.maySend) and never more than SendWindow unacknowledged snapshots: quic-go's
+// datagram queue blocks when full and sends whatever it holds late, and a router's queue does the
+// same, so the freshest tick must wait here, in the slot, not there.
 func (ss *session) sendLoop(ctx context.Context) {
 	p := ss.peer
 	timer := time.NewTimer(ss.srv.cfg.AckTimeout)
@@ -72,7 +74,7 @@ func (ss *session) sendAll(ctx context.Context) error {
 // meanwhile, and reports whether it had to wait. It returns nil if the session ended.
 func (ss *session) awaitWindow(ctx context.Context, pkt *snapshotPacket, timer *time.Timer) (_ *snapshotPacket, waited bool) {
 	p := ss.peer
-	for ss.unacked(p.Acked()) >= ss.srv.cfg.SendWindow {
+	for !ss.mayGo(pkt) {
 		waited = true
 		timer.Reset(ss.srv.cfg.AckTimeout)
 		select {
@@ -87,6 +89,7 @@ func (ss *session) awaitWindow(ctx context.Context, pkt *snapshotPacket, timer *
 			// a stream of them; one that comes back acks the probe and the window opens.
 			ss.srv.metrics.ackTimeouts.Inc()
 			ss.inflight = ss.inflight[:copy(ss.inflight, ss.inflight[1:])]
+			p.rate.forgetOldest()
 		}
 		if newer := p.takeSnapshot(); newer != nil {
 			p.releaseSnapshot(pkt)
@@ -95,6 +98,20 @@ func (ss *session) awaitWindow(ctx context.Context, pkt *snapshotPacket, timer *
 		}
 	}
 	return pkt, waited
+}
+
+// mayGo reports whether pkt may be sent now: fewer than SendWindow snapshots and, unless the
+// measurement is off (FixedBudget, or no budget), at most the in-flight cap's bytes are
+// unacknowledged.
+func (ss *session) mayGo(pkt *snapshotPacket) bool {
+	cfg := &ss.srv.cfg
+	if ss.unacked(ss.peer.Acked()) >= cfg.SendWindow {
+		return false
+	}
+	if cfg.FixedBudget || cfg.ClientBudget < 0 {
+		return true // no measurement: the window alone
+	}
+	return ss.peer.rate.maySend(wireBytes(len(pkt.Data), cfg.MaxDatagram), time.Second/time.Duration(cfg.InputRate))
 }
 
 // unacked returns how many sent snapshots are newer than ack, forgetting the others.
@@ -119,12 +136,15 @@ func (ss *session) send(ctx context.Context, pkt *snapshotPacket, appLimited boo
 	st.inFlight.Store(int32(len(ss.inflight)))
 	st.snapshotsSent.Add(1)
 	st.bytesSent.Add(uint64(len(pkt.Data)))
-	ss.peer.rate.onSend(pkt.Tick, len(pkt.Data), appLimited, time.Now())
+	wire := wireBytes(len(pkt.Data), ss.srv.cfg.MaxDatagram)
+	st.wireBytes.Add(uint64(wire))
+	ss.peer.rate.onSend(pkt.Tick, wire, appLimited, time.Unix(0, pkt.At), time.Now())
 	delay := time.Since(time.Unix(0, pkt.At))
 	st.sendDelay.Store(int64(delay))
 	m := ss.srv.metrics
 	m.sendDelay.Observe(delay.Seconds())
 	m.snapshotBytes.Add(float64(len(pkt.Data)))
+	m.wireBytes.Add(float64(wire))
 	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
 		err := ss.c.SendDatagram(pkt.Data)
 		if !errors.Is(err, transport.ErrDatagramTooLarge) {

@@ -2,6 +2,11 @@
 // with datagrams impaired per direction by the same shaper as the impairment proxy (rate with a
 // bounded queue, delay, jitter, loss, reordering) and flow-controlled streams.
 //
+// Several pairs can send their server-to-client datagrams through one shared Bottleneck, so that
+// their flows compete for one queue as clients behind one access link do. A link can also charge
+// each datagram a fixed Overhead (headers) and make the server answer the client's datagrams with
+// ACK-only packets that take their share of the downlink, as QUIC does.
+//
 // It blocks only on channels and timers, so a pair created inside a testing/synctest bubble runs
 // on the bubble's fake clock: delays, rates and timeouts are exact and a test of minutes of
 // simulated traffic takes milliseconds. Create the pair, and start every goroutine that uses it,
@@ -32,6 +37,8 @@ const (
 	// DefaultAcceptQueue is how many opened streams of each kind wait to be accepted before Open
 	// blocks.
 	DefaultAcceptQueue = 100
+	// DefaultAckBytes is the size of an ACK-only packet when Config.AckEvery is set.
+	DefaultAckBytes = 70
 )
 
 // Config configures a pair. The zero value is a perfect link with the defaults above.
@@ -58,6 +65,21 @@ type Config struct {
 	// AcceptQueue bounds the streams of each kind opened and not yet accepted; OpenStreamSync and
 	// OpenUniStreamSync block while it is full. Default 100.
 	AcceptQueue int
+	// Shared, when set, carries the server's datagrams instead of Down (which must then be the
+	// zero Link): every pair given the same Bottleneck queues at its one rate limiter. Default nil.
+	Shared *Bottleneck
+	// Overhead is how many bytes each datagram occupies on a link beyond its payload (QUIC short
+	// header, DATAGRAM frame, UDP and IP headers): the rate limiter and its queue count them, the
+	// receiver gets the payload alone. Default 0.
+	Overhead int
+	// AckEvery makes the server's endpoint answer every AckEvery datagrams it receives with an
+	// ACK-only packet of AckBytes on its outgoing link, unless a datagram it sends meanwhile
+	// carries the acknowledgement (QUIC acknowledges every second ack-eliciting packet). The ACK
+	// packets occupy the downlink and are not delivered. Default 0: none.
+	AckEvery int
+	// AckBytes is the size of an ACK-only packet on the link, headers included. Default 70 when
+	// AckEvery is set.
+	AckBytes int
 }
 
 func (c Config) withDefaults() Config {
@@ -65,6 +87,9 @@ func (c Config) withDefaults() Config {
 	c.ReceiveQueue = cmp.Or(c.ReceiveQueue, DefaultReceiveQueue)
 	c.StreamWindow = cmp.Or(c.StreamWindow, DefaultStreamWindow)
 	c.AcceptQueue = cmp.Or(c.AcceptQueue, DefaultAcceptQueue)
+	if c.AckEvery > 0 {
+		c.AckBytes = cmp.Or(c.AckBytes, DefaultAckBytes)
+	}
 	return c
 }
 
@@ -92,6 +117,7 @@ type Conn struct {
 	cancel context.CancelCauseFunc
 
 	droppedReceive atomic.Uint64
+	ackOwed        atomic.Int32 // datagrams received and not yet acknowledged (Config.AckEvery)
 }
 
 var _ transport.Conn = (*Conn)(nil)
@@ -104,19 +130,29 @@ type pairState struct {
 
 // Pair returns the two connected endpoints of a new in-memory connection.
 func Pair(cfg Config) (client, server *Conn, err error) {
-	if cfg.MaxDatagram < 0 || cfg.ReceiveQueue < 0 || cfg.MaxPending < 0 || cfg.StreamWindow < 0 || cfg.AcceptQueue < 0 {
+	if cfg.MaxDatagram < 0 || cfg.ReceiveQueue < 0 || cfg.MaxPending < 0 || cfg.StreamWindow < 0 || cfg.AcceptQueue < 0 ||
+		cfg.Overhead < 0 || cfg.AckEvery < 0 || cfg.AckBytes < 0 {
 		return nil, nil, fmt.Errorf("memconn: negative limit in %+v", cfg)
+	}
+	if cfg.Shared != nil && cfg.Down != (impair.Link{}) {
+		return nil, nil, fmt.Errorf("memconn: both a Down link and a Shared bottleneck")
 	}
 	cfg = cfg.withDefaults()
 	link := &pairState{done: make(chan struct{})}
 	client, server = newConn("client", cfg, link), newConn("server", cfg, link)
 	client.peer, server.peer = server, client
-	if client.out, err = newDirection(cfg.Up, cfg.Seed, cfg.MaxPending, server); err != nil {
+	up, err := newWire(cfg.Up, cfg.Seed, cfg.MaxPending)
+	if err != nil {
 		return nil, nil, fmt.Errorf("memconn: up link: %w", err)
 	}
-	if server.out, err = newDirection(cfg.Down, cfg.Seed+1, cfg.MaxPending, client); err != nil {
-		return nil, nil, fmt.Errorf("memconn: down link: %w", err)
+	down := (*wire)(cfg.Shared)
+	if down == nil {
+		if down, err = newWire(cfg.Down, cfg.Seed+1, cfg.MaxPending); err != nil {
+			return nil, nil, fmt.Errorf("memconn: down link: %w", err)
+		}
 	}
+	client.out = &direction{w: up, to: server, overhead: cfg.Overhead}
+	server.out = &direction{w: down, to: client, overhead: cfg.Overhead}
 	return client, server, nil
 }
 
@@ -138,7 +174,8 @@ func (c *Conn) SendDatagram(b []byte) error {
 	if err := c.closedErr(); err != nil {
 		return err
 	}
-	c.out.send(append([]byte(nil), b...))
+	c.ackOwed.Store(0) // a packet with data carries any acknowledgement owed
+	c.out.send(b, false)
 	return nil
 }
 
@@ -157,6 +194,10 @@ func (c *Conn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 // deliver queues a datagram that reached the endpoint, or drops it and counts it when the queue
 // is full, and reports whether it was queued.
 func (c *Conn) deliver(b []byte) bool {
+	if every := c.cfg.AckEvery; every > 0 && c.local == "server" && c.ackOwed.Add(1) >= int32(every) {
+		c.ackOwed.Store(0)
+		c.out.send(nil, true)
+	}
 	select {
 	case c.datagrams <- b:
 		return true
@@ -262,12 +303,14 @@ func (c *Conn) LocalAddr() net.Addr { return c.local }
 func (c *Conn) Kind() string { return transport.KindMemory }
 
 // SetLink changes the impairment of the datagrams this endpoint sends from now on; datagrams
-// already on the way keep their release times.
-func (c *Conn) SetLink(l impair.Link) error { return c.out.setLink(l) }
+// already on the way keep their release times. On a server endpoint whose datagrams go through a
+// shared Bottleneck it changes the Bottleneck, for every pair.
+func (c *Conn) SetLink(l impair.Link) error { return c.out.w.setLink(l) }
 
 // Stats are the counters of the datagrams one endpoint sent.
 type Stats struct {
 	Sent           uint64 // datagrams accepted by SendDatagram
+	Acks           uint64 // ACK-only packets the endpoint put on its link (Config.AckEvery)
 	Delivered      uint64 // reached the peer's receive queue
 	DroppedLoss    uint64 // lost at random on the link
 	DroppedQueue   uint64 // the link's bottleneck queue or its held datagrams were full
@@ -277,101 +320,164 @@ type Stats struct {
 // Stats returns the counters of the datagrams this endpoint sent.
 func (c *Conn) Stats() Stats {
 	d := c.out
-	return Stats{Sent: d.sent.Load(), Delivered: d.delivered.Load(), DroppedLoss: d.lost.Load(),
+	return Stats{Sent: d.sent.Load(), Acks: d.acks.Load(), Delivered: d.delivered.Load(), DroppedLoss: d.lost.Load(),
 		DroppedQueue: d.overflow.Load(), DroppedReceive: c.peer.droppedReceive.Load()}
 }
 
-// direction carries one endpoint's datagrams to the other through a shaper. A timer releases held
-// datagrams when they are due; it is created with the pair, so inside a synctest bubble it runs on
-// the fake clock.
+// direction is one endpoint's outgoing datagrams: the wire they travel, their counters, and the
+// link's overhead charged to each.
 type direction struct {
-	mu     sync.Mutex
-	sh     *impair.Shaper
-	to     *Conn
-	timer  *time.Timer
-	armed  time.Time // when the timer fires; zero if stopped
-	closed bool
-	due    [][]byte
+	w        *wire
+	to       *Conn
+	overhead int
 
-	sent, delivered, lost, overflow atomic.Uint64
+	sent, acks, delivered, lost, overflow atomic.Uint64
 }
 
-func newDirection(l impair.Link, seed uint64, maxPending int, to *Conn) (*direction, error) {
+// send offers a copy of payload b, or an ACK-only packet, to the wire.
+func (d *direction) send(b []byte, ack bool) {
+	n := len(b) + d.overhead
+	if ack {
+		n = d.to.cfg.AckBytes
+	}
+	buf := make([]byte, n, n+1) // cap >= 1: &buf[:1][0] names it while it is held
+	copy(buf, b)
+	if ack {
+		d.acks.Add(1)
+	} else {
+		d.sent.Add(1)
+	}
+	d.w.send(buf, held{from: d, n: len(b), ack: ack})
+}
+
+func (d *direction) stop() { d.w.stop(d) }
+
+// held is what a wire knows of a datagram it holds: whose it is and how much of it is payload.
+type held struct {
+	from *direction
+	n    int
+	ack  bool // an ACK-only packet: it occupies the link and is not delivered
+}
+
+// Bottleneck is a downlink that several pairs share (Config.Shared): one rate limiter, queue,
+// delay and loss for the datagrams every attached server endpoint sends, delivered each to its
+// own client. Create it inside the synctest bubble of the pairs that use it. Its Link must not
+// reorder.
+type Bottleneck wire
+
+// NewBottleneck returns a shared downlink with link l, random choices from seed, and at most
+// maxPending datagrams held (0: impair.DefaultMaxPending).
+func NewBottleneck(l impair.Link, seed uint64, maxPending int) (*Bottleneck, error) {
+	if l.Reorder > 0 {
+		return nil, fmt.Errorf("memconn: a shared bottleneck does not reorder")
+	}
+	w, err := newWire(l, seed, maxPending)
+	return (*Bottleneck)(w), err
+}
+
+// SetLink changes the bottleneck's link for datagrams offered from now on.
+func (b *Bottleneck) SetLink(l impair.Link) error { return (*wire)(b).setLink(l) }
+
+// wire carries datagrams through a shaper, for one direction of a pair or, as a Bottleneck, for
+// several. A timer releases held datagrams when they are due; it is created with the wire, so
+// inside a synctest bubble it runs on the fake clock.
+type wire struct {
+	mu      sync.Mutex
+	sh      *impair.Shaper
+	timer   *time.Timer
+	armed   time.Time // when the timer fires; zero if stopped
+	held    map[*byte]held
+	stopped map[*direction]bool // directions whose connection closed: their datagrams are dropped
+	due     [][]byte
+}
+
+func newWire(l impair.Link, seed uint64, maxPending int) (*wire, error) {
 	sh, err := impair.NewShaper(l, seed, maxPending)
 	if err != nil {
 		return nil, err
 	}
-	d := &direction{sh: sh, to: to}
-	d.timer = time.AfterFunc(time.Hour, d.release)
-	d.timer.Stop()
-	return d, nil
+	w := &wire{sh: sh, held: map[*byte]held{}, stopped: map[*direction]bool{}}
+	w.timer = time.AfterFunc(time.Hour, w.release)
+	w.timer.Stop()
+	return w, nil
 }
 
-func (d *direction) send(b []byte) {
+func (w *wire) send(b []byte, h held) {
 	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped[h.from] {
 		return
 	}
-	d.sent.Add(1)
-	switch d.sh.Offer(b, now) {
+	switch w.sh.Offer(b, now) {
 	case impair.Deliver:
-		d.deliver(b)
+		w.deliver(b, h)
 	case impair.Held:
-		if next, ok := d.sh.Next(); ok && (d.armed.IsZero() || next.Before(d.armed)) {
-			d.arm(next, now)
+		w.held[&b[:1][0]] = h
+		if next, ok := w.sh.Next(); ok && (w.armed.IsZero() || next.Before(w.armed)) {
+			w.arm(next, now)
 		}
 	case impair.Lost:
-		d.lost.Add(1)
+		h.from.lost.Add(1)
 	case impair.Overflow:
-		d.overflow.Add(1)
+		h.from.overflow.Add(1)
 	}
 }
 
-// deliver hands b to the receiving endpoint. The lock is held, so that deliveries keep the
-// shaper's order.
-func (d *direction) deliver(b []byte) {
-	if d.to.deliver(b) {
-		d.delivered.Add(1)
+// deliver hands the payload of b to the receiving endpoint. The lock is held, so that deliveries
+// keep the shaper's order.
+func (w *wire) deliver(b []byte, h held) {
+	if h.ack || w.stopped[h.from] {
+		return
+	}
+	if h.from.to.deliver(b[:h.n:h.n]) {
+		h.from.delivered.Add(1)
 	}
 }
 
-func (d *direction) arm(at, now time.Time) {
-	d.armed = at
-	d.timer.Reset(at.Sub(now))
+func (w *wire) arm(at, now time.Time) {
+	w.armed = at
+	w.timer.Reset(at.Sub(now))
 }
 
 // release delivers the datagrams now due and sets the timer for the next.
-func (d *direction) release() {
+func (w *wire) release() {
 	now := time.Now()
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.closed {
-		return
-	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var next time.Time
 	var waiting bool
-	d.due, next, waiting = d.sh.Due(now, d.due[:0])
-	for i, b := range d.due {
-		d.deliver(b)
-		d.due[i] = nil
+	w.due, next, waiting = w.sh.Due(now, w.due[:0])
+	for i, b := range w.due {
+		k := &b[:1][0]
+		h := w.held[k]
+		delete(w.held, k)
+		w.deliver(b, h)
+		w.due[i] = nil
 	}
-	d.armed = time.Time{}
+	w.armed = time.Time{}
 	if waiting {
-		d.arm(next, now)
+		w.arm(next, now)
 	}
 }
 
-func (d *direction) setLink(l impair.Link) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.sh.SetLink(l, time.Now())
+func (w *wire) setLink(l impair.Link) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.sh.SetLink(l, time.Now())
 }
 
-func (d *direction) stop() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.closed = true
-	d.timer.Stop()
+// stop drops the datagrams of d from now on, those held included (they still occupy the link).
+// A wire that only d used stops its timer.
+func (w *wire) stop(d *direction) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.stopped[d] = true
+	for _, h := range w.held {
+		if !w.stopped[h.from] {
+			return
+		}
+	}
+	w.timer.Stop()
+	w.armed = time.Time{}
 }

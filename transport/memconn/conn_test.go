@@ -407,3 +407,94 @@ func TestPairRejectsBadConfig(t *testing.T) {
 		t.Fatal("negative MaxDatagram accepted")
 	}
 }
+
+// Two pairs on one Bottleneck share its rate and its queue: their datagrams are serialised one
+// after the other, each delivered to its own client with the payload alone, while Overhead bytes
+// count at the rate limiter.
+func TestSharedBottleneckSerialisesPairs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 80 kbit/s: 10 bytes per millisecond; a datagram of 900 + 100 bytes takes 100 ms.
+		b, err := memconn.NewBottleneck(impair.Link{RateKbps: 80, QueueBytes: 2500}, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := memconn.Config{Shared: b, Overhead: 100}
+		c1, s1 := pair(t, cfg)
+		c2, s2 := pair(t, cfg)
+		start := time.Now()
+		got1, got2 := receiveAll(c1, start), receiveAll(c2, start)
+		for i := range 3 {
+			if err := s1.SendDatagram(make([]byte, 900)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s2.SendDatagram([]byte{byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Second)
+		st1, st2 := s1.Stats(), s2.Stats()
+		_ = c1.CloseWithError(0, "")
+		_ = c2.CloseWithError(0, "")
+		a1, a2 := <-got1, <-got2
+		// In: 1000 (due at 100 ms), 101 (110.1 ms), 1000 (210.1 ms); the queue of 2500 bytes then
+		// holds 101+1000+... and drops what does not fit.
+		if len(a1) < 1 || a1[0].at != 100*time.Millisecond || len(a1[0].b) != 900 {
+			t.Fatalf("first pair got %v", times(a1))
+		}
+		if len(a2) < 1 || a2[0].at != 110100*time.Microsecond || len(a2[0].b) != 1 {
+			t.Fatalf("second pair got %v", times(a2))
+		}
+		if st1.Sent != 3 || st2.Sent != 3 || st1.DroppedQueue+st2.DroppedQueue == 0 ||
+			st1.Delivered+st1.DroppedQueue != 3 || st2.Delivered+st2.DroppedQueue != 3 {
+			t.Fatalf("stats %+v and %+v: the shared queue of 2500 bytes must overflow", st1, st2)
+		}
+	})
+}
+
+// A server that receives datagrams answers every AckEvery of them with an ACK-only packet on its
+// downlink, unless it sent a datagram meanwhile; the ACKs take their time at the rate limiter.
+func TestServerAcksOccupyTheDownlink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 8 kbit/s: one byte per millisecond; an ACK of 70 bytes takes 70 ms.
+		c, s := pair(t, memconn.Config{Down: impair.Link{RateKbps: 8, QueueBytes: 10000}, AckEvery: 2})
+		start := time.Now()
+		got := receiveAll(c, start)
+		for range 4 { // two ACKs
+			if err := c.SendDatagram([]byte{1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.SendDatagram([]byte{1}); err != nil { // owed, then carried by the next datagram
+			t.Fatal(err)
+		}
+		if err := s.SendDatagram(make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.SendDatagram([]byte{1}); err != nil { // one owed again: no ACK yet
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		st := s.Stats()
+		_ = c.CloseWithError(0, "")
+		arr := <-got
+		if st.Acks != 2 || st.Sent != 1 || len(arr) != 1 {
+			t.Fatalf("stats %+v, %d datagrams arrived; want 2 ACKs and the one datagram", st, len(arr))
+		}
+		if arr[0].at != 150*time.Millisecond {
+			t.Fatalf("datagram arrived at %v, want 150ms: after two ACKs of 70 ms", arr[0].at)
+		}
+	})
+}
+
+func TestSharedBottleneckRejectsDownLinkAndReorder(t *testing.T) {
+	b, err := memconn.NewBottleneck(impair.Link{RateKbps: 100}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := memconn.Pair(memconn.Config{Shared: b, Down: impair.Link{Delay: time.Millisecond}}); err == nil {
+		t.Fatal("a Down link with a Shared bottleneck accepted")
+	}
+	if _, err := memconn.NewBottleneck(impair.Link{Reorder: 0.1, ReorderDelay: time.Millisecond}, 1, 0); err == nil {
+		t.Fatal("a reordering shared bottleneck accepted")
+	}
+}
