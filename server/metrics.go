@@ -9,7 +9,8 @@ import (
 type metrics struct {
 	tickSeconds     prometheus.Histogram
 	ticksSkipped    prometheus.Counter
-	snapshotsSent   *prometheus.CounterVec // via: datagram, stream
+	sentDatagram    prometheus.Counter // snapshots_sent_total{via="datagram"}, looked up once
+	sentStream      prometheus.Counter // snapshots_sent_total{via="stream"}
 	snapshotBytes   prometheus.Counter
 	wireBytes       prometheus.Counter
 	minRTT          prometheus.Histogram
@@ -54,13 +55,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	gauge := func(name, help string) prometheus.Gauge {
 		return f(prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help})).(prometheus.Gauge)
 	}
+	// The sender counts every snapshot: its two series are looked up once, not per snapshot.
+	sent := counterVec("snapshots_sent_total", "Snapshots handed to the transport, by channel.", "via")
 	return &metrics{
+		sentDatagram: sent.WithLabelValues("datagram"),
+		sentStream:   sent.WithLabelValues("stream"),
 		tickSeconds: f(prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: ns, Name: "tick_seconds", Help: "Wall time of one full tick (inputs, step, interest, encode).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12),
 		})).(prometheus.Histogram),
 		ticksSkipped:  counter("ticks_skipped_total", "Snapshots replaced by a newer one before they were sent (latest-wins slot)."),
-		snapshotsSent: counterVec("snapshots_sent_total", "Snapshots handed to the transport, by channel.", "via"),
 		snapshotBytes: counter("snapshot_bytes_total", "Snapshot payload bytes handed to the transport."),
 		wireBytes: counter("snapshot_wire_bytes_total",
 			"Snapshot bytes handed to the transport with their estimated headers on the wire (datagram or stream packets)."),

@@ -150,12 +150,12 @@ func (ss *session) send(ctx context.Context, pkt *snapshotPacket, appLimited boo
 		if !errors.Is(err, transport.ErrDatagramTooLarge) {
 			ss.peer.releaseSnapshot(pkt)
 			if err == nil {
-				m.snapshotsSent.WithLabelValues("datagram").Inc()
+				m.sentDatagram.Inc()
 			}
 			return err
 		}
 	}
-	m.snapshotsSent.WithLabelValues("stream").Inc()
+	m.sentStream.Inc()
 	return ss.sendOnStream(ctx, pkt)
 }
 
