@@ -154,7 +154,7 @@ func (cl *Client) connect(ctx context.Context) error {
 	readers.Add(3)
 	go func() { defer readers.Done(); cl.readDatagrams(l) }()
 	go func() { defer readers.Done(); cl.acceptStreams(l) }()
-	go func() { defer readers.Done(); cl.readControl(l, br) }()
+	go func() { defer readers.Done(); cl.readControl(br) }()
 	go func() {
 		<-l.Context().Done()
 		readers.Wait()
@@ -397,7 +397,7 @@ func (cl *Client) acceptStreams(l *transport.ClientConn) {
 	}
 }
 
-func (cl *Client) readControl(l *transport.ClientConn, br *bufio.Reader) {
+func (cl *Client) readControl(br *bufio.Reader) {
 	for {
 		m, err := netcode.ReadControl(br)
 		if err != nil {
@@ -421,7 +421,6 @@ func (cl *Client) readControl(l *transport.ClientConn, br *bufio.Reader) {
 				cl.cfg.OnPresence(m)
 			}
 		}
-		_ = l
 	}
 }
 
