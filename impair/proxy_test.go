@@ -279,6 +279,7 @@ func TestOversizeDropped(t *testing.T) {
 	_, _ = c.Write(make([]byte, 101))
 	_, _ = c.Write(make([]byte, 100))
 	waitFor(t, 5*time.Second, "one delivery", func() bool { return sink.count() == 1 })
+	waitFor(t, 5*time.Second, "the delivery counted", func() bool { return p.Stats().Up.Delivered >= 1 })
 	if s := p.Stats().Up; s.DroppedOversize != 1 || s.Delivered != 1 {
 		t.Errorf("oversize %d, delivered %d; want 1 and 1", s.DroppedOversize, s.Delivered)
 	}
