@@ -30,7 +30,10 @@ func TestPerfectLinkRoundTrip(t *testing.T) {
 		}
 	}
 	// A packet is counted once its write returns, which may be after the client has read it.
-	waitFor(t, 5*time.Second, "the last delivery counted", func() bool { return p.Stats().Down.Delivered >= n })
+	waitFor(t, 5*time.Second, "the last deliveries counted", func() bool {
+		s := p.Stats()
+		return s.Up.Delivered >= n && s.Down.Delivered >= n
+	})
 	s := p.Stats()
 	if s.Up.Delivered != n || s.Down.Delivered != n || s.Up.Dropped()+s.Down.Dropped() != 0 {
 		t.Errorf("stats %+v, want %d delivered each way and no drops", s, n)
