@@ -52,6 +52,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		return f(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help},
 			[]string{label})).(*prometheus.CounterVec)
 	}
+	histogram := func(name, help string, buckets []float64) prometheus.Histogram {
+		return f(prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: name, Help: help,
+			Buckets: buckets})).(prometheus.Histogram)
+	}
 	gauge := func(name, help string) prometheus.Gauge {
 		return f(prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: name, Help: help})).(prometheus.Gauge)
 	}
@@ -60,30 +64,20 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return &metrics{
 		sentDatagram: sent.WithLabelValues("datagram"),
 		sentStream:   sent.WithLabelValues("stream"),
-		tickSeconds: f(prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "tick_seconds", Help: "Wall time of one full tick (inputs, step, interest, encode).",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 12),
-		})).(prometheus.Histogram),
+		tickSeconds: histogram("tick_seconds", "Wall time of one full tick (inputs, step, interest, encode).",
+			prometheus.ExponentialBuckets(0.0001, 2, 12)),
 		ticksSkipped:  counter("ticks_skipped_total", "Snapshots replaced by a newer one before they were sent (latest-wins slot)."),
 		snapshotBytes: counter("snapshot_bytes_total", "Snapshot payload bytes handed to the transport."),
 		wireBytes: counter("snapshot_wire_bytes_total",
 			"Snapshot bytes handed to the transport with their estimated headers on the wire (datagram or stream packets)."),
-		minRTT: f(prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "client_min_rtt_seconds", Help: "Each client's minimum snapshot round trip (send to ack, 10 s window), sampled once a second.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 10),
-		})).(prometheus.Histogram),
-		queueDelay: f(prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "client_queue_delay_seconds", Help: "Each client's estimated queueing delay on its path (recent RTT minus minimum), sampled once a second.",
-			Buckets: prometheus.ExponentialBuckets(0.0025, 2, 10),
-		})).(prometheus.Histogram),
-		inFlightCap: f(prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "client_in_flight_cap_bytes", Help: "Each client's in-flight cap (delivery rate x RTT + one snapshot), sampled once a second.",
-			Buckets: prometheus.ExponentialBuckets(256, 2, 10),
-		})).(prometheus.Histogram),
-		linkBudget: f(prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "client_link_budget_bytes_per_second", Help: "Each measured client's congestion-controlled budget in wire bytes per second, sampled once a second.",
-			Buckets: prometheus.ExponentialBuckets(500, 2, 10),
-		})).(prometheus.Histogram),
+		minRTT: histogram("client_min_rtt_seconds", "Each client's minimum snapshot round trip (send to ack, 10 s window), sampled once a second.",
+			prometheus.ExponentialBuckets(0.005, 2, 10)),
+		queueDelay: histogram("client_queue_delay_seconds", "Each client's estimated queueing delay on its path (recent RTT minus minimum), sampled once a second.",
+			prometheus.ExponentialBuckets(0.0025, 2, 10)),
+		inFlightCap: histogram("client_in_flight_cap_bytes", "Each client's in-flight cap (delivery rate x RTT + one snapshot), sampled once a second.",
+			prometheus.ExponentialBuckets(256, 2, 10)),
+		linkBudget: histogram("client_link_budget_bytes_per_second", "Each measured client's congestion-controlled budget in wire bytes per second, sampled once a second.",
+			prometheus.ExponentialBuckets(500, 2, 10)),
 		streamResets:    counter("snapshot_stream_resets_total", "Snapshot streams reset because a newer tick was ready."),
 		ackTimeouts:     counter("ack_timeouts_total", "Times a sender's window stayed full past the ack timeout."),
 		inputsDropped:   counter("inputs_dropped_total", "Inputs dropped because a player's inbox was full."),
@@ -95,10 +89,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		badDatagrams:    counter("bad_datagrams_total", "Input datagrams that did not decode; they are dropped."),
 		eventsDropped:   counter("events_dropped_total", "Client events over the rate limit or pending bound."),
 		inputsThrottled: counter("input_datagrams_throttled_total", "Input datagrams dropped because a client sent far above the input rate."),
-		sendDelay: f(prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "snapshot_send_delay_seconds", Help: "Time from a snapshot's tick to handing it to the transport: its age at send.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		})).(prometheus.Histogram),
+		sendDelay: histogram("snapshot_send_delay_seconds", "Time from a snapshot's tick to handing it to the transport: its age at send.",
+			prometheus.ExponentialBuckets(0.0005, 2, 14)),
 		resumes: counter("sessions_resumed_total", "Sessions that resumed a player after a dropped connection."),
 		connsActive: gauge("quic_connections_active",
 			"QUIC connections admitted and not yet ended; they count against MaxSessions and MaxSessionsPerIP."),
