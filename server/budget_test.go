@@ -13,8 +13,7 @@ import (
 type wanderers struct{ recorder }
 
 func (g *wanderers) Step(w *server.World, _ time.Duration) {
-	for i := range w.Entities() {
-		e := &w.Entities()[i]
+	for _, e := range w.Entities() {
 		if e.Kind == 2 {
 			e.X += float32(int(w.Tick()%2)*2 - 1) // back and forth by a unit
 		}

@@ -1,6 +1,10 @@
 package server
 
-import "time"
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
 
 // Game is the logic of one room, written by the game developer. The room calls its methods from its
 // tick goroutine only, one at a time, so a Game needs no locking of its own.
@@ -15,6 +19,32 @@ type Game interface {
 	Input(w *World, p *Player, in Input)
 	// Step advances the world by dt, the fixed tick interval.
 	Step(w *World, dt time.Duration)
+}
+
+// Schema names a game's entity and input messages: zero values of the Go types generated from the
+// game's .proto, whose fields carry tickrelay's replicate options (see netcode.Compile). The room
+// compiles each once into a plan that says how every field goes on the wire.
+type Schema struct {
+	Entity, Input proto.Message
+}
+
+// Schemer is implemented by every game: it declares the game's messages.
+type Schemer interface {
+	Schema() Schema
+}
+
+// Initializer is implemented by games that set up their world before anyone joins (NPCs, props,
+// a level). Server.AddRoom and NewRoom call Init once, before the room ticks; an error fails them.
+type Initializer interface {
+	Init(w *World) error
+}
+
+// InputValidator is implemented by games that check inputs before Input sees them, beyond the
+// ranges of the input message's options, which the relay enforces itself (a button combination
+// the player may not use, a move the player's state forbids). An input it rejects is dropped and
+// counted (tickrelay_inputs_rejected_total); the game's Input never sees it.
+type InputValidator interface {
+	ValidInput(p *Player, in proto.Message) error
 }
 
 // Player is a member of a room.

@@ -77,13 +77,31 @@ type recordState struct {
 }
 
 // NewRoom returns a room running game g in a world of the given size, configured by cfg (zero
-// fields take their defaults). It does not tick until Run is called or Tick is.
+// fields take their defaults), after calling g's Init if g is an Initializer. It does not tick
+// until Run is called or Tick is.
 func NewRoom(name string, g Game, width, height float32, cfg Config) (*Room, error) {
 	cfg.populate()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return newRoom(name, g, width, height, cfg, newMetrics(cfg.Registry), new(atomic.Uint32)), nil
+	r := newRoom(name, g, width, height, cfg, newMetrics(cfg.Registry), new(atomic.Uint32))
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
+// init lets the game set up its world, if it wants to.
+func (r *Room) init() error {
+	in, ok := r.game.(Initializer)
+	if !ok {
+		return nil
+	}
+	if err := in.Init(r.world); err != nil {
+		return fmt.Errorf("server: room %q: game's Init: %w", r.name, err)
+	}
+	return nil
 }
 
 func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics, ids *atomic.Uint32) *Room {
@@ -426,8 +444,7 @@ func (r *Room) recordWorld(tick uint32, now time.Time) {
 	r.histMu.Lock()
 	frame := r.history.Reserve(tick)
 	rec.xs, rec.ys, rec.always = rec.xs[:0], rec.ys[:0], rec.always[:0]
-	for i := range ents {
-		e := &ents[i]
+	for i, e := range ents {
 		frame = append(frame, netcode.EntityState{
 			ID: e.ID, Kind: e.Kind, X: r.q.Position(e.X), Y: r.q.Position(e.Y),
 			Heading: r.q.Heading(e.Heading), State: e.State,

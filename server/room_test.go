@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -293,6 +294,8 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		{server.Config{SendWindow: 40}, "SendWindow"},
 		{server.Config{MaxDatagram: 1500}, "MaxDatagram"},
 		{server.Config{HeadingBits: 20}, "HeadingBits"},
+		{server.Config{AOIVertical: -1}, "AOIVertical"},
+		{server.Config{AOIVertical: float32(math.NaN())}, "AOIVertical"},
 	} {
 		_, err := server.New(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.field) {

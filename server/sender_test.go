@@ -59,7 +59,7 @@ func simServer(t *testing.T, cfg server.Config, g server.Game, world float32, po
 func simArena(t *testing.T, cfg server.Config, ac arena.Config, world float32) (*server.Server, *server.Room) {
 	t.Helper()
 	g := arena.New(ac)
-	return simServer(t, cfg, g, world, g.Populate)
+	return simServer(t, cfg, g, world, nil) // the room calls the arena's Init
 }
 
 // received is one snapshot a simClient applied.

@@ -85,8 +85,9 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// AddRoom creates a room running game g in a world of the given size. The first room added is the
-// default room, joined by hellos that name none. Rooms added after Start start ticking at once.
+// AddRoom creates a room running game g in a world of the given size and, if g is an Initializer,
+// calls its Init. The first room added is the default room, joined by hellos that name none. Rooms
+// added after Start start ticking at once.
 func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -94,6 +95,10 @@ func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, err
 		return nil, fmt.Errorf("server: room %q exists", name)
 	}
 	r := newRoom(name, g, width, height, s.cfg, s.metrics, &s.ids)
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	r.onLeave = s.forgetResume
 	s.rooms[name] = r
 	if s.defaultRoom == "" {

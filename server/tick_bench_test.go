@@ -76,7 +76,6 @@ func newArenaTick(tb testing.TB, sc scenario) *arenaTick {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(room.Close)
-	g.Populate(room.World())
 	a := &arenaTick{room: room, players: make([]*inProcessPlayer, sc.players), rng: rand.New(rand.NewPCG(1, 2)), now: time.Now()}
 	for i := range a.players {
 		p, err := room.Join(fmt.Sprint("p", i))

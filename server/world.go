@@ -15,12 +15,14 @@ type Entity struct {
 }
 
 // World holds a room's entities. Entities are kept sorted by ID, which only grows, so the room can
-// record a tick's state with one pass and no sorting.
+// record a tick's state with one pass and no sorting. Each entity is allocated once, at Spawn: the
+// *Entity the world hands out stays valid (the same entity) for the entity's whole life, and
+// after Despawn reports Alive false.
 type World struct {
 	Width, Height float32
 
-	entities []Entity
-	index    map[uint32]int32
+	entities []*Entity
+	index    map[uint32]*Entity
 	nextID   uint32
 	removed  int
 	tick     uint32
@@ -39,42 +41,42 @@ func (w *World) Send(to *Player, kind string, payload []byte, from uint32) {
 }
 
 func newWorld(width, height float32) *World {
-	return &World{Width: width, Height: height, index: make(map[uint32]int32), nextID: 1}
+	return &World{Width: width, Height: height, index: make(map[uint32]*Entity), nextID: 1}
 }
 
-// Spawn adds an entity of kind at (x, y) and returns it. The pointer, like every *Entity the world
-// hands out, is valid until the next Spawn.
+// Spawn adds an entity of kind at (x, y) and returns it.
 func (w *World) Spawn(kind uint8, x, y float32) *Entity {
-	id := w.nextID
+	e := &Entity{ID: w.nextID, Kind: kind, X: x, Y: y}
 	w.nextID++
-	w.index[id] = int32(len(w.entities))
-	w.entities = append(w.entities, Entity{ID: id, Kind: kind, X: x, Y: y})
-	return &w.entities[len(w.entities)-1]
+	w.index[e.ID] = e
+	w.entities = append(w.entities, e)
+	return e
 }
 
 // Despawn removes the entity with the given ID; it is gone from the world's views at the end of the
 // tick. Despawning an unknown ID does nothing.
 func (w *World) Despawn(id uint32) {
-	i, ok := w.index[id]
-	if !ok || w.entities[i].dead {
+	e, ok := w.index[id]
+	if !ok || e.dead {
 		return
 	}
-	w.entities[i].dead = true
+	e.dead = true
 	w.removed++
 }
 
 // Entity returns the live entity with the given ID, or nil.
 func (w *World) Entity(id uint32) *Entity {
-	i, ok := w.index[id]
-	if !ok || w.entities[i].dead {
+	e, ok := w.index[id]
+	if !ok || e.dead {
 		return nil
 	}
-	return &w.entities[i]
+	return e
 }
 
 // Entities returns every entity, sorted by ID, for the game to iterate and change in place (any field
-// but ID). It includes entities despawned during this tick; check Alive.
-func (w *World) Entities() []Entity { return w.entities }
+// but ID). It includes entities despawned during this tick; check Alive. The slice is the world's
+// own: read it, do not keep it across a Spawn.
+func (w *World) Entities() []*Entity { return w.entities }
 
 // Alive reports whether e has not been despawned.
 func (e *Entity) Alive() bool { return !e.dead }
@@ -96,16 +98,12 @@ func (w *World) compact() {
 		return
 	}
 	n := 0
-	for i := range w.entities {
-		e := &w.entities[i]
+	for _, e := range w.entities {
 		if e.dead {
 			delete(w.index, e.ID)
 			continue
 		}
-		if n != i {
-			w.entities[n] = *e
-			w.index[e.ID] = int32(n)
-		}
+		w.entities[n] = e
 		n++
 	}
 	clear(w.entities[n:])

@@ -47,7 +47,7 @@ type pilot struct {
 	entity uint32
 }
 
-// New returns an arena game; call Populate before the room runs. It panics on a config that
+// New returns an arena game, to run in a room (which calls Init). It panics on a config that
 // Validate rejects, as regexp.MustCompile does on a bad pattern: configs come from code or from
 // flags checked first.
 func New(cfg Config) *Game {
@@ -93,12 +93,14 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Populate spawns the NPCs at random places with random headings.
-func (g *Game) Populate(w *server.World) {
+// Init spawns the NPCs at random places with random headings. The room calls it once, when it is
+// created.
+func (g *Game) Init(w *server.World) error {
 	for range max(g.cfg.NPCs, 0) {
 		e := w.Spawn(KindNPC, g.rng.Float32()*w.Width, g.rng.Float32()*w.Height)
 		e.Heading = g.rng.Float32() * 2 * math.Pi
 	}
+	return nil
 }
 
 // Join spawns the player's entity at a random place.
@@ -161,9 +163,7 @@ func (g *Game) Step(w *server.World, dt time.Duration) {
 	sec := float32(dt.Seconds())
 	step := g.cfg.NPCSpeed * sec
 	turn := g.cfg.NPCTurn * sec
-	ents := w.Entities()
-	for i := range ents {
-		e := &ents[i]
+	for _, e := range w.Entities() {
 		if e.Kind != KindNPC || !e.Alive() {
 			continue
 		}

@@ -29,10 +29,15 @@ func world(t *testing.T) *server.World {
 func TestNPCsWanderWithinBoundsAtTheirSpeed(t *testing.T) {
 	w := world(t)
 	g := arena.New(arena.Config{NPCs: 200, Seed: 7})
-	g.Populate(w)
+	if err := g.Init(w); err != nil {
+		t.Fatal(err)
+	}
 	dt := time.Second / 30
 	for range 900 { // 30 s: every NPC meets a wall
-		before := append([]server.Entity(nil), w.Entities()...)
+		before := make([]server.Entity, 0, w.Len())
+		for _, e := range w.Entities() {
+			before = append(before, *e)
+		}
 		g.Step(w, dt)
 		for i, e := range w.Entities() {
 			if e.X < 0 || e.X > w.Width || e.Y < 0 || e.Y > w.Height {
