@@ -156,8 +156,10 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base [
 	w.cands = w.cands[:0]
 	total := snapshotHeaderBytes
 	bi := 0
+	start := len(view)
 	for _, fi := range w.cand {
 		e := &rec.frame[fi]
+		view = append(view, *e) // in case all fit, while e is in cache
 		for bi < len(base) && base[bi].ID < e.ID {
 			total++ // a removal
 			bi++
@@ -175,13 +177,10 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base [
 	}
 	total += len(base) - bi // removals after the last visible entity
 	if float64(total+packetOverhead) <= allowance {
-		for _, fi := range w.cand {
-			view = append(view, rec.frame[fi])
-		}
 		r.markSent(p, w.cands, tick)
 		return view
 	}
-	return r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view)
+	return r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view[:start])
 }
 
 func (r *Room) sumCosts(cs []candidate) int {
@@ -291,9 +290,13 @@ func newCostPlan(p *netcode.Plan) costPlan {
 // change estimates the bytes of e's change against b: one for position and mask, one more for a
 // rare mask, then each changed field's varint.
 func (c *costPlan) change(b, e *netcode.EntityState) int {
+	if b.Fields == e.Fields {
+		return 0
+	}
 	n, rare := 0, false
-	for i := range c.n {
-		d := int64(e.Fields[i]) - int64(b.Fields[i])
+	bf, ef := b.Fields[:c.n], e.Fields[:c.n]
+	for i, t := range ef {
+		d := int64(t) - int64(bf[i])
 		if d == 0 {
 			continue
 		}
@@ -301,11 +304,8 @@ func (c *costPlan) change(b, e *netcode.EntityState) int {
 			half := int64(1) << (bits - 1)
 			d = (d+half)&(2*half-1) - half
 		}
-		n += fieldCost(d)
+		n += varintLen(zigzag(d))
 		rare = rare || c.rare[i]
-	}
-	if n == 0 {
-		return 0
 	}
 	if rare {
 		n++
@@ -320,13 +320,6 @@ func (c *costPlan) enter(e *netcode.EntityState) int {
 		n += varintLen(zigzag(int64(e.Fields[i])))
 	}
 	return n
-}
-
-func fieldCost(d int64) int {
-	if d == 0 {
-		return 0
-	}
-	return varintLen(zigzag(d))
 }
 
 func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }

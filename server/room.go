@@ -74,7 +74,26 @@ type plans struct {
 	entity, input  *netcode.Plan
 	plane0, plane1 int // indices of the entity plan's two plane axes
 	vertical       int // index of its vertical axis; -1 if none
+	axes           [3]axis
 	cost           costPlan
+}
+
+// axis dequantizes one of the entity plan's axis fields, which are always Fixed ones.
+type axis struct {
+	field     int
+	min, step float64
+}
+
+func newAxis(p *netcode.Plan, i int) axis {
+	if i < 0 {
+		return axis{}
+	}
+	return axis{field: i, min: p.Fields[i].Min, step: p.Fields[i].Step}
+}
+
+// at returns the axis's position of an entity's quantized fields, in world units.
+func (a *axis) at(fields *[netcode.MaxFields]int32) float32 {
+	return float32(a.min + float64(fields[a.field])*a.step)
 }
 
 // compilePlans compiles a game's Schema; the game must implement Schemer.
@@ -96,6 +115,7 @@ func compilePlans(g Game) (plans, error) {
 		return plans{}, fmt.Errorf("server: game %T: input message: %w", g, err)
 	}
 	ps.plane0, ps.plane1, ps.vertical = ps.entity.PlaneAxes()
+	ps.axes = [3]axis{newAxis(ps.entity, ps.plane0), newAxis(ps.entity, ps.plane1), newAxis(ps.entity, ps.vertical)}
 	ps.cost = newCostPlan(ps.entity)
 	return ps, nil
 }
@@ -524,10 +544,10 @@ func (r *Room) recordWorld(tick uint32, now time.Time) {
 			r.log.Error("entity state not read", "err", err) // once per replaced State
 		}
 		frame = append(frame, netcode.EntityState{ID: e.ID, Kind: e.Kind, Fields: e.fields})
-		rec.xs = append(rec.xs, float32(ps.entity.Dequantize(ps.plane0, e.fields[ps.plane0])))
-		rec.ys = append(rec.ys, float32(ps.entity.Dequantize(ps.plane1, e.fields[ps.plane1])))
+		rec.xs = append(rec.xs, ps.axes[0].at(&e.fields))
+		rec.ys = append(rec.ys, ps.axes[1].at(&e.fields))
 		if vertical {
-			rec.zs = append(rec.zs, float32(ps.entity.Dequantize(ps.vertical, e.fields[ps.vertical])))
+			rec.zs = append(rec.zs, ps.axes[2].at(&e.fields))
 		}
 		rec.owners = append(rec.owners, e.Owner)
 		if e.AlwaysRelevant {
