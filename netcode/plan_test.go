@@ -456,3 +456,33 @@ func TestOwnerOnlyFields(t *testing.T) {
 		t.Fatalf("owner gets %v", &s)
 	}
 }
+
+// TestWriteArenaInput: the arena's quantized input values come out as the game's message: axes
+// from -1 to 1 in steps of 1/127 (0 at q 127), buttons as they are; and read back the same.
+func TestWriteArenaInput(t *testing.T) {
+	p := arenaInputPlan
+	for _, c := range []struct {
+		q    [3]int32
+		want *arenapb.Input
+	}{
+		{[3]int32{0, 254, 0}, &arenapb.Input{MoveX: -1, MoveY: 1}},
+		{[3]int32{127, 127, 255}, &arenapb.Input{MoveX: 0, MoveY: 0, Buttons: 255}},
+	} {
+		var src [MaxFields]int32
+		copy(src[:], c.q[:])
+		var got arenapb.Input
+		if err := p.Write(&src, &got); err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(float64(got.MoveX-c.want.MoveX)) > 1e-6 || math.Abs(float64(got.MoveY-c.want.MoveY)) > 1e-6 || got.Buttons != c.want.Buttons {
+			t.Errorf("Write(%v) = %v, want %v", c.q, &got, c.want)
+		}
+		var back [MaxFields]int32
+		if err := p.ReadMessage(&got, &back); err != nil || back != src {
+			t.Errorf("Read(Write(%v)) = %v, %v", c.q, back[:3], err)
+		}
+	}
+	if err := p.Write(&[MaxFields]int32{}, &arenapb.Entity{}); err == nil {
+		t.Error("Write into another message type succeeded")
+	}
+}
