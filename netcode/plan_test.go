@@ -132,13 +132,29 @@ func TestCompileErrors(t *testing.T) {
 		t.Fatal("Compile with another message's Go type succeeded")
 	}
 	// Hand-built plans: axes twice, fields out of order.
-	twice := &Plan{Message: "t.Twice", Fields: []Field{{Name: "a", Number: 1, Kind: FieldFixed, Axis: AxisX}, {Name: "b", Number: 2, Kind: FieldFixed, Axis: AxisX}}}
+	fixed := Field{Kind: FieldFixed, Min: 0, Max: 1, Step: 0.5, QMax: 2, Axis: AxisX}
+	a, b := fixed, fixed
+	a.Name, a.Number, b.Name, b.Number = "a", 1, "b", 2
+	twice := &Plan{Message: "t.Twice", Fields: []Field{a, b}}
 	if err := twice.init(); err == nil || !strings.Contains(err.Error(), "two x axis") {
 		t.Fatalf("two x axes: %v", err)
 	}
 	hidden := &Plan{Message: "t.Hidden", Fields: []Field{{Name: "level", Number: 1, Kind: FieldInt, Min: 1, Max: 99, OwnerOnly: true}}}
 	if err := hidden.init(); err == nil || !strings.Contains(err.Error(), "must hold 0") {
 		t.Fatalf("owner-only int range without 0: %v", err)
+	}
+	for _, f := range []Field{
+		{Name: "q", Number: 1, Kind: FieldFixed, Min: 0, Max: 1, Step: 0.5, QMax: 3}, // QMax not the range's
+		{Name: "a", Number: 1, Kind: FieldAngle, Bits: 0},
+		{Name: "i", Number: 1, Kind: FieldInt, Min: -1, Max: math.MaxUint32},
+		{Name: "i", Number: 1, Kind: FieldInt, Min: 2, Max: 1},
+		{Name: "q", Number: 1, Kind: FieldQuat, Bits: 11},
+		{Name: "axis", Number: 1, Kind: FieldInt, Axis: AxisX},
+		{Name: "none", Number: 1},
+	} {
+		if err := (&Plan{Message: "t.Bad", Fields: []Field{f}}).init(); err == nil {
+			t.Errorf("hand-built field %+v accepted", f)
+		}
 	}
 	order := &Plan{Message: "t.Order", Fields: []Field{{Name: "a", Number: 2, Kind: FieldInt}, {Name: "b", Number: 1, Kind: FieldInt}}}
 	if err := order.init(); err == nil {
@@ -150,9 +166,9 @@ func TestCompileErrors(t *testing.T) {
 func TestFingerprintCoversEveryParameter(t *testing.T) {
 	edits := []func(p *Plan){
 		func(p *Plan) { p.Message = "tickrelay.arena.v1.Other" },
-		func(p *Plan) { p.Fields[0].Step = 0.5 },
-		func(p *Plan) { p.Fields[0].Min = -1 },
-		func(p *Plan) { p.Fields[1].Max = 65534 },
+		func(p *Plan) { p.Fields[0].Step, p.Fields[0].QMax = 0.5, 131070 },
+		func(p *Plan) { p.Fields[0].Min, p.Fields[0].QMax = -1, 262144 },
+		func(p *Plan) { p.Fields[1].Max, p.Fields[1].QMax = 65534, 262136 },
 		func(p *Plan) { p.Fields[2].Bits = 9 },
 		func(p *Plan) { p.Fields[3].Rare = false },
 		func(p *Plan) { p.Fields[3].OwnerOnly = true },
@@ -160,7 +176,7 @@ func TestFingerprintCoversEveryParameter(t *testing.T) {
 		func(p *Plan) { p.Fields[3].Name = "flags" },
 		func(p *Plan) { p.Fields[3].Number = 5 },
 		func(p *Plan) { p.Plane = PlaneXZ },
-		func(p *Plan) { p.Fields[2].Kind = FieldQuat },
+		func(p *Plan) { p.Fields[2].Kind, p.Fields[2].Bits = FieldQuat, 8 },
 	}
 	seen := map[uint32]int{arenaPlan.ID: -1}
 	for i, edit := range edits {
@@ -349,5 +365,124 @@ func TestPositionAndCheck(t *testing.T) {
 	tail.Fields[4] = 1
 	if arenaPlan.Check(&tail) == nil {
 		t.Error("Check accepted a value beyond the plan's fields")
+	}
+}
+
+// TestEncodeDeltaArenaLayout pins the wire layout of an arena delta, worked out by hand from
+// schema/tickrelay.proto. The arena plan has F = 3 frequent fields (x bit 0, y bit 1, heading bit
+// 2), then the hasRare bit 3, then the gap: gap << 4, as protocol version 1's mask.
+//
+//	pos  baseline                       target                          changed entry
+//	 0   id 1: x 100 y 200 h 250 s 0    x 104, h 2 (wraps: +8)          gap 0, x|h = 0b0101 = 5
+//	 1   id 2: x 40 y 40 h 10 s 5       s 7                             gap 0, hasRare = 8; rare mask 1
+//	 2   id 3: all 0                    y 3, s 1                        gap 0, hasRare|y = 10; rare mask 1
+//	     (new)                          id 7 kind 2: 1, 2, 3, 2^32-1     entered
+//
+// changed_values: id 1: x +4, heading ((2-250+128) mod 256) - 128 = +8; id 2: state +2; id 3:
+// y +3, then its rare state +1. Zigzag: 4 -> 8, 8 -> 16, 2 -> 4, 3 -> 6, 1 -> 2.
+func TestEncodeDeltaArenaLayout(t *testing.T) {
+	base := []EntityState{
+		arenaEntity(1, 1, 100, 200, 250, 0),
+		arenaEntity(2, 1, 40, 40, 10, 5),
+		arenaEntity(3, 1, 0, 0, 0, 0),
+	}
+	target := []EntityState{
+		arenaEntity(1, 1, 104, 200, 2, 0),
+		arenaEntity(2, 1, 40, 40, 10, 7),
+		arenaEntity(3, 1, 0, 3, 0, 1),
+		arenaEntity(7, 2, 1, 2, 3, maxU32),
+	}
+	s := schema.Snapshot{Tick: 7, BaselineTick: 5}
+	EncodeDelta(arenaPlan, &s, base, target, 0)
+	want := &schema.Snapshot{Tick: 7, BaselineTick: 5,
+		EnteredIds: []uint32{7}, EnteredKinds: []uint32{2}, EnteredValues: []int32{1, 2, 3, -1},
+		Changed: []uint64{5, 8, 10}, ChangedRare: []uint32{1, 1}, ChangedValues: []int32{4, 8, 2, 3, 1},
+	}
+	if !proto.Equal(&s, want) {
+		t.Fatalf("EncodeDelta =\n%v\nwant\n%v", &s, want)
+	}
+	wantBytes := []byte{
+		0x08, 7, 0x10, 5, // tick, baseline_tick
+		0x32, 1, 7, // entered_ids
+		0x3a, 1, 2, // entered_kinds
+		0x42, 4, 2, 4, 6, 1, // entered_values 1 2 3 -1
+		0x4a, 3, 5, 8, 10, // changed
+		0x52, 5, 8, 16, 4, 6, 2, // changed_values 4 8 2 3 1
+		0x62, 2, 1, 1, // changed_rare
+	}
+	got, err := proto.MarshalOptions{Deterministic: true}.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, wantBytes) {
+		t.Fatalf("wire bytes\n% x\nwant\n% x", got, wantBytes)
+	}
+	view, err := ApplyDelta(arenaPlan, nil, base, &s)
+	if err != nil || !slices.Equal(view, target) {
+		t.Fatalf("ApplyDelta = %v, %v", view, err)
+	}
+}
+
+// TestOwnerOnlyFields: the owner receives its own owner-only fields, enters with them and sees
+// them change; every other viewer sees 0, whatever the values do, and no change is sent for them.
+func TestOwnerOnlyFields(t *testing.T) {
+	p := bodyPlan // health (slot 5) and ammo (slot 8, rare) are owner-only
+	e := func(health, ammo int32, x int32) []EntityState {
+		s := EntityState{ID: 9, Kind: 1}
+		s.Fields[0], s.Fields[5], s.Fields[8] = x, health, ammo
+		return []EntityState{s}
+	}
+	var s schema.Snapshot
+	EncodeDelta(p, &s, nil, e(50, 7, 0), 9)
+	if got := s.EnteredValues; got[5] != 50 || got[8] != 7 {
+		t.Fatalf("owner's entered values %v", got)
+	}
+	EncodeDelta(p, &s, nil, e(50, 7, 0), 1)
+	if got := s.EnteredValues; got[5] != 0 || got[8] != 0 {
+		t.Fatalf("another viewer's entered values %v", got)
+	}
+	EncodeDelta(p, &s, e(50, 7, 0), e(40, 6, 0), 1)
+	if len(s.Changed) != 0 {
+		t.Fatalf("owner-only changes sent to another viewer: %v", &s)
+	}
+	EncodeDelta(p, &s, e(50, 7, 0), e(40, 6, 1), 1)
+	if !slices.Equal(s.Changed, []uint64{1}) || !slices.Equal(s.ChangedValues, []int32{1}) || len(s.ChangedRare) != 0 {
+		t.Fatalf("another viewer gets %v; want x alone", &s)
+	}
+	EncodeDelta(p, &s, e(50, 7, 0), e(40, 6, 0), 9)
+	// health is frequent bit 5; ammo is rare bit 1 (mode, ammo, stamina, team); F = 7.
+	if !slices.Equal(s.Changed, []uint64{1<<7 | 1<<5}) || !slices.Equal(s.ChangedRare, []uint32{1 << 1}) ||
+		!slices.Equal(s.ChangedValues, []int32{-10, -1}) {
+		t.Fatalf("owner gets %v", &s)
+	}
+}
+
+// TestWriteArenaInput: the arena's quantized input values come out as the game's message: axes
+// from -1 to 1 in steps of 1/127 (0 at q 127), buttons as they are; and read back the same.
+func TestWriteArenaInput(t *testing.T) {
+	p := arenaInputPlan
+	for _, c := range []struct {
+		q    [3]int32
+		want *arenapb.Input
+	}{
+		{[3]int32{0, 254, 0}, &arenapb.Input{MoveX: -1, MoveY: 1}},
+		{[3]int32{127, 127, 255}, &arenapb.Input{MoveX: 0, MoveY: 0, Buttons: 255}},
+	} {
+		var src [MaxFields]int32
+		copy(src[:], c.q[:])
+		var got arenapb.Input
+		if err := p.Write(&src, &got); err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(float64(got.MoveX-c.want.MoveX)) > 1e-6 || math.Abs(float64(got.MoveY-c.want.MoveY)) > 1e-6 || got.Buttons != c.want.Buttons {
+			t.Errorf("Write(%v) = %v, want %v", c.q, &got, c.want)
+		}
+		var back [MaxFields]int32
+		if err := p.ReadMessage(&got, &back); err != nil || back != src {
+			t.Errorf("Read(Write(%v)) = %v, %v", c.q, back[:3], err)
+		}
+	}
+	if err := p.Write(&[MaxFields]int32{}, &arenapb.Entity{}); err == nil {
+		t.Error("Write into another message type succeeded")
 	}
 }
