@@ -58,6 +58,9 @@ func (e *Entity) read(p *netcode.Plan) error {
 // *Entity the world hands out stays valid (the same entity) for the entity's whole life, and
 // after Despawn reports Alive false.
 type World struct {
+	// Width and Height are the world's extents on the entity plan's plane, in world units: along
+	// x and y on the XY plane, x and z on the XZ plane. Interest management covers [0, Width] ×
+	// [0, Height]; positions outside are clamped into its border cells.
 	Width, Height float32
 
 	plan     *netcode.Plan // the room's entity plan
