@@ -1,7 +1,9 @@
 package bots_test
 
 import (
+	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +83,24 @@ func farthest(p *netcode.Plan, view []netcode.EntityState, own uint32) float64 {
 		}
 	}
 	return d
+}
+
+// A Steer that returns another message than Config.Input's type ends Run with an error naming
+// Config.Steer, rather than sending inputs the server would refuse.
+func TestSteerOfAnotherTypeEndsRun(t *testing.T) {
+	srv := testkit.Start(t, testkit.Options{Config: server.Config{HTTPAddr: "-"}, Arena: arena.Config{NPCs: -1}}).Server
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := bots.Dial(ctx, bots.Config{Addr: srv.Addr().String(), NoReconnect: true,
+		Steer: func(time.Time) proto.Message { return &arenapb.Entity{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if err := c.Run(ctx); err == nil || !strings.Contains(err.Error(), "Config.Steer") {
+		t.Fatalf("Run returned %v, want an error naming Config.Steer", err)
+	}
+	if c.InputSeq() != 0 {
+		t.Fatalf("sent %d inputs of a wrong type", c.InputSeq())
+	}
 }
