@@ -54,8 +54,10 @@ const SINT32_COLUMNS = { 8: "enteredValues", 10: "changedValues" };
  * the field names of the generated SnapshotSchema. It reads protobuf as Go's proto.Unmarshal does,
  * where @bufbuild/protobuf is more lenient: a known field with the wrong wire type is an unknown
  * field and ignored (not read as if it had the right one), and a packed list must end exactly at
- * its length. Throws MalformedSnapshotError for bytes that do not decode, tick 0 or a baseline not
- * before the tick. The entity columns are checked by applyDelta.
+ * its length. The uint64 changed entries are Numbers (exact below 2^53; larger ones have gaps no
+ * baseline reaches, and applyDelta refuses them). Throws MalformedSnapshotError for bytes that do
+ * not decode, tick 0 or a baseline not before the tick. The entity columns are checked by
+ * applyDelta, against the entity plan.
  */
 export function decodeSnapshot(bytes) {
   const s = {
