@@ -4,38 +4,39 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
-// benchViews returns a realistic pair of views of n entities at the default quantization (scale 4,
-// 8-bit headings): the baseline two ticks old and the current view, in which every entity moved
-// about 2 world units per tick along a heading that turned slightly.
+// benchViews returns a realistic pair of views of n entities of the arena's plan (0.25-unit
+// positions, 8-bit headings): the baseline two ticks old and the current view, in which every
+// entity moved about 2 world units per tick along a heading that turned slightly.
 func benchViews(n int) (base, target []EntityState) {
-	q := Quantizer{Scale: 4, HeadingBits: 8}
+	p := arenaPlan
 	rng := rand.New(rand.NewPCG(1, 2))
-	type mover struct{ x, y, rad float32 }
-	movers := make([]mover, n)
+	movers := make([]arenapb.Entity, n)
 	for i := range movers {
-		movers[i] = mover{rng.Float32() * 8000, rng.Float32() * 8000, rng.Float32() * 2 * math.Pi}
+		movers[i] = arenapb.Entity{X: rng.Float32() * 8000, Y: rng.Float32() * 8000, Heading: rng.Float32() * 2 * math.Pi, State: uint32(i % 2)}
 	}
 	view := func() []EntityState {
 		v := make([]EntityState, n)
-		for i, m := range movers {
+		for i := range movers {
 			// Ids are sparse, as a player sees a few of many entities.
-			v[i] = EntityState{ID: uint32(100 + 37*i), Kind: uint8(i % 3), X: q.Position(m.x), Y: q.Position(m.y),
-				Heading: q.Heading(m.rad), State: uint32(i % 2)}
+			v[i] = EntityState{ID: uint32(100 + 37*i), Kind: uint8(i % 3)}
+			p.Read(unsafe.Pointer(&movers[i]), &v[i].Fields)
 		}
 		return v
 	}
 	step := func() {
 		for i := range movers {
 			m := &movers[i]
-			m.rad += (rng.Float32() - 0.5) * 0.1
-			m.x += 2 * float32(math.Cos(float64(m.rad)))
-			m.y += 2 * float32(math.Sin(float64(m.rad)))
+			m.Heading += (rng.Float32() - 0.5) * 0.1
+			m.X += 2 * float32(math.Cos(float64(m.Heading)))
+			m.Y += 2 * float32(math.Sin(float64(m.Heading)))
 		}
 	}
 	base = view()
@@ -51,7 +52,7 @@ func BenchmarkEncodeDelta(b *testing.B) {
 	opts := proto.MarshalOptions{}
 	const unixMicros = 1_760_000_000_000_000 // sent modulo 2^32
 	encode := func() {
-		EncodeDelta(&s, base, target)
+		EncodeDelta(arenaPlan, &s, base, target, 0)
 		s.Tick, s.BaselineTick, s.LastInputSeq, s.ServerTimeUs = 1002, 1000, 5000, uint32(unixMicros%(1<<32))
 		var err error
 		if buf, err = opts.MarshalAppend(buf[:0], &s); err != nil {
@@ -75,7 +76,7 @@ func BenchmarkEncodeDelta(b *testing.B) {
 func BenchmarkApplyDelta(b *testing.B) {
 	base, target := benchViews(40)
 	s := schema.Snapshot{Tick: 1002, BaselineTick: 1000}
-	EncodeDelta(&s, base, target)
+	EncodeDelta(arenaPlan, &s, base, target, 0)
 	payload, err := proto.Marshal(&s)
 	if err != nil {
 		b.Fatal(err)
@@ -85,7 +86,7 @@ func BenchmarkApplyDelta(b *testing.B) {
 		dst := make([]EntityState, 0, len(target))
 		b.ReportAllocs()
 		for b.Loop() {
-			if dst, err = ApplyDelta(dst[:0], base, &s); err != nil {
+			if dst, err = ApplyDelta(arenaPlan, dst[:0], base, &s); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -99,7 +100,7 @@ func BenchmarkApplyDelta(b *testing.B) {
 			if err := DecodeSnapshot(payload, &d); err != nil {
 				b.Fatal(err)
 			}
-			if dst, err = ApplyDelta(dst[:0], base, &d); err != nil {
+			if dst, err = ApplyDelta(arenaPlan, dst[:0], base, &d); err != nil {
 				b.Fatal(err)
 			}
 		}
