@@ -315,6 +315,11 @@ func (p *Plan) init() error {
 			p.Frequent = append(p.Frequent, i)
 		}
 		if f.OwnerOnly {
+			// Others receive an owner-only field as 0, so 0 must be a value of the field: a Fixed
+			// or Angle q of 0 and any Quat word are; an Int range must hold 0.
+			if f.Kind == FieldInt && (f.Min > 0 || f.Max < 0) {
+				return fmt.Errorf("netcode: owner-only field %s.%s: its range [%v, %v] must hold 0, the value others see", p.Message, f.Name, f.Min, f.Max)
+			}
 			p.owner |= 1 << i
 		}
 		axis := [...]*int{AxisX: &p.X, AxisY: &p.Y, AxisZ: &p.Z}

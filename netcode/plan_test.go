@@ -136,6 +136,10 @@ func TestCompileErrors(t *testing.T) {
 	if err := twice.init(); err == nil || !strings.Contains(err.Error(), "two x axis") {
 		t.Fatalf("two x axes: %v", err)
 	}
+	hidden := &Plan{Message: "t.Hidden", Fields: []Field{{Name: "level", Number: 1, Kind: FieldInt, Min: 1, Max: 99, OwnerOnly: true}}}
+	if err := hidden.init(); err == nil || !strings.Contains(err.Error(), "must hold 0") {
+		t.Fatalf("owner-only int range without 0: %v", err)
+	}
 	order := &Plan{Message: "t.Order", Fields: []Field{{Name: "a", Number: 2, Kind: FieldInt}, {Name: "b", Number: 1, Kind: FieldInt}}}
 	if err := order.init(); err == nil {
 		t.Fatal("fields out of order accepted")

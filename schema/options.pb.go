@@ -135,11 +135,13 @@ type Replicate struct {
 	//	*Replicate_Angle
 	//	*Replicate_Int
 	//	*Replicate_Quaternion
-	Kind          isReplicate_Kind `protobuf_oneof:"kind"`
-	OwnerOnly     bool             `protobuf:"varint,10,opt,name=owner_only,json=ownerOnly,proto3" json:"owner_only,omitempty"` // only the entity's owner (the player controlling it) receives this field
-	Rare          bool             `protobuf:"varint,11,opt,name=rare,proto3" json:"rare,omitempty"`                            // changes seldom: coded in a second mask group so frequent changes pay nothing for it
-	Axis          Axis             `protobuf:"varint,12,opt,name=axis,proto3,enum=tickrelay.v1.Axis" json:"axis,omitempty"`     // this Fixed field is the entity's x, y or z position (interest management)
-	Skip          bool             `protobuf:"varint,13,opt,name=skip,proto3" json:"skip,omitempty"`                            // not replicated at all (server-only field)
+	Kind isReplicate_Kind `protobuf_oneof:"kind"`
+	// Only the entity's owner (the player controlling it) receives this field; everyone else sees
+	// it as 0, so an int range must hold 0.
+	OwnerOnly     bool `protobuf:"varint,10,opt,name=owner_only,json=ownerOnly,proto3" json:"owner_only,omitempty"`
+	Rare          bool `protobuf:"varint,11,opt,name=rare,proto3" json:"rare,omitempty"`                        // changes seldom: coded in a second mask group so frequent changes pay nothing for it
+	Axis          Axis `protobuf:"varint,12,opt,name=axis,proto3,enum=tickrelay.v1.Axis" json:"axis,omitempty"` // this Fixed field is the entity's x, y or z position (interest management)
+	Skip          bool `protobuf:"varint,13,opt,name=skip,proto3" json:"skip,omitempty"`                        // not replicated at all (server-only field)
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

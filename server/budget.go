@@ -165,10 +165,10 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base [
 		c := candidate{frame: fi, base: -1}
 		if bi < len(base) && base[bi].ID == e.ID && base[bi].Kind == e.Kind {
 			c.base = int32(bi)
-			c.cost = changeCost(&base[bi], e)
+			c.cost = r.plans.cost.change(&base[bi], e)
 			bi++
 		} else {
-			c.cost = enterCost(e)
+			c.cost = r.plans.cost.enter(e)
 		}
 		total += c.cost
 		w.cands = append(w.cands, c)
@@ -270,24 +270,56 @@ func (r *Room) markSent(p *Peer, cs []candidate, tick uint32) {
 	}
 }
 
-// changeCost estimates the bytes of e's change against b: one for position and mask, then each
-// changed field's varint.
-func changeCost(b, e *netcode.EntityState) int {
-	n := 0
-	n += fieldCost(int64(e.X) - int64(b.X))
-	n += fieldCost(int64(e.Y) - int64(b.Y))
-	n += fieldCost(int64(e.Heading) - int64(b.Heading))
-	n += fieldCost(int64(e.State) - int64(b.State))
+// costPlan is what the budget needs of the entity plan to estimate the bytes of an update.
+type costPlan struct {
+	n         int                      // fields
+	angleBits [netcode.MaxFields]uint8 // for Angle fields: their bits (deltas wrap); else 0
+	rare      [netcode.MaxFields]bool  // the field is in the rare mask group
+}
+
+func newCostPlan(p *netcode.Plan) costPlan {
+	c := costPlan{n: len(p.Fields)}
+	for i := range p.Fields {
+		if p.Fields[i].Kind == netcode.FieldAngle {
+			c.angleBits[i] = p.Fields[i].Bits
+		}
+		c.rare[i] = p.Fields[i].Rare
+	}
+	return c
+}
+
+// change estimates the bytes of e's change against b: one for position and mask, one more for a
+// rare mask, then each changed field's varint.
+func (c *costPlan) change(b, e *netcode.EntityState) int {
+	n, rare := 0, false
+	for i := range c.n {
+		d := int64(e.Fields[i]) - int64(b.Fields[i])
+		if d == 0 {
+			continue
+		}
+		if bits := c.angleBits[i]; bits > 0 { // the shortest way round
+			half := int64(1) << (bits - 1)
+			d = (d+half)&(2*half-1) - half
+		}
+		n += fieldCost(d)
+		rare = rare || c.rare[i]
+	}
 	if n == 0 {
 		return 0
+	}
+	if rare {
+		n++
 	}
 	return n + 1
 }
 
-// enterCost estimates the bytes of an entity entering: id difference, kind and four values.
-func enterCost(e *netcode.EntityState) int {
-	return 3 + varintLen(zigzag(int64(e.X))) + varintLen(zigzag(int64(e.Y))) +
-		varintLen(uint64(e.Heading)) + varintLen(uint64(e.State))
+// enter estimates the bytes of an entity entering: id difference, kind and its values.
+func (c *costPlan) enter(e *netcode.EntityState) int {
+	n := 3
+	for i := range c.n {
+		n += varintLen(zigzag(int64(e.Fields[i])))
+	}
+	return n
 }
 
 func fieldCost(d int64) int {

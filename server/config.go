@@ -60,10 +60,6 @@ type Config struct {
 	// than this, in world units: floors of a building, aircraft over a battlefield. Default 0: no
 	// vertical limit.
 	AOIVertical float32
-	// PositionScale is the number of quantization steps per world unit. Default 4 (0.25 units).
-	PositionScale int
-	// HeadingBits is the number of bits per full turn of a heading. Default 8.
-	HeadingBits int
 	// MaxVisible caps the entities in one player's snapshot; beyond it the nearest are kept.
 	// Default 256.
 	MaxVisible int
@@ -181,8 +177,6 @@ func (c *Config) populate() {
 	setDefault(&c.TickRate, 30)
 	setDefault(&c.InputRate, c.TickRate)
 	setDefault(&c.AOIRadius, 300)
-	setDefault(&c.PositionScale, 4)
-	setDefault(&c.HeadingBits, 8)
 	setDefault(&c.MaxVisible, 256)
 	setDefault(&c.ClientBudget, 32768)
 	setDefault(&c.BaselineWindow, 32)
@@ -235,10 +229,6 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server: Config.AOIRadius %v must be positive", c.AOIRadius)
 	case !(c.AOIVertical >= 0 && c.AOIVertical <= math.MaxFloat32): // also NaN
 		return fmt.Errorf("server: Config.AOIVertical %v must be zero or positive and finite", c.AOIVertical)
-	case c.PositionScale < 1 || c.PositionScale > 1024:
-		return fmt.Errorf("server: Config.PositionScale %d out of range 1..1024", c.PositionScale)
-	case c.HeadingBits < 1 || c.HeadingBits > 16:
-		return fmt.Errorf("server: Config.HeadingBits %d out of range 1..16", c.HeadingBits)
 	case c.MaxVisible < 1:
 		return fmt.Errorf("server: Config.MaxVisible %d must be positive", c.MaxVisible)
 	case c.BaselineWindow < 2 || c.BaselineWindow > 1024:

@@ -61,10 +61,12 @@ type Player struct {
 
 // Input is one input of a player, as the client sampled it.
 type Input struct {
-	Seq          uint32        // the client's sequence number of this input
-	MoveX, MoveY int32         // steering axes, -127..127
-	Buttons      uint32        // game-defined bit set
-	Dt           time.Duration // the time one input stands for: 1/InputRate
+	Seq uint32        // the client's sequence number of this input
+	Dt  time.Duration // the time one input stands for: 1/InputRate
+	// Msg is the game's input message (Schema.Input's type), filled from the wire: every field
+	// within its replicate option's range, at its precision. The room reuses it for the next
+	// input: valid during the call only; copy what you keep.
+	Msg proto.Message
 }
 
 // EventHandler is implemented by games that take reliable events from clients (chat, emotes,

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 // t0 is the clock's origin in the estimator tests: a whole number of gain cycles since the epoch,
@@ -379,7 +381,10 @@ func TestPeersProbeInDifferentPhases(t *testing.T) {
 // nopGame gives each player an entity and does nothing else.
 type nopGame struct{}
 
-func (nopGame) Join(w *World, p *Player) (uint32, error) { return w.Spawn(1, 10, 10).ID, nil }
-func (nopGame) Leave(w *World, p *Player)                { w.Despawn(p.Entity) }
-func (nopGame) Input(*World, *Player, Input)             {}
-func (nopGame) Step(*World, time.Duration)               {}
+func (nopGame) Schema() Schema { return Schema{Entity: &arenapb.Entity{}, Input: &arenapb.Input{}} }
+func (nopGame) Join(w *World, p *Player) (uint32, error) {
+	return w.MustSpawn(1, &arenapb.Entity{X: 10, Y: 10}).ID, nil
+}
+func (nopGame) Leave(w *World, p *Player)    { w.Despawn(p.Entity) }
+func (nopGame) Input(*World, *Player, Input) {}
+func (nopGame) Step(*World, time.Duration)   {}

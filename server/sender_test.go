@@ -21,6 +21,7 @@ import (
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 	"github.com/tickrelay/tickrelay/transport"
 	"github.com/tickrelay/tickrelay/transport/memconn"
 )
@@ -117,7 +118,7 @@ func simDial(t *testing.T, srv *server.Server, mc memconn.Config, name string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, name)}
+	hello := arenaHello(t, devToken(t, name))
 	b, err := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: hello}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,8 @@ func simDial(t *testing.T, srv *server.Server, mc memconn.Config, name string, s
 	if cl.welcome = m.GetWelcome(); cl.welcome == nil {
 		t.Fatalf("expected a welcome, got %v", m)
 	}
-	cl.recv = netcode.NewReceiver(int(cl.welcome.BaselineWindow))
+	plan, _ := arenaPlans(t)
+	cl.recv = netcode.NewReceiver(plan, int(cl.welcome.BaselineWindow))
 	cl.wg.Add(4)
 	go cl.readDatagrams()
 	go cl.acceptStreams()
@@ -196,7 +198,10 @@ func (cl *simClient) sendInputs() {
 	}
 	t := time.NewTicker(time.Second / time.Duration(cl.welcome.InputRateHz))
 	defer t.Stop()
-	f := &schema.InputFrame{Inputs: []*schema.Input{{}}}
+	inPlan, _ := netcode.CompileInput(&arenapb.Input{})
+	var still [netcode.MaxFields]int32
+	_ = inPlan.ReadMessage(&arenapb.Input{}, &still)
+	f := &schema.InputFrame{InputValues: still[:len(inPlan.Fields)]}
 	for {
 		select {
 		case <-done:
@@ -410,21 +415,24 @@ func TestNewerTickResetsStaleStream(t *testing.T) {
 // denseGame is a still world for the stream fallback test: players stand where they join, next
 // to rows of entities that never change, and one beacon turns every tick. A full snapshot is large;
 // a delta holds only the beacon.
-type denseGame struct{ beacon uint32 }
+type denseGame struct {
+	arenaSchema
+	beacon uint32
+}
 
 func (g *denseGame) Join(w *server.World, p *server.Player) (uint32, error) {
-	return w.Spawn(1, 100, 100).ID, nil
+	return spawnAt(w, 1, 100, 100).ID, nil
 }
 func (g *denseGame) Leave(w *server.World, p *server.Player)           { w.Despawn(p.Entity) }
 func (g *denseGame) Input(*server.World, *server.Player, server.Input) {}
 func (g *denseGame) Step(w *server.World, dt time.Duration) {
-	w.Entity(g.beacon).Heading += float32(dt.Seconds())
+	state(w.Entity(g.beacon)).Heading += float32(dt.Seconds())
 }
 
 func (g *denseGame) populate(w *server.World) {
-	g.beacon = w.Spawn(2, 110, 110).ID
+	g.beacon = spawnAt(w, 2, 110, 110).ID
 	for i := range 60 {
-		w.Spawn(3, 50+float32(i%10)*10, 50+float32(i/10)*10)
+		spawnAt(w, 3, 50+float32(i%10)*10, 50+float32(i/10)*10)
 	}
 }
 
@@ -598,8 +606,7 @@ func TestServeConnEndsWithItsContext(t *testing.T) {
 			srv.ServeConn(ctx, sc)
 		}()
 		ctrl, _ := cc.OpenStreamSync(context.Background())
-		b, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{
-			ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, "ctx")}}})
+		b, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: arenaHello(t, devToken(t, "ctx"))}})
 		_, _ = ctrl.Write(b)
 		if m, err := netcode.ReadControl(bufio.NewReader(ctrl)); err != nil || m.GetWelcome() == nil {
 			t.Fatalf("welcome: %v, %v", m, err)

@@ -94,7 +94,10 @@ func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, err
 	if _, ok := s.rooms[name]; ok {
 		return nil, fmt.Errorf("server: room %q exists", name)
 	}
-	r := newRoom(name, g, width, height, s.cfg, s.metrics, &s.ids)
+	r, err := newRoom(name, g, width, height, s.cfg, s.metrics, &s.ids)
+	if err != nil {
+		return nil, err
+	}
 	if err := r.init(); err != nil {
 		r.Close()
 		return nil, err

@@ -17,16 +17,16 @@ func TestEntityPointersStayValid(t *testing.T) {
 	}
 	t.Cleanup(r.Close)
 	w := r.World()
-	kept := w.Spawn(1, 10, 10)
-	gone := w.Spawn(1, 20, 20)
+	kept := spawnAt(w, 1, 10, 10)
+	gone := spawnAt(w, 1, 20, 20)
 	w.Despawn(gone.ID)
 	r.Tick(time.Now()) // compacts the world
 	for range 100 {
-		w.Spawn(2, 30, 30) // grows the world's slice past its capacity
+		spawnAt(w, 2, 30, 30) // grows the world's slice past its capacity
 	}
-	kept.X = 42
-	if got := w.Entity(kept.ID); got != kept || got.X != 42 {
-		t.Fatalf("Entity(%d) = %p with X %v, want the spawned %p with X 42", kept.ID, got, got.X, kept)
+	state(kept).X = 42
+	if got := w.Entity(kept.ID); got != kept || state(got).X != 42 {
+		t.Fatalf("Entity(%d) = %p, want the spawned %p with X 42", kept.ID, got, kept)
 	}
 	if gone.Alive() || w.Entity(gone.ID) != nil {
 		t.Fatal("a despawned entity is still alive")
@@ -51,7 +51,7 @@ type initGame struct {
 
 func (g *initGame) Init(w *server.World) error {
 	g.calls++
-	w.Spawn(3, 1, 1)
+	spawnAt(w, 3, 1, 1)
 	return g.err
 }
 
