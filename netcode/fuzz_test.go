@@ -334,3 +334,68 @@ func FuzzReceiver(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApplyDeltaPlan decodes arbitrary snapshots under the arena's plan and the 3D body plan,
+// against their golden baselines and against nothing. An accepted snapshot gives a sorted view
+// whose every value is within its field's range, and is a real delta: encoded again (with no
+// field hidden, as the baseline may hold anyone's owner-only values) it gives the same view.
+func FuzzApplyDeltaPlan(f *testing.F) {
+	type planBase struct {
+		p    *Plan
+		base []EntityState
+	}
+	bodySeen := asSeenBy(bodyPlan, readBodies(f, bodyMessages()), bodyOwner)
+	plans := []planBase{{arenaPlan, arenaBase}, {bodyPlan, bodySeen}}
+	for _, pb := range plans {
+		_, target := planViews(pb.p, 6)
+		for _, t := range [][]EntityState{target, pb.base, nil} {
+			for _, base := range [][]EntityState{pb.base, nil} {
+				s := schema.Snapshot{Tick: 10, BaselineTick: 9}
+				EncodeDelta(pb.p, &s, base, t, 0)
+				f.Add(marshalSnapshot(f, &s))
+			}
+		}
+	}
+	for _, g := range planSnapshots(f) {
+		f.Add(g.payload)
+	}
+	noOwner := func(p *Plan) *Plan {
+		q := *p
+		q.owner = 0
+		return &q
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s schema.Snapshot
+		if err := DecodeSnapshot(data, &s); err != nil {
+			return
+		}
+		for _, pb := range plans {
+			for _, base := range [][]EntityState{pb.base, nil} {
+				before := slices.Clone(base)
+				out, err := ApplyDelta(pb.p, nil, base, &s)
+				if !slices.Equal(base, before) {
+					t.Fatal("ApplyDelta modified its baseline")
+				}
+				if err != nil {
+					if !errors.Is(err, ErrMalformed) {
+						t.Fatalf("error %v does not wrap ErrMalformed", err)
+					}
+					continue
+				}
+				if !strictlyAscending(out) {
+					t.Fatalf("unsorted view %v", out)
+				}
+				for i := range out {
+					if err := pb.p.Check(&out[i]); err != nil {
+						t.Fatalf("accepted view breaks its plan: %v", err)
+					}
+				}
+				var again schema.Snapshot
+				EncodeDelta(noOwner(pb.p), &again, base, out, 0)
+				if out2, err := ApplyDelta(pb.p, nil, base, &again); err != nil || !slices.Equal(out2, out) {
+					t.Fatalf("re-encoded delta gives %v, %v; want %v", out2, err, out)
+				}
+			}
+		}
+	})
+}

@@ -69,7 +69,7 @@ func asSeenBy(p *Plan, view []EntityState, owner uint32) []EntityState {
 // mutationBases is, per plan, the baseline of the mutated golden snapshots that have one.
 var mutationBases = map[string][]EntityState{}
 
-func planSnapshots(t *testing.T) []goldenSnapshot {
+func planSnapshots(t testing.TB) []goldenSnapshot {
 	encode := func(p *Plan, tick, baseline uint32, base, target []EntityState, owner uint32) []byte {
 		s := schema.Snapshot{Tick: tick, BaselineTick: baseline, LastInputSeq: tick * 3, ServerTimeUs: tick * 1000003}
 		EncodeDelta(p, &s, base, target, owner)
@@ -171,4 +171,69 @@ func withSlot(p *Plan, i int, v int32) []int32 {
 	out := make([]int32, len(p.Fields))
 	out[i] = v
 	return out
+}
+
+// goldenPlan is a plan as plans.json holds it.
+type goldenPlan struct {
+	Message   string        `json:"message"`
+	Canonical string        `json:"canonical"`
+	ID        uint32        `json:"id"`
+	Plane     string        `json:"plane"`
+	Fields    []goldenField `json:"fields"`
+	Frequent  []int         `json:"frequent"`
+	Rare      []int         `json:"rare"`
+	X         int           `json:"x"`
+	Y         int           `json:"y"`
+	Z         int           `json:"z"`
+}
+
+type goldenField struct {
+	Name      string       `json:"name"`
+	Number    int32        `json:"number"`
+	Kind      string       `json:"kind"`
+	Min       float64      `json:"min"`
+	Max       float64      `json:"max"`
+	Step      float64      `json:"step"`
+	Bits      uint8        `json:"bits"`
+	QMax      int32        `json:"qmax"`
+	OwnerOnly bool         `json:"owner_only"`
+	Rare      bool         `json:"rare"`
+	Axis      string       `json:"axis"`
+	Samples   [][2]float64 `json:"samples"` // [q, Dequantize(q)]
+}
+
+func toGoldenPlan(p *Plan) goldenPlan {
+	g := goldenPlan{Message: string(p.Message), Canonical: p.Canonical(), ID: p.ID, Plane: p.planeName(),
+		Frequent: p.Frequent, Rare: p.RareFields, X: p.X, Y: p.Y, Z: p.Z}
+	if g.Frequent == nil {
+		g.Frequent = []int{}
+	}
+	if g.Rare == nil {
+		g.Rare = []int{}
+	}
+	for i, f := range p.Fields {
+		gf := goldenField{Name: f.Name, Number: f.Number, Kind: string("?faiq"[f.Kind]), Min: f.Min, Max: f.Max,
+			Step: f.Step, Bits: f.Bits, QMax: f.QMax, OwnerOnly: f.OwnerOnly, Rare: f.Rare, Samples: [][2]float64{}}
+		if f.Axis != AxisNone {
+			gf.Axis = axisName(f.Axis)
+		}
+		if f.Kind != FieldQuat {
+			for _, k := range []int{0, 1, 2, 5, 11} { // the ends, 2/17, 5/17 and 11/17 of the range
+				q := spread(&f, k)
+				gf.Samples = append(gf.Samples, [2]float64{float64(q), p.Dequantize(i, q)})
+			}
+		}
+		g.Fields = append(g.Fields, gf)
+	}
+	return g
+}
+
+// TestGoldenPlans writes the plans the other golden files name, with their canonical forms and
+// IDs, which the JS client must compute alike from the same descriptors.
+func TestGoldenPlans(t *testing.T) {
+	out := map[string]goldenPlan{}
+	for name, p := range goldenPlans {
+		out[name] = toGoldenPlan(p)
+	}
+	checkGolden(t, "plans.json", out)
 }

@@ -351,3 +351,92 @@ func TestPositionAndCheck(t *testing.T) {
 		t.Error("Check accepted a value beyond the plan's fields")
 	}
 }
+
+// TestEncodeDeltaArenaLayout pins the wire layout of an arena delta, worked out by hand from
+// schema/tickrelay.proto. The arena plan has F = 3 frequent fields (x bit 0, y bit 1, heading bit
+// 2), then the hasRare bit 3, then the gap: gap << 4, as protocol version 1's mask.
+//
+//	pos  baseline                       target                          changed entry
+//	 0   id 1: x 100 y 200 h 250 s 0    x 104, h 2 (wraps: +8)          gap 0, x|h = 0b0101 = 5
+//	 1   id 2: x 40 y 40 h 10 s 5       s 7                             gap 0, hasRare = 8; rare mask 1
+//	 2   id 3: all 0                    y 3, s 1                        gap 0, hasRare|y = 10; rare mask 1
+//	     (new)                          id 7 kind 2: 1, 2, 3, 2^32-1     entered
+//
+// changed_values: id 1: x +4, heading ((2-250+128) mod 256) - 128 = +8; id 2: state +2; id 3:
+// y +3, then its rare state +1. Zigzag: 4 -> 8, 8 -> 16, 2 -> 4, 3 -> 6, 1 -> 2.
+func TestEncodeDeltaArenaLayout(t *testing.T) {
+	base := []EntityState{
+		arenaEntity(1, 1, 100, 200, 250, 0),
+		arenaEntity(2, 1, 40, 40, 10, 5),
+		arenaEntity(3, 1, 0, 0, 0, 0),
+	}
+	target := []EntityState{
+		arenaEntity(1, 1, 104, 200, 2, 0),
+		arenaEntity(2, 1, 40, 40, 10, 7),
+		arenaEntity(3, 1, 0, 3, 0, 1),
+		arenaEntity(7, 2, 1, 2, 3, maxU32),
+	}
+	s := schema.Snapshot{Tick: 7, BaselineTick: 5}
+	EncodeDelta(arenaPlan, &s, base, target, 0)
+	want := &schema.Snapshot{Tick: 7, BaselineTick: 5,
+		EnteredIds: []uint32{7}, EnteredKinds: []uint32{2}, EnteredValues: []int32{1, 2, 3, -1},
+		Changed: []uint64{5, 8, 10}, ChangedRare: []uint32{1, 1}, ChangedValues: []int32{4, 8, 2, 3, 1},
+	}
+	if !proto.Equal(&s, want) {
+		t.Fatalf("EncodeDelta =\n%v\nwant\n%v", &s, want)
+	}
+	wantBytes := []byte{
+		0x08, 7, 0x10, 5, // tick, baseline_tick
+		0x32, 1, 7, // entered_ids
+		0x3a, 1, 2, // entered_kinds
+		0x42, 4, 2, 4, 6, 1, // entered_values 1 2 3 -1
+		0x4a, 3, 5, 8, 10, // changed
+		0x52, 5, 8, 16, 4, 6, 2, // changed_values 4 8 2 3 1
+		0x62, 2, 1, 1, // changed_rare
+	}
+	got, err := proto.MarshalOptions{Deterministic: true}.Marshal(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, wantBytes) {
+		t.Fatalf("wire bytes\n% x\nwant\n% x", got, wantBytes)
+	}
+	view, err := ApplyDelta(arenaPlan, nil, base, &s)
+	if err != nil || !slices.Equal(view, target) {
+		t.Fatalf("ApplyDelta = %v, %v", view, err)
+	}
+}
+
+// TestOwnerOnlyFields: the owner receives its own owner-only fields, enters with them and sees
+// them change; every other viewer sees 0, whatever the values do, and no change is sent for them.
+func TestOwnerOnlyFields(t *testing.T) {
+	p := bodyPlan // health (slot 5) and ammo (slot 8, rare) are owner-only
+	e := func(health, ammo int32, x int32) []EntityState {
+		s := EntityState{ID: 9, Kind: 1}
+		s.Fields[0], s.Fields[5], s.Fields[8] = x, health, ammo
+		return []EntityState{s}
+	}
+	var s schema.Snapshot
+	EncodeDelta(p, &s, nil, e(50, 7, 0), 9)
+	if got := s.EnteredValues; got[5] != 50 || got[8] != 7 {
+		t.Fatalf("owner's entered values %v", got)
+	}
+	EncodeDelta(p, &s, nil, e(50, 7, 0), 1)
+	if got := s.EnteredValues; got[5] != 0 || got[8] != 0 {
+		t.Fatalf("another viewer's entered values %v", got)
+	}
+	EncodeDelta(p, &s, e(50, 7, 0), e(40, 6, 0), 1)
+	if len(s.Changed) != 0 {
+		t.Fatalf("owner-only changes sent to another viewer: %v", &s)
+	}
+	EncodeDelta(p, &s, e(50, 7, 0), e(40, 6, 1), 1)
+	if !slices.Equal(s.Changed, []uint64{1}) || !slices.Equal(s.ChangedValues, []int32{1}) || len(s.ChangedRare) != 0 {
+		t.Fatalf("another viewer gets %v; want x alone", &s)
+	}
+	EncodeDelta(p, &s, e(50, 7, 0), e(40, 6, 0), 9)
+	// health is frequent bit 5; ammo is rare bit 1 (mode, ammo, stamina, team); F = 7.
+	if !slices.Equal(s.Changed, []uint64{1<<7 | 1<<5}) || !slices.Equal(s.ChangedRare, []uint32{1 << 1}) ||
+		!slices.Equal(s.ChangedValues, []int32{-10, -1}) {
+		t.Fatalf("owner gets %v", &s)
+	}
+}
