@@ -281,3 +281,20 @@ func benchmarkRead(b *testing.B, p *Plan, msg func(int) unsafe.Pointer) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/entity")
 }
+
+// BenchmarkApplyDelta3D applies the 3D body plan's delta of BenchmarkEncodeDelta3D.
+func BenchmarkApplyDelta3D(b *testing.B) {
+	base, target := planViews(bodyPlan, 40)
+	owner := base[0].ID
+	var s schema.Snapshot
+	EncodeDelta(bodyPlan, &s, base, target, owner)
+	clientBase := asSeenBy(bodyPlan, base, owner)
+	dst := make([]EntityState, 0, len(target))
+	var err error
+	b.ReportAllocs()
+	for b.Loop() {
+		if dst, err = ApplyDelta(bodyPlan, dst[:0], clientBase, &s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -179,12 +179,13 @@ func enteredDiffs(ids []uint32) []uint32 {
 }
 
 // widePlan is a plan with the fields of protocol version 1's fixed entity and full 32-bit ranges:
-// x and y any int32, heading and state any uint32, all frequent: its changed entries are version
-// 1's (mask bit 0 x, 1 y, 2 heading, 3 state) with the hasRare bit 4 (always 0) below the gap, so
-// the structural tests carried over from version 1 keep their meaning; it accepts every value.
+// x and y any int32 (no axes: the codec does not need them), heading and state any uint32, all
+// frequent: its changed entries are version 1's (mask bit 0 x, 1 y, 2 heading, 3 state) with the
+// hasRare bit 4 (always 0) below the gap, so the structural tests carried over from version 1
+// keep their meaning; it accepts every value.
 var widePlan = mustInit(&Plan{Message: "tickrelay.test.Wide", Fields: []Field{
-	{Name: "x", Number: 1, Kind: FieldInt, Min: math.MinInt32, Max: math.MaxInt32, Axis: AxisX},
-	{Name: "y", Number: 2, Kind: FieldInt, Min: math.MinInt32, Max: math.MaxInt32, Axis: AxisY},
+	{Name: "x", Number: 1, Kind: FieldInt, Min: math.MinInt32, Max: math.MaxInt32},
+	{Name: "y", Number: 2, Kind: FieldInt, Min: math.MinInt32, Max: math.MaxInt32},
 	{Name: "heading", Number: 3, Kind: FieldInt, Min: 0, Max: math.MaxUint32},
 	{Name: "state", Number: 4, Kind: FieldInt, Min: 0, Max: math.MaxUint32},
 }})

@@ -309,6 +309,9 @@ func (p *Plan) init() error {
 		if i > 0 && f.Number <= p.Fields[i-1].Number {
 			return fmt.Errorf("netcode: message %s: fields not in ascending number order", p.Message)
 		}
+		if err := p.Fields[i].check(); err != nil {
+			return fmt.Errorf("netcode: field %s.%s: %w", p.Message, f.Name, err)
+		}
 		if f.Rare {
 			p.RareFields = append(p.RareFields, i)
 		} else {
@@ -335,6 +338,40 @@ func (p *Plan) init() error {
 	}
 	p.canonical = p.canonicalForm()
 	p.ID = fnv1a(p.canonical)
+	return nil
+}
+
+// check checks a field's parameters, as compileField sets them, and derives an angle's QMax.
+func (f *Field) check() error {
+	switch f.Kind {
+	case FieldFixed:
+		want := *f
+		if err := want.fixedRange(); err != nil {
+			return err
+		}
+		if f.QMax != want.QMax {
+			return fmt.Errorf("fixed QMax %d, want %d", f.QMax, want.QMax)
+		}
+	case FieldAngle:
+		if f.Bits < 1 || f.Bits > 16 {
+			return fmt.Errorf("angle bits %d out of range 1..16", f.Bits)
+		}
+		f.QMax = 1<<f.Bits - 1
+	case FieldInt:
+		if !(f.Min <= f.Max) || f.Min < math.MinInt32 || f.Max > math.MaxUint32 || f.Min < 0 && f.Max > math.MaxInt32 ||
+			f.Min != math.Trunc(f.Min) || f.Max != math.Trunc(f.Max) {
+			return fmt.Errorf("int range [%v, %v] does not fit 32 bits", f.Min, f.Max)
+		}
+	case FieldQuat:
+		if f.Bits < 2 || f.Bits > 10 {
+			return fmt.Errorf("quaternion bits %d out of range 2..10", f.Bits)
+		}
+	default:
+		return fmt.Errorf("unknown kind %d", f.Kind)
+	}
+	if f.Axis != AxisNone && f.Kind != FieldFixed {
+		return fmt.Errorf("only fixed fields can be an axis")
+	}
 	return nil
 }
 

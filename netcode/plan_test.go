@@ -132,13 +132,29 @@ func TestCompileErrors(t *testing.T) {
 		t.Fatal("Compile with another message's Go type succeeded")
 	}
 	// Hand-built plans: axes twice, fields out of order.
-	twice := &Plan{Message: "t.Twice", Fields: []Field{{Name: "a", Number: 1, Kind: FieldFixed, Axis: AxisX}, {Name: "b", Number: 2, Kind: FieldFixed, Axis: AxisX}}}
+	fixed := Field{Kind: FieldFixed, Min: 0, Max: 1, Step: 0.5, QMax: 2, Axis: AxisX}
+	a, b := fixed, fixed
+	a.Name, a.Number, b.Name, b.Number = "a", 1, "b", 2
+	twice := &Plan{Message: "t.Twice", Fields: []Field{a, b}}
 	if err := twice.init(); err == nil || !strings.Contains(err.Error(), "two x axis") {
 		t.Fatalf("two x axes: %v", err)
 	}
 	hidden := &Plan{Message: "t.Hidden", Fields: []Field{{Name: "level", Number: 1, Kind: FieldInt, Min: 1, Max: 99, OwnerOnly: true}}}
 	if err := hidden.init(); err == nil || !strings.Contains(err.Error(), "must hold 0") {
 		t.Fatalf("owner-only int range without 0: %v", err)
+	}
+	for _, f := range []Field{
+		{Name: "q", Number: 1, Kind: FieldFixed, Min: 0, Max: 1, Step: 0.5, QMax: 3}, // QMax not the range's
+		{Name: "a", Number: 1, Kind: FieldAngle, Bits: 0},
+		{Name: "i", Number: 1, Kind: FieldInt, Min: -1, Max: math.MaxUint32},
+		{Name: "i", Number: 1, Kind: FieldInt, Min: 2, Max: 1},
+		{Name: "q", Number: 1, Kind: FieldQuat, Bits: 11},
+		{Name: "axis", Number: 1, Kind: FieldInt, Axis: AxisX},
+		{Name: "none", Number: 1},
+	} {
+		if err := (&Plan{Message: "t.Bad", Fields: []Field{f}}).init(); err == nil {
+			t.Errorf("hand-built field %+v accepted", f)
+		}
 	}
 	order := &Plan{Message: "t.Order", Fields: []Field{{Name: "a", Number: 2, Kind: FieldInt}, {Name: "b", Number: 1, Kind: FieldInt}}}
 	if err := order.init(); err == nil {
@@ -150,9 +166,9 @@ func TestCompileErrors(t *testing.T) {
 func TestFingerprintCoversEveryParameter(t *testing.T) {
 	edits := []func(p *Plan){
 		func(p *Plan) { p.Message = "tickrelay.arena.v1.Other" },
-		func(p *Plan) { p.Fields[0].Step = 0.5 },
-		func(p *Plan) { p.Fields[0].Min = -1 },
-		func(p *Plan) { p.Fields[1].Max = 65534 },
+		func(p *Plan) { p.Fields[0].Step, p.Fields[0].QMax = 0.5, 131070 },
+		func(p *Plan) { p.Fields[0].Min, p.Fields[0].QMax = -1, 262144 },
+		func(p *Plan) { p.Fields[1].Max, p.Fields[1].QMax = 65534, 262136 },
 		func(p *Plan) { p.Fields[2].Bits = 9 },
 		func(p *Plan) { p.Fields[3].Rare = false },
 		func(p *Plan) { p.Fields[3].OwnerOnly = true },
@@ -160,7 +176,7 @@ func TestFingerprintCoversEveryParameter(t *testing.T) {
 		func(p *Plan) { p.Fields[3].Name = "flags" },
 		func(p *Plan) { p.Fields[3].Number = 5 },
 		func(p *Plan) { p.Plane = PlaneXZ },
-		func(p *Plan) { p.Fields[2].Kind = FieldQuat },
+		func(p *Plan) { p.Fields[2].Kind, p.Fields[2].Bits = FieldQuat, 8 },
 	}
 	seen := map[uint32]int{arenaPlan.ID: -1}
 	for i, edit := range edits {
@@ -438,5 +454,35 @@ func TestOwnerOnlyFields(t *testing.T) {
 	if !slices.Equal(s.Changed, []uint64{1<<7 | 1<<5}) || !slices.Equal(s.ChangedRare, []uint32{1 << 1}) ||
 		!slices.Equal(s.ChangedValues, []int32{-10, -1}) {
 		t.Fatalf("owner gets %v", &s)
+	}
+}
+
+// TestWriteArenaInput: the arena's quantized input values come out as the game's message: axes
+// from -1 to 1 in steps of 1/127 (0 at q 127), buttons as they are; and read back the same.
+func TestWriteArenaInput(t *testing.T) {
+	p := arenaInputPlan
+	for _, c := range []struct {
+		q    [3]int32
+		want *arenapb.Input
+	}{
+		{[3]int32{0, 254, 0}, &arenapb.Input{MoveX: -1, MoveY: 1}},
+		{[3]int32{127, 127, 255}, &arenapb.Input{MoveX: 0, MoveY: 0, Buttons: 255}},
+	} {
+		var src [MaxFields]int32
+		copy(src[:], c.q[:])
+		var got arenapb.Input
+		if err := p.Write(&src, &got); err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(float64(got.MoveX-c.want.MoveX)) > 1e-6 || math.Abs(float64(got.MoveY-c.want.MoveY)) > 1e-6 || got.Buttons != c.want.Buttons {
+			t.Errorf("Write(%v) = %v, want %v", c.q, &got, c.want)
+		}
+		var back [MaxFields]int32
+		if err := p.ReadMessage(&got, &back); err != nil || back != src {
+			t.Errorf("Read(Write(%v)) = %v, %v", c.q, back[:3], err)
+		}
+	}
+	if err := p.Write(&[MaxFields]int32{}, &arenapb.Entity{}); err == nil {
+		t.Error("Write into another message type succeeded")
 	}
 }

@@ -1265,7 +1265,7 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\rlast_event_id\x18\x05 \x01(\x04R\vlastEventId\x12\x19\n" +
 	"\back_tick\x18\x06 \x01(\rR\aackTick\x12#\n" +
 	"\rentity_schema\x18\a \x01(\rR\fentitySchema\x12!\n" +
-	"\finput_schema\x18\b \x01(\rR\vinputSchema\"\x80\x05\n" +
+	"\finput_schema\x18\b \x01(\rR\vinputSchema\"\x9e\x05\n" +
 	"\aWelcome\x12\x1b\n" +
 	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\rR\bentityId\x12 \n" +
@@ -1289,12 +1289,12 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\rentity_schema\x18\x11 \x01(\rR\fentitySchema\x12!\n" +
 	"\finput_schema\x18\x12 \x01(\rR\vinputSchema\x12%\n" +
 	"\x0eentity_message\x18\x13 \x01(\tR\rentityMessage\x12#\n" +
-	"\rinput_message\x18\x14 \x01(\tR\finputMessageJ\x04\b\a\x10\bJ\x04\b\b\x10\t\"b\n" +
+	"\rinput_message\x18\x14 \x01(\tR\finputMessageJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x0eposition_scaleR\fheading_bits\"j\n" +
 	"\n" +
 	"InputFrame\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12\x19\n" +
 	"\back_tick\x18\x03 \x01(\rR\aackTick\x12!\n" +
-	"\finput_values\x18\x04 \x03(\x11R\vinputValuesJ\x04\b\x02\x10\x03\"\xa3\x03\n" +
+	"\finput_values\x18\x04 \x03(\x11R\vinputValuesJ\x04\b\x02\x10\x03R\x06inputs\"\xa3\x03\n" +
 	"\bSnapshot\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\rR\x04tick\x12#\n" +
 	"\rbaseline_tick\x18\x02 \x01(\rR\fbaselineTick\x12$\n" +
