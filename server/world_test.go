@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 // A game may hold *Entity pointers: they stay the same entity across later spawns and the
@@ -76,5 +77,41 @@ func TestInitializerRunsOnceWhenTheRoomIsMade(t *testing.T) {
 	}
 	if _, ok := srv.Room("bad"); ok {
 		t.Fatal("a room whose Init failed was added")
+	}
+}
+
+// A game may replace an entity's State by another message of its type: the room reads the new
+// one. A State of another type (or nil) is a bug in the game: the tick goes on, and the entity
+// keeps the values last read.
+func TestReplacedStateIsRead(t *testing.T) {
+	r, err := server.NewRoom("w", &recorder{}, 1000, 1000, server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	e := spawnAt(r.World(), 1, 10, 10)
+	xAt := func() int32 {
+		r.Tick(time.Now())
+		frame, _ := r.WorldAt(r.CurrentTick())
+		return frame[0].Fields[0] // x, in steps of 0.25
+	}
+	if x := xAt(); x != 40 {
+		t.Fatalf("x %d, want 40", x)
+	}
+	e.State = &arenapb.Entity{X: 77}
+	if x := xAt(); x != 308 {
+		t.Fatalf("after replacing the state, x %d, want 308", x)
+	}
+	e.State = &arenapb.Input{}
+	if x := xAt(); x != 308 {
+		t.Fatalf("after a state of another type, x %d, want the last read 308", x)
+	}
+	e.State = nil
+	if x := xAt(); x != 308 {
+		t.Fatalf("after a nil state, x %d, want the last read 308", x)
+	}
+	e.State = &arenapb.Entity{X: 1}
+	if x := xAt(); x != 4 {
+		t.Fatalf("after a good state again, x %d, want 4", x)
 	}
 }
