@@ -186,8 +186,8 @@ test("golden tick arithmetic and baseline ring", () => {
   }
 });
 
-// Until Go writes plans.json, the fingerprints Go computes for its test plans are pinned here
-// (netcode/plan_test.go pins the arena's the same way).
+// The fingerprints Go computes for its test plans, pinned as netcode/plan_test.go pins the
+// arena's: a change to a test message shows here even before plans.json is regenerated.
 test("the test messages' plans have the IDs Go computes", () => {
   assert.deepEqual(Object.fromEntries(Object.entries(plans).map(([n, p]) => [n, p.id])), {
     arena: 27278705, arena_input: 1811460314, body: 2892191310, flat: 4066619297, pad: 1013134465, wide: 353511082,
