@@ -7,6 +7,6 @@
 //
 // Run it with `go run ./examples/skirmish/cmd/skirmish` and open http://127.0.0.1:8080/ in
 // Chromium: the page (examples/skirmish/web) draws the x/z plane from above. Regenerate the Go
-// code of skirmishpb/skirmish.proto with `go generate ./examples/skirmish`, and the page's JS with
-// examples/skirmish/web/build.sh.
+// code of skirmishpb/skirmish.proto with `go generate ./schema` (it is a module of the repository's
+// buf workspace), and the page's JS with examples/skirmish/web/build.sh.
 package skirmish

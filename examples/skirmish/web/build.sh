@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 nm="$here/../../../web/node_modules"
-(cd "$here/.." && go run github.com/bufbuild/buf/cmd/buf@v1.75.0 generate --template buf.gen.es.yaml --path skirmishpb)
+(cd "$here/../../.." && go run github.com/bufbuild/buf/cmd/buf@v1.75.0 generate --template examples/skirmish/buf.gen.es.yaml --path examples/skirmish/skirmishpb)
 # NODE_PATH lets esbuild resolve @bufbuild/protobuf for files outside web/.
 NODE_PATH="$nm" "$nm/.bin/esbuild" "$here/src/main.js" --bundle --format=esm --target=es2022 --minify \
 	--outfile="$here/static/skirmish.js" --log-level=warning
