@@ -54,6 +54,7 @@ type deliveryRate struct {
 	next        int
 	delivered   uint64    // wire bytes acknowledged so far
 	deliveredAt time.Time // when delivered last grew
+	ackedSentAt time.Time // when the newest acknowledged snapshot was sent
 	samples     [rateSamples]rateSample
 	nextSample  int
 	inflight    int // wire bytes sent, not acknowledged and not given up as lost
@@ -62,6 +63,10 @@ type deliveryRate struct {
 	minRTTs     [minRTTBuckets]rttSample // the least sample of each second, by second
 	lastFrame   time.Time                // when the client's previous input frame arrived
 	firstAck    time.Time                // when the first ack arrived
+	// settling: until the RTT samples stop falling, one snapshot in flight (see addRTT).
+	settled     bool
+	settleRTT   time.Duration // the previous sample while settling
+	settleCount int
 
 	estimate atomic.Uint64 // float64 bits, wire bytes per second; 0: none yet
 	minRTT   atomic.Int64  // nanoseconds; 0: no sample yet
@@ -73,6 +78,7 @@ type deliveryRate struct {
 	rate         float64   // wire bytes per second; 0: not started
 	last         time.Time // when budget last ran
 	lastDecrease time.Time
+	decreaseQ    time.Duration // the queueing delay at the last back-off
 	congested    time.Time     // when the rate last backed off; zero: never
 	rateBits     atomic.Uint64 // rate, float64 bits, for the stats
 
@@ -153,6 +159,7 @@ type sentRecord struct {
 	appLimited  bool      // sent without waiting for the window: the link may carry more
 	delivered   uint64    // the connection's delivered bytes when this was sent
 	deliveredAt time.Time // and when that count last grew
+	ackedSentAt time.Time // and when the newest snapshot acknowledged by then was sent
 	sentAt      time.Time
 	delta       bool // encoded after the first ack, so against a baseline: not a full snapshot
 }
@@ -173,13 +180,13 @@ func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, encodedAt
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.deliveredAt.IsZero() {
-		d.deliveredAt = now
+		d.deliveredAt, d.ackedSentAt = now, now
 	}
 	if r := &d.records[d.next]; r.bytes > 0 && !r.acked && !r.lost {
 		d.inflight -= r.bytes // overwritten unacknowledged: long lost
 	}
 	d.records[d.next] = sentRecord{tick: tick, bytes: bytes, appLimited: appLimited,
-		delivered: d.delivered, deliveredAt: d.deliveredAt, sentAt: now,
+		delivered: d.delivered, deliveredAt: d.deliveredAt, ackedSentAt: d.ackedSentAt, sentAt: now,
 		delta: encodedAt.IsZero() || (!d.firstAck.IsZero() && encodedAt.After(d.firstAck))}
 	d.next = (d.next + 1) % rateRecords
 	d.inflight += bytes
@@ -227,7 +234,12 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 	}
 	d.lastFrame = now
 	d.deliveredAt = now
-	interval := now.Sub(newest.deliveredAt)
+	d.ackedSentAt = newest.sentAt
+	// The bytes delivered since newest was sent, over the longer of the time they took to be
+	// acknowledged and the time they took to be sent, as BBR takes it: acks come in bunches,
+	// one per input frame (several inputs' time apart on a narrow link), and over the ack
+	// interval alone a bunch reads as a rate the link never had.
+	interval := max(now.Sub(newest.deliveredAt), newest.sentAt.Sub(newest.ackedSentAt))
 	if interval < rateMinInterval {
 		return
 	}
@@ -254,8 +266,33 @@ func (d *deliveryRate) onFrame(now time.Time) {
 	d.mu.Unlock()
 }
 
+// A new connection's first RTT samples are seldom the path's: its queue still holds what the
+// connection began with (the handshake's flight and the copies QUIC sent while it waited, the
+// first, full snapshots, the ACKs of input frames sent before the client heard it should send
+// fewer), seconds of it on a narrow link. A minimum RTT taken then includes that queue, and
+// queueing delay measured against it reads zero while the queue stays. So the sender keeps one
+// snapshot in flight, adding nothing to the queue, until a sample is no longer well below the one
+// before (the queue drained), or settleSamples samples came.
+const (
+	settleFall    = 0.8
+	settleSamples = 8
+)
+
+// settle takes an RTT sample into the settling rule. The lock is held.
+func (d *deliveryRate) settle(rtt time.Duration) {
+	if d.settled {
+		return
+	}
+	d.settleCount++
+	if d.settleRTT > 0 && float64(rtt) >= settleFall*float64(d.settleRTT) || d.settleCount >= settleSamples {
+		d.settled = true
+	}
+	d.settleRTT = rtt
+}
+
 // addRTT takes an RTT sample and updates the minimum and the queueing delay. The lock is held.
 func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
+	d.settle(rtt)
 	d.rtts[d.nextRTT] = rttSample{rtt: rtt, at: now}
 	d.nextRTT = (d.nextRTT + 1) % rttRecent
 	sec := now.Unix()
@@ -297,14 +334,14 @@ func (d *deliveryRate) forgetOldest() {
 
 // maySend reports whether a snapshot may go out now: the bytes in flight are within what the
 // path holds, delivery rate x (minimum RTT + ackInterval). The snapshot itself is on top, so
-// that one always may go when nothing is in flight. Before the first RTT sample, only one
+// that one always may go when nothing is in flight. Until the RTT samples settle, only one
 // snapshot may be in flight.
 func (d *deliveryRate) maySend(bytes int, ackInterval time.Duration) bool {
 	d.mu.Lock()
-	inflight := d.inflight
+	inflight, settled := d.inflight, d.settled
 	d.mu.Unlock()
 	bdp := 0
-	if rtt := time.Duration(d.minRTT.Load()); rtt > 0 {
+	if rtt := time.Duration(d.minRTT.Load()); rtt > 0 && settled {
 		// The larger of what arrives and what the budget lets the client be sent: a cap from
 		// the delivery rate alone holds back a client whose snapshots already wait for the
 		// budget, which lowers what arrives, and so the cap: a spiral that leaves it less than
@@ -328,11 +365,12 @@ func (d *deliveryRate) inFlightCap() int { return int(d.capBytes.Load()) }
 func (d *deliveryRate) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.records, d.next, d.delivered, d.deliveredAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}
+	d.records, d.next, d.delivered, d.deliveredAt, d.ackedSentAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}, time.Time{}
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
 	d.inflight = 0
 	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
 	d.lastFrame, d.firstAck = time.Time{}, time.Time{}
+	d.settled, d.settleRTT, d.settleCount = false, 0, 0
 	d.estimate.Store(0)
 	d.minRTT.Store(0)
 	d.queue.Store(0)
@@ -374,7 +412,7 @@ func (d *deliveryRate) phase(now time.Time) int {
 func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.Duration) float64 {
 	est, minRTT := d.bytesPerSecond(), d.minRTTEstimate()
 	if est == 0 {
-		d.rate, d.last, d.lastDecrease, d.congested = 0, time.Time{}, time.Time{}, time.Time{}
+		d.rate, d.last, d.lastDecrease, d.congested, d.decreaseQ = 0, time.Time{}, time.Time{}, time.Time{}, 0
 		d.rateBits.Store(0)
 		return 0
 	}
@@ -398,11 +436,16 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	target := min(queueTarget+time.Duration((d.avgWire()+ackPacketBytes)/est*float64(time.Second)), maxQueueTarget) + ackInterval/2
 	switch q := d.queueDelay(); {
 	case q > target:
-		if now.Sub(d.lastDecrease) >= minRTT+q { // once per round trip: the last back-off shows by then
+		// Once per round trip (the last back-off shows by then), and again only while the queue
+		// does not fall: after a back-off the queue drains at the 15% the rate gave up, over
+		// several round trips, and a back-off in each of them would compound to a fraction of
+		// the link.
+		if now.Sub(d.lastDecrease) >= minRTT+q && (d.decreaseQ == 0 || q > d.decreaseQ*3/4) {
 			d.rate = decreaseFactor * min(d.rate, est)
-			d.lastDecrease, d.congested = now, now
+			d.lastDecrease, d.congested, d.decreaseQ = now, now, q
 		}
 	case q <= target*3/4 && dt > 0:
+		d.decreaseQ = 0
 		// Slower as the queue nears the target, as LEDBAT grows.
 		grow := additiveIncrease * (1 - float64(q)/float64(target))
 		if now.Sub(d.lastDecrease) > growthAfter {

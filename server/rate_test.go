@@ -88,11 +88,27 @@ func TestRateAppLimitedSamplesOnlyRaise(t *testing.T) {
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a lower app-limited sample, want 8000 kept", got)
 	}
-	// 4000 bytes in 250 ms since the last delivery: 16000 B/s raises it.
-	d.onSend(3, 4000, true, time.Time{}, at(2000*time.Millisecond))
+	// 4000 bytes in 250 ms since the last delivery, sent 250 ms after the last acknowledged
+	// snapshot: 16000 B/s raises it.
+	d.onSend(3, 4000, true, time.Time{}, at(1750*time.Millisecond))
 	d.onAck(3, at(2250*time.Millisecond))
 	if got := d.bytesPerSecond(); got != 16000 {
 		t.Fatalf("estimate %v after a higher app-limited sample, want 16000", got)
+	}
+}
+
+// Acks come in bunches, one per input frame: a snapshot sent just after one ack and acknowledged
+// by the next, moments later, says the link delivered no faster than the server sent.
+func TestRateSampleNotAboveTheSendRate(t *testing.T) {
+	d := primed(t) // tick 1: sent at 0, acked at 125 ms
+	d.onSend(2, 1000, false, time.Time{}, at(130*time.Millisecond))
+	d.onAck(2, at(375*time.Millisecond))
+	// Tick 3 goes 250 ms after tick 2 and its ack comes 20 ms after tick 2's: over the ack
+	// interval alone 50000 B/s, but the bytes were sent at 4000 B/s.
+	d.onSend(3, 1000, false, time.Time{}, at(380*time.Millisecond))
+	d.onAck(3, at(400*time.Millisecond))
+	if got := d.bytesPerSecond(); got != 8000 {
+		t.Fatalf("estimate %v after a bunched ack, want 8000 kept (the sample is 4000 B/s)", got)
 	}
 }
 
@@ -316,6 +332,7 @@ func TestRateInFlightCap(t *testing.T) {
 		t.Fatal("a second snapshot before any RTT sample")
 	}
 	d.onAck(1, at(100*time.Millisecond)) // 5000 B/s, RTT 100 ms
+	d.settled = true                     // as if the samples had settled (see TestRateSettles)
 	ack := 20 * time.Millisecond
 	// 2 x 5000 x 0.12 = 1200 bytes.
 	d.onSend(2, 400, false, time.Time{}, at(200*time.Millisecond))
@@ -383,3 +400,71 @@ func (nopGame) Join(w *World, p *Player) (uint32, error) { return w.Spawn(1, 10,
 func (nopGame) Leave(w *World, p *Player)                { w.Despawn(p.Entity) }
 func (nopGame) Input(*World, *Player, Input)             {}
 func (nopGame) Step(*World, time.Duration)               {}
+
+// A new connection's first RTT samples include the queue it began with: while each sample is well
+// below the one before, that queue is draining, and one snapshot at a time may be in flight; the
+// cap opens once a sample is not (or after settleSamples samples).
+func TestRateSettles(t *testing.T) {
+	d := &deliveryRate{}
+	tick := uint32(0)
+	sample := func(rtt time.Duration, sentAt time.Duration) {
+		t.Helper()
+		tick++
+		if !d.maySend(100, 0) {
+			t.Fatalf("tick %d: nothing in flight, may not send", tick)
+		}
+		d.onSend(tick, 100, false, time.Time{}, at(sentAt))
+		if d.maySend(100, 0) {
+			t.Fatalf("tick %d: a second snapshot in flight before the RTT settled", tick)
+		}
+		d.onAck(tick, at(sentAt+rtt))
+	}
+	// 800, 400, 200, 120 ms: each below 0.8 times the one before, the queue draining.
+	now := time.Duration(0)
+	for _, ms := range []time.Duration{800, 400, 200, 120} {
+		sample(ms*time.Millisecond, now)
+		now += ms*time.Millisecond + time.Millisecond
+	}
+	tick++
+	d.onSend(tick, 100, false, time.Time{}, at(now))
+	d.onAck(tick, at(now+110*time.Millisecond)) // 110 ms: not below 0.8 x 120 ms
+	now += 111 * time.Millisecond
+	d.onSend(tick+1, 100, false, time.Time{}, at(now))
+	if !d.maySend(100, 0) {
+		t.Fatalf("a sample no longer falling: the cap should open (cap %d)", d.inFlightCap())
+	}
+	// settleSamples samples settle it whatever they are.
+	d = &deliveryRate{}
+	tick, now = 0, 0
+	rtt := 4 * time.Second
+	for range settleSamples - 1 {
+		sample(rtt, now)
+		now += rtt + time.Millisecond
+		rtt /= 2
+	}
+	d.onSend(tick+1, 100, false, time.Time{}, at(now))
+	d.onAck(tick+1, at(now+rtt))
+	d.onSend(tick+2, 100, false, time.Time{}, at(now+rtt+time.Millisecond))
+	if !d.maySend(100, 100*time.Millisecond) {
+		t.Fatalf("after %d samples the cap should open", settleSamples)
+	}
+}
+
+// The ACK-only packets charged to a client fall smoothly as its snapshots rise, with no step at
+// which a few snapshots fewer cost a whole ACK's worth more of each one.
+func TestAckShareIsSmooth(t *testing.T) {
+	prev := ackBytesPerSecond(30, 0)
+	if want := 15.0 * ackPacketBytes; prev != want {
+		t.Fatalf("no snapshots: %v B/s of ACKs, want %v (one per two inputs)", prev, want)
+	}
+	for s := 0.5; s <= 40; s += 0.5 {
+		got := ackBytesPerSecond(30, s)
+		if got > prev || prev-got > 0.5*ackPacketBytes/2+1e-9 {
+			t.Fatalf("at %.1f snapshots/s %v B/s of ACKs after %v at %.1f: want a small fall", s, got, prev, s-0.5)
+		}
+		prev = got
+	}
+	if got := ackBytesPerSecond(30, 30); got != 0 {
+		t.Fatalf("a snapshot per input: %v B/s of ACKs, want 0 (each carries the ACK)", got)
+	}
+}

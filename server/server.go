@@ -277,6 +277,10 @@ func (s *Server) quicConfig() *quic.Config {
 		MaxStreamReceiveWindow:           maxStreamWindow,
 		InitialConnectionReceiveWindow:   initialConnectionWindow,
 		MaxConnectionReceiveWindow:       maxConnectionWindow,
+		// Path MTU probes are packets of up to 1452 bytes, one every 5 RTTs until the search
+		// ends: on a narrow link each holds the queue for hundreds of milliseconds, and nothing
+		// gains from them, since snapshots go as datagrams of at most MaxDatagram bytes.
+		DisablePathMTUDiscovery: true,
 	}
 }
 

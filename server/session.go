@@ -283,6 +283,9 @@ func (ss *session) serve(ctx context.Context) error {
 	ss.serving = true
 	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
 	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
+	if step, ok := ss.pacer.start(); ok {
+		ss.hints.put(inputHint(step))
+	}
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)

@@ -13,6 +13,9 @@ import (
 
 const freshnessRun = 6 * time.Second
 
+// maxFrame is the largest frame a 1280-byte QUIC packet makes: Ethernet 14, IPv4 20, UDP 8.
+const maxFrame = 1280 + 42
+
 // checkFresh fails t unless every client connected and kept receiving snapshots and none failed
 // to decode, the worst client's age p99 stays under maxP99, and the queue never held more than
 // the tbf's limit.
@@ -46,6 +49,11 @@ func checkQueue(t *testing.T, r netlab.Result) {
 	t.Helper()
 	if limit := r.Scenario.Down.WithDefaults().Limit; r.Queue.BacklogMax > limit+1514 {
 		t.Errorf("queue held %d bytes, more than the tbf limit %d", r.Queue.BacklogMax, limit)
+	}
+	// QUIC packets are at most 1280 bytes (quic-go's initial packet size) with path MTU discovery
+	// off: its probes, up to 1452 bytes, each held a narrow link's queue for hundreds of ms.
+	if largest := r.Frames.Largest; largest > maxFrame {
+		t.Errorf("a %d-byte frame on the link, more than %d: path MTU probes?", largest, maxFrame)
 	}
 	if r.Queue.Samples < 10 {
 		t.Errorf("only %d qdisc samples", r.Queue.Samples)
