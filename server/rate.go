@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,6 +68,7 @@ type deliveryRate struct {
 	settled     bool
 	settleRTT   time.Duration // the previous sample while settling
 	settleCount int
+	path        *sharedPath // the path this client shares with others from its address; nil: none
 
 	estimate atomic.Uint64 // float64 bits, wire bytes per second; 0: none yet
 	minRTT   atomic.Int64  // nanoseconds; 0: no sample yet
@@ -302,11 +304,9 @@ func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
 	} else if rtt < b.rtt {
 		b.rtt = rtt
 	}
-	least := time.Duration(0)
-	for _, b := range d.minRTTs {
-		if !b.at.IsZero() && sec-b.at.Unix() < minRTTBuckets && (least == 0 || b.rtt < least) {
-			least = b.rtt
-		}
+	least := leastRTT(&d.minRTTs, sec)
+	if d.path != nil {
+		least = d.path.add(rtt, now, least)
 	}
 	recent := time.Duration(0)
 	for _, s := range d.rtts {
@@ -316,6 +316,102 @@ func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
 	}
 	d.minRTT.Store(int64(max(least, 1)))
 	d.queue.Store(int64(max(recent-least, 0)))
+}
+
+// leastRTT returns the least of the samples of the last minRTTBuckets seconds before sec, 0 if none.
+func leastRTT(buckets *[minRTTBuckets]rttSample, sec int64) time.Duration {
+	least := time.Duration(0)
+	for _, b := range buckets {
+		if !b.at.IsZero() && sec-b.at.Unix() < minRTTBuckets && (least == 0 || b.rtt < least) {
+			least = b.rtt
+		}
+	}
+	return least
+}
+
+// Clients that share a bottleneck must see the same queueing delay, or they do not share it
+// fairly: one that connected while the others kept a queue measures that queue into its minimum
+// RTT, sees none, and grows while they back off (the latecomer problem of delay-based control;
+// behind a narrow shared link its handshake, too, waited in that queue). The server cannot see
+// which clients share a link, but clients from one address (a household behind one NAT, a
+// test's network namespace) most often share its narrowest part: their controllers measure
+// queueing delay against the least RTT any of them saw. The synchronised drain (see draining)
+// covers clients that share a link from different addresses.
+
+// sharedPath is the least RTT of the clients from one address, by second, as deliveryRate keeps
+// its own.
+type sharedPath struct {
+	mu      sync.Mutex
+	minRTTs [minRTTBuckets]rttSample
+	users   int // sessions joined; owned by sharedPaths
+}
+
+// add takes a client's RTT sample and returns the path's least RTT, given the client's own least.
+func (p *sharedPath) add(rtt time.Duration, now time.Time, own time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sec := now.Unix()
+	b := &p.minRTTs[sec%minRTTBuckets]
+	if b.at.IsZero() || b.at.Unix() != sec || rtt < b.rtt {
+		*b = rttSample{rtt: rtt, at: now}
+	}
+	return min(own, leastRTT(&p.minRTTs, sec))
+}
+
+// sharedPaths holds the paths of the clients connected, by address.
+type sharedPaths struct {
+	mu sync.Mutex
+	m  map[string]*sharedPath
+}
+
+// join returns the path of the clients from key, creating it for the first.
+func (s *sharedPaths) join(key string) *sharedPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[string]*sharedPath)
+	}
+	p := s.m[key]
+	if p == nil {
+		p = &sharedPath{}
+		s.m[key] = p
+	}
+	p.users++
+	return p
+}
+
+// leave undoes a join; the last client to leave removes the path.
+func (s *sharedPaths) leave(key string, p *sharedPath) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.users--; p.users == 0 && s.m[key] == p {
+		delete(s.m, key)
+	}
+}
+
+// pathKey returns the address that keys a client's shared path: its IP, for a client over UDP.
+func pathKey(a net.Addr) (string, bool) {
+	u, ok := a.(*net.UDPAddr)
+	if !ok {
+		return "", false
+	}
+	return u.IP.String(), true
+}
+
+// setPath makes the controller measure against the least RTT of p.
+func (d *deliveryRate) setPath(p *sharedPath) {
+	d.mu.Lock()
+	d.path = p
+	d.mu.Unlock()
+}
+
+// clearPath undoes setPath(p), unless another path was set since (a resumed session's).
+func (d *deliveryRate) clearPath(p *sharedPath) {
+	d.mu.Lock()
+	if d.path == p {
+		d.path = nil
+	}
+	d.mu.Unlock()
 }
 
 // forgetOldest gives up on the oldest snapshot in flight, as lost: an ack timeout passed.
@@ -436,13 +532,17 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	target := min(queueTarget+time.Duration((d.avgWire()+ackPacketBytes)/est*float64(time.Second)), maxQueueTarget) + ackInterval/2
 	switch q := d.queueDelay(); {
 	case q > target:
-		// Once per round trip (the last back-off shows by then), and again only while the queue
-		// does not fall: after a back-off the queue drains at the 15% the rate gave up, over
+		// At most once per round trip (the last back-off shows by then), and not while the
+		// queue falls: after a back-off the queue drains at the 15% the rate gave up, over
 		// several round trips, and a back-off in each of them would compound to a fraction of
-		// the link.
-		if now.Sub(d.lastDecrease) >= minRTT+q && (d.decreaseQ == 0 || q > d.decreaseQ*3/4) {
-			d.rate = decreaseFactor * min(d.rate, est)
-			d.lastDecrease, d.congested, d.decreaseQ = now, now, q
+		// the link. A round trip in which the queue fell by a quarter is let be; one in which
+		// it did not backs off again.
+		if now.Sub(d.lastDecrease) >= minRTT+q {
+			if d.decreaseQ == 0 || q > d.decreaseQ*3/4 {
+				d.rate = decreaseFactor * min(d.rate, est)
+				d.congested = now
+			}
+			d.lastDecrease, d.decreaseQ = now, q
 		}
 	case q <= target*3/4 && dt > 0:
 		d.decreaseQ = 0

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"net"
 	"testing"
 	"time"
 )
@@ -466,5 +467,79 @@ func TestAckShareIsSmooth(t *testing.T) {
 	}
 	if got := ackBytesPerSecond(30, 30); got != 0 {
 		t.Fatalf("a snapshot per input: %v B/s of ACKs, want 0 (each carries the ACK)", got)
+	}
+}
+
+// After a back-off the queue takes several round trips to drain: a round trip in which it fell by
+// a quarter brings no further back-off, one in which it did not does.
+func TestRateBackOffDoesNotCompoundWhileTheQueueFalls(t *testing.T) {
+	d := &deliveryRate{}
+	d.setPhase(2)
+	d.onSend(1, 1000, false, time.Time{}, at(0))
+	d.onAck(1, at(100*time.Millisecond)) // 10000 B/s, RTT 100 ms
+	now := at(2 * ratePhase)
+	d.budget(now, 1e6, 0)
+	step := func(q time.Duration) float64 {
+		d.queue.Store(int64(q))
+		now = now.Add(100*time.Millisecond + q)
+		d.budget(now, 1e6, 0)
+		return d.rateNow()
+	}
+	if got := step(400 * time.Millisecond); got != decreaseFactor*10000 {
+		t.Fatalf("rate %v after a 400 ms queue, want %v", got, decreaseFactor*10000)
+	}
+	for _, q := range []time.Duration{280, 200, 140} { // each under 3/4 of the one before
+		if got := step(q * time.Millisecond); got != decreaseFactor*10000 {
+			t.Fatalf("rate %v a round trip later, the queue down to %v ms: want no further back-off", got, q)
+		}
+	}
+	if got := step(130 * time.Millisecond); got != decreaseFactor*decreaseFactor*10000 {
+		t.Fatalf("rate %v once the queue stopped falling at 130 ms, want a second back-off", got)
+	}
+}
+
+// Clients from one address measure queueing delay against the least RTT any of them saw: one that
+// joined while the others kept a queue sees that queue, not none.
+func TestRateSharedPathSeesTheQueue(t *testing.T) {
+	var paths sharedPaths
+	key, ok := pathKey(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 5000})
+	if !ok || key != "10.0.0.2" {
+		t.Fatalf("path key %q, %v", key, ok)
+	}
+	if _, ok := pathKey(&net.TCPAddr{}); ok {
+		t.Fatal("a path key for an address that is not UDP")
+	}
+	early, late := &deliveryRate{}, &deliveryRate{}
+	pe, pl := paths.join(key), paths.join(key)
+	if pe != pl {
+		t.Fatal("two clients from one address on different paths")
+	}
+	early.setPath(pe)
+	late.setPath(pl)
+	sample := func(d *deliveryRate, tick uint32, sent, rtt time.Duration) {
+		d.onFrame(at(sent))
+		d.onSend(tick, 100, false, time.Time{}, at(sent))
+		d.onAck(tick, at(sent+rtt))
+	}
+	sample(early, 1, 0, 20*time.Millisecond)
+	for i := range uint32(3) {
+		sample(late, 1+i, time.Second+time.Duration(i)*400*time.Millisecond, 300*time.Millisecond)
+	}
+	if got, q := late.minRTTEstimate(), late.queueDelay(); got != 20*time.Millisecond || q != 280*time.Millisecond {
+		t.Fatalf("latecomer: min RTT %v, queue %v; want the path's 20ms and 280ms", got, q)
+	}
+	late.clearPath(pe)
+	paths.leave(key, pl)
+	if len(paths.m) != 1 {
+		t.Fatalf("%d paths after one of two clients left, want 1", len(paths.m))
+	}
+	paths.leave(key, pe)
+	if len(paths.m) != 0 {
+		t.Fatalf("%d paths after both left, want none", len(paths.m))
+	}
+	// Alone again, the latecomer measures against its own samples.
+	sample(late, 10, 3*time.Second, 300*time.Millisecond)
+	if got := late.minRTTEstimate(); got != 300*time.Millisecond {
+		t.Fatalf("min RTT %v without the path, want its own 300ms", got)
 	}
 }

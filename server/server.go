@@ -55,6 +55,8 @@ type Server struct {
 	resumeMu  sync.Mutex
 	resumable map[string]*Peer // resume token: player
 
+	paths sharedPaths // the clients' paths by address, for their congestion controllers
+
 	runCtx   context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup

@@ -286,6 +286,12 @@ func (ss *session) serve(ctx context.Context) error {
 	if step, ok := ss.pacer.start(); ok {
 		ss.hints.put(inputHint(step))
 	}
+	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
+		path := ss.srv.paths.join(key)
+		ss.peer.rate.setPath(path)
+		defer ss.srv.paths.leave(key, path)
+		defer ss.peer.rate.clearPath(path)
+	}
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
