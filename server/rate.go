@@ -80,7 +80,8 @@ type deliveryRate struct {
 	rate         float64   // wire bytes per second; 0: not started
 	last         time.Time // when budget last ran
 	lastDecrease time.Time
-	decreaseQ    time.Duration // the queueing delay at the last back-off
+	lastCheck    time.Time     // when the queue above the target was last looked at
+	decreaseQ    time.Duration // the queueing delay then
 	congested    time.Time     // when the rate last backed off; zero: never
 	rateBits     atomic.Uint64 // rate, float64 bits, for the stats
 
@@ -508,12 +509,13 @@ func (d *deliveryRate) phase(now time.Time) int {
 func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.Duration) float64 {
 	est, minRTT := d.bytesPerSecond(), d.minRTTEstimate()
 	if est == 0 {
-		d.rate, d.last, d.lastDecrease, d.congested, d.decreaseQ = 0, time.Time{}, time.Time{}, time.Time{}, 0
+		d.rate, d.last, d.lastDecrease, d.congested = 0, time.Time{}, time.Time{}, time.Time{}
+		d.lastCheck, d.decreaseQ = time.Time{}, 0
 		d.rateBits.Store(0)
 		return 0
 	}
 	if d.rate == 0 { // the first estimates
-		d.rate, d.last, d.lastDecrease = est, now, now
+		d.rate, d.last, d.lastDecrease, d.lastCheck = est, now, now, now
 	}
 	dt := now.Sub(d.last).Seconds()
 	d.last = now
@@ -537,12 +539,12 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 		// several round trips, and a back-off in each of them would compound to a fraction of
 		// the link. A round trip in which the queue fell by a quarter is let be; one in which
 		// it did not backs off again.
-		if now.Sub(d.lastDecrease) >= minRTT+q {
+		if now.Sub(d.lastCheck) >= minRTT+q {
 			if d.decreaseQ == 0 || q > d.decreaseQ*3/4 {
 				d.rate = decreaseFactor * min(d.rate, est)
-				d.congested = now
+				d.lastDecrease, d.congested = now, now
 			}
-			d.lastDecrease, d.decreaseQ = now, q
+			d.lastCheck, d.decreaseQ = now, q
 		}
 	case q <= target*3/4 && dt > 0:
 		d.decreaseQ = 0
