@@ -120,7 +120,7 @@ const (
 	additiveIncrease = 500
 	// multiplicativeIncrease is the faster growth, per second, once growthAfter passed with no
 	// back-off: the link is far from full (or became wider).
-	multiplicativeIncrease = 0.25
+	multiplicativeIncrease = 1.0
 	growthAfter            = 3 * time.Second
 	// minRate is the least rate a measured link is budgeted, wire bytes per second.
 	minRate = 1000
