@@ -275,9 +275,12 @@ func (d *deliveryRate) onFrame(now time.Time) {
 // fewer), seconds of it on a narrow link. A minimum RTT taken then includes that queue, and
 // queueing delay measured against it reads zero while the queue stays. So the sender keeps one
 // snapshot in flight, adding nothing to the queue, until a sample is no longer well below the one
-// before (the queue drained), or settleSamples samples came.
+// before (the queue drained), or settleSamples samples came. Well below: by a fifth, or by
+// settleStep, which is more where the queue is long (a narrow link drains it slowly, and samples
+// step by the input frames' interval as well).
 const (
 	settleFall    = 0.8
+	settleStep    = 50 * time.Millisecond
 	settleSamples = 8
 )
 
@@ -287,7 +290,8 @@ func (d *deliveryRate) settle(rtt time.Duration) {
 		return
 	}
 	d.settleCount++
-	if d.settleRTT > 0 && float64(rtt) >= settleFall*float64(d.settleRTT) || d.settleCount >= settleSamples {
+	falling := max(time.Duration(settleFall*float64(d.settleRTT)), d.settleRTT-settleStep)
+	if d.settleRTT > 0 && rtt >= falling || d.settleCount >= settleSamples {
 		d.settled = true
 	}
 	d.settleRTT = rtt

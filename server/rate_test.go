@@ -420,9 +420,10 @@ func TestRateSettles(t *testing.T) {
 		}
 		d.onAck(tick, at(sentAt+rtt))
 	}
-	// 800, 400, 200, 120 ms: each below 0.8 times the one before, the queue draining.
+	// 800, 700, 400, 200, 120 ms: each below 0.8 times the one before or 50 ms less, the queue
+	// draining.
 	now := time.Duration(0)
-	for _, ms := range []time.Duration{800, 400, 200, 120} {
+	for _, ms := range []time.Duration{800, 700, 400, 200, 120} {
 		sample(ms*time.Millisecond, now)
 		now += ms*time.Millisecond + time.Millisecond
 	}
