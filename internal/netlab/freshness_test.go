@@ -60,18 +60,20 @@ func checkQueue(t *testing.T, r netlab.Result) {
 	}
 }
 
-// A quarter of what the stream needs: the queue at the bottleneck fills (today to the tbf limit,
-// 2 s at this rate; age p99 has reached 3.2 s at 16 kbit/s), yet snapshots keep arriving.
+// A quarter of what the stream needs: the connection's start fills the queue at the bottleneck
+// (the handshake's flight and QUIC's copies of it, about 2 s at this rate, which is what the age
+// p99 of about 1.9 s shows), then it drains and snapshots keep arriving, about 8 a second.
 func TestBottleneckQuarterNeed(t *testing.T) {
 	netlab.Skip(t)
 	r := netlab.Run(t, netlab.Bottleneck(netlab.TBF{Rate: netlab.NeedBits / 4}, 1, freshnessRun))
-	checkFresh(t, r, 1, 5000)
+	checkFresh(t, r, 3, 3000)
 }
 
+// Half of the need: about 19 snapshots a second, age p99 under a second (the start again).
 func TestBottleneckHalfNeed(t *testing.T) {
 	netlab.Skip(t)
 	r := netlab.Run(t, netlab.Bottleneck(netlab.TBF{Rate: netlab.NeedBits / 2}, 1, freshnessRun))
-	checkFresh(t, r, 2, 3000)
+	checkFresh(t, r, 8, 2000)
 }
 
 // Five clients sharing a link with 35% of what their five streams need: every one connects and
