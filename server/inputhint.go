@@ -75,20 +75,6 @@ func newInputPacer(inputRate, tickRate int) inputPacer {
 	}
 }
 
-// start returns the send_every a new session's client should begin with, and whether to tell it:
-// the fewest frames the pacing allows. Until the link is measured, every frame's ACK might be
-// what a narrow link cannot carry: at 30 frames a second they alone fill 18 kbit/s, and the
-// hint that would have fewer sent, given once snapshots show the link narrow, then waits seconds
-// in the queue they made. A wide link shows itself within hintRaiseAfter reviews, and its
-// client is then told to send every input.
-func (p *inputPacer) start() (int, bool) {
-	if p.maxStep == 1 {
-		return 1, false
-	}
-	p.step = p.maxStep
-	return p.step, true
-}
-
 // review takes the peer's counters at now and returns the send_every the client should use, and
 // whether that is news to tell it.
 func (p *inputPacer) review(st PeerStats, now time.Time) (step int, changed bool) {

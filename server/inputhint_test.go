@@ -91,23 +91,3 @@ func TestInputPacerReviewsCounters(t *testing.T) {
 		t.Fatalf("first wide review: step %d, hint %v; want 3 and no hint", step, hint)
 	}
 }
-
-// A new client starts with the fewest frames, before its link is measured, and a wide link gets
-// every input back after hintRaiseAfter reviews that keep up with the ticks.
-func TestInputPacerStartsWithFewestFrames(t *testing.T) {
-	p := newInputPacer(30, 30)
-	if step, ok := p.start(); step != 3 || !ok {
-		t.Fatalf("start: send_every %d (tell %v), want 3, told", step, ok)
-	}
-	t0 := time.Unix(1000, 0)
-	for i := range hintRaiseAfter {
-		step, hint := p.decide(30, 50000, t0.Add(time.Duration(i)*hintReview))
-		if last := i == hintRaiseAfter-1; hint != last || (last && step != 1) || (!last && step != 3) {
-			t.Fatalf("review %d on a wide link: send_every %d, hint %v", i+1, step, hint)
-		}
-	}
-	slow := newInputPacer(10, 30)
-	if step, ok := slow.start(); step != 1 || ok {
-		t.Fatalf("inputs at 10 a second, no pacing: start %d (tell %v), want 1, not told", step, ok)
-	}
-}

@@ -63,12 +63,13 @@ type deliveryRate struct {
 	nextRTT     int
 	minRTTs     [minRTTBuckets]rttSample // the least sample of each second, by second
 	lastFrame   time.Time                // when the client's previous input frame arrived
+	frameGap    time.Duration            // the time between input frames, a moving average
 	firstAck    time.Time                // when the first ack arrived
 	// settling: until the RTT samples stop falling, one snapshot in flight (see addRTT).
 	settled     bool
 	settleRTT   time.Duration // the previous sample while settling
 	settleCount int
-	path        *sharedPath // the path this client shares with others from its address; nil: none
+	path        atomic.Pointer[sharedPath] // the path this client shares with others from its address
 
 	estimate atomic.Uint64 // float64 bits, wire bytes per second; 0: none yet
 	minRTT   atomic.Int64  // nanoseconds; 0: no sample yet
@@ -235,7 +236,7 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 		}
 		d.addRTT(max(rtt, time.Microsecond), now)
 	}
-	d.lastFrame = now
+	d.noteFrame(now)
 	d.deliveredAt = now
 	d.ackedSentAt = newest.sentAt
 	// The bytes delivered since newest was sent, over the longer of the time they took to be
@@ -265,8 +266,17 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 // onFrame notes an input frame from the client that acknowledged nothing new.
 func (d *deliveryRate) onFrame(now time.Time) {
 	d.mu.Lock()
-	d.lastFrame = now
+	d.noteFrame(now)
 	d.mu.Unlock()
+}
+
+// noteFrame notes an input frame's arrival, and the time between frames: acks come only that
+// often, and fewer frames than inputs (see inputPacer) mean acks further apart. The lock is held.
+func (d *deliveryRate) noteFrame(now time.Time) {
+	if gap := now.Sub(d.lastFrame); !d.lastFrame.IsZero() && gap > 0 && gap < time.Second {
+		d.frameGap += (gap - d.frameGap) / 8
+	}
+	d.lastFrame = now
 }
 
 // A new connection's first RTT samples are seldom the path's: its queue still holds what the
@@ -310,8 +320,8 @@ func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
 		b.rtt = rtt
 	}
 	least := leastRTT(&d.minRTTs, sec)
-	if d.path != nil {
-		least = d.path.add(rtt, now, least)
+	if p := d.path.Load(); p != nil {
+		least = p.add(rtt, now, least)
 	}
 	recent := time.Duration(0)
 	for _, s := range d.rtts {
@@ -349,6 +359,25 @@ type sharedPath struct {
 	mu      sync.Mutex
 	minRTTs [minRTTBuckets]rttSample
 	users   int // sessions joined; owned by sharedPaths
+
+	// handshakeAt is when a new connection from the path's address last began its handshake
+	// (unix nanoseconds; 0: none since the last session joined).
+	handshakeAt atomic.Int64
+}
+
+// A new connection's handshake is a burst of several kilobytes (with the post-quantum key
+// exchange, the server's first flight alone is about 4 kB, and QUIC repeats it when no ack comes
+// in time), and behind a narrow shared link it lands in the queue the others' snapshots keep:
+// tail-dropped again and again, with QUIC's probe timeout doubling each time, a late joiner may
+// wait many seconds to connect. So while a handshake from their address is under way, for at
+// most handshakeYield, the clients already on the path send at drainGain of their rates: the
+// queue drains and the flight fits.
+const handshakeYield = 2 * time.Second
+
+// yielding reports whether the clients on p should make way for a handshake at now.
+func (p *sharedPath) yielding(now time.Time) bool {
+	at := p.handshakeAt.Load()
+	return at != 0 && now.UnixNano()-at < int64(handshakeYield)
 }
 
 // add takes a client's RTT sample and returns the path's least RTT, given the client's own least.
@@ -382,7 +411,23 @@ func (s *sharedPaths) join(key string) *sharedPath {
 		s.m[key] = p
 	}
 	p.users++
+	p.handshakeAt.Store(0) // the handshake that made way for this session is over
 	return p
+}
+
+// handshake notes that a connection from a began its handshake at now: the clients from its
+// address yield (see handshakeYield). Addresses with no client connected are not recorded.
+func (s *sharedPaths) handshake(a net.Addr, now time.Time) {
+	key, ok := pathKey(a)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	p := s.m[key]
+	s.mu.Unlock()
+	if p != nil {
+		p.handshakeAt.Store(now.UnixNano())
+	}
 }
 
 // leave undoes a join; the last client to leave removes the path.
@@ -404,20 +449,10 @@ func pathKey(a net.Addr) (string, bool) {
 }
 
 // setPath makes the controller measure against the least RTT of p.
-func (d *deliveryRate) setPath(p *sharedPath) {
-	d.mu.Lock()
-	d.path = p
-	d.mu.Unlock()
-}
+func (d *deliveryRate) setPath(p *sharedPath) { d.path.Store(p) }
 
 // clearPath undoes setPath(p), unless another path was set since (a resumed session's).
-func (d *deliveryRate) clearPath(p *sharedPath) {
-	d.mu.Lock()
-	if d.path == p {
-		d.path = nil
-	}
-	d.mu.Unlock()
-}
+func (d *deliveryRate) clearPath(p *sharedPath) { d.path.CompareAndSwap(p, nil) }
 
 // forgetOldest gives up on the oldest snapshot in flight, as lost: an ack timeout passed.
 func (d *deliveryRate) forgetOldest() {
@@ -434,12 +469,14 @@ func (d *deliveryRate) forgetOldest() {
 }
 
 // maySend reports whether a snapshot may go out now: the bytes in flight are within what the
-// path holds, delivery rate x (minimum RTT + ackInterval). The snapshot itself is on top, so
+// path holds, delivery rate x (minimum RTT + the time between acks: ackInterval, or the measured
+// time between input frames where longer). The snapshot itself is on top, so
 // that one always may go when nothing is in flight. Until the RTT samples settle, only one
 // snapshot may be in flight.
 func (d *deliveryRate) maySend(bytes int, ackInterval time.Duration) bool {
 	d.mu.Lock()
 	inflight, settled := d.inflight, d.settled
+	ackInterval = max(ackInterval, d.frameGap)
 	d.mu.Unlock()
 	bdp := 0
 	if rtt := time.Duration(d.minRTT.Load()); rtt > 0 && settled {
@@ -470,7 +507,7 @@ func (d *deliveryRate) reset() {
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
 	d.inflight = 0
 	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
-	d.lastFrame, d.firstAck = time.Time{}, time.Time{}
+	d.lastFrame, d.firstAck, d.frameGap = time.Time{}, time.Time{}, 0
 	d.settled, d.settleRTT, d.settleCount = false, 0, 0
 	d.estimate.Store(0)
 	d.minRTT.Store(0)
@@ -562,6 +599,9 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	d.rate = min(max(d.rate, minRate), max(ceiling, minRate))
 	d.rateBits.Store(math.Float64bits(d.rate))
 	if draining(now) && !d.congested.IsZero() && now.Sub(d.congested) < minRTTBuckets*time.Second {
+		return drainGain * d.rate
+	}
+	if p := d.path.Load(); p != nil && p.yielding(now) {
 		return drainGain * d.rate
 	}
 	return rateGains[d.phase(now)] * d.rate

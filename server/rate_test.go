@@ -438,7 +438,7 @@ func TestRateSettles(t *testing.T) {
 	// settleSamples samples settle it whatever they are.
 	d = &deliveryRate{}
 	tick, now = 0, 0
-	rtt := 4 * time.Second
+	rtt := 64 * time.Second
 	for range settleSamples - 1 {
 		sample(rtt, now)
 		now += rtt + time.Millisecond
@@ -542,5 +542,53 @@ func TestRateSharedPathSeesTheQueue(t *testing.T) {
 	sample(late, 10, 3*time.Second, 300*time.Millisecond)
 	if got := late.minRTTEstimate(); got != 300*time.Millisecond {
 		t.Fatalf("min RTT %v without the path, want its own 300ms", got)
+	}
+}
+
+// A handshake from a connected client's address makes the clients on that path yield, for at most
+// handshakeYield or until the new session joins; an address with no client is not recorded.
+func TestRateYieldsToAHandshakeOnItsPath(t *testing.T) {
+	var paths sharedPaths
+	addr := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 4000}
+	paths.handshake(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 1}, at(0))
+	if len(paths.m) != 0 {
+		t.Fatal("a handshake from an address with no client made a path")
+	}
+	p := paths.join("10.0.0.2")
+	d := &deliveryRate{}
+	d.setPhase(2) // a cruising phase at t0
+	d.setPath(p)
+	d.onSend(1, 1000, false, time.Time{}, at(0))
+	d.onAck(1, at(100*time.Millisecond))
+	now := at(2 * ratePhase)
+	full := d.budget(now, 1e6, 0)
+	paths.handshake(addr, now)
+	if got := d.budget(now, 1e6, 0); got != drainGain*d.rateNow() {
+		t.Fatalf("budget %v during a handshake on the path, want %v (%v before)", got, drainGain*d.rateNow(), full)
+	}
+	if got := d.budget(now.Add(handshakeYield), 1e6, 0); got != d.rateNow() {
+		t.Fatalf("budget %v once handshakeYield passed, want the rate %v", got, d.rateNow())
+	}
+	paths.handshake(addr, now.Add(handshakeYield))
+	paths.join("10.0.0.2") // the new session
+	if got := d.budget(now.Add(handshakeYield), 1e6, 0); got != d.rateNow() {
+		t.Fatalf("budget %v after the new session joined, want the rate %v", got, d.rateNow())
+	}
+}
+
+// Acks come with input frames: where the client sends them further apart than ackInterval (an
+// input hint), the in-flight cap covers the measured time between them.
+func TestRateInFlightCapCoversTheFrameGap(t *testing.T) {
+	d := &deliveryRate{}
+	for i := range 20 {
+		d.onFrame(at(time.Duration(i) * 100 * time.Millisecond))
+	}
+	d.onSend(1, 500, false, time.Time{}, at(2*time.Second))
+	d.onAck(1, at(2100*time.Millisecond)) // 5000 B/s, RTT 100 ms less half the 100 ms gap
+	d.settled = true
+	d.maySend(500, 33*time.Millisecond)
+	rtt := d.minRTTEstimate()
+	if want := int(inFlightGain*5000*(rtt+95*time.Millisecond).Seconds()) + 500; d.inFlightCap() < want {
+		t.Fatalf("cap %d with frames 100 ms apart (min RTT %v), want at least %d", d.inFlightCap(), rtt, want)
 	}
 }

@@ -298,7 +298,12 @@ func (s *Server) listenQUIC() error {
 	tlsConf := s.cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{http3.NextProtoH3, transport.ALPN}
 	s.tr = &quic.Transport{Conn: s.udp}
-	s.ln, err = s.tr.Listen(tlsConf, s.quicConfig())
+	qconf := s.quicConfig()
+	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+		s.paths.handshake(info.RemoteAddr, time.Now()) // see handshakeYield
+		return s.quicConfig(), nil
+	}
+	s.ln, err = s.tr.Listen(tlsConf, qconf)
 	if err != nil {
 		return fmt.Errorf("server: quic listen: %w", err)
 	}

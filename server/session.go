@@ -283,9 +283,6 @@ func (ss *session) serve(ctx context.Context) error {
 	ss.serving = true
 	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
 	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
-	if step, ok := ss.pacer.start(); ok {
-		ss.hints.put(inputHint(step))
-	}
 	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
 		path := ss.srv.paths.join(key)
 		ss.peer.rate.setPath(path)
