@@ -71,12 +71,12 @@ func wireBytes(n, maxDatagram int) int {
 // ackBytesPerSecond estimates the link's share taken by the server's ACK-only packets: QUIC
 // acknowledges every second input datagram, and a snapshot sent meanwhile carries the
 // acknowledgement instead. With inputs at i per second and snapshots at s, each gap between
-// snapshots holds i/s inputs and so about i/(2s) ACK-only packets, rounded down.
+// snapshots holds i/s inputs and so floor(i/(2s)) ACK-only packets, (i/s - 1)/2 on average over
+// where the gap falls: (i - s)/2 a second. (The floor itself, taken at the mean rate, is a cliff:
+// a client whose snapshots fall below i/2 a second at once has an ACK's worth of link more
+// charged per snapshot, which makes fewer snapshots still.)
 func ackBytesPerSecond(inputRate, snapshotRate float64) float64 {
-	if snapshotRate < 1 {
-		return inputRate / 2 * ackPacketBytes
-	}
-	return snapshotRate * math.Floor(inputRate/(2*snapshotRate)) * ackPacketBytes
+	return max(0, inputRate-snapshotRate) / 2 * ackPacketBytes
 }
 
 // credit adds a tick's worth of budget and returns what may be spent this tick, in the configured

@@ -285,8 +285,8 @@ func ticksOf(rs []received) []uint32 {
 }
 
 // A client that stops acking gets the send window's worth of snapshots and then exactly one probe
-// per ack timeout, each the newest tick when the timeout passes; every other tick is counted as
-// skipped. When it acks again, the next snapshot is the newest tick and every tick follows.
+// per ack timeout, each the newest tick when the timeout passes, the timeout doubling with each
+// probe; every other tick is counted as skipped. When it acks again, the next snapshot is the newest tick and every tick follows.
 func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 250 ms is 7.5 ticks: the timer never fires at the instant of a tick.
@@ -314,10 +314,12 @@ func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 			t.Fatalf("server sent %d snapshots during the pause, client got %d on a perfect link", sent, len(got))
 		}
 		// The window fills, then one probe per ack timeout: the timer runs from the tick that
-		// found the window full and fires 7.5 ticks later, so each probe carries the tick 7
-		// after that one, and the next wait starts a tick after the probe: probes 8 ticks apart.
+		// found the window full and fires 7.5 ticks later, so the first probe carries the tick 7
+		// after that one, and the next wait, twice as long, starts a tick after the probe:
+		// probes 8, then 16, then 31 ticks apart.
 		fill := cfg.SendWindow - before.InFlight
-		probeEvery := uint32(cfg.AckTimeout/tickPeriod) + 1
+		wait := cfg.AckTimeout
+		probeEvery := uint32(wait/tickPeriod) + 1
 		ticks := ticksOf(got)
 		if len(ticks) < fill+2 {
 			t.Fatalf("ticks during the pause %v: want %d to fill the window, then probes", ticks, fill)
@@ -326,6 +328,8 @@ func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 			want := uint32(1)
 			if i >= fill {
 				want = probeEvery
+				wait *= 2
+				probeEvery = uint32(wait/tickPeriod) + 1
 			}
 			if d := netcode.SeqDiff(ticks[i], ticks[i-1]); uint32(d) != want {
 				t.Fatalf("ticks during the pause %v: tick %d is %d after the one before, want %d", ticks, i, d, want)
@@ -388,8 +392,15 @@ func TestNewerTickResetsStaleStream(t *testing.T) {
 		held := slices.Clone(c.held)
 		c.mu.Unlock()
 		// Without acks: the window, then a probe per ack timeout (see the stalled-client test):
-		// ticks 1-4 of the session, then 8 ticks apart for the rest of the 60.
-		if want := cfg.SendWindow + (60-cfg.SendWindow)/8; sent != want {
+		// ticks 1-4 of the session, then 8, 16 and 31 ticks apart for the rest of the 60.
+		want := cfg.SendWindow
+		for tick, wait := cfg.SendWindow, cfg.AckTimeout; ; wait *= 2 {
+			if tick += int(wait/tickPeriod) + 1; tick > 60 {
+				break
+			}
+			want++
+		}
+		if sent != want {
 			t.Fatalf("%d snapshots sent in 60 ticks without acks, want %d", sent, want)
 		}
 		if len(held) != sent || metric(t, reg, "snapshots_sent_total", "stream") != float64(sent) {

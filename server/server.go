@@ -55,6 +55,8 @@ type Server struct {
 	resumeMu  sync.Mutex
 	resumable map[string]*Peer // resume token: player
 
+	paths sharedPaths // the clients' paths by address, for their congestion controllers
+
 	runCtx   context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -285,6 +287,10 @@ func (s *Server) quicConfig() *quic.Config {
 		MaxStreamReceiveWindow:           maxStreamWindow,
 		InitialConnectionReceiveWindow:   initialConnectionWindow,
 		MaxConnectionReceiveWindow:       maxConnectionWindow,
+		// Path MTU probes are packets of up to 1452 bytes, one every 5 RTTs until the search
+		// ends: on a narrow link each holds the queue for hundreds of milliseconds, and nothing
+		// gains from them, since snapshots go as datagrams of at most MaxDatagram bytes.
+		DisablePathMTUDiscovery: true,
 	}
 }
 
@@ -300,7 +306,12 @@ func (s *Server) listenQUIC() error {
 	tlsConf := s.cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{http3.NextProtoH3, transport.ALPN}
 	s.tr = &quic.Transport{Conn: s.udp}
-	s.ln, err = s.tr.Listen(tlsConf, s.quicConfig())
+	qconf := s.quicConfig()
+	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+		s.paths.handshake(info.RemoteAddr, time.Now()) // see handshakeYield
+		return s.quicConfig(), nil
+	}
+	s.ln, err = s.tr.Listen(tlsConf, qconf)
 	if err != nil {
 		return fmt.Errorf("server: quic listen: %w", err)
 	}

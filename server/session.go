@@ -287,6 +287,12 @@ func (ss *session) serve(ctx context.Context) error {
 	ss.serving = true
 	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
 	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
+	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
+		path := ss.srv.paths.join(key)
+		ss.peer.rate.setPath(path)
+		defer ss.srv.paths.leave(key, path)
+		defer ss.peer.rate.clearPath(path)
+	}
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
