@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -63,13 +64,23 @@ func bottleneckCases() []bottleneckCase {
 // table at the end is markdown, on stdout. Needs root and iproute2:
 //
 //	go test -run '^$' -bench Bottleneck -benchtime 1x ./bench
+//
+// With NETLAB_TIMELINE set to a duration (such as 100ms), each case also prints its timeline on
+// stdout: per interval, the bytes the link carried by frame size, the queue, and each player's
+// congestion-controller state (netlab.FormatTimeline).
 func BenchmarkBottleneck(b *testing.B) {
 	netlab.Skip(b)
+	timeline, _ := time.ParseDuration(os.Getenv("NETLAB_TIMELINE"))
 	var rows []string
 	for _, c := range bottleneckCases() {
 		b.Run(c.name(), func(b *testing.B) {
 			for b.Loop() {
-				r := netlab.Run(b, netlab.Bottleneck(c.tbf(), c.clients, 10*time.Second))
+				sc := netlab.Bottleneck(c.tbf(), c.clients, 10*time.Second)
+				sc.Timeline = timeline
+				r := netlab.Run(b, sc)
+				if timeline > 0 {
+					fmt.Printf("\n%s\n%s", c.name(), netlab.FormatTimeline(r.Timeline))
+				}
 				reportBottleneck(b, r)
 				row := bottleneckRow(c, r)
 				b.Logf("\n%s\n%s", bottleneckHeader, row)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 	"github.com/tickrelay/tickrelay/transport"
 )
 
@@ -41,8 +42,13 @@ type Config struct {
 	CertHash []byte
 	// Redundancy is how many recent inputs each input frame carries, 1 to 16. Default 4.
 	Redundancy int
-	// Steer returns the input to send at each input interval. Default: Wander.
-	Steer func(now time.Time) *schema.Input
+	// Entity and Input are the game's entity and input messages (zero values of their generated
+	// Go types), compiled into plans that must match the room's (the server refuses another schema
+	// with SCHEMA_MISMATCH). Default: the arena's, arenapb.Entity and arenapb.Input.
+	Entity, Input proto.Message
+	// Steer returns the input to send at each input interval: a message of Input's type, which the
+	// client quantizes at once (it may reuse one message). Default: Wander, for the arena's input.
+	Steer func(now time.Time) proto.Message
 	// MaxSpeed is the fastest any entity moves, in units per second, for the area-of-interest check.
 	// Default 120, the arena's player speed.
 	MaxSpeed float32
@@ -79,7 +85,8 @@ type Client struct {
 	link        *transport.ClientConn
 	ctrl        io.ReadWriteCloser
 	welcome     *schema.Welcome
-	q           netcode.Quantizer
+	entityPlan  *netcode.Plan
+	inputPlan   *netcode.Plan
 	recv        *netcode.Receiver
 	stats       Stats
 	first, last time.Time
@@ -115,6 +122,13 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cl := &Client{cfg: cfg, closed: make(chan struct{})}
+	var err error
+	if cl.entityPlan, err = netcode.CompileEntity(cfg.Entity); err != nil {
+		return nil, fmt.Errorf("bots: Config.Entity: %w", err)
+	}
+	if cl.inputPlan, err = netcode.CompileInput(cfg.Input); err != nil {
+		return nil, fmt.Errorf("bots: Config.Input: %w", err)
+	}
 	if err := cl.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -135,11 +149,10 @@ func (cl *Client) connect(ctx context.Context) error {
 	cl.mu.Lock()
 	resumed := w.Resumed && cl.welcome != nil
 	if !resumed {
-		cl.recv = netcode.NewReceiver(int(w.BaselineWindow))
+		cl.recv = netcode.NewReceiver(cl.entityPlan, int(w.BaselineWindow))
 		cl.outbox, cl.eventSeq, cl.lastEvent = nil, 0, 0
 	}
 	cl.link, cl.ctrl, cl.welcome = l, ctrl, w
-	cl.q = netcode.Quantizer{Scale: float32(w.PositionScale), HeadingBits: uint8(w.HeadingBits)}
 	cl.linkDown = make(chan struct{})
 	cl.reason, cl.retryAfter = 0, 0
 	cl.sendEvery.Store(1) // a new connection starts at a frame per input, until hinted otherwise
@@ -180,7 +193,8 @@ func (cl *Client) hello(ctx context.Context, l *transport.ClientConn) (io.ReadWr
 	if err != nil {
 		return nil, nil, nil, refusal(l, fmt.Errorf("bots: control stream: %w", err))
 	}
-	h := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: cl.cfg.Token, Room: cl.cfg.Room}
+	h := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: cl.cfg.Token, Room: cl.cfg.Room,
+		EntitySchema: cl.entityPlan.ID, InputSchema: cl.inputPlan.ID}
 	cl.mu.Lock()
 	if cl.welcome != nil {
 		h.ResumeToken, h.LastEventId, h.AckTick = cl.welcome.ResumeToken, cl.lastEvent, cl.recv.Tick()
@@ -268,6 +282,7 @@ func (cl *Client) play(ctx context.Context) error {
 	defer t.Stop()
 	var frame schema.InputFrame
 	var buf []byte
+	var values [netcode.MaxFields]int32
 	unsent := 0           // inputs sampled since the last frame
 	var ackedSnaps uint64 // snapshots applied when the last frame was sent
 	for {
@@ -280,17 +295,19 @@ func (cl *Client) play(ctx context.Context) error {
 			if cl.paused.Load() {
 				continue
 			}
-			in := cl.cfg.Steer(now)
+			if err := cl.inputPlan.ReadMessage(cl.cfg.Steer(now), &values); err != nil {
+				return fmt.Errorf("bots: Config.Steer: %w", err)
+			}
 			step := cl.SendEvery()
 			cl.mu.Lock()
-			cl.history.Push(in)
+			cl.history.Push(&values)
 			if unsent++; unsent < step && cl.stats.Snapshots-ackedSnaps < ackAfterSnapshots {
 				cl.mu.Unlock()
 				continue
 			}
 			unsent, ackedSnaps = 0, cl.stats.Snapshots
 			// Each input still travels in Redundancy frames, however few frames there are.
-			cl.history.Fill(&frame, min(netcode.MaxInputsPerFrame, cl.cfg.Redundancy*step), cl.recv.Tick())
+			cl.history.Fill(&frame, cl.inputPlan, min(netcode.MaxInputsPerFrame, cl.cfg.Redundancy*step), cl.recv.Tick())
 			var err error
 			buf, err = proto.MarshalOptions{}.MarshalAppend(buf[:0], &frame)
 			cl.stats.InputsSent++
@@ -524,28 +541,41 @@ func (cl *Client) apply(b []byte) {
 }
 
 // checkAOI counts entities received in this snapshot (entered or changed) farther from the own
-// entity than the area of interest plus one tick of movement and the quantization error allow.
-// Entities the snapshot left as they were (a tight bandwidth budget updates far ones less often)
-// keep an older position, so they are not measured against this tick's; nor are the ones the
-// snapshot marks always-relevant, which are in every view whatever the distance.
+// entity, on the entity plan's plane, than the area of interest plus one tick of movement and the
+// quantization error allow. Entities the snapshot left as they were (a tight bandwidth budget
+// updates far ones less often) keep an older position, so they are not measured against this
+// tick's; nor are the ones the snapshot marks always-relevant, which are in every view whatever
+// the distance.
 func (cl *Client) checkAOI(view []netcode.EntityState) {
 	w := cl.welcome
 	i := netcode.FindEntity(view, w.EntityId)
 	if i < 0 {
 		return
 	}
-	own := view[i]
-	ox, oy := cl.q.Unposition(own.X), cl.q.Unposition(own.Y)
-	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*float64(cl.q.PositionError())
+	ox, oy := planePosition(cl.entityPlan, &view[i])
+	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*positionError(cl.entityPlan)
 	for _, id := range cl.recv.Updated() {
 		if cl.recv.AlwaysRelevant(id) {
 			continue
 		}
-		e := view[netcode.FindEntity(view, id)]
-		if math.Hypot(float64(cl.q.Unposition(e.X)-ox), float64(cl.q.Unposition(e.Y)-oy)) > limit {
+		x, y := planePosition(cl.entityPlan, &view[netcode.FindEntity(view, id)])
+		if math.Hypot(x-ox, y-oy) > limit {
 			cl.stats.AOIViolations++
 		}
 	}
+}
+
+// planePosition returns an entity's position on the plan's plane, in world units.
+func planePosition(p *netcode.Plan, e *netcode.EntityState) (float64, float64) {
+	a, b, _ := p.PlaneAxes()
+	return p.Dequantize(a, e.Fields[a]), p.Dequantize(b, e.Fields[b])
+}
+
+// positionError is the largest difference between a plane coordinate and its quantized value:
+// half the coarser axis's step.
+func positionError(p *netcode.Plan) float64 {
+	a, b, _ := p.PlaneAxes()
+	return max(p.Fields[a].Step, p.Fields[b].Step) / 2
 }
 
 // Stats returns a copy of the client's stats.
@@ -598,12 +628,12 @@ func (cl *Client) InputSeq() uint32 {
 	return cl.history.Seq()
 }
 
-// Quantizer returns how the server quantizes positions.
-func (cl *Client) Quantizer() netcode.Quantizer {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
-	return cl.q
-}
+// EntityPlan returns the compiled entity message the client decodes snapshots with; with it,
+// Dequantize and Position turn a view's values into world units.
+func (cl *Client) EntityPlan() *netcode.Plan { return cl.entityPlan }
+
+// InputPlan returns the compiled input message the client encodes inputs with.
+func (cl *Client) InputPlan() *netcode.Plan { return cl.inputPlan }
 
 // Closed is closed when Run has returned: the client gave up or was told to stop.
 func (cl *Client) Closed() <-chan struct{} { return cl.closed }
@@ -646,19 +676,19 @@ func (cl *Client) Close() error {
 // closeWait is how long Close waits for the server to close the connection after the Close message.
 const closeWait = time.Second
 
-// Wander returns a steering function that holds a random direction for 1 to 3 seconds, then picks
-// another, the standard scenario's bot behaviour.
-func Wander(seed uint64) func(time.Time) *schema.Input {
+// Wander returns a steering function for the arena's input that holds a random direction for 1 to
+// 3 seconds, then picks another, the standard scenario's bot behaviour. It reuses one message.
+func Wander(seed uint64) func(time.Time) proto.Message {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
 	rng := rand.New(rand.NewPCG(seed, 0x626f7473))
 	var until time.Time
-	in := &schema.Input{}
-	return func(now time.Time) *schema.Input {
+	in := &arenapb.Input{}
+	return func(now time.Time) proto.Message {
 		if now.After(until) {
 			a := rng.Float64() * 2 * math.Pi
-			in.MoveX, in.MoveY = int32(math.Round(127*math.Cos(a))), int32(math.Round(127*math.Sin(a)))
+			in.MoveX, in.MoveY = float32(math.Cos(a)), float32(math.Sin(a))
 			until = now.Add(time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
 		}
 		return in

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 	"github.com/tickrelay/tickrelay/transport"
 )
 
@@ -22,7 +23,10 @@ func (c *Config) populate() {
 	setDefault(&c.Redundancy, 4)
 	setDefault(&c.MaxSpeed, 120)
 	setDefault(&c.MaxBackoff, 5*time.Second)
-	if c.Steer == nil {
+	if c.Entity == nil && c.Input == nil {
+		c.Entity, c.Input = &arenapb.Entity{}, &arenapb.Input{}
+	}
+	if _, arena := c.Input.(*arenapb.Input); arena && c.Steer == nil {
 		c.Steer = Wander(c.Seed)
 	}
 }
@@ -32,6 +36,10 @@ func (c *Config) validate() error {
 	switch {
 	case c.Addr == "":
 		return fmt.Errorf("bots: Config.Addr is required")
+	case c.Entity == nil || c.Input == nil:
+		return fmt.Errorf("bots: Config.Entity and Config.Input go together: set both or neither")
+	case c.Steer == nil:
+		return fmt.Errorf("bots: Config.Steer is required with a Config.Input of %T", c.Input)
 	case c.Transport != transport.KindQUIC && c.Transport != transport.KindWebTransport:
 		return fmt.Errorf("bots: Config.Transport %q: want %q or %q", c.Transport, transport.KindQUIC, transport.KindWebTransport)
 	case len(c.Token) > netcode.MaxTokenLength:

@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 func TestConfigPopulate(t *testing.T) {
 	c := Config{Addr: "127.0.0.1:4433"}
 	c.populate()
 	if c.Transport != "quic" || c.Name != "bot" || c.Redundancy != 4 || c.MaxSpeed != 120 ||
-		c.MaxBackoff != 5*time.Second || c.Steer == nil {
+		c.MaxBackoff != 5*time.Second || c.Steer == nil || c.Entity == nil || c.Input == nil {
 		t.Errorf("defaults %+v", c)
 	}
 	claims, err := netcode.VerifyToken(netcode.DevSecret, c.Token, time.Now())
@@ -44,6 +46,8 @@ func TestConfigValidate(t *testing.T) {
 		{"Config.InputRate", Config{Addr: "a:1", InputRate: -1}},
 		{"Config.InputRate", Config{Addr: "a:1", InputRate: 1001}},
 		{"Config.MaxBackoff", Config{Addr: "a:1", MaxBackoff: -time.Second}},
+		{"Config.Entity", Config{Addr: "a:1", Input: &arenapb.Input{}}},
+		{"Config.Steer", Config{Addr: "a:1", Entity: &schema.Quat{}, Input: &schema.Quat{}}},
 	} {
 		c := tc.cfg
 		c.populate()

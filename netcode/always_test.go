@@ -11,9 +11,9 @@ import (
 func TestReceiverAlwaysRelevant(t *testing.T) {
 	view := []EntityState{{ID: 3, Kind: 1}, {ID: 7, Kind: 1}, {ID: 9, Kind: 2}}
 	s := schema.Snapshot{Tick: 1}
-	EncodeDelta(&s, nil, view)
+	EncodeDelta(widePlan, &s, nil, view, 0)
 	s.AlwaysRelevant = []uint32{7, 2} // ids 7 and 9
-	rx := NewReceiver(4)
+	rx := NewReceiver(widePlan, 4)
 	if ok, err := rx.Apply(marshalSnapshot(t, &s)); !ok || err != nil {
 		t.Fatalf("Apply = %v, %v", ok, err)
 	}

@@ -18,10 +18,10 @@ import (
 func controlMessages() []*schema.ControlMessage {
 	player := &schema.Player{PlayerId: 3, Name: "ann", EntityId: 300}
 	return []*schema.ControlMessage{
-		{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{ProtocolVersion: 1, Token: "tok", Room: "lobby"}}},
+		{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{ProtocolVersion: 2, Token: "tok", Room: "lobby", EntitySchema: 0x12345678, InputSchema: 0x9abcdef0}}},
 		{Msg: &schema.ControlMessage_Welcome{Welcome: &schema.Welcome{
 			PlayerId: 3, EntityId: 300, TickRateHz: 30, AoiRadius: 300, WorldWidth: 8000, WorldHeight: 8000,
-			PositionScale: 4, HeadingBits: 8, ServerTick: 12345, ResumeToken: []byte{1, 2, 3}, BaselineWindow: 32,
+			EntitySchema: 0x12345678, InputSchema: 0x9abcdef0, EntityMessage: "tickrelay.arena.v1.Entity", ServerTick: 12345, ResumeToken: []byte{1, 2, 3}, BaselineWindow: 32,
 		}}},
 		{Msg: &schema.ControlMessage_Roster{Roster: &schema.Roster{Players: []*schema.Player{player, {PlayerId: 4}}}}},
 		{Msg: &schema.ControlMessage_Joined{Joined: &schema.PlayerJoined{Player: player}}},

@@ -34,15 +34,19 @@ func DecodeSnapshot(b []byte, s *schema.Snapshot) error {
 }
 
 // EncodeDelta fills the entity columns of s with the delta that turns the view base into the view
-// target (removed, entered, changed), replacing what they held but keeping their capacity. Both views
-// must be sorted by ascending ID. An entity whose ID is in both but whose Kind differs is sent as
-// removed and entered, never as a change. It does not allocate once s has grown to size.
-func EncodeDelta(s *schema.Snapshot, base, target []EntityState) {
+// target (removed, entered, changed) under plan p, replacing what they held but keeping their
+// capacity. Both views must be sorted by ascending ID and hold values within p's ranges. An entity
+// whose ID is in both but whose Kind differs is sent as removed and entered, never as a change.
+// owner is the ID of the viewer's own entity (0: none): for every other entity, owner-only fields
+// count as 0 in both views, so they enter as 0 and never change. It does not allocate once s has
+// grown to size.
+func EncodeDelta(p *Plan, s *schema.Snapshot, base, target []EntityState, owner uint32) {
 	s.Removed = s.Removed[:0]
 	s.EnteredIds = s.EnteredIds[:0]
 	s.EnteredKinds = s.EnteredKinds[:0]
 	s.EnteredValues = s.EnteredValues[:0]
 	s.Changed = s.Changed[:0]
+	s.ChangedRare = s.ChangedRare[:0]
 	s.ChangedValues = s.ChangedValues[:0]
 
 	lastRemoved, lastChanged := -1, -1 // baseline positions
@@ -55,18 +59,17 @@ func EncodeDelta(s *schema.Snapshot, base, target []EntityState) {
 			lastRemoved = i
 			i++
 		case i == len(base) || target[j].ID < base[i].ID:
-			lastEntered = appendEntered(s, &target[j], lastEntered)
+			lastEntered = appendEntered(p, s, &target[j], lastEntered, owner)
 			j++
 		default: // same ID
 			b, t := &base[i], &target[j]
 			if b.Kind != t.Kind {
 				s.Removed = append(s.Removed, uint32(i-lastRemoved-1))
 				lastRemoved = i
-				lastEntered = appendEntered(s, t, lastEntered)
-			} else if m := t.changeMask(b); m != 0 {
-				s.Changed = append(s.Changed, uint32(i-lastChanged-1)<<changeGapShift|uint32(m))
+				lastEntered = appendEntered(p, s, t, lastEntered, owner)
+			} else if diff := p.diff(b, t, owner); diff != 0 {
+				appendChanged(p, s, uint64(i-lastChanged-1), diff, b, t)
 				lastChanged = i
-				s.ChangedValues = appendChangedValues(s.ChangedValues, m, b, t)
 			}
 			i++
 			j++
@@ -74,50 +77,102 @@ func EncodeDelta(s *schema.Snapshot, base, target []EntityState) {
 	}
 }
 
-// changeGapShift is where a changed entry's gap starts, above its field mask.
-const changeGapShift = 4
+// hidden returns the fields of entity id that the viewer owning entity owner does not receive.
+func (p *Plan) hidden(id, owner uint32) uint16 {
+	if id == owner {
+		return 0
+	}
+	return p.owner
+}
 
-func appendEntered(s *schema.Snapshot, e *EntityState, last uint32) uint32 {
+// diff returns the set of fields (bit i: Fields[i]) in which t differs from b, as the viewer
+// sees them.
+func (p *Plan) diff(b, t *EntityState, owner uint32) uint16 {
+	var d uint16
+	for i := range p.Fields {
+		if b.Fields[i] != t.Fields[i] {
+			d |= 1 << i
+		}
+	}
+	return d &^ p.hidden(t.ID, owner)
+}
+
+func appendEntered(p *Plan, s *schema.Snapshot, e *EntityState, last, owner uint32) uint32 {
 	s.EnteredIds = append(s.EnteredIds, e.ID-last)
 	s.EnteredKinds = append(s.EnteredKinds, uint32(e.Kind))
-	s.EnteredValues = append(s.EnteredValues, e.X, e.Y, int32(e.Heading), int32(e.State))
+	hide := p.hidden(e.ID, owner)
+	for i := range p.Fields {
+		v := e.Fields[i]
+		if hide&(1<<i) != 0 {
+			v = 0
+		}
+		s.EnteredValues = append(s.EnteredValues, v)
+	}
 	return e.ID
 }
 
-func appendChangedValues(dst []int32, m uint8, b, t *EntityState) []int32 {
-	if m&FieldX != 0 {
-		dst = append(dst, t.X-b.X)
+// appendChanged appends the changed entry of a baseline entity at gap whose fields diff changed.
+func appendChanged(p *Plan, s *schema.Snapshot, gap uint64, diff uint16, b, t *EntityState) {
+	var freq uint64
+	var rare uint32
+	for k, fi := range p.Frequent {
+		if diff&(1<<fi) != 0 {
+			freq |= 1 << k
+			s.ChangedValues = append(s.ChangedValues, p.Fields[fi].delta(b.Fields[fi], t.Fields[fi]))
+		}
 	}
-	if m&FieldY != 0 {
-		dst = append(dst, t.Y-b.Y)
+	for k, fi := range p.RareFields {
+		if diff&(1<<fi) != 0 {
+			rare |= 1 << k
+			s.ChangedValues = append(s.ChangedValues, p.Fields[fi].delta(b.Fields[fi], t.Fields[fi]))
+		}
 	}
-	if m&FieldHeading != 0 {
-		dst = append(dst, int32(t.Heading-b.Heading))
+	f := uint(len(p.Frequent))
+	c := gap<<(f+1) | freq
+	if rare != 0 {
+		c |= 1 << f
+		s.ChangedRare = append(s.ChangedRare, rare)
 	}
-	if m&FieldState != 0 {
-		dst = append(dst, int32(t.State-b.State))
-	}
-	return dst
+	s.Changed = append(s.Changed, c)
 }
 
-// ApplyDelta appends to dst the view that the entity columns of s describe against the view base,
-// and returns it. base must be the client's view at s.BaselineTick (empty for a full snapshot). It
-// checks everything it reads: list lengths, positions within base and ascending, no entry both
-// removed and changed, entered ids ascending and absent from what stays of base; on any inconsistency
-// it returns an error wrapping ErrMalformed and the partial dst, which the caller discards.
-func ApplyDelta(dst, base []EntityState, s *schema.Snapshot) ([]EntityState, error) {
-	if err := checkColumns(s); err != nil {
+// delta returns the value that turns b into t: the difference, or for an angle the shortest way
+// round, in [-2^(Bits-1), 2^(Bits-1)).
+func (f *Field) delta(b, t int32) int32 {
+	if f.Kind == FieldAngle {
+		half := int32(1) << (f.Bits - 1)
+		return (t-b+half)&f.QMax - half
+	}
+	return t - b
+}
+
+// undelta applies d to b, as the inverse of delta.
+func (f *Field) undelta(b, d int32) int32 {
+	if f.Kind == FieldAngle {
+		return (b + d) & f.QMax
+	}
+	return b + d
+}
+
+// ApplyDelta appends to dst the view that the entity columns of s describe against the view base
+// under plan p, and returns it. base must be the client's view at s.BaselineTick (empty for a full
+// snapshot). It checks everything it reads: list lengths, masks within the plan's groups, positions
+// within base and ascending, no entry both removed and changed, entered ids ascending and absent
+// from what stays of base, every resulting value within its field's range; on any inconsistency it
+// returns an error wrapping ErrMalformed and the partial dst, which the caller discards.
+func ApplyDelta(p *Plan, dst, base []EntityState, s *schema.Snapshot) ([]EntityState, error) {
+	if err := checkColumns(p, s); err != nil {
 		return dst, err
 	}
-	removed := positions{list: s.Removed, pos: -1}
-	changed := positions{list: s.Changed, shift: changeGapShift, pos: -1}
+	removed := positions[uint32]{list: s.Removed, pos: -1}
+	changed := positions[uint64]{list: s.Changed, shift: uint(len(p.Frequent)) + 1, pos: -1}
 	if err := removed.next(len(base)); err != nil {
 		return dst, err
 	}
 	if err := changed.next(len(base)); err != nil {
 		return dst, err
 	}
-	ei, vi := 0, 0 // next entered entity, next changed value
+	ei, vi, ri := 0, 0, 0 // next entered entity, next changed value, next rare mask
 	var enteredID uint32
 	if len(s.EnteredIds) > 0 {
 		enteredID = s.EnteredIds[0]
@@ -136,14 +191,20 @@ func ApplyDelta(dst, base []EntityState, s *schema.Snapshot) ([]EntityState, err
 			if enteredID == b.ID {
 				return dst, fmt.Errorf("%w: entered id %d is already in the view", ErrMalformed, b.ID)
 			}
-			dst = append(dst, entered(s, ei, enteredID))
-			var err error
+			e, err := entered(p, s, ei, enteredID)
+			if err != nil {
+				return dst, err
+			}
+			dst = append(dst, e)
 			if ei, enteredID, err = nextEntered(s.EnteredIds, ei, enteredID); err != nil {
 				return dst, err
 			}
 		}
 		if changed.at(i) {
-			b, vi = applyChange(b, changed.mask(), s.ChangedValues, vi)
+			var err error
+			if vi, ri, err = applyChange(p, &b, changed.cur, s, vi, ri); err != nil {
+				return dst, err
+			}
 			if err := changed.next(len(base)); err != nil {
 				return dst, err
 			}
@@ -151,8 +212,11 @@ func ApplyDelta(dst, base []EntityState, s *schema.Snapshot) ([]EntityState, err
 		dst = append(dst, b)
 	}
 	for ei < len(s.EnteredIds) {
-		dst = append(dst, entered(s, ei, enteredID))
-		var err error
+		e, err := entered(p, s, ei, enteredID)
+		if err != nil {
+			return dst, err
+		}
+		dst = append(dst, e)
 		if ei, enteredID, err = nextEntered(s.EnteredIds, ei, enteredID); err != nil {
 			return dst, err
 		}
@@ -161,25 +225,25 @@ func ApplyDelta(dst, base []EntityState, s *schema.Snapshot) ([]EntityState, err
 }
 
 // positions walks a list of gap-coded baseline positions.
-type positions struct {
-	list  []uint32
-	shift uint   // bits below the gap (the field mask of changed entries)
-	i     int    // index of the current entry in list
-	pos   int    // its position; -1 before the first
-	cur   uint32 // its raw value
+type positions[T uint32 | uint64] struct {
+	list  []T
+	shift uint // bits below the gap (the masks of changed entries)
+	i     int  // index of the current entry in list
+	pos   int  // its position; -1 before the first
+	cur   T    // its raw value
 	done  bool
 }
 
 // next moves to the following entry and checks that it lies within a baseline of n entries.
-func (p *positions) next(n int) error {
+func (p *positions[T]) next(n int) error {
 	if p.done || p.i >= len(p.list) {
 		p.done = true
 		return nil
 	}
 	p.cur = p.list[p.i]
 	p.i++
-	gap := uint64(p.cur >> p.shift)
-	if pos := uint64(p.pos+1) + gap; pos < uint64(n) {
+	gap := uint64(p.cur) >> p.shift
+	if pos := uint64(p.pos+1) + gap; gap < uint64(n) && pos < uint64(n) {
 		p.pos = int(pos)
 		return nil
 	}
@@ -187,18 +251,16 @@ func (p *positions) next(n int) error {
 }
 
 // at reports whether the current entry is at baseline position i.
-func (p *positions) at(i int) bool { return !p.done && p.pos == i }
+func (p *positions[T]) at(i int) bool { return !p.done && p.pos == i }
 
-// mask returns the current entry's field mask.
-func (p *positions) mask() uint8 { return uint8(p.cur & (1<<p.shift - 1)) }
-
-// checkColumns validates the lengths of the entity columns against each other.
-func checkColumns(s *schema.Snapshot) error {
+// checkColumns validates the lengths of the entity columns against each other and the plan, and
+// the changed entries' masks.
+func checkColumns(p *Plan, s *schema.Snapshot) error {
 	n := len(s.EnteredIds)
 	if n+len(s.Changed)+len(s.Removed) > MaxEntitiesPerSnapshot {
 		return fmt.Errorf("%w: more than %d entities", ErrMalformed, MaxEntitiesPerSnapshot)
 	}
-	if len(s.EnteredKinds) != n || len(s.EnteredValues) != n*valuesPerEntered {
+	if len(s.EnteredKinds) != n || len(s.EnteredValues) != n*len(p.Fields) {
 		return fmt.Errorf("%w: %d entered ids but %d kinds and %d values",
 			ErrMalformed, n, len(s.EnteredKinds), len(s.EnteredValues))
 	}
@@ -207,13 +269,29 @@ func checkColumns(s *schema.Snapshot) error {
 			return fmt.Errorf("%w: entity kind %d out of range", ErrMalformed, k)
 		}
 	}
-	values := 0
+	f := uint(len(p.Frequent))
+	values, rares := 0, 0
 	for _, c := range s.Changed {
-		m := uint8(c & (1<<changeGapShift - 1))
-		if m == 0 || m&^fieldsAll != 0 {
-			return fmt.Errorf("%w: change mask %#x", ErrMalformed, m)
+		freq := c & (1<<f - 1)
+		hasRare := c>>f&1 != 0
+		if freq == 0 && !hasRare {
+			return fmt.Errorf("%w: empty change mask", ErrMalformed)
 		}
-		values += bits.OnesCount8(m)
+		values += bits.OnesCount64(freq)
+		if hasRare {
+			if rares >= len(s.ChangedRare) {
+				return fmt.Errorf("%w: more rare changes than %d rare masks", ErrMalformed, len(s.ChangedRare))
+			}
+			m := s.ChangedRare[rares]
+			if m == 0 || uint64(m)>>len(p.RareFields) != 0 {
+				return fmt.Errorf("%w: rare mask %#x", ErrMalformed, m)
+			}
+			values += bits.OnesCount32(m)
+			rares++
+		}
+	}
+	if rares != len(s.ChangedRare) {
+		return fmt.Errorf("%w: %d rare changes but %d rare masks", ErrMalformed, rares, len(s.ChangedRare))
 	}
 	if values != len(s.ChangedValues) {
 		return fmt.Errorf("%w: masks need %d changed values, got %d", ErrMalformed, values, len(s.ChangedValues))
@@ -234,30 +312,51 @@ func nextEntered(list []uint32, i int, cur uint32) (int, uint32, error) {
 	return i, cur + d, nil
 }
 
-func entered(s *schema.Snapshot, i int, id uint32) EntityState {
-	v := s.EnteredValues[i*valuesPerEntered:]
-	return EntityState{
-		ID: id, Kind: uint8(s.EnteredKinds[i]),
-		X: v[0], Y: v[1], Heading: uint32(v[2]), State: uint32(v[3]),
+func entered(p *Plan, s *schema.Snapshot, i int, id uint32) (EntityState, error) {
+	e := EntityState{ID: id, Kind: uint8(s.EnteredKinds[i])}
+	n := len(p.Fields)
+	copy(e.Fields[:n], s.EnteredValues[i*n:(i+1)*n])
+	for k := range n {
+		if !p.Fields[k].InRange(e.Fields[k]) {
+			return e, fmt.Errorf("%w: entity %d field %s value %d out of range", ErrMalformed, id, p.Fields[k].Name, e.Fields[k])
+		}
 	}
+	return e, nil
 }
 
-func applyChange(e EntityState, m uint8, values []int32, vi int) (EntityState, int) {
-	if m&FieldX != 0 {
-		e.X += values[vi]
-		vi++
+// applyChange applies the changed entry c to e, reading its values from vi and its rare mask (if
+// any) from ri, and returns the next vi and ri. checkColumns has checked the counts.
+func applyChange(p *Plan, e *EntityState, c uint64, s *schema.Snapshot, vi, ri int) (int, int, error) {
+	f := uint(len(p.Frequent))
+	for k, fi := range p.Frequent {
+		if c&(1<<k) != 0 {
+			if err := p.applyValue(e, fi, s.ChangedValues[vi]); err != nil {
+				return vi, ri, err
+			}
+			vi++
+		}
 	}
-	if m&FieldY != 0 {
-		e.Y += values[vi]
-		vi++
+	if c>>f&1 != 0 {
+		m := s.ChangedRare[ri]
+		ri++
+		for k, fi := range p.RareFields {
+			if m&(1<<k) != 0 {
+				if err := p.applyValue(e, fi, s.ChangedValues[vi]); err != nil {
+					return vi, ri, err
+				}
+				vi++
+			}
+		}
 	}
-	if m&FieldHeading != 0 {
-		e.Heading += uint32(values[vi])
-		vi++
+	return vi, ri, nil
+}
+
+func (p *Plan) applyValue(e *EntityState, i int, d int32) error {
+	f := &p.Fields[i]
+	v := f.undelta(e.Fields[i], d)
+	if !f.InRange(v) {
+		return fmt.Errorf("%w: entity %d field %s value %d out of range", ErrMalformed, e.ID, f.Name, v)
 	}
-	if m&FieldState != 0 {
-		e.State += uint32(values[vi])
-		vi++
-	}
-	return e, vi
+	e.Fields[i] = v
+	return nil
 }

@@ -29,11 +29,11 @@ func TestDeltaRoundTripProperty(t *testing.T) {
 
 		// EncodeDelta must replace whatever the snapshot held before.
 		var s schema.Snapshot
-		EncodeDelta(&s, drawView(t, maxID, 10), drawView(t, maxID, 10))
-		EncodeDelta(&s, base, target)
+		EncodeDelta(widePlan, &s, drawView(t, maxID, 10), drawView(t, maxID, 10), 0)
+		EncodeDelta(widePlan, &s, base, target, 0)
 
 		prefix := []EntityState{{ID: 12345, Kind: 9}} // ApplyDelta appends to what dst holds
-		got, err := ApplyDelta(slices.Clone(prefix), base, &s)
+		got, err := ApplyDelta(widePlan, slices.Clone(prefix), base, &s)
 		if err != nil {
 			t.Fatalf("ApplyDelta: %v", err)
 		}
@@ -50,7 +50,7 @@ func TestDeltaRoundTripProperty(t *testing.T) {
 		if err := DecodeSnapshot(b, &decoded); err != nil {
 			t.Fatalf("DecodeSnapshot: %v", err)
 		}
-		if got, err := ApplyDelta(nil, base, &decoded); err != nil || !slices.Equal(got, target) {
+		if got, err := ApplyDelta(widePlan, nil, base, &decoded); err != nil || !slices.Equal(got, target) {
 			t.Fatalf("after the wire: ApplyDelta = %v, %v; want %v", got, err, target)
 		}
 
@@ -67,7 +67,8 @@ func TestDeltaRoundTripProperty(t *testing.T) {
 func checkMinimalDelta(t *rapid.T, s *schema.Snapshot, base, target []EntityState) {
 	var (
 		removed, changed []uint64
-		masks, entered   []uint32
+		masks            []uint64
+		entered          []uint32
 		kinds            []uint32
 		values, enteredV []int32
 	)
@@ -79,8 +80,8 @@ func checkMinimalDelta(t *rapid.T, s *schema.Snapshot, base, target []EntityStat
 		case target[j] != b:
 			e := target[j]
 			changed = append(changed, uint64(i))
-			var m uint32
-			for bit, d := range []int32{e.X - b.X, e.Y - b.Y, int32(e.Heading - b.Heading), int32(e.State - b.State)} {
+			var m uint64
+			for bit, d := range []int32{e.Fields[0] - b.Fields[0], e.Fields[1] - b.Fields[1], int32(e.Fields[2] - b.Fields[2]), int32(e.Fields[3] - b.Fields[3])} {
 				if d != 0 {
 					m |= 1 << bit
 					values = append(values, d)
@@ -93,12 +94,12 @@ func checkMinimalDelta(t *rapid.T, s *schema.Snapshot, base, target []EntityStat
 		if i := FindEntity(base, e.ID); i < 0 || base[i].Kind != e.Kind {
 			entered = append(entered, e.ID)
 			kinds = append(kinds, uint32(e.Kind))
-			enteredV = append(enteredV, e.X, e.Y, int32(e.Heading), int32(e.State))
+			enteredV = append(enteredV, e.Fields[0], e.Fields[1], int32(e.Fields[2]), int32(e.Fields[3]))
 		}
 	}
 	want := &schema.Snapshot{
 		Tick: s.Tick, BaselineTick: s.BaselineTick, LastInputSeq: s.LastInputSeq, ServerTimeUs: s.ServerTimeUs,
-		Removed:       positionsToGaps(removed, nil, 0),
+		Removed:       positionsToGaps[uint32](removed, nil, 0),
 		EnteredIds:    enteredDiffs(entered),
 		EnteredKinds:  kinds,
 		EnteredValues: enteredV,
@@ -123,7 +124,7 @@ func TestApplyDeltaRejectsCorruptionProperty(t *testing.T) {
 		base := drawView(t, maxID, 30)
 		target := drawNextView(t, base, maxID)
 		var s schema.Snapshot
-		EncodeDelta(&s, base, target)
+		EncodeDelta(widePlan, &s, base, target, 0)
 
 		removed := gapsToPositions(s.Removed, 0)
 		changed := gapsToPositions(s.Changed, changeMaskBits)
@@ -150,18 +151,18 @@ func TestApplyDeltaRejectsCorruptionProperty(t *testing.T) {
 		valueIndex := func(k int) int {
 			n := 0
 			for _, m := range masks[:k] {
-				n += bits.OnesCount32(m)
+				n += bits.OnesCount64(m)
 			}
 			return n
 		}
 		cs := []corruption{
 			{"removed past the end", func() {
 				p := uint64(len(base)) + uint64(rapid.IntRange(0, 3).Draw(t, "beyond")) // after every valid position
-				s.Removed = positionsToGaps(append(removed, p), nil, 0)
+				s.Removed = positionsToGaps[uint32](append(removed, p), nil, 0)
 			}},
 			{"changed past the end", func() {
 				p := uint64(len(base)) + uint64(rapid.IntRange(0, 3).Draw(t, "beyond")) // after every valid position
-				s.Changed = positionsToGaps(append(changed, p), append(masks, uint32(FieldX)), changeMaskBits)
+				s.Changed = positionsToGaps(append(changed, p), append(masks, uint64(FieldX)), changeMaskBits)
 				s.ChangedValues = append(s.ChangedValues, 1)
 			}},
 			{"extra changed value", func() {
@@ -177,18 +178,18 @@ func TestApplyDeltaRejectsCorruptionProperty(t *testing.T) {
 				}
 				var k int
 				changed, k = insertPos(changed, p)
-				m := uint32(rapid.IntRange(1, int(fieldsAll)).Draw(t, "mask"))
+				m := uint64(rapid.IntRange(1, int(fieldsAll)).Draw(t, "mask"))
 				vi := valueIndex(k)
 				masks = slices.Insert(masks, k, m)
 				s.Changed = positionsToGaps(changed, masks, changeMaskBits)
-				s.ChangedValues = slices.Insert(s.ChangedValues, vi, make([]int32, bits.OnesCount32(m))...)
+				s.ChangedValues = slices.Insert(s.ChangedValues, vi, make([]int32, bits.OnesCount64(m))...)
 			}})
 		}
 		if len(s.Changed) > 0 {
 			cs = append(cs,
 				corruption{"changed mask 0", func() {
 					k := rapid.IntRange(0, len(s.Changed)-1).Draw(t, "entry")
-					vi, n := valueIndex(k), bits.OnesCount32(masks[k])
+					vi, n := valueIndex(k), bits.OnesCount64(masks[k])
 					s.Changed[k] &^= 1<<changeMaskBits - 1
 					s.ChangedValues = slices.Delete(s.ChangedValues, vi, vi+n)
 				}},
@@ -198,12 +199,12 @@ func TestApplyDeltaRejectsCorruptionProperty(t *testing.T) {
 				}},
 				corruption{"changed mask gains a bit", func() {
 					k := rapid.IntRange(0, len(s.Changed)-1).Draw(t, "entry")
-					if masks[k] == uint32(fieldsAll) {
+					if masks[k] == uint64(fieldsAll) {
 						s.ChangedValues = s.ChangedValues[:len(s.ChangedValues)-1] // lose one instead
 						return
 					}
-					s.Changed[k] |= uint32(rapid.SampledFrom([]uint8{FieldX, FieldY, FieldHeading, FieldState}).
-						Filter(func(f uint8) bool { return masks[k]&uint32(f) == 0 }).Draw(t, "bit"))
+					s.Changed[k] |= uint64(rapid.SampledFrom([]uint8{FieldX, FieldY, FieldHeading, FieldState}).
+						Filter(func(f uint8) bool { return masks[k]&uint64(f) == 0 }).Draw(t, "bit"))
 				}})
 		}
 		if len(retained) > 0 {
@@ -239,8 +240,8 @@ func TestApplyDeltaRejectsCorruptionProperty(t *testing.T) {
 		c.apply()
 
 		before := slices.Clone(base)
-		if got, err := ApplyDelta(nil, base, &s); !errors.Is(err, ErrMalformed) {
-			t.Fatalf("%s: ApplyDelta(%v) = %v, %v; want ErrMalformed", c.name, &s, got, err)
+		if got, err := ApplyDelta(widePlan, nil, base, &s); !errors.Is(err, ErrMalformed) {
+			t.Fatalf("%s: ApplyDelta(widePlan, %v) = %v, %v; want ErrMalformed", c.name, &s, got, err)
 		}
 		if !slices.Equal(base, before) {
 			t.Fatalf("%s: ApplyDelta modified the baseline", c.name)
@@ -253,12 +254,12 @@ func TestFullSnapshotProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		target := drawView(t, 5000, 100)
 		var s schema.Snapshot
-		EncodeDelta(&s, nil, target)
+		EncodeDelta(widePlan, &s, nil, target, 0)
 		if len(s.Removed)+len(s.Changed) != 0 || len(s.EnteredIds) != len(target) {
 			t.Fatalf("full snapshot of %d: %d removed, %d entered, %d changed",
 				len(target), len(s.Removed), len(s.EnteredIds), len(s.Changed))
 		}
-		if got, err := ApplyDelta(nil, nil, &s); err != nil || !slices.Equal(got, target) {
+		if got, err := ApplyDelta(widePlan, nil, nil, &s); err != nil || !slices.Equal(got, target) {
 			t.Fatalf("ApplyDelta = %v, %v; want %v", got, err, target)
 		}
 	})
@@ -299,7 +300,7 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 		).Draw(t, "clock")
 
 		ring := NewViewRing(window)
-		rx := NewReceiver(rxWindow)
+		rx := NewReceiver(widePlan, rxWindow)
 		views := map[uint32][]EntityState{} // the server's view at each tick it sent
 		var (
 			view     []EntityState
@@ -354,7 +355,7 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 						baseline = ack
 					}
 				}
-				EncodeDelta(&snap, base, view)
+				EncodeDelta(widePlan, &snap, base, view, 0)
 				snap.Tick, snap.BaselineTick, snap.LastInputSeq = tick, baseline, tick*3
 				snap.ServerTimeUs = uint32(clock) // modulo 2^32
 				payload, err := proto.Marshal(&snap)
@@ -396,62 +397,6 @@ func TestReceiverFollowsServerProperty(t *testing.T) {
 				}
 			}
 			acks = acks[n:]
-		}
-	})
-}
-
-// TestQuantizedWorldRoundTripProperty: world positions and headings, quantized, sent as a delta
-// and turned back into world coordinates, are within the quantization error of where they were.
-func TestQuantizedWorldRoundTripProperty(t *testing.T) {
-	rapid.Check(t, func(t *rapid.T) {
-		q := Quantizer{
-			Scale:       rapid.SampledFrom([]float32{1, 2, 4, 10, 16, 100}).Draw(t, "scale"),
-			HeadingBits: rapid.SampledFrom([]uint8{6, 8, 12, 16}).Draw(t, "bits"),
-		}
-		const world = 8000
-		type pose struct{ x, y, rad float32 }
-		n := rapid.IntRange(0, 40).Draw(t, "n")
-		poses := make([]pose, n)
-		base := make([]EntityState, n)
-		target := make([]EntityState, n)
-		for i := range poses {
-			p := pose{
-				x:   rapid.Float32Range(-world, 2*world).Draw(t, "x"),
-				y:   rapid.Float32Range(-world, 2*world).Draw(t, "y"),
-				rad: rapid.Float32Range(-4*math.Pi, 4*math.Pi).Draw(t, "rad"),
-			}
-			poses[i] = p
-			target[i] = EntityState{ID: uint32(i * 3), X: q.Position(p.x), Y: q.Position(p.y), Heading: q.Heading(p.rad)}
-			// The baseline is where the entity was a moment ago.
-			base[i] = target[i]
-			base[i].X += rapid.Int32Range(-20, 20).Draw(t, "dx")
-			base[i].Heading = (base[i].Heading + uint32(rapid.Int32Range(-5, 5).Draw(t, "dh"))) % (1 << q.HeadingBits)
-		}
-		var s schema.Snapshot
-		EncodeDelta(&s, base, target)
-		got, err := ApplyDelta(nil, base, &s)
-		if err != nil || len(got) != n {
-			t.Fatalf("ApplyDelta: %d entities, %v", len(got), err)
-		}
-		// Half a step of heading, plus float32 rounding of the angle.
-		headTol := math.Pi/float64(uint32(1)<<q.HeadingBits) + 1e-5
-		for i, p := range poses {
-			e := got[i]
-			for _, c := range []struct {
-				name  string
-				world float32
-				q     int32
-			}{{"x", p.x, e.X}, {"y", p.y, e.Y}} {
-				back := q.Unposition(c.q)
-				// The float32 division in Unposition may round by an ulp beyond the half step.
-				tol := float64(q.PositionError()) + float64(ulp(back))
-				if d := math.Abs(float64(back) - float64(c.world)); d > tol {
-					t.Fatalf("%s %v came back as %v: error %v > %v", c.name, c.world, back, d, tol)
-				}
-			}
-			if d := angleDist(float64(q.Unheading(e.Heading)), float64(p.rad)); d > headTol {
-				t.Fatalf("heading %v came back as %v: error %v > %v", p.rad, q.Unheading(e.Heading), d, headTol)
-			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package netcode
 import (
 	"bytes"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -34,56 +35,57 @@ import (
 // entered_ids: ids 4, 5, 20 as first id then differences: 4, 1, 15; kinds 2, 2, 0; four values
 // each.
 //
-// changed: baseline positions 3, 4, 7 have gaps 3, 4-3-1 = 0, 7-4-1 = 2; masks (bit 0 x, 1 y,
-// 2 heading, 3 state) 0b0110, 0b1000, 0b1111; entries gap<<4 | mask = 48+6 = 54 (0x36),
-// 0+8 = 8, 32+15 = 47 (0x2f). Each is below 128, one varint byte.
+// changed: baseline positions 3, 4, 7 have gaps 3, 4-3-1 = 0, 7-4-1 = 2; masks (widePlan's four
+// fields are all frequent, F = 4: bit 0 x, 1 y, 2 heading, 3 state, and bit 4 hasRare, always 0)
+// 0b0110, 0b1000, 0b1111; entries gap<<5 | mask = 96+6 = 102 (0x66), 0+8 = 8, 64+15 = 79 (0x4f).
+// Each is below 128, one varint byte.
 //
 // changed_values: one per set bit, in bit order, new minus baseline on 32 bits: position 3: y
 // -1-1 = -2, heading 0-255 = -255 (the encoder does not know HeadingBits); position 4: state
 // (2^32-1)-0 = -1; position 7: x +1, y -2, heading +3, state -1.
 func TestEncodeDeltaColumns(t *testing.T) {
 	base := []EntityState{
-		{ID: 3, X: 10, Y: 10},
+		wide(3, 0, 10, 10, 0, 0),
 		{ID: 5, Kind: 1},
-		{ID: 7, Kind: 1, X: 4},
-		{ID: 9, X: 1, Y: 1, Heading: 255, State: 7},
+		wide(7, 1, 4, 0, 0, 0),
+		wide(9, 0, 1, 1, 255, 7),
 		{ID: 12},
-		{ID: 15, X: 100},
+		wide(15, 0, 100, 0, 0, 0),
 		{ID: 16},
-		{ID: 30, X: -5, Y: 5, Heading: 10, State: 1},
+		wide(30, 0, -5, 5, 10, 1),
 	}
 	target := []EntityState{
-		{ID: 4, Kind: 2, X: -1, Y: 2, Heading: 3, State: 4}, // entered
-		{ID: 5, Kind: 2},                             // kind changed
-		{ID: 7, Kind: 1, X: 4},                       // unchanged
-		{ID: 9, X: 1, Y: -1, Heading: 0, State: 7},   // y and heading changed
-		{ID: 12, State: 0xffff_ffff},                 // state changed
-		{ID: 15, X: 100},                             // unchanged
-		{ID: 20},                                     // entered
-		{ID: 30, X: -4, Y: 3, Heading: 13, State: 0}, // every field changed
+		wide(4, 2, -1, 2, 3, 4),           // entered
+		{ID: 5, Kind: 2},                  // kind changed
+		wide(7, 1, 4, 0, 0, 0),            // unchanged
+		wide(9, 0, 1, -1, 0, 7),           // y and heading changed
+		wide(12, 0, 0, 0, 0, 0xffff_ffff), // state changed
+		wide(15, 0, 100, 0, 0, 0),         // unchanged
+		{ID: 20},                          // entered
+		wide(30, 0, -4, 3, 13, 0),         // every field changed
 	}
 	// Unix microseconds 0x640a1_23456789 (October 2025) go on the wire modulo 2^32.
 	const unixMicros = 0x640a1_23456789
 	s := schema.Snapshot{Tick: 7, BaselineTick: 5, LastInputSeq: 300, ServerTimeUs: uint32(unixMicros & maxU32)}
-	EncodeDelta(&s, base, target)
+	EncodeDelta(widePlan, &s, base, target, 0)
 	want := &schema.Snapshot{
 		Tick: 7, BaselineTick: 5, LastInputSeq: 300, ServerTimeUs: 0x23456789,
 		Removed:       []uint32{0, 0, 4},  // positions 0, 1, 6
 		EnteredIds:    []uint32{4, 1, 15}, // ids 4, 5, 20
 		EnteredKinds:  []uint32{2, 2, 0},
 		EnteredValues: []int32{-1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0},
-		Changed: []uint32{ // positions 3, 4, 7
-			3<<4 | uint32(FieldY|FieldHeading),
-			0<<4 | uint32(FieldState),
-			2<<4 | uint32(FieldX|FieldY|FieldHeading|FieldState),
+		Changed: []uint64{ // positions 3, 4, 7
+			3<<5 | uint64(FieldY|FieldHeading),
+			0<<5 | uint64(FieldState),
+			2<<5 | uint64(FieldX|FieldY|FieldHeading|FieldState),
 		},
 		ChangedValues: []int32{-2, -255, -1, 1, -2, 3, -1},
 	}
 	if !proto.Equal(&s, want) {
 		t.Fatalf("EncodeDelta =\n%v\nwant\n%v", &s, want)
 	}
-	if !slices.Equal(s.Changed, []uint32{54, 8, 47}) {
-		t.Fatalf("changed entries %v, want 54, 8, 47", s.Changed)
+	if !slices.Equal(s.Changed, []uint64{102, 8, 79}) {
+		t.Fatalf("changed entries %v, want 102, 8, 79", s.Changed)
 	}
 
 	// The bytes, field by field: tag = field<<3 | wire type (0 varint, 2 length-delimited packed,
@@ -98,7 +100,7 @@ func TestEncodeDeltaColumns(t *testing.T) {
 		0x32, 3, 4, 1, 15, // entered_ids
 		0x3a, 3, 2, 2, 0, // entered_kinds
 		0x42, 12, 1, 4, 6, 8, 0, 0, 0, 0, 0, 0, 0, 0, // entered_values -1 2 3 4, then zeros
-		0x4a, 3, 0x36, 0x08, 0x2f, // changed
+		0x4a, 3, 0x66, 0x08, 0x4f, // changed
 		0x52, 8, 3, 0xfd, 0x03, 1, 2, 3, 6, 1, // changed_values -2 -255 -1 1 -2 3 -1
 	}
 	gotBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(&s)
@@ -109,7 +111,7 @@ func TestEncodeDeltaColumns(t *testing.T) {
 		t.Fatalf("wire bytes\n% x\nwant\n% x", gotBytes, wantBytes)
 	}
 
-	got, err := ApplyDelta(nil, base, &s)
+	got, err := ApplyDelta(widePlan, nil, base, &s)
 	if err != nil || !slices.Equal(got, target) {
 		t.Fatalf("ApplyDelta = %v, %v; want %v", got, err, target)
 	}
@@ -121,7 +123,7 @@ func TestEncodeDeltaColumns(t *testing.T) {
 
 // TestEncodeDeltaPositions checks that removed and changed entries name positions in the baseline
 // view, not ids and not positions in the target, and where a changed entry needs a second varint
-// byte (gap 8: 8<<4 = 128).
+// byte (gap 4: 4<<5 = 128).
 func TestEncodeDeltaPositions(t *testing.T) {
 	// Sparse ids up to the end of the range: positions stay small.
 	sparse := []EntityState{{ID: 1000}, {ID: 5000}, {ID: 1 << 31}, {ID: maxU32 - 1}, {ID: maxU32}}
@@ -132,7 +134,7 @@ func TestEncodeDeltaPositions(t *testing.T) {
 	moved := func(view []EntityState, ids ...uint32) []EntityState {
 		out := slices.Clone(view)
 		for _, id := range ids {
-			out[FindEntity(out, id)].X++
+			out[FindEntity(out, id)].Fields[0]++
 		}
 		return out
 	}
@@ -147,35 +149,36 @@ func TestEncodeDeltaPositions(t *testing.T) {
 		slices.SortFunc(out, byID)
 		return out
 	}
-	x := uint32(FieldX)
+	x := uint64(FieldX)
 	tests := []struct {
-		name             string
-		base, target     []EntityState
-		removed, changed []uint32
-		changedBytes     int // encoded size of the changed column's contents
+		name         string
+		base, target []EntityState
+		removed      []uint32
+		changed      []uint64
+		changedBytes int // encoded size of the changed column's contents
 	}{
-		{"last of sparse ids changed", sparse, moved(sparse, maxU32), nil, []uint32{4<<4 | x}, 1},
+		{"last of sparse ids changed", sparse, moved(sparse, maxU32), nil, []uint64{4<<5 | x}, 2},
 		{"first and last of sparse ids removed", sparse, without(sparse, 1000, maxU32), []uint32{0, 3}, nil, 0},
 		{"entered before do not shift", ten, moved(without(with(ten, 1, 2, 3, 15), 20), 30, 100),
-			[]uint32{1}, []uint32{2<<4 | x, 6<<4 | x}, 2},
-		{"removed before do not shift", ten, moved(without(ten, 10, 20, 30), 40), []uint32{0, 0, 0}, []uint32{3<<4 | x}, 1},
-		{"gap 7 is one byte", ten, moved(ten, 80), nil, []uint32{7<<4 | x}, 1},
-		{"gap 8 is two bytes", ten, moved(ten, 90), nil, []uint32{8<<4 | x}, 2},
+			[]uint32{1}, []uint64{2<<5 | x, 6<<5 | x}, 3},
+		{"removed before do not shift", ten, moved(without(ten, 10, 20, 30), 40), []uint32{0, 0, 0}, []uint64{3<<5 | x}, 1},
+		{"gap 3 is one byte", ten, moved(ten, 40), nil, []uint64{3<<5 | x}, 1},
+		{"gap 4 is two bytes", ten, moved(ten, 50), nil, []uint64{4<<5 | x}, 2},
 		{"every position", ten, moved(ten, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100), nil,
-			slices.Repeat([]uint32{x}, 10), 10},
+			slices.Repeat([]uint64{x}, 10), 10},
 		{"removed everything", ten, nil, make([]uint32, 10), nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var s schema.Snapshot
-			EncodeDelta(&s, tt.base, tt.target)
+			EncodeDelta(widePlan, &s, tt.base, tt.target, 0)
 			if !slices.Equal(s.Removed, tt.removed) || !slices.Equal(s.Changed, tt.changed) {
 				t.Fatalf("removed %v, changed %v; want %v, %v", s.Removed, s.Changed, tt.removed, tt.changed)
 			}
 			if n := proto.Size(&schema.Snapshot{Changed: s.Changed}); n != changedFieldSize(tt.changedBytes) {
 				t.Fatalf("changed column takes %d bytes, want %d of contents", n, tt.changedBytes)
 			}
-			if got, err := ApplyDelta(nil, tt.base, &s); err != nil || !slices.Equal(got, tt.target) {
+			if got, err := ApplyDelta(widePlan, nil, tt.base, &s); err != nil || !slices.Equal(got, tt.target) {
 				t.Fatalf("ApplyDelta = %v, %v; want %v", got, err, tt.target)
 			}
 		})
@@ -195,10 +198,10 @@ func changedFieldSize(n int) int {
 func TestEncodeDeltaDoesNotAllocate(t *testing.T) {
 	base, target := benchViews(40)
 	var s schema.Snapshot
-	EncodeDelta(&s, nil, target) // grow the entered columns
-	EncodeDelta(&s, base, target)
-	EncodeDelta(&s, target, nil) // grow removed
-	if n := testing.AllocsPerRun(100, func() { EncodeDelta(&s, base, target) }); n != 0 {
+	EncodeDelta(widePlan, &s, nil, target, 0) // grow the entered columns
+	EncodeDelta(widePlan, &s, base, target, 0)
+	EncodeDelta(widePlan, &s, target, nil, 0) // grow removed
+	if n := testing.AllocsPerRun(100, func() { EncodeDelta(widePlan, &s, base, target, 0) }); n != 0 {
 		t.Fatalf("EncodeDelta allocates %v times per run", n)
 	}
 }
@@ -207,7 +210,7 @@ func TestEncodeDeltaDoesNotAllocate(t *testing.T) {
 type snap struct {
 	removed  []uint32 // gaps
 	entered  []EntityState
-	changed  []uint32 // gap<<4 | mask
+	changed  []uint64 // gap<<5 | mask
 	values   []int32  // changed values
 	rawIDs   []uint32 // entered ids as sent, when not derived from entered
 	noValues bool     // leave entered kinds and values empty
@@ -220,7 +223,7 @@ func (b snap) build() *schema.Snapshot {
 		ids[i] = e.ID
 		if !b.noValues {
 			s.EnteredKinds = append(s.EnteredKinds, uint32(e.Kind))
-			s.EnteredValues = append(s.EnteredValues, e.X, e.Y, int32(e.Heading), int32(e.State))
+			s.EnteredValues = append(s.EnteredValues, e.Fields[0], e.Fields[1], int32(e.Fields[2]), int32(e.Fields[3]))
 		}
 	}
 	s.EnteredIds = enteredDiffs(ids)
@@ -244,17 +247,17 @@ func ids(list ...uint32) []EntityState {
 }
 
 // rejectBase is the baseline of TestApplyDeltaRejects and TestApplyDeltaAccepts: positions 0, 1, 2.
-var rejectBase = []EntityState{{ID: 2}, {ID: 5, X: 1}, {ID: 9}}
+var rejectBase = []EntityState{{ID: 2}, wide(5, 0, 1, 0, 0, 0), {ID: 9}}
 
 // TestApplyDeltaRejects feeds ApplyDelta one inconsistency at a time, grouped by failure mode; each
 // must fail with ErrMalformed for the reason of its group (checked on the error text, so that a
 // case cannot pass by tripping over another check).
 func TestApplyDeltaRejects(t *testing.T) {
 	const (
-		x   = uint32(FieldX)
-		y   = uint32(FieldY)
-		st  = uint32(FieldState)
-		all = uint32(fieldsAll)
+		x   = uint64(FieldX)
+		y   = uint64(FieldY)
+		st  = uint64(FieldState)
+		all = uint64(fieldsAll)
 	)
 	type rejectCase struct {
 		name string
@@ -267,10 +270,10 @@ func TestApplyDeltaRejects(t *testing.T) {
 	}{
 		{"more than", []rejectCase{
 			{"removed", false, &schema.Snapshot{Removed: make([]uint32, MaxEntitiesPerSnapshot+1)}},
-			{"changed", false, snap{changed: slices.Repeat([]uint32{x}, MaxEntitiesPerSnapshot+1),
+			{"changed", false, snap{changed: slices.Repeat([]uint64{x}, MaxEntitiesPerSnapshot+1),
 				values: make([]int32, MaxEntitiesPerSnapshot+1)}.build()},
 			{"summed over the lists", false, snap{removed: make([]uint32, MaxEntitiesPerSnapshot/2),
-				changed: slices.Repeat([]uint32{x}, MaxEntitiesPerSnapshot/2), values: make([]int32, MaxEntitiesPerSnapshot/2),
+				changed: slices.Repeat([]uint64{x}, MaxEntitiesPerSnapshot/2), values: make([]int32, MaxEntitiesPerSnapshot/2),
 				rawIDs: []uint32{1}}.build()},
 		}},
 		{"entered ids but", []rejectCase{
@@ -281,22 +284,23 @@ func TestApplyDeltaRejects(t *testing.T) {
 		{"kind 256 out of range", []rejectCase{
 			{"kind out of range", false, &schema.Snapshot{EnteredIds: []uint32{1}, EnteredKinds: []uint32{256}, EnteredValues: make([]int32, 4)}},
 		}},
-		// Field masks of changed entries: 0 is not a change. A mask above 0xf cannot be sent: the
-		// bits above the four of the mask are the gap, so 0x10 or 0x20 read as a gap with mask 0.
-		{"change mask 0x0", []rejectCase{
-			{"mask 0", false, snap{changed: []uint32{1 << 4}}.build()},
-			{"mask 0 at position 0", false, snap{changed: []uint32{0}}.build()},
-			{"mask 0 after a valid entry", false, snap{changed: []uint32{x, 0}, values: []int32{1}}.build()},
-			{"0x10 is gap 1 mask 0", false, snap{changed: []uint32{0x10}, values: []int32{1}}.build()},
-			{"0x20 is gap 2 mask 0", false, snap{changed: []uint32{0x20}, values: []int32{1}}.build()},
-			{"mask 0 in a full snapshot", true, snap{changed: []uint32{0}}.build()},
+		// Masks of changed entries: 0 is not a change. A mask above 0x1f cannot be sent: the bits
+		// above widePlan's four field bits and its hasRare bit are the gap, so 0x20 or 0x40 read as
+		// a gap with an empty mask.
+		{"empty change mask", []rejectCase{
+			{"mask 0", false, snap{changed: []uint64{1 << 5}}.build()},
+			{"mask 0 at position 0", false, snap{changed: []uint64{0}}.build()},
+			{"mask 0 after a valid entry", false, snap{changed: []uint64{x, 0}, values: []int32{1}}.build()},
+			{"0x20 is gap 1 mask 0", false, snap{changed: []uint64{0x20}, values: []int32{1}}.build()},
+			{"0x40 is gap 2 mask 0", false, snap{changed: []uint64{0x40}, values: []int32{1}}.build()},
+			{"mask 0 in a full snapshot", true, snap{changed: []uint64{0}}.build()},
 		}},
 		{"changed values", []rejectCase{
-			{"values missing for mask", false, snap{changed: []uint32{1<<4 | x | y}, values: []int32{1}}.build()},
-			{"all values missing", false, snap{changed: []uint32{1<<4 | all}}.build()},
-			{"extra value", false, snap{changed: []uint32{1<<4 | x}, values: []int32{1, 2}}.build()},
+			{"values missing for mask", false, snap{changed: []uint64{1<<5 | x | y}, values: []int32{1}}.build()},
+			{"all values missing", false, snap{changed: []uint64{1<<5 | all}}.build()},
+			{"extra value", false, snap{changed: []uint64{1<<5 | x}, values: []int32{1, 2}}.build()},
 			{"values without changes", false, snap{values: []int32{1}}.build()},
-			{"values short across entries", false, snap{changed: []uint32{all, x}, values: []int32{1, 2, 3, 4}}.build()},
+			{"values short across entries", false, snap{changed: []uint64{all, x}, values: []int32{1, 2, 3, 4}}.build()},
 		}},
 		{"position past the", []rejectCase{
 			{"removed position = len(base)", false, snap{removed: []uint32{3}}.build()},
@@ -304,22 +308,22 @@ func TestApplyDeltaRejects(t *testing.T) {
 			{"removed one more than the base", false, snap{removed: []uint32{0, 0, 0, 0}}.build()},
 			{"removed gap beyond 32 bits", false, snap{removed: []uint32{0, maxU32}}.build()}, // 1 + 2^32-1
 			{"removed in a full snapshot", true, snap{removed: []uint32{0}}.build()},
-			{"changed position = len(base)", false, snap{changed: []uint32{3<<4 | x}, values: []int32{1}}.build()},
-			{"changed past the end after a valid one", false, snap{changed: []uint32{2<<4 | x, x}, values: []int32{1, 1}}.build()},
-			{"changed largest gap", false, snap{changed: []uint32{maxU32}, values: []int32{1, 2, 3, 4}}.build()},
-			{"changed huge gap after a valid one", false, snap{changed: []uint32{x, maxU32}, values: []int32{1, 1, 2, 3, 4}}.build()},
-			{"changed in a full snapshot", true, snap{changed: []uint32{x}, values: []int32{1}}.build()},
-			{"removed past the end, changed fine", false, snap{removed: []uint32{5}, changed: []uint32{x}, values: []int32{1}}.build()},
+			{"changed position = len(base)", false, snap{changed: []uint64{3<<5 | x}, values: []int32{1}}.build()},
+			{"changed past the end after a valid one", false, snap{changed: []uint64{2<<5 | x, x}, values: []int32{1, 1}}.build()},
+			{"changed largest gap (hasRare clear)", false, snap{changed: []uint64{math.MaxUint64 &^ 0x10}, values: []int32{1, 2, 3, 4}}.build()},
+			{"changed huge gap after a valid one", false, snap{changed: []uint64{x, math.MaxUint64 &^ 0x10}, values: []int32{1, 1, 2, 3, 4}}.build()},
+			{"changed in a full snapshot", true, snap{changed: []uint64{x}, values: []int32{1}}.build()},
+			{"removed past the end, changed fine", false, snap{removed: []uint32{5}, changed: []uint64{x}, values: []int32{1}}.build()},
 		}},
 		// Each list alone cannot name a position twice: gaps are never negative.
 		{"both removed and changed", []rejectCase{
-			{"at 0", false, snap{removed: []uint32{0}, changed: []uint32{st}, values: []int32{1}}.build()},
-			{"at 1", false, snap{removed: []uint32{1}, changed: []uint32{1<<4 | x}, values: []int32{1}}.build()},
-			{"at the last, after other entries", false, snap{removed: []uint32{0, 1}, changed: []uint32{1<<4 | x, y},
+			{"at 0", false, snap{removed: []uint32{0}, changed: []uint64{st}, values: []int32{1}}.build()},
+			{"at 1", false, snap{removed: []uint32{1}, changed: []uint64{1<<5 | x}, values: []int32{1}}.build()},
+			{"at the last, after other entries", false, snap{removed: []uint32{0, 1}, changed: []uint64{1<<5 | x, y},
 				values: []int32{1, 1}}.build()}, // removed 0, 2; changed 1, 2
-			{"removed everything, one also changed", false, snap{removed: []uint32{0, 0, 0}, changed: []uint32{2<<4 | x},
+			{"removed everything, one also changed", false, snap{removed: []uint32{0, 0, 0}, changed: []uint64{2<<5 | x},
 				values: []int32{1}}.build()},
-			{"kind change also changed", false, snap{removed: []uint32{1}, entered: ids(5), changed: []uint32{1<<4 | x},
+			{"kind change also changed", false, snap{removed: []uint32{1}, entered: ids(5), changed: []uint64{1<<5 | x},
 				values: []int32{1}}.build()},
 		}},
 		{"already in the view", []rejectCase{
@@ -328,7 +332,7 @@ func TestApplyDeltaRejects(t *testing.T) {
 			{"the last", false, snap{entered: ids(9)}.build()},
 			{"a retained, after another", false, snap{entered: ids(1, 2)}.build()},
 			{"a retained, another removed", false, snap{removed: []uint32{0}, entered: ids(5)}.build()},
-			{"a retained and changed", false, snap{changed: []uint32{1<<4 | x}, values: []int32{1}, entered: ids(5)}.build()},
+			{"a retained and changed", false, snap{changed: []uint64{1<<5 | x}, values: []int32{1}, entered: ids(5)}.build()},
 			{"kind change, then a retained id", false, snap{removed: []uint32{1}, entered: ids(5, 9)}.build()},
 		}},
 		{"entered ids do not ascend", []rejectCase{
@@ -349,7 +353,7 @@ func TestApplyDeltaRejects(t *testing.T) {
 				if tt.full {
 					base = nil
 				}
-				got, err := ApplyDelta(nil, base, tt.s)
+				got, err := ApplyDelta(widePlan, nil, base, tt.s)
 				if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), g.why) {
 					t.Fatalf("ApplyDelta = %v, %v; want ErrMalformed: ...%s...", got, err, g.why)
 				}
@@ -362,13 +366,13 @@ func TestApplyDeltaRejects(t *testing.T) {
 // particular an id both removed and entered is a change of kind, not an error.
 func TestApplyDeltaAccepts(t *testing.T) {
 	const (
-		x   = uint32(FieldX)
-		y   = uint32(FieldY)
-		h   = uint32(FieldHeading)
-		st  = uint32(FieldState)
-		all = uint32(fieldsAll)
+		x   = uint64(FieldX)
+		y   = uint64(FieldY)
+		h   = uint64(FieldHeading)
+		st  = uint64(FieldState)
+		all = uint64(fieldsAll)
 	)
-	k7 := func(id uint32) EntityState { return EntityState{ID: id, Kind: 7, X: -3, Y: 4, Heading: 5, State: 6} }
+	k7 := func(id uint32) EntityState { return wide(id, 7, -3, 4, 5, 6) }
 	tests := []struct {
 		name string
 		full bool
@@ -379,26 +383,26 @@ func TestApplyDeltaAccepts(t *testing.T) {
 		{"kind change", false, snap{removed: []uint32{1}, entered: []EntityState{k7(5)}}.build(),
 			[]EntityState{{ID: 2}, k7(5), {ID: 9}}},
 		{"kind change of first and last", false, snap{removed: []uint32{0, 1}, entered: []EntityState{k7(2), k7(9)}}.build(),
-			[]EntityState{k7(2), {ID: 5, X: 1}, k7(9)}},
+			[]EntityState{k7(2), wide(5, 0, 1, 0, 0, 0), k7(9)}},
 		{"kind change of all", false, snap{removed: []uint32{0, 0, 0}, entered: []EntityState{k7(2), k7(5), k7(9)}}.build(),
 			[]EntityState{k7(2), k7(5), k7(9)}},
 		{"kind change next to a change", false, snap{removed: []uint32{1}, entered: []EntityState{k7(5)},
-			changed: []uint32{x, 1<<4 | st}, values: []int32{1, -1}}.build(), // changed 0 and 2
-			[]EntityState{{ID: 2, X: 1}, k7(5), {ID: 9, State: maxU32}}},
+			changed: []uint64{x, 1<<5 | st}, values: []int32{1, -1}}.build(), // changed 0 and 2
+			[]EntityState{wide(2, 0, 1, 0, 0, 0), k7(5), wide(9, 0, 0, 0, 0, maxU32)}},
 		{"removed everything", false, snap{removed: []uint32{0, 0, 0}}.build(), []EntityState{}},
-		{"removed with a gap", false, snap{removed: []uint32{0, 1}}.build(), []EntityState{{ID: 5, X: 1}}},
-		{"changed every position", false, snap{changed: []uint32{x, y, h | st}, values: []int32{-1, 2, 3, 4}}.build(),
-			[]EntityState{{ID: 2, X: -1}, {ID: 5, X: 1, Y: 2}, {ID: 9, Heading: 3, State: 4}}},
-		{"changed the last, every field", false, snap{changed: []uint32{2<<4 | all}, values: []int32{1, 2, -3, -4}}.build(),
-			[]EntityState{{ID: 2}, {ID: 5, X: 1}, {ID: 9, X: 1, Y: 2, Heading: maxU32 - 2, State: maxU32 - 3}}},
-		{"change to the same value", false, snap{changed: []uint32{1<<4 | x}, values: []int32{0}}.build(), rejectBase},
+		{"removed with a gap", false, snap{removed: []uint32{0, 1}}.build(), []EntityState{wide(5, 0, 1, 0, 0, 0)}},
+		{"changed every position", false, snap{changed: []uint64{x, y, h | st}, values: []int32{-1, 2, 3, 4}}.build(),
+			[]EntityState{wide(2, 0, -1, 0, 0, 0), wide(5, 0, 1, 2, 0, 0), wide(9, 0, 0, 0, 3, 4)}},
+		{"changed the last, every field", false, snap{changed: []uint64{2<<5 | all}, values: []int32{1, 2, -3, -4}}.build(),
+			[]EntityState{{ID: 2}, wide(5, 0, 1, 0, 0, 0), wide(9, 0, 1, 2, maxU32-2, maxU32-3)}},
+		{"change to the same value", false, snap{changed: []uint64{1<<5 | x}, values: []int32{0}}.build(), rejectBase},
 		{"entered before, between, after", false, snap{entered: ids(0, 1, 3, 6, 8, 10, maxU32)}.build(),
-			[]EntityState{{ID: 0}, {ID: 1}, {ID: 2}, {ID: 3}, {ID: 5, X: 1}, {ID: 6}, {ID: 8}, {ID: 9}, {ID: 10}, {ID: maxU32}}},
+			[]EntityState{{ID: 0}, {ID: 1}, {ID: 2}, {ID: 3}, wide(5, 0, 1, 0, 0, 0), {ID: 6}, {ID: 8}, {ID: 9}, {ID: 10}, {ID: maxU32}}},
 		{"entered between removed", false, snap{removed: []uint32{0, 0}, entered: ids(3, 4)}.build(),
 			[]EntityState{{ID: 3}, {ID: 4}, {ID: 9}}},
 		{"removed, entered and changed", false, snap{removed: []uint32{0}, entered: ids(1, 7, 20),
-			changed: []uint32{1<<4 | y, 0<<4 | x}, values: []int32{5, 6}}.build(), // changed 1, 2
-			[]EntityState{{ID: 1}, {ID: 5, X: 1, Y: 5}, {ID: 7}, {ID: 9, X: 6}, {ID: 20}}},
+			changed: []uint64{1<<5 | y, 0<<5 | x}, values: []int32{5, 6}}.build(), // changed 1, 2
+			[]EntityState{{ID: 1}, wide(5, 0, 1, 5, 0, 0), {ID: 7}, wide(9, 0, 6, 0, 0, 0), {ID: 20}}},
 		{"full", true, snap{entered: []EntityState{k7(0), k7(maxU32)}}.build(), []EntityState{k7(0), k7(maxU32)}},
 		{"full, nothing", true, snap{}.build(), []EntityState{}},
 	}
@@ -409,7 +413,7 @@ func TestApplyDeltaAccepts(t *testing.T) {
 				base = nil
 			}
 			before := slices.Clone(base)
-			got, err := ApplyDelta([]EntityState{}, base, tt.s)
+			got, err := ApplyDelta(widePlan, []EntityState{}, base, tt.s)
 			if err != nil || !slices.Equal(got, tt.want) {
 				t.Fatalf("ApplyDelta = %v, %v; want %v", got, err, tt.want)
 			}

@@ -1,44 +1,12 @@
 package netcode
 
-// EntityState is the quantized state of one entity, as a client sees it. Views are slices of
-// EntityState sorted by ascending ID with no duplicates.
+// EntityState is the quantized state of one entity, as a client sees it: its fields in the order
+// of the plan's Fields (Plan.Read fills them); the unused tail stays 0. Views are slices of
+// EntityState sorted by ascending ID with no duplicates. 64 bytes: one cache line.
 type EntityState struct {
-	ID      uint32
-	Kind    uint8
-	X, Y    int32  // quantized position
-	Heading uint32 // quantized heading
-	State   uint32 // game-defined
-}
-
-// Field bits of a changed entity's mask, in the order their values follow on the wire.
-const (
-	FieldX uint8 = 1 << iota
-	FieldY
-	FieldHeading
-	FieldState
-
-	fieldsAll = FieldX | FieldY | FieldHeading | FieldState
-)
-
-// valuesPerEntered is how many values an entered entity carries: x, y, heading, state.
-const valuesPerEntered = 4
-
-// changeMask returns the fields in which e differs from base.
-func (e *EntityState) changeMask(base *EntityState) uint8 {
-	var m uint8
-	if e.X != base.X {
-		m |= FieldX
-	}
-	if e.Y != base.Y {
-		m |= FieldY
-	}
-	if e.Heading != base.Heading {
-		m |= FieldHeading
-	}
-	if e.State != base.State {
-		m |= FieldState
-	}
-	return m
+	ID     uint32
+	Kind   uint8
+	Fields [MaxFields]int32
 }
 
 // FindEntity returns the index of id in a sorted view, or -1.

@@ -18,22 +18,22 @@ import (
 
 // fuzzBase is the fixed baseline of FuzzApplyDelta: ids at both ends of the uint32 range so that
 // delta-coded entered ids can overflow, and a run of 20 entities (positions 4 to 23) so that gaps
-// between baseline positions reach 8 and more, where a changed entry (gap<<4 | mask) takes two
+// between baseline positions reach 4 and more, where a changed entry (gap<<5 | masks) takes two
 // varint bytes.
 var fuzzBase = func() []EntityState {
 	v := []EntityState{
-		{ID: 0, Kind: 1, X: 5, Y: -5},
-		{ID: 1, Kind: 2, Heading: 255},
-		{ID: 7, State: 3},
-		{ID: 100, Kind: 1, X: -1000, Y: 1000, Heading: 65535, State: 0xffffffff},
+		wide(0, 1, 5, -5, 0, 0),
+		wide(1, 2, 0, 0, 255, 0),
+		wide(7, 0, 0, 0, 0, 3),
+		wide(100, 1, -1000, 1000, 65535, 0xffffffff),
 	}
 	for i := range 20 {
-		v = append(v, EntityState{ID: uint32(200 + 3*i), Kind: uint8(i % 3), X: int32(10 * i), Y: int32(-i), Heading: uint32(i)})
+		v = append(v, wide(uint32(200+3*i), uint8(i%3), int32(10*i), int32(-i), uint32(i), 0))
 	}
 	return append(v,
 		EntityState{ID: 1 << 31},
-		EntityState{ID: maxU32 - 1, Kind: 3, X: 1 << 30},
-		EntityState{ID: maxU32, Kind: 4, Y: -1 << 30},
+		wide(maxU32-1, 3, 1<<30, 0, 0, 0),
+		wide(maxU32, 4, 0, -1<<30, 0, 0),
 	)
 }()
 
@@ -41,24 +41,24 @@ var fuzzBase = func() []EntityState {
 var fuzzTargets = [][]EntityState{
 	nil,
 	fuzzBase,
-	{{ID: 0, Kind: 1, X: 6, Y: -5}, {ID: 1, Kind: 9}, {ID: 2}, {ID: 100, Kind: 1, Heading: 3}, {ID: maxU32, Kind: 4, State: 1}},
-	{{ID: 3, X: 1}, {ID: 1 << 20, Kind: 7, X: -1, Y: 2, Heading: 3, State: 4}, {ID: maxU32 - 1, Kind: 3, X: -1 << 31}},
+	{wide(0, 1, 6, -5, 0, 0), {ID: 1, Kind: 9}, {ID: 2}, wide(100, 1, 0, 0, 3, 0), wide(maxU32, 4, 0, 0, 0, 1)},
+	{wide(3, 0, 1, 0, 0, 0), wide(1<<20, 7, -1, 2, 3, 4), wide(maxU32-1, 3, -1<<31, 0, 0, 0)},
 	fuzzEdit(func(v []EntityState) []EntityState {
 		// Changed positions 0, 9, 22 and 26: gaps 0, 8, 12, 3, the middle two take two bytes; a
 		// kind change at 12; position 15 removed; an id entered inside the run.
-		v[0].X++
-		v[9].Y, v[9].State = 7, 7
-		v[22].Heading--
-		v[26].State++
+		v[0].Fields[0]++
+		v[9].Fields[1], v[9].Fields[3] = 7, 7
+		v[22].Fields[2]--
+		v[26].Fields[3]++
 		v[12].Kind = 5
 		v = slices.Delete(v, 15, 16)
-		v = append(v, EntityState{ID: 201, Kind: 2, X: 1})
+		v = append(v, wide(201, 2, 1, 0, 0, 0))
 		slices.SortFunc(v, byID)
 		return v
 	}),
 	fuzzEdit(func(v []EntityState) []EntityState { // every entity changed, every field
 		for i := range v {
-			v[i].X, v[i].Y, v[i].Heading, v[i].State = v[i].X+1, v[i].Y-1, v[i].Heading+1, v[i].State^1
+			v[i].Fields[0], v[i].Fields[1], v[i].Fields[2], v[i].Fields[3] = v[i].Fields[0]+1, v[i].Fields[1]-1, v[i].Fields[2]+1, v[i].Fields[3]^1
 		}
 		return v
 	}),
@@ -88,10 +88,14 @@ func referenceApply(base []EntityState, s *schema.Snapshot) (view []EntityState,
 	}
 	nValues := 0
 	for _, m := range changedMasks(s.Changed) {
-		if m == 0 { // four bits: never above 0xf
+		// Four field bits, and the hasRare bit, which widePlan (no rare fields) never sets.
+		if m == 0 || m&0x10 != 0 {
 			return nil, false
 		}
-		nValues += bits.OnesCount32(m)
+		nValues += bits.OnesCount64(m)
+	}
+	if len(s.ChangedRare) != 0 {
+		return nil, false
 	}
 	if nValues != len(s.ChangedValues) {
 		return nil, false
@@ -119,7 +123,7 @@ func referenceApply(base []EntityState, s *schema.Snapshot) (view []EntityState,
 	valueAt := map[uint32]int{} // index in s.Changed -> its first value
 	for k, m := range changedMasks(s.Changed) {
 		valueAt[uint32(k)] = vi
-		vi += bits.OnesCount32(m)
+		vi += bits.OnesCount64(m)
 	}
 	kept := map[uint32]bool{}
 	for i, b := range base {
@@ -129,20 +133,20 @@ func referenceApply(base []EntityState, s *schema.Snapshot) (view []EntityState,
 		if k, ok := changed[uint64(i)]; ok {
 			v := s.ChangedValues[valueAt[k]:]
 			m := s.Changed[k]
-			if m&uint32(FieldX) != 0 {
-				b.X += v[0]
+			if m&uint64(FieldX) != 0 {
+				b.Fields[0] += v[0]
 				v = v[1:]
 			}
-			if m&uint32(FieldY) != 0 {
-				b.Y += v[0]
+			if m&uint64(FieldY) != 0 {
+				b.Fields[1] += v[0]
 				v = v[1:]
 			}
-			if m&uint32(FieldHeading) != 0 {
-				b.Heading += uint32(v[0])
+			if m&uint64(FieldHeading) != 0 {
+				b.Fields[2] += v[0]
 				v = v[1:]
 			}
-			if m&uint32(FieldState) != 0 {
-				b.State += uint32(v[0])
+			if m&uint64(FieldState) != 0 {
+				b.Fields[3] += v[0]
 			}
 		}
 		kept[b.ID] = true
@@ -154,8 +158,7 @@ func referenceApply(base []EntityState, s *schema.Snapshot) (view []EntityState,
 			return nil, false
 		}
 		v := s.EnteredValues[4*i:]
-		view = append(view, EntityState{ID: id, Kind: uint8(s.EnteredKinds[i]),
-			X: v[0], Y: v[1], Heading: uint32(v[2]), State: uint32(v[3])})
+		view = append(view, wide(id, uint8(s.EnteredKinds[i]), v[0], v[1], uint32(v[2]), uint32(v[3])))
 	}
 	slices.SortFunc(view, byID)
 	return view, true
@@ -165,14 +168,14 @@ func FuzzApplyDelta(f *testing.F) {
 	for i, target := range fuzzTargets {
 		for _, base := range [][]EntityState{fuzzBase, nil} {
 			s := schema.Snapshot{Tick: uint32(10 + i), BaselineTick: 9, LastInputSeq: 3, ServerTimeUs: maxU32 - uint32(i)}
-			EncodeDelta(&s, base, target)
+			EncodeDelta(widePlan, &s, base, target, 0)
 			b := marshalSnapshot(f, &s)
 			// The seeds are valid snapshots in the current format.
 			var d schema.Snapshot
 			if err := DecodeSnapshot(b, &d); err != nil {
 				f.Fatalf("seed %d: %v", i, err)
 			}
-			if got, err := ApplyDelta(nil, base, &d); err != nil || !slices.Equal(got, target) {
+			if got, err := ApplyDelta(widePlan, nil, base, &d); err != nil || !slices.Equal(got, target) {
 				f.Fatalf("seed %d: ApplyDelta = %v, %v; want %v", i, got, err, target)
 			}
 			f.Add(b)
@@ -191,7 +194,7 @@ func FuzzApplyDelta(f *testing.F) {
 			return
 		}
 		for _, base := range [][]EntityState{fuzzBase, nil} {
-			out, err := ApplyDelta(nil, base, &s)
+			out, err := ApplyDelta(widePlan, nil, base, &s)
 			if !slices.Equal(fuzzBase, baseCopy) {
 				t.Fatalf("ApplyDelta modified its baseline")
 			}
@@ -217,8 +220,8 @@ func FuzzApplyDelta(f *testing.F) {
 			// What was accepted is a real delta: encoded again, it gives the same view, and names
 			// no more removed or entered entities (a retained entity keeps its id and kind).
 			var again schema.Snapshot
-			EncodeDelta(&again, base, out)
-			if out2, err := ApplyDelta(nil, base, &again); err != nil || !slices.Equal(out2, out) {
+			EncodeDelta(widePlan, &again, base, out, 0)
+			if out2, err := ApplyDelta(widePlan, nil, base, &again); err != nil || !slices.Equal(out2, out) {
 				t.Fatalf("re-encoded delta gives %v, %v; want %v", out2, err, out)
 			}
 			if len(again.Removed) > len(s.Removed) || len(again.EnteredIds) > len(s.EnteredIds) {
@@ -272,11 +275,11 @@ func FuzzReceiver(f *testing.F) {
 	f.Add(framePayloads(p0, bad, p1, p2))
 	// A delta against views[0] (5 entities) that changes position 0, then names position 4 both
 	// removed and changed, then one past the end.
-	x := uint32(FieldX)
+	x := uint64(FieldX)
 	badDelta := marshalSnapshot(f, &schema.Snapshot{Tick: ticks[1], BaselineTick: ticks[0],
-		Removed: []uint32{4}, Changed: []uint32{x, 3<<4 | x}, ChangedValues: []int32{1, 1}})
+		Removed: []uint32{4}, Changed: []uint64{x, 3<<5 | x}, ChangedValues: []int32{1, 1}})
 	pastEnd := marshalSnapshot(f, &schema.Snapshot{Tick: ticks[1], BaselineTick: ticks[0],
-		Changed: []uint32{x, 4<<4 | x}, ChangedValues: []int32{1, 1}})
+		Changed: []uint64{x, 4<<5 | x}, ChangedValues: []int32{1, 1}})
 	f.Add(framePayloads(p0, badDelta, pastEnd, p1, p2))
 	for _, seed := range [][]byte{p0, p1, p2, p3, p4} { // valid in the current format
 		var s schema.Snapshot
@@ -286,7 +289,7 @@ func FuzzReceiver(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rx := NewReceiver(4)
+		rx := NewReceiver(widePlan, 4)
 		applied := map[uint32][]EntityState{} // a copy of every view the receiver applied
 		for i, p := range splitPayloads(data) {
 			before, beforeView, beforeLast := rx.Tick(), slices.Clone(rx.View()), rx.Last()
@@ -324,10 +327,75 @@ func FuzzReceiver(f *testing.F) {
 					t.Fatalf("payload %d: applied against tick %d, which was never applied", i, s.BaselineTick)
 				}
 			}
-			if want, _ := ApplyDelta(nil, base, &s); !slices.Equal(rx.View(), want) {
+			if want, _ := ApplyDelta(widePlan, nil, base, &s); !slices.Equal(rx.View(), want) {
 				t.Fatalf("payload %d: receiver has %v, want %v", i, rx.View(), want)
 			}
 			applied[s.Tick] = slices.Clone(rx.View())
+		}
+	})
+}
+
+// FuzzApplyDeltaPlan decodes arbitrary snapshots under the arena's plan and the 3D body plan,
+// against their golden baselines and against nothing. An accepted snapshot gives a sorted view
+// whose every value is within its field's range, and is a real delta: encoded again (with no
+// field hidden, as the baseline may hold anyone's owner-only values) it gives the same view.
+func FuzzApplyDeltaPlan(f *testing.F) {
+	type planBase struct {
+		p    *Plan
+		base []EntityState
+	}
+	bodySeen := asSeenBy(bodyPlan, readBodies(f, bodyMessages()), bodyOwner)
+	plans := []planBase{{arenaPlan, arenaBase}, {bodyPlan, bodySeen}}
+	for _, pb := range plans {
+		_, target := planViews(pb.p, 6)
+		for _, t := range [][]EntityState{target, pb.base, nil} {
+			for _, base := range [][]EntityState{pb.base, nil} {
+				s := schema.Snapshot{Tick: 10, BaselineTick: 9}
+				EncodeDelta(pb.p, &s, base, t, 0)
+				f.Add(marshalSnapshot(f, &s))
+			}
+		}
+	}
+	for _, g := range planSnapshots(f) {
+		f.Add(g.payload)
+	}
+	noOwner := func(p *Plan) *Plan {
+		q := *p
+		q.owner = 0
+		return &q
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var s schema.Snapshot
+		if err := DecodeSnapshot(data, &s); err != nil {
+			return
+		}
+		for _, pb := range plans {
+			for _, base := range [][]EntityState{pb.base, nil} {
+				before := slices.Clone(base)
+				out, err := ApplyDelta(pb.p, nil, base, &s)
+				if !slices.Equal(base, before) {
+					t.Fatal("ApplyDelta modified its baseline")
+				}
+				if err != nil {
+					if !errors.Is(err, ErrMalformed) {
+						t.Fatalf("error %v does not wrap ErrMalformed", err)
+					}
+					continue
+				}
+				if !strictlyAscending(out) {
+					t.Fatalf("unsorted view %v", out)
+				}
+				for i := range out {
+					if err := pb.p.Check(&out[i]); err != nil {
+						t.Fatalf("accepted view breaks its plan: %v", err)
+					}
+				}
+				var again schema.Snapshot
+				EncodeDelta(noOwner(pb.p), &again, base, out, 0)
+				if out2, err := ApplyDelta(pb.p, nil, base, &again); err != nil || !slices.Equal(out2, out) {
+					t.Fatalf("re-encoded delta gives %v, %v; want %v", out2, err, out)
+				}
+			}
 		}
 	})
 }

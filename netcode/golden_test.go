@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -27,20 +28,45 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 
 const goldenDir = "testdata/golden"
 
-// goldenEntity is an EntityState with the field names of the JS client's views.
-type goldenEntity struct {
-	ID      uint32 `json:"id"`
-	Kind    uint8  `json:"kind"`
-	X       int32  `json:"x"`
-	Y       int32  `json:"y"`
-	Heading uint32 `json:"heading"`
-	State   uint32 `json:"state"`
+// The JSON layout of the files, which web/test/golden.test.js reads:
+//
+//   - plans.json: {"<plan name>": plan, ...}, the plans every other file names. A plan is
+//     {"message", "canonical", "id", "plane": "xy"|"xz", "fields": [field...], "frequent": [i...],
+//     "rare": [i...], "x", "y", "z" (field indices, -1 if absent)}; a field is {"name", "number",
+//     "kind": "f"|"a"|"i"|"q", "min", "max", "step" (f: as declared; i: the range), "bits" (a, q),
+//     "qmax" (f, a), "owner_only", "rare", "axis": ""|"x"|"y"|"z"}, and "samples": [[q, value]...],
+//     some quantized values with their Dequantize (f, a, i). "arena", "arena_input", "body",
+//     "flat" and "pad" are compiled from server/arena/arenapb and netcode/internal/testpb; "wide"
+//     is built by hand (four all-frequent int fields of full 32-bit ranges, no proto message).
+//   - snapshots.json: [case...], a case {"name", "plan", "owner" (the viewer's entity the
+//     encoder hid others' owner-only fields for; 0 none), "baseline": [entity...], "snapshot" (hex),
+//     "error": ""|"decode"|"apply", "header" (when it decodes), "view": [entity...] (when it
+//     applies; null otherwise)}; an entity is {"id", "kind", "fields": [one quantized value per
+//     plan field, in plan order]}.
+//   - mutations.json: {"bases": {"<plan>": [entity...]}, "cases": [{"plan", "snapshot",
+//     "with_base", "error", "header", "view"}...]}: seeded byte mutations of the valid snapshots.
+//   - limits.json: [{"name", "plan", "entered", "error", "len"}...], see limitCase.
+//   - inputs.json: [{"name", "plan", "start_seq", "pushes": [[values]...], "n", "ack_tick", "frame"
+//     (hex), "seq", "inputs": [[values]...] (newest first), "rejected": [{"name", "frame"}...]}...].
+//   - ticks.json: tick arithmetic and the baseline ring.
+
+// goldenPlans are the plans the golden files use, by name.
+var goldenPlans = map[string]*Plan{
+	"wide": widePlan, "arena": arenaPlan, "arena_input": arenaInputPlan,
+	"body": bodyPlan, "flat": flatPlan, "pad": padPlan,
 }
 
-func toGolden(view []EntityState) []goldenEntity {
+// goldenEntity is an EntityState with its plan's fields only.
+type goldenEntity struct {
+	ID     uint32  `json:"id"`
+	Kind   uint8   `json:"kind"`
+	Fields []int32 `json:"fields"`
+}
+
+func toGolden(p *Plan, view []EntityState) []goldenEntity {
 	out := make([]goldenEntity, len(view))
 	for i, e := range view {
-		out[i] = goldenEntity(e)
+		out[i] = goldenEntity{ID: e.ID, Kind: e.Kind, Fields: slices.Clone(e.Fields[:len(p.Fields)])}
 	}
 	return out
 }
@@ -48,7 +74,8 @@ func toGolden(view []EntityState) []goldenEntity {
 func fromGolden(view []goldenEntity) []EntityState {
 	out := make([]EntityState, len(view))
 	for i, e := range view {
-		out[i] = EntityState(e)
+		out[i] = EntityState{ID: e.ID, Kind: e.Kind}
+		copy(out[i].Fields[:], e.Fields)
 	}
 	return out
 }
@@ -66,6 +93,8 @@ type goldenHeader struct {
 // (applyDelta) does.
 type snapshotCase struct {
 	Name     string         `json:"name"`
+	Plan     string         `json:"plan"`
+	Owner    uint32         `json:"owner"`
 	Baseline []goldenEntity `json:"baseline"`
 	Snapshot string         `json:"snapshot"` // hex
 	Error    string         `json:"error"`
@@ -73,42 +102,44 @@ type snapshotCase struct {
 	View     []goldenEntity `json:"view"`             // when it applies; null otherwise
 }
 
-// goldenSnapshot is a snapshot case before its verdict: the baseline and the payload.
+// goldenSnapshot is a snapshot case before its verdict: the plan, the baseline and the payload.
 type goldenSnapshot struct {
 	name     string
+	plan     string
+	owner    uint32
 	baseline []EntityState
 	payload  []byte
 }
 
-// goldenBase is the baseline of most cases: ids at both ends of the range and extreme values.
+// goldenBase is the baseline of most wide cases: ids at both ends of the range and extreme values.
 var goldenBase = []EntityState{
-	{ID: 0, Kind: 1, X: -5, Y: 5, Heading: 0, State: 0},
-	{ID: 3, Kind: 2, X: 1 << 30, Y: -1 << 31, Heading: 65535, State: maxU32},
-	{ID: 9, Kind: 0, X: 100, Y: -100, Heading: 7, State: 1},
-	{ID: 200, Kind: 255, X: -1, Y: -1, Heading: 1 << 31, State: 2},
+	wide(0, 1, -5, 5, 0, 0),
+	wide(3, 2, 1<<30, -1<<31, 65535, maxU32),
+	wide(9, 0, 100, -100, 7, 1),
+	wide(200, 255, -1, -1, 1<<31, 2),
 	{ID: 1 << 31, Kind: 3},
-	{ID: maxU32, Kind: 4, X: 7, Y: 8},
+	wide(maxU32, 4, 7, 8, 0, 0),
 }
 
 func goldenSnapshots(t *testing.T) []goldenSnapshot {
 	delta := func(tick, baseline uint32, base, target []EntityState) []byte {
 		s := schema.Snapshot{Tick: tick, BaselineTick: baseline, LastInputSeq: tick * 3, ServerTimeUs: tick * 1000003}
-		EncodeDelta(&s, base, target)
+		EncodeDelta(widePlan, &s, base, target, 0)
 		return marshalSnapshot(t, &s)
 	}
 	raw := func(s *schema.Snapshot) []byte { return marshalSnapshot(t, s) }
 	edit := func(f func(v []EntityState) []EntityState) []EntityState { return f(slices.Clone(goldenBase)) }
 	moved := edit(func(v []EntityState) []EntityState {
-		v[0].X, v[0].Heading = v[0].X+1, 1                               // changed: x and heading
-		v[1].X, v[1].Y, v[1].Heading, v[1].State = -1<<31, 1<<31-1, 0, 0 // every field, wrapping
-		v = slices.Delete(v, 2, 3)                                       // id 9 left
-		v = append(v, EntityState{ID: 4, Kind: 9, X: 1, Y: 2, Heading: 3, State: 4},
-			EntityState{ID: maxU32 - 1, Kind: 7, X: -1 << 31}) // entered between and near the end
+		v[0].Fields[0], v[0].Fields[2] = v[0].Fields[0]+1, 1                                   // changed: x and heading
+		v[1].Fields[0], v[1].Fields[1], v[1].Fields[2], v[1].Fields[3] = -1<<31, 1<<31-1, 0, 0 // every field, wrapping
+		v = slices.Delete(v, 2, 3)                                                             // id 9 left
+		v = append(v, wide(4, 9, 1, 2, 3, 4), wide(maxU32-1, 7, -1<<31, 0, 0, 0))              // entered between and near the end
 		slices.SortFunc(v, byID)
 		return v
 	})
-	kind := edit(func(v []EntityState) []EntityState { v[3].Kind = 6; v[3].X = 9; return v })
-	x := uint32(FieldX)
+	kind := edit(func(v []EntityState) []EntityState { v[3].Kind = 6; v[3].Fields[0] = 9; return v })
+	x := uint64(FieldX)
+	const changeGapShift = changeMaskBits
 	ent := func(n int) ([]uint32, []uint32, []int32) { // n entered entities with ids 1000, 1001, ...
 		ids := make([]uint32, n)
 		for i := range ids {
@@ -120,7 +151,12 @@ func goldenSnapshots(t *testing.T) []goldenSnapshot {
 	ids3, kinds3, values3 := ent(3)
 	kinds3[1] = 256
 	valid := delta(20, 19, goldenBase, moved)
-	return []goldenSnapshot{
+	type wideCase struct {
+		name     string
+		baseline []EntityState
+		payload  []byte
+	}
+	cases := []wideCase{
 		{"full snapshot", nil, delta(7, 0, nil, goldenBase)},
 		{"empty full snapshot", nil, raw(&schema.Snapshot{Tick: 1})},
 		{"delta: entered, changed and left", goldenBase, valid},
@@ -140,12 +176,12 @@ func goldenSnapshots(t *testing.T) []goldenSnapshot {
 		{"baseline after tick across the wrap", goldenBase, raw(&schema.Snapshot{Tick: maxU32, BaselineTick: 2})},
 		{"position past the baseline", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8, Removed: []uint32{6}})},
 		{"changed position past the baseline", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8,
-			Changed: []uint32{x, 5<<changeGapShift | x}, ChangedValues: []int32{1, 1}})},
+			Changed: []uint64{x, 5<<changeGapShift | x}, ChangedValues: []int32{1, 1}})},
 		{"removed and changed", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8,
-			Removed: []uint32{2}, Changed: []uint32{2<<changeGapShift | x}, ChangedValues: []int32{1}})},
-		{"empty change mask", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8, Changed: []uint32{1 << changeGapShift}})},
+			Removed: []uint32{2}, Changed: []uint64{2<<changeGapShift | x}, ChangedValues: []int32{1}})},
+		{"empty change mask", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8, Changed: []uint64{1 << changeGapShift}})},
 		{"changed values miscounted", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8,
-			Changed: []uint32{0b0011}, ChangedValues: []int32{1}})},
+			Changed: []uint64{0b0011}, ChangedValues: []int32{1}})},
 		{"entered id already in the view", goldenBase, raw(&schema.Snapshot{Tick: 9, BaselineTick: 8,
 			EnteredIds: []uint32{9}, EnteredKinds: []uint32{1}, EnteredValues: make([]int32, 4)})},
 		{"entered ids not ascending", nil, raw(&schema.Snapshot{Tick: 9,
@@ -170,34 +206,41 @@ func goldenSnapshots(t *testing.T) []goldenSnapshot {
 		{"field number 0", nil, []byte{0x00, 1}},
 		{"length past the end", nil, []byte{0x08, 4, 0x9a, 0x06, 5, 1}},
 	}
+	var out []goldenSnapshot
+	for _, c := range cases {
+		out = append(out, goldenSnapshot{name: c.name, plan: "wide", baseline: c.baseline, payload: c.payload})
+	}
+	return append(out, planSnapshots(t)...)
 }
 
 // snapshotVerdict runs a payload through the Go decoders.
 func snapshotVerdict(g goldenSnapshot) snapshotCase {
-	c := snapshotCase{Name: g.name, Baseline: toGolden(g.baseline), Snapshot: hex.EncodeToString(g.payload)}
+	p := goldenPlans[g.plan]
+	c := snapshotCase{Name: g.name, Plan: g.plan, Owner: g.owner, Baseline: toGolden(p, g.baseline), Snapshot: hex.EncodeToString(g.payload)}
 	var s schema.Snapshot
 	if err := DecodeSnapshot(g.payload, &s); err != nil {
 		c.Error = "decode"
 		return c
 	}
 	c.Header = &goldenHeader{Tick: s.Tick, BaselineTick: s.BaselineTick, LastInputSeq: s.LastInputSeq, ServerTimeUs: s.ServerTimeUs}
-	view, err := ApplyDelta(nil, g.baseline, &s)
+	view, err := ApplyDelta(p, nil, g.baseline, &s)
 	if err != nil {
 		c.Error = "apply"
 		return c
 	}
-	c.View = toGolden(view)
+	c.View = toGolden(p, view)
 	if c.View == nil {
 		c.View = []goldenEntity{}
 	}
 	return c
 }
 
-// limitCase is a full snapshot (tick 9, no baseline) entering Entered entities with ids 1, 2, 3...,
-// kind 0 and all values 0: too large to store as bytes, so both test suites build it. Error and
-// Len are the verdict: "" or "apply", and the length of the view.
+// limitCase is a full snapshot (tick 9, no baseline) of the wide plan entering Entered entities
+// with ids 1, 2, 3..., kind 0 and all values 0: too large to store as bytes, so both test suites
+// build it. Error and Len are the verdict: "" or "apply", and the length of the view.
 type limitCase struct {
 	Name    string `json:"name"`
+	Plan    string `json:"plan"`
 	Entered int    `json:"entered"`
 	Error   string `json:"error"`
 	Len     int    `json:"len"`
@@ -212,8 +255,8 @@ func limitSnapshot(n int) *schema.Snapshot {
 }
 
 func limitVerdict(name string, n int) limitCase {
-	c := limitCase{Name: name, Entered: n}
-	view, err := ApplyDelta(nil, nil, limitSnapshot(n))
+	c := limitCase{Name: name, Plan: "wide", Entered: n}
+	view, err := ApplyDelta(widePlan, nil, nil, limitSnapshot(n))
 	if err != nil {
 		c.Error = "apply"
 	}
@@ -244,24 +287,19 @@ func TestGoldenLimits(t *testing.T) {
 	}
 }
 
-// inputCase is an input history after pushes, and the frame it fills, as bytes. The JS client's
-// InputHistory must produce the same frame.
+// inputCase is an input history after pushes of quantized inputs, and the frame it fills, as
+// bytes. The JS client's InputHistory must produce the same frame.
 type inputCase struct {
 	Name     string         `json:"name"`
+	Plan     string         `json:"plan"`
 	StartSeq uint32         `json:"start_seq"` // the history's sequence before the pushes
-	Pushes   []goldenInput  `json:"pushes"`
+	Pushes   [][]int32      `json:"pushes"`
 	N        int            `json:"n"`
 	AckTick  uint32         `json:"ack_tick"`
 	Frame    string         `json:"frame"` // hex
 	Seq      uint32         `json:"seq"`
-	Inputs   []goldenInput  `json:"inputs"` // newest first
+	Inputs   [][]int32      `json:"inputs"` // newest first
 	Rejected []rejectedCase `json:"rejected,omitempty"`
-}
-
-type goldenInput struct {
-	MoveX   int32  `json:"moveX"`
-	MoveY   int32  `json:"moveY"`
-	Buttons uint32 `json:"buttons"`
 }
 
 // rejectedCase is an input frame that DecodeInputFrame refuses.
@@ -270,40 +308,74 @@ type rejectedCase struct {
 	Frame string `json:"frame"` // hex
 }
 
-func goldenInputs(t *testing.T) []inputCase {
-	pushes := func(n int) []goldenInput {
-		out := make([]goldenInput, n)
-		for i := range out {
-			out[i] = goldenInput{MoveX: int32(i*37%255 - 127), MoveY: int32(127 - i), Buttons: uint32(i * i)}
+// goldenPushes returns n inputs of plan p spread over each field's range, ends included.
+func goldenPushes(p *Plan, n int) [][]int32 {
+	out := make([][]int32, n)
+	for i := range out {
+		for k := range p.Fields {
+			out[i] = append(out[i], spread(&p.Fields[k], i*7+k))
 		}
-		return out
 	}
-	cases := []inputCase{
-		{Name: "one input", Pushes: pushes(1), N: 3, AckTick: 0},
-		{Name: "three newest of five", Pushes: pushes(5), N: 3, AckTick: 77},
-		{Name: "more than the history holds", Pushes: pushes(40), N: 20, AckTick: maxU32},
-		{Name: "sequences wrap past 0", StartSeq: maxU32 - 2, Pushes: pushes(6), N: 6, AckTick: 1},
-		{Name: "no inputs, only the ack", Pushes: []goldenInput{}, N: 0, AckTick: 5},
+	return out
+}
+
+// spread returns the i-th of a sequence of values in f's range: its ends, then values between.
+func spread(f *Field, i int) int32 {
+	lo, hi := int64(0), int64(f.QMax)
+	switch f.Kind {
+	case FieldInt:
+		lo, hi = int64(f.Min), int64(f.Max)
+	case FieldQuat:
+		lo, hi = math.MinInt32, math.MaxInt32
+	}
+	var v int64
+	switch i % 3 {
+	case 0:
+		v = lo
+	case 1:
+		v = hi
+	default:
+		v = lo + (hi-lo)*int64(i%17)/17
+	}
+	return int32(uint32(v)) // a uint32 range keeps its bits
+}
+
+func goldenInputs(t *testing.T) []inputCase {
+	var cases []inputCase
+	for _, name := range []string{"arena_input", "pad"} {
+		p := goldenPlans[name]
+		cases = append(cases,
+			inputCase{Name: name + ": one input", Plan: name, Pushes: goldenPushes(p, 1), N: 3, AckTick: 0},
+			inputCase{Name: name + ": three newest of five", Plan: name, Pushes: goldenPushes(p, 5), N: 3, AckTick: 77},
+			inputCase{Name: name + ": more than the history holds", Plan: name, Pushes: goldenPushes(p, 40), N: 20, AckTick: maxU32},
+			inputCase{Name: name + ": sequences wrap past 0", Plan: name, StartSeq: maxU32 - 2, Pushes: goldenPushes(p, 6), N: 6, AckTick: 1},
+			inputCase{Name: name + ": no inputs, only the ack", Plan: name, Pushes: [][]int32{}, N: 0, AckTick: 5},
+		)
 	}
 	for i := range cases {
 		c := &cases[i]
+		p := goldenPlans[c.Plan]
 		h := InputHistory{seq: c.StartSeq}
-		for _, p := range c.Pushes {
-			h.Push(&schema.Input{MoveX: p.MoveX, MoveY: p.MoveY, Buttons: p.Buttons})
+		for _, v := range c.Pushes {
+			var in [MaxFields]int32
+			copy(in[:], v)
+			h.Push(&in)
 		}
 		var f schema.InputFrame
-		h.Fill(&f, c.N, c.AckTick)
+		h.Fill(&f, p, c.N, c.AckTick)
 		b, err := proto.Marshal(&f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got schema.InputFrame
-		if err := DecodeInputFrame(b, &got); err != nil {
+		if err := DecodeInputFrame(b, &got, p); err != nil {
 			t.Fatalf("%s: the filled frame does not decode: %v", c.Name, err)
 		}
-		c.Frame, c.Seq, c.Inputs = hex.EncodeToString(b), got.Seq, []goldenInput{}
-		for _, in := range got.Inputs {
-			c.Inputs = append(c.Inputs, goldenInput{MoveX: in.MoveX, MoveY: in.MoveY, Buttons: in.Buttons})
+		c.Frame, c.Seq, c.Inputs = hex.EncodeToString(b), got.Seq, [][]int32{}
+		for k := range FrameInputs(&got, p) {
+			var in [MaxFields]int32
+			FrameInput(&got, p, k, &in)
+			c.Inputs = append(c.Inputs, slices.Clone(in[:len(p.Fields)]))
 		}
 	}
 	reject := func(name string, f *schema.InputFrame) rejectedCase {
@@ -313,11 +385,21 @@ func goldenInputs(t *testing.T) []inputCase {
 		}
 		return rejectedCase{name, hex.EncodeToString(b)}
 	}
+	// arena_input: move_x, move_y in [0, 254], buttons in [0, 255].
 	cases[1].Rejected = []rejectedCase{
-		reject("axis out of range", &schema.InputFrame{Seq: 3, Inputs: []*schema.Input{{MoveX: 128}}}),
-		reject("inputs with sequence 0", &schema.InputFrame{Inputs: []*schema.Input{{}}}),
-		reject("more inputs than a frame holds", &schema.InputFrame{Seq: 30, Inputs: make([]*schema.Input, MaxInputsPerFrame+1)}),
+		reject("axis above its range", &schema.InputFrame{Seq: 3, InputValues: []int32{255, 0, 0}}),
+		reject("axis below its range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, -1, 0}}),
+		reject("buttons above their range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 256}}),
+		reject("not whole inputs", &schema.InputFrame{Seq: 3, InputValues: []int32{1, 2, 3, 4}}),
+		reject("inputs with sequence 0", &schema.InputFrame{InputValues: []int32{0, 0, 0}}),
+		reject("more inputs than a frame holds", &schema.InputFrame{Seq: 30, InputValues: make([]int32, 3*(MaxInputsPerFrame+1))}),
 		{"truncated", cases[1].Frame[:len(cases[1].Frame)-2]},
+	}
+	// pad: move_x, move_z in [0, 200], look [0, 65535], aim any, jump [0, 1], mode int32.
+	cases[6].Rejected = []rejectedCase{
+		reject("bool above 1", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 0, 0, 2, 0}}),
+		reject("angle of 16 bits at 65536", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 65536, 0, 0, 0}}),
+		reject("fixed at qmax+1", &schema.InputFrame{Seq: 3, InputValues: []int32{201, 0, 0, 0, 0, 0}}),
 	}
 	return cases
 }
@@ -421,7 +503,7 @@ func TestGoldenSnapshots(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c.Name, err)
 		}
-		got := snapshotVerdict(goldenSnapshot{c.Name, fromGolden(c.Baseline), payload})
+		got := snapshotVerdict(goldenSnapshot{c.Name, c.Plan, c.Owner, fromGolden(c.Baseline), payload})
 		a, _ := json.Marshal(got)
 		b, _ := json.Marshal(c)
 		if !bytes.Equal(a, b) {
@@ -441,7 +523,7 @@ func TestGoldenInputFrames(t *testing.T) {
 		for _, r := range c.Rejected {
 			b, _ := hex.DecodeString(r.Frame)
 			var f schema.InputFrame
-			if err := DecodeInputFrame(b, &f); !errors.Is(err, ErrBadInputFrame) {
+			if err := DecodeInputFrame(b, &f, goldenPlans[c.Plan]); !errors.Is(err, ErrBadInputFrame) {
 				t.Errorf("%s: DecodeInputFrame = %v, want ErrBadInputFrame", r.Name, err)
 			}
 		}
@@ -457,11 +539,12 @@ func TestGoldenTicks(t *testing.T) {
 // deleted, the payload cut), each with the Go decoders' verdict: wire-level corners that the
 // hand-written cases miss, for the JS decoder to agree on.
 type mutationFile struct {
-	Base  []goldenEntity   `json:"base"` // the baseline of the cases with with_base
-	Cases []mutationResult `json:"cases"`
+	Bases map[string][]goldenEntity `json:"bases"` // per plan, the baseline of the cases with with_base
+	Cases []mutationResult          `json:"cases"`
 }
 
 type mutationResult struct {
+	Plan     string         `json:"plan"`
 	Snapshot string         `json:"snapshot"` // hex
 	WithBase bool           `json:"with_base"`
 	Error    string         `json:"error"`
@@ -472,12 +555,17 @@ type mutationResult struct {
 func goldenMutations(t *testing.T) mutationFile {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var sources []goldenSnapshot
+	out := mutationFile{Bases: map[string][]goldenEntity{}}
 	for _, g := range goldenSnapshots(t) {
+		// Sources with a baseline use the one baseline of their plan.
+		if g.baseline != nil && !slices.Equal(g.baseline, mutationBases[g.plan]) {
+			continue
+		}
 		if snapshotVerdict(g).Error == "" && len(g.payload) > 0 {
 			sources = append(sources, g)
+			out.Bases[g.plan] = toGolden(goldenPlans[g.plan], mutationBases[g.plan])
 		}
 	}
-	out := mutationFile{Base: toGolden(goldenBase)}
 	for range 300 {
 		g := sources[rng.IntN(len(sources))]
 		b := slices.Clone(g.payload)
@@ -494,8 +582,8 @@ func goldenMutations(t *testing.T) mutationFile {
 				b = b[:i+1]
 			}
 		}
-		v := snapshotVerdict(goldenSnapshot{payload: b, baseline: g.baseline})
-		out.Cases = append(out.Cases, mutationResult{Snapshot: v.Snapshot, WithBase: g.baseline != nil,
+		v := snapshotVerdict(goldenSnapshot{plan: g.plan, payload: b, baseline: g.baseline})
+		out.Cases = append(out.Cases, mutationResult{Plan: g.plan, Snapshot: v.Snapshot, WithBase: g.baseline != nil,
 			Error: v.Error, Header: v.Header, View: v.View})
 	}
 	return out
@@ -519,10 +607,10 @@ func TestGoldenMutations(t *testing.T) {
 		payload, _ := hex.DecodeString(c.Snapshot)
 		var base []EntityState
 		if c.WithBase {
-			base = fromGolden(stored.Base)
+			base = fromGolden(stored.Bases[c.Plan])
 		}
-		v := snapshotVerdict(goldenSnapshot{payload: payload, baseline: base})
-		got := mutationResult{Snapshot: v.Snapshot, WithBase: c.WithBase, Error: v.Error, Header: v.Header, View: v.View}
+		v := snapshotVerdict(goldenSnapshot{plan: c.Plan, payload: payload, baseline: base})
+		got := mutationResult{Plan: c.Plan, Snapshot: v.Snapshot, WithBase: c.WithBase, Error: v.Error, Header: v.Header, View: v.View}
 		a, _ := json.Marshal(got)
 		b, _ := json.Marshal(c)
 		if !bytes.Equal(a, b) {

@@ -47,16 +47,10 @@ func drawCoord(t *rapid.T, label string) int32 {
 	).Draw(t, label)
 }
 
-// drawEntity draws the state of entity id. Few kinds, so that an ID often keeps its kind.
+// drawEntity draws the state of entity id under widePlan. Few kinds, so that an ID often keeps its kind.
 func drawEntity(t *rapid.T, id uint32) EntityState {
-	return EntityState{
-		ID:      id,
-		Kind:    rapid.Uint8Range(0, 3).Draw(t, "kind"),
-		X:       drawCoord(t, "x"),
-		Y:       drawCoord(t, "y"),
-		Heading: drawHeading(t, "heading"),
-		State:   rapid.OneOf(rapid.Uint32Range(0, 8), rapid.Uint32()).Draw(t, "state"),
-	}
+	return wide(id, rapid.Uint8Range(0, 3).Draw(t, "kind"), drawCoord(t, "x"), drawCoord(t, "y"),
+		drawHeading(t, "heading"), rapid.OneOf(rapid.Uint32Range(0, 8), rapid.Uint32()).Draw(t, "state"))
 }
 
 // drawView draws a view of up to maxLen entities with IDs in [0, maxID].
@@ -83,22 +77,22 @@ func drawNextView(t *rapid.T, base []EntityState, maxID uint32) []EntityState {
 		case 2: // same ID, maybe another kind: then it must be sent as removed and entered
 			e = drawEntity(t, e.ID)
 		case 3: // a small move, as in a real game
-			e.X += rapid.Int32Range(-16, 16).Draw(t, "dx")
-			e.Y += rapid.Int32Range(-16, 16).Draw(t, "dy")
-			e.Heading += uint32(rapid.Int32Range(-3, 3).Draw(t, "dh"))
+			e.Fields[0] += rapid.Int32Range(-16, 16).Draw(t, "dx")
+			e.Fields[1] += rapid.Int32Range(-16, 16).Draw(t, "dy")
+			e.Fields[2] += rapid.Int32Range(-3, 3).Draw(t, "dh")
 		default: // any subset of the fields changes to anything
 			m := rapid.Uint8Range(0, fieldsAll).Draw(t, "mask")
 			if m&FieldX != 0 {
-				e.X = drawCoord(t, "x")
+				e.Fields[0] = drawCoord(t, "x")
 			}
 			if m&FieldY != 0 {
-				e.Y = drawCoord(t, "y")
+				e.Fields[1] = drawCoord(t, "y")
 			}
 			if m&FieldHeading != 0 {
-				e.Heading = drawHeading(t, "heading")
+				e.Fields[2] = int32(drawHeading(t, "heading"))
 			}
 			if m&FieldState != 0 {
-				e.State = rapid.Uint32().Draw(t, "state")
+				e.Fields[3] = rapid.Int32().Draw(t, "state")
 			}
 		}
 		next = append(next, e)
@@ -117,14 +111,14 @@ func drawNextView(t *rapid.T, base []EntityState, maxID uint32) []EntityState {
 // gap from the previous one in its list (position - previous - 1; the first entry's gap is its
 // position); a changed entry carries its field mask in its low changeMaskBits bits.
 
-// changeMaskBits is how many low bits of a changed entry hold its field mask (bit 0 x, 1 y,
-// 2 heading, 3 state); the gap is above them.
-const changeMaskBits = 4
+// changeMaskBits is how many low bits of a widePlan changed entry hold its masks (bit 0 x, 1 y,
+// 2 heading, 3 state, 4 hasRare); the gap is above them.
+const changeMaskBits = 5
 
 // gapsToPositions decodes gap-coded baseline positions; shift is the number of low bits below each
 // gap (0 for removed, changeMaskBits for changed). Positions are 64-bit: hostile gaps may add up
 // beyond 32 bits.
-func gapsToPositions(list []uint32, shift uint) []uint64 {
+func gapsToPositions[T uint32 | uint64](list []T, shift uint) []uint64 {
 	out := make([]uint64, len(list))
 	next := uint64(0) // the position a gap of 0 names
 	for i, v := range list {
@@ -136,11 +130,11 @@ func gapsToPositions(list []uint32, shift uint) []uint64 {
 
 // positionsToGaps gap-codes ascending baseline positions, each ORed with the matching entry of low
 // (nil: none), which must fit below shift.
-func positionsToGaps(pos []uint64, low []uint32, shift uint) []uint32 {
-	out := make([]uint32, len(pos))
+func positionsToGaps[T uint32 | uint64](pos []uint64, low []T, shift uint) []T {
+	out := make([]T, len(pos))
 	next := uint64(0)
 	for i, p := range pos {
-		out[i] = uint32(p-next) << shift
+		out[i] = T(p-next) << shift
 		if low != nil {
 			out[i] |= low[i]
 		}
@@ -150,8 +144,8 @@ func positionsToGaps(pos []uint64, low []uint32, shift uint) []uint32 {
 }
 
 // changedMasks returns the field masks of changed entries.
-func changedMasks(changed []uint32) []uint32 {
-	out := make([]uint32, len(changed))
+func changedMasks(changed []uint64) []uint64 {
+	out := make([]uint64, len(changed))
 	for i, c := range changed {
 		out[i] = c & (1<<changeMaskBits - 1)
 	}
@@ -183,3 +177,38 @@ func enteredDiffs(ids []uint32) []uint32 {
 	}
 	return out
 }
+
+// widePlan is a plan with the fields of protocol version 1's fixed entity and full 32-bit ranges:
+// x and y any int32 (no axes: the codec does not need them), heading and state any uint32, all
+// frequent: its changed entries are version 1's (mask bit 0 x, 1 y, 2 heading, 3 state) with the
+// hasRare bit 4 (always 0) below the gap, so the structural tests carried over from version 1
+// keep their meaning; it accepts every value.
+var widePlan = mustInit(&Plan{Message: "tickrelay.test.Wide", Fields: []Field{
+	{Name: "x", Number: 1, Kind: FieldInt, Min: math.MinInt32, Max: math.MaxInt32},
+	{Name: "y", Number: 2, Kind: FieldInt, Min: math.MinInt32, Max: math.MaxInt32},
+	{Name: "heading", Number: 3, Kind: FieldInt, Min: 0, Max: math.MaxUint32},
+	{Name: "state", Number: 4, Kind: FieldInt, Min: 0, Max: math.MaxUint32},
+}})
+
+// mustInit derives a hand-built plan's groups, axes and ID, and panics on an invalid one.
+func mustInit(p *Plan) *Plan {
+	if err := p.init(); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// wide returns an entity of widePlan.
+func wide(id uint32, kind uint8, x, y int32, heading, state uint32) EntityState {
+	return EntityState{ID: id, Kind: kind, Fields: [MaxFields]int32{x, y, int32(heading), int32(state)}}
+}
+
+// Mask bits of widePlan's changed entries.
+const (
+	FieldX uint8 = 1 << iota
+	FieldY
+	FieldHeading
+	FieldState
+
+	fieldsAll = FieldX | FieldY | FieldHeading | FieldState
+)

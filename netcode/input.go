@@ -12,21 +12,21 @@ import (
 // MaxInputsPerFrame bounds how many inputs one InputFrame may carry.
 const MaxInputsPerFrame = 16
 
-// InputHistory is the client's record of its newest inputs, resent in every frame so that a lost
+// InputHistory is the client's record of its newest inputs, each the quantized values of the
+// game's input message (Plan.Read of the input plan), resent in every frame so that a lost
 // datagram loses no input.
 type InputHistory struct {
 	seq    uint32 // sequence of the newest input; 0: none yet
-	inputs [MaxInputsPerFrame]schema.Input
+	inputs [MaxInputsPerFrame][MaxFields]int32
 }
 
 // Push records in as the next input and returns its sequence number.
-func (h *InputHistory) Push(in *schema.Input) uint32 {
+func (h *InputHistory) Push(in *[MaxFields]int32) uint32 {
 	h.seq++
 	if h.seq == 0 {
 		h.seq = 1
 	}
-	dst := &h.inputs[h.seq%MaxInputsPerFrame]
-	dst.MoveX, dst.MoveY, dst.Buttons = in.MoveX, in.MoveY, in.Buttons
+	h.inputs[h.seq%MaxInputsPerFrame] = *in
 	return h.seq
 }
 
@@ -34,7 +34,7 @@ func (h *InputHistory) Push(in *schema.Input) uint32 {
 func (h *InputHistory) Seq() uint32 { return h.seq }
 
 // Input returns the recorded input with sequence seq, if it is still held.
-func (h *InputHistory) Input(seq uint32) (*schema.Input, bool) {
+func (h *InputHistory) Input(seq uint32) (*[MaxFields]int32, bool) {
 	d := SeqDiff(h.seq, seq)
 	if seq == 0 || d < 0 || d >= MaxInputsPerFrame {
 		return nil, false
@@ -43,44 +43,68 @@ func (h *InputHistory) Input(seq uint32) (*schema.Input, bool) {
 }
 
 // Fill sets f to carry the newest n inputs (at most MaxInputsPerFrame, at most as many as pushed)
-// and the ack tick. f.Inputs point into the history: send f before the next Push.
-func (h *InputHistory) Fill(f *schema.InputFrame, n int, ack uint32) {
+// under the input plan p, and the ack tick: len(p.Fields) values per input, newest first. It
+// reuses f.InputValues' capacity.
+func (h *InputHistory) Fill(f *schema.InputFrame, p *Plan, n int, ack uint32) {
 	n = min(n, MaxInputsPerFrame, int(min(h.seq, MaxInputsPerFrame)))
 	f.Seq, f.AckTick = h.seq, ack
-	f.Inputs = f.Inputs[:0]
+	f.InputValues = f.InputValues[:0]
 	for i := range n {
-		f.Inputs = append(f.Inputs, &h.inputs[(h.seq-uint32(i))%MaxInputsPerFrame])
+		in := &h.inputs[(h.seq-uint32(i))%MaxInputsPerFrame]
+		f.InputValues = append(f.InputValues, in[:len(p.Fields)]...)
 	}
 }
 
 // ErrBadInputFrame is wrapped by the errors of DecodeInputFrame and CheckInputFrame.
 var ErrBadInputFrame = errors.New("netcode: bad input frame")
 
-// DecodeInputFrame decodes and validates an input datagram into f.
-func DecodeInputFrame(b []byte, f *schema.InputFrame) error {
+// DecodeInputFrame decodes and validates, under the input plan p, an input datagram into f.
+func DecodeInputFrame(b []byte, f *schema.InputFrame, p *Plan) error {
 	if err := proto.Unmarshal(b, f); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadInputFrame, err)
 	}
-	return CheckInputFrame(f)
+	return CheckInputFrame(f, p)
 }
 
-// CheckInputFrame validates a decoded input frame.
-func CheckInputFrame(f *schema.InputFrame) error {
-	if len(f.Inputs) > MaxInputsPerFrame {
-		return fmt.Errorf("%w: %d inputs, at most %d", ErrBadInputFrame, len(f.Inputs), MaxInputsPerFrame)
+// CheckInputFrame validates a decoded input frame under the input plan p: whole inputs, at most
+// MaxInputsPerFrame of them, a sequence if there are any, every value within its field's range.
+func CheckInputFrame(f *schema.InputFrame, p *Plan) error {
+	n := len(p.Fields)
+	if n == 0 {
+		if len(f.InputValues) != 0 {
+			return fmt.Errorf("%w: values for an input plan without fields", ErrBadInputFrame)
+		}
+		return nil
 	}
-	if len(f.Inputs) > 0 && f.Seq == 0 {
+	if len(f.InputValues)%n != 0 {
+		return fmt.Errorf("%w: %d values are not whole inputs of %d", ErrBadInputFrame, len(f.InputValues), n)
+	}
+	if k := len(f.InputValues) / n; k > MaxInputsPerFrame {
+		return fmt.Errorf("%w: %d inputs, at most %d", ErrBadInputFrame, k, MaxInputsPerFrame)
+	}
+	if len(f.InputValues) > 0 && f.Seq == 0 {
 		return fmt.Errorf("%w: inputs with sequence 0", ErrBadInputFrame)
 	}
-	for i, in := range f.Inputs {
-		if in == nil {
-			continue
-		}
-		if in.MoveX < -127 || in.MoveX > 127 || in.MoveY < -127 || in.MoveY > 127 {
-			return fmt.Errorf("%w: input %d axis out of range", ErrBadInputFrame, i)
+	for i, v := range f.InputValues {
+		if fl := &p.Fields[i%n]; !fl.InRange(v) {
+			return fmt.Errorf("%w: input %d field %s value %d out of range", ErrBadInputFrame, i/n, fl.Name, v)
 		}
 	}
 	return nil
+}
+
+// FrameInputs returns how many inputs a frame checked under p carries.
+func FrameInputs(f *schema.InputFrame, p *Plan) int {
+	if len(p.Fields) == 0 {
+		return 0
+	}
+	return len(f.InputValues) / len(p.Fields)
+}
+
+// FrameInput copies input i of a frame checked under p (0 newest, sequence f.Seq - i) into dst.
+func FrameInput(f *schema.InputFrame, p *Plan, i int, dst *[MaxFields]int32) {
+	n := len(p.Fields)
+	copy(dst[:n], f.InputValues[i*n:(i+1)*n])
 }
 
 // NewInputs returns how many inputs of a frame are new to a receiver that has applied inputs up to

@@ -2,7 +2,9 @@ package netcode
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -10,13 +12,22 @@ import (
 	"github.com/tickrelay/tickrelay/schema"
 )
 
-// pushN pushes n inputs whose Buttons carry their own sequence number, so a receiver can check
-// which input it got.
+// seqInputPlan is an input plan whose second field can hold an input's own sequence number.
+var seqInputPlan = mustInit(&Plan{Message: "tickrelay.test.SeqInput", Fields: []Field{
+	{Name: "move", Number: 1, Kind: FieldFixed, Min: -1, Max: 1, Step: 1.0 / 127, QMax: 254},
+	{Name: "seq", Number: 2, Kind: FieldInt, Min: 0, Max: math.MaxUint32},
+}})
+
+// inputSeq returns the sequence number an input of seqInputPlan carries.
+func inputSeq(in []int32) uint32 { return uint32(in[1]) }
+
+// pushN pushes n inputs of seqInputPlan that carry their own sequence number, so a receiver can
+// check which input it got.
 func pushN(t *testing.T, h *InputHistory, n int) {
 	t.Helper()
 	for range n {
 		want := NextTick(h.Seq()) // input sequences skip 0 like ticks
-		if got := h.Push(&schema.Input{Buttons: want, MoveX: 1}); got != want {
+		if got := h.Push(&[MaxFields]int32{1, int32(want)}); got != want {
 			t.Fatalf("Push returned sequence %d, want %d", got, want)
 		}
 	}
@@ -44,21 +55,23 @@ func TestInputHistoryFill(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			h := InputHistory{seq: tt.start}
 			pushN(t, &h, tt.pushed)
-			f := schema.InputFrame{Inputs: make([]*schema.Input, 20)} // Fill must drop old contents
-			h.Fill(&f, tt.n, 77)
+			f := schema.InputFrame{InputValues: make([]int32, 40)} // Fill must drop old contents
+			h.Fill(&f, seqInputPlan, tt.n, 77)
 			if f.Seq != h.Seq() || f.AckTick != 77 {
 				t.Fatalf("frame seq %d ack %d, want %d and 77", f.Seq, f.AckTick, h.Seq())
 			}
-			if len(f.Inputs) != tt.wantLen {
-				t.Fatalf("frame carries %d inputs, want %d", len(f.Inputs), tt.wantLen)
+			if len(f.InputValues) != 2*tt.wantLen || FrameInputs(&f, seqInputPlan) != tt.wantLen {
+				t.Fatalf("frame carries %d values, want %d inputs of 2", len(f.InputValues), tt.wantLen)
 			}
-			// Newest first: inputs[i] has sequence seq-i.
-			for i, in := range f.Inputs {
-				if want := f.Seq - uint32(i); in.Buttons != want {
-					t.Fatalf("inputs[%d] has sequence %d, want %d", i, in.Buttons, want)
+			// Newest first: input i has sequence seq-i.
+			for i := range tt.wantLen {
+				var in [MaxFields]int32
+				FrameInput(&f, seqInputPlan, i, &in)
+				if want := f.Seq - uint32(i); inputSeq(in[:]) != want || in[0] != 1 {
+					t.Fatalf("input %d is %v, want sequence %d", i, in[:2], want)
 				}
 			}
-			if err := CheckInputFrame(&f); err != nil {
+			if err := CheckInputFrame(&f, seqInputPlan); err != nil {
 				t.Fatalf("Fill made an invalid frame: %v", err)
 			}
 		})
@@ -83,8 +96,8 @@ func TestInputHistoryInput(t *testing.T) {
 			t.Errorf("Input(%d) ok = %v, want %v", tt.seq, ok, tt.ok)
 			continue
 		}
-		if ok && in.Buttons != tt.seq {
-			t.Errorf("Input(%d) returned input %d", tt.seq, in.Buttons)
+		if ok && inputSeq(in[:]) != tt.seq {
+			t.Errorf("Input(%d) returned input %d", tt.seq, inputSeq(in[:]))
 		}
 	}
 }
@@ -126,54 +139,46 @@ func TestNewInputs(t *testing.T) {
 }
 
 func TestCheckInputFrame(t *testing.T) {
-	inputs := func(n int, in *schema.Input) []*schema.Input {
-		s := make([]*schema.Input, n)
-		for i := range s {
-			s[i] = in
-		}
-		return s
-	}
+	p := arenaInputPlan // move_x, move_y in [0, 254]; buttons in [0, 255]
+	inputs := func(n int, in ...int32) []int32 { return slices.Repeat(in, n) }
 	tests := []struct {
 		name  string
 		frame *schema.InputFrame
 		ok    bool
 	}{
 		{"ack only", &schema.InputFrame{AckTick: 9}, true},
-		{"full", &schema.InputFrame{Seq: 20, Inputs: inputs(MaxInputsPerFrame, &schema.Input{MoveX: 127, MoveY: -127})}, true},
-		{"nil input is skipped", &schema.InputFrame{Seq: 1, Inputs: []*schema.Input{nil}}, true},
-		{"too many", &schema.InputFrame{Seq: 20, Inputs: inputs(MaxInputsPerFrame+1, &schema.Input{})}, false},
-		{"inputs with sequence 0", &schema.InputFrame{Inputs: inputs(1, &schema.Input{})}, false},
-		{"x too large", &schema.InputFrame{Seq: 1, Inputs: inputs(1, &schema.Input{MoveX: 128})}, false},
-		{"x too small", &schema.InputFrame{Seq: 1, Inputs: inputs(1, &schema.Input{MoveX: -128})}, false},
-		{"y too large", &schema.InputFrame{Seq: 1, Inputs: inputs(1, &schema.Input{MoveY: 1 << 20})}, false},
-		{"y too small", &schema.InputFrame{Seq: 1, Inputs: inputs(1, &schema.Input{MoveY: -128})}, false},
-		{"bad input after good ones", &schema.InputFrame{Seq: 3, Inputs: []*schema.Input{{}, {}, {MoveX: 200}}}, false},
+		{"full", &schema.InputFrame{Seq: 20, InputValues: inputs(MaxInputsPerFrame, 254, 0, 255)}, true},
+		{"too many", &schema.InputFrame{Seq: 20, InputValues: inputs(MaxInputsPerFrame+1, 0, 0, 0)}, false},
+		{"not whole inputs", &schema.InputFrame{Seq: 20, InputValues: inputs(1, 0, 0)}, false},
+		{"inputs with sequence 0", &schema.InputFrame{InputValues: inputs(1, 0, 0, 0)}, false},
+		{"x too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 255, 0, 0)}, false},
+		{"x too small", &schema.InputFrame{Seq: 1, InputValues: inputs(1, -1, 0, 0)}, false},
+		{"y too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 1<<20, 0)}, false},
+		{"buttons too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 0, 256)}, false},
+		{"bad input after good ones", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 0, 1, 1, 1, 200, 300, 0}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := CheckInputFrame(tt.frame)
+			err := CheckInputFrame(tt.frame, p)
 			if tt.ok && err != nil {
 				t.Fatalf("CheckInputFrame: %v", err)
 			}
 			if !tt.ok && !errors.Is(err, ErrBadInputFrame) {
 				t.Fatalf("CheckInputFrame = %v, want ErrBadInputFrame", err)
 			}
-			// The same verdict after a trip over the wire (nil inputs do not survive marshalling).
-			if tt.name == "nil input is skipped" {
-				return
-			}
+			// The same verdict after a trip over the wire.
 			b, err := proto.Marshal(tt.frame)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var f schema.InputFrame
-			if err := DecodeInputFrame(b, &f); (err == nil) != tt.ok {
+			if err := DecodeInputFrame(b, &f, p); (err == nil) != tt.ok {
 				t.Fatalf("DecodeInputFrame = %v, want ok=%v", err, tt.ok)
 			}
 		})
 	}
 	var f schema.InputFrame
-	if err := DecodeInputFrame([]byte{0xff}, &f); !errors.Is(err, ErrBadInputFrame) {
+	if err := DecodeInputFrame([]byte{0xff}, &f, p); !errors.Is(err, ErrBadInputFrame) {
 		t.Fatalf("DecodeInputFrame of garbage = %v, want ErrBadInputFrame", err)
 	}
 }
@@ -192,21 +197,24 @@ func TestInputsSurviveLossAcrossWrap(t *testing.T) {
 		var frame, got schema.InputFrame
 
 		deliver := func(b []byte) {
-			if err := DecodeInputFrame(b, &got); err != nil {
+			if err := DecodeInputFrame(b, &got, seqInputPlan); err != nil {
 				t.Fatalf("start %d: DecodeInputFrame: %v", start, err)
 			}
-			k, l := NewInputs(last, got.Seq, len(got.Inputs))
-			if k < 0 || k > len(got.Inputs) {
-				t.Fatalf("start %d: NewInputs k = %d for %d inputs", start, k, len(got.Inputs))
+			n := FrameInputs(&got, seqInputPlan)
+			k, l := NewInputs(last, got.Seq, n)
+			if k < 0 || k > n {
+				t.Fatalf("start %d: NewInputs k = %d for %d inputs", start, k, n)
 			}
 			lost += l
 			for range l {
 				want = NextTick(want)
 			}
 			for i := k - 1; i >= 0; i-- { // oldest new input first
-				if got.Inputs[i].Buttons != want {
+				var in [MaxFields]int32
+				FrameInput(&got, seqInputPlan, i, &in)
+				if inputSeq(in[:]) != want {
 					t.Fatalf("start %d: applied input %d, want %d (last %d, frame seq %d, k %d, lost %d)",
-						start, got.Inputs[i].Buttons, want, last, got.Seq, k, l)
+						start, inputSeq(in[:]), want, last, got.Seq, k, l)
 				}
 				want = NextTick(want)
 				applied++
@@ -221,7 +229,7 @@ func TestInputsSurviveLossAcrossWrap(t *testing.T) {
 			n := rng.IntN(3)
 			pushN(t, &h, n)
 			pushed += n
-			h.Fill(&frame, 1+rng.IntN(MaxInputsPerFrame), 0)
+			h.Fill(&frame, seqInputPlan, 1+rng.IntN(MaxInputsPerFrame), 0)
 			b, err := proto.Marshal(&frame)
 			if err != nil {
 				t.Fatal(err)
@@ -235,7 +243,7 @@ func TestInputsSurviveLossAcrossWrap(t *testing.T) {
 				inflight = append(inflight[:i], inflight[i+1:]...)
 			}
 		}
-		h.Fill(&frame, MaxInputsPerFrame, 0) // a last frame that arrives
+		h.Fill(&frame, seqInputPlan, MaxInputsPerFrame, 0) // a last frame that arrives
 		b, _ := proto.Marshal(&frame)
 		deliver(b)
 		if last != h.Seq() {
@@ -247,45 +255,61 @@ func TestInputsSurviveLossAcrossWrap(t *testing.T) {
 	}
 }
 
+// FuzzDecodeInputFrame decodes arbitrary bytes under the arena's input plan and the 3D pad's: an
+// accepted frame has whole inputs, at most MaxInputsPerFrame, each value within its field's range.
 func FuzzDecodeInputFrame(f *testing.F) {
-	var h InputHistory
-	var frame schema.InputFrame
-	for i := range 20 {
-		h.Push(&schema.Input{MoveX: int32(i*13%255 - 127), MoveY: -3, Buttons: uint32(i)})
-		h.Fill(&frame, i, uint32(i*7))
-		b, err := proto.Marshal(&frame)
-		if err != nil {
-			f.Fatal(err)
+	for _, p := range []*Plan{arenaInputPlan, padPlan} {
+		var h InputHistory
+		var frame schema.InputFrame
+		for i, in := range goldenPushes(p, 20) {
+			var v [MaxFields]int32
+			copy(v[:], in)
+			h.Push(&v)
+			h.Fill(&frame, p, i, uint32(i*7))
+			b, err := proto.Marshal(&frame)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
 		}
-		f.Add(b)
 	}
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var got schema.InputFrame
-		err := DecodeInputFrame(data, &got)
-		// Decoding into a frame that held an earlier one must give the same result.
-		reused := schema.InputFrame{Seq: 99, AckTick: 5, Inputs: []*schema.Input{{MoveX: 1}}}
-		if err2 := DecodeInputFrame(data, &reused); (err == nil) != (err2 == nil) || err == nil && !proto.Equal(&got, &reused) {
-			t.Fatalf("decoding into a used frame gave %v, %v; into a new one %v, %v", &reused, err2, &got, err)
-		}
-		if err != nil {
-			if !errors.Is(err, ErrBadInputFrame) {
-				t.Fatalf("error %v does not wrap ErrBadInputFrame", err)
+		for _, p := range []*Plan{arenaInputPlan, padPlan} {
+			var got schema.InputFrame
+			err := DecodeInputFrame(data, &got, p)
+			// Decoding into a frame that held an earlier one must give the same result.
+			reused := schema.InputFrame{Seq: 99, AckTick: 5, InputValues: []int32{1, 2, 3}}
+			if err2 := DecodeInputFrame(data, &reused, p); (err == nil) != (err2 == nil) || err == nil && !proto.Equal(&got, &reused) {
+				t.Fatalf("decoding into a used frame gave %v, %v; into a new one %v, %v", &reused, err2, &got, err)
 			}
-			return
-		}
-		if len(got.Inputs) > MaxInputsPerFrame || len(got.Inputs) > 0 && got.Seq == 0 {
-			t.Fatalf("accepted frame with seq %d and %d inputs", got.Seq, len(got.Inputs))
-		}
-		for _, in := range got.Inputs {
-			if in.MoveX < -127 || in.MoveX > 127 || in.MoveY < -127 || in.MoveY > 127 {
-				t.Fatalf("accepted input %v out of range", in)
+			if err != nil {
+				if !errors.Is(err, ErrBadInputFrame) {
+					t.Fatalf("error %v does not wrap ErrBadInputFrame", err)
+				}
+				continue
 			}
-		}
-		for _, last := range []uint32{0, 1, got.Seq - 1, got.Seq, got.Seq + 1, maxU32} {
-			if k, _ := NewInputs(last, got.Seq, len(got.Inputs)); k < 0 || k > len(got.Inputs) {
-				t.Fatalf("NewInputs(%d, %d, %d) = %d new inputs", last, got.Seq, len(got.Inputs), k)
+			n := FrameInputs(&got, p)
+			if n*len(p.Fields) != len(got.InputValues) || n > MaxInputsPerFrame || n > 0 && got.Seq == 0 {
+				t.Fatalf("accepted frame with seq %d and %d values", got.Seq, len(got.InputValues))
+			}
+			for i, v := range got.InputValues {
+				if !p.Fields[i%len(p.Fields)].InRange(v) {
+					t.Fatalf("accepted value %d of field %s out of range", v, p.Fields[i%len(p.Fields)].Name)
+				}
+			}
+			for i := range n { // every accepted input writes into the game's message
+				var in [MaxFields]int32
+				FrameInput(&got, p, i, &in)
+				if err := p.Write(&in, p.goType.ProtoReflect().New().Interface()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, last := range []uint32{0, 1, got.Seq - 1, got.Seq, got.Seq + 1, maxU32} {
+				if k, _ := NewInputs(last, got.Seq, n); k < 0 || k > n {
+					t.Fatalf("NewInputs(%d, %d, %d) = %d new inputs", last, got.Seq, n, k)
+				}
 			}
 		}
 	})

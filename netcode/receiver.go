@@ -16,6 +16,7 @@ var ErrNoBaseline = errors.New("netcode: snapshot baseline not held")
 // the baseline view it names, keeps recent views as future baselines, and ignores snapshots older
 // than the newest applied one (reordered or duplicated), so its view only moves forward.
 type Receiver struct {
+	plan    *Plan
 	ring    *ViewRing
 	newest  uint32 // newest applied tick, 0 before the first
 	view    []EntityState
@@ -34,10 +35,14 @@ type Header struct {
 	Updates                          int    // entities entered or changed
 }
 
-// NewReceiver returns a receiver keeping window views; use the server's baseline window.
-func NewReceiver(window int) *Receiver {
-	return &Receiver{ring: NewViewRing(window)}
+// NewReceiver returns a receiver of snapshots coded with the entity plan p, keeping window views;
+// use the server's baseline window.
+func NewReceiver(p *Plan, window int) *Receiver {
+	return &Receiver{plan: p, ring: NewViewRing(window)}
 }
+
+// Plan returns the entity plan the receiver decodes with.
+func (r *Receiver) Plan() *Plan { return r.plan }
 
 // Apply decodes a snapshot payload and applies it. It reports applied=false, with no error, for a
 // snapshot not newer than the newest applied. On error the receiver's state is unchanged.
@@ -60,7 +65,7 @@ func (r *Receiver) Apply(payload []byte) (applied bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	next, err := ApplyDelta(r.spare[:0], base, s)
+	next, err := ApplyDelta(r.plan, r.spare[:0], base, s)
 	if err != nil {
 		return false, err
 	}
@@ -89,9 +94,9 @@ func (r *Receiver) recordUpdated(base []EntityState, s *schema.Snapshot) {
 		}
 		r.updated = append(r.updated, id)
 	}
-	pos := -1
+	pos, shift := -1, len(r.plan.Frequent)+1
 	for _, c := range s.Changed {
-		pos += 1 + int(c>>changeGapShift)
+		pos += 1 + int(c>>shift)
 		r.updated = append(r.updated, base[pos].ID) // ApplyDelta checked pos < len(base)
 	}
 }

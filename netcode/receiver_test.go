@@ -14,7 +14,7 @@ import (
 func encodeSnapshot(t testing.TB, tick, baseline uint32, base, target []EntityState) []byte {
 	t.Helper()
 	s := schema.Snapshot{Tick: tick, BaselineTick: baseline, LastInputSeq: tick * 2, ServerTimeUs: tick * 1000}
-	EncodeDelta(&s, base, target)
+	EncodeDelta(widePlan, &s, base, target, 0)
 	b, err := proto.Marshal(&s)
 	if err != nil {
 		t.Fatal(err)
@@ -23,10 +23,10 @@ func encodeSnapshot(t testing.TB, tick, baseline uint32, base, target []EntitySt
 }
 
 func TestReceiverApply(t *testing.T) {
-	v1 := []EntityState{{ID: 1, X: 10}, {ID: 5, Kind: 2, Y: 3}}
-	v2 := []EntityState{{ID: 1, X: 11}, {ID: 7, Heading: 200}}
-	v3 := []EntityState{{ID: 1, X: 12}, {ID: 7, Heading: 201}, {ID: 9}}
-	v2plus5 := []EntityState{{ID: 1, X: 11}, {ID: 5, Kind: 2, Y: 3}, {ID: 7, Heading: 200}}
+	v1 := []EntityState{wide(1, 0, 10, 0, 0, 0), wide(5, 2, 0, 3, 0, 0)}
+	v2 := []EntityState{wide(1, 0, 11, 0, 0, 0), wide(7, 0, 0, 0, 200, 0)}
+	v3 := []EntityState{wide(1, 0, 12, 0, 0, 0), wide(7, 0, 0, 0, 201, 0), {ID: 9}}
+	v2plus5 := []EntityState{wide(1, 0, 11, 0, 0, 0), wide(5, 2, 0, 3, 0, 0), wide(7, 0, 0, 0, 200, 0)}
 	steps := []struct {
 		name    string
 		payload []byte
@@ -51,7 +51,7 @@ func TestReceiverApply(t *testing.T) {
 		{"delta entering an id the wrong baseline keeps", encodeSnapshot(t, 5, 1, v2, v2plus5), false, ErrMalformed, v2, 3},
 		{"delta against an older baseline", encodeSnapshot(t, 5, 1, v1, v3), true, nil, v3, 5},
 	}
-	rx := NewReceiver(8)
+	rx := NewReceiver(widePlan, 8)
 	for _, st := range steps {
 		applied, err := rx.Apply(st.payload)
 		if applied != st.applied || !errors.Is(err, st.err) || (st.err == nil) != (err == nil) {
@@ -85,12 +85,12 @@ func TestReceiverApply(t *testing.T) {
 // rules late; then that the baseline it held is still usable.
 func TestReceiverErrorKeepsState(t *testing.T) {
 	const window = 4
-	v1 := []EntityState{{ID: 1, X: 10}, {ID: 2, X: 20}, {ID: 3, X: 30}}
-	rx := NewReceiver(window)
+	v1 := []EntityState{wide(1, 0, 10, 0, 0, 0), wide(2, 0, 20, 0, 0, 0), wide(3, 0, 30, 0, 0, 0)}
+	rx := NewReceiver(widePlan, window)
 	if _, err := rx.Apply(encodeSnapshot(t, 1, 0, nil, v1)); err != nil {
 		t.Fatal(err)
 	}
-	x := uint32(FieldX)
+	x := uint64(FieldX)
 	bads := []struct {
 		name string
 		s    *schema.Snapshot
@@ -100,14 +100,14 @@ func TestReceiverErrorKeepsState(t *testing.T) {
 			EnteredIds: []uint32{100, 1, 0}, EnteredKinds: []uint32{0, 0, 0}, EnteredValues: make([]int32, 12)}},
 		// Positions 0 and 1 are changed before the third entry names position 3 of 3.
 		{"changed position past the end", &schema.Snapshot{Tick: 2, BaselineTick: 1,
-			Changed: []uint32{x, x, 1<<4 | x}, ChangedValues: []int32{1, 1, 1}}},
+			Changed: []uint64{x, x, 1<<5 | x}, ChangedValues: []int32{1, 1, 1}}},
 		{"removed position past the end", &schema.Snapshot{Tick: 2, BaselineTick: 1,
-			Removed: []uint32{1, 1}, Changed: []uint32{x}, ChangedValues: []int32{1}}},
+			Removed: []uint32{1, 1}, Changed: []uint64{x}, ChangedValues: []int32{1}}},
 		{"removed and changed at the last", &schema.Snapshot{Tick: 2, BaselineTick: 1,
-			Removed: []uint32{2}, Changed: []uint32{x, x, x}, ChangedValues: []int32{1, 1, 1}}},
+			Removed: []uint32{2}, Changed: []uint64{x, x, x}, ChangedValues: []int32{1, 1, 1}}},
 		{"entered id kept by the baseline", &schema.Snapshot{Tick: 2, BaselineTick: 1,
 			EnteredIds: []uint32{0, 3}, EnteredKinds: []uint32{0, 0}, EnteredValues: make([]int32, 8),
-			Changed: []uint32{x}, ChangedValues: []int32{1}}},
+			Changed: []uint64{x}, ChangedValues: []int32{1}}},
 	}
 	for _, bad := range bads {
 		payload, err := proto.Marshal(bad.s)
@@ -121,7 +121,7 @@ func TestReceiverErrorKeepsState(t *testing.T) {
 			t.Fatalf("%s: after the error the receiver is at tick %d with %v; want tick 1 with %v", bad.name, rx.Tick(), rx.View(), v1)
 		}
 	}
-	v2 := []EntityState{{ID: 2, X: 21}}
+	v2 := []EntityState{wide(2, 0, 21, 0, 0, 0)}
 	if applied, err := rx.Apply(encodeSnapshot(t, 3, 1, v1, v2)); !applied || err != nil {
 		t.Fatalf("delta against tick 1 after the errors: %v, %v", applied, err)
 	}
@@ -135,17 +135,17 @@ func TestReceiverErrorKeepsState(t *testing.T) {
 // elapsed time.
 func TestReceiverServerTime(t *testing.T) {
 	const wrap = 0x640a1 << 32 // Unix microseconds at which the low 32 bits wrap, in October 2025
-	rx := NewReceiver(4)
+	rx := NewReceiver(widePlan, 4)
 	var view []EntityState
 	var prev uint32
 	for i, unixMicros := range []uint64{wrap - 66_667, wrap - 33_333, wrap, wrap + 33_334, wrap + 66_667} {
 		tick := uint32(i + 1)
-		next := []EntityState{{ID: 1, X: int32(i)}}
+		next := []EntityState{wide(1, 0, int32(i), 0, 0, 0)}
 		s := schema.Snapshot{Tick: tick, ServerTimeUs: uint32(unixMicros)}
 		if i > 0 {
 			s.BaselineTick = tick - 1
 		}
-		EncodeDelta(&s, view, next)
+		EncodeDelta(widePlan, &s, view, next, 0)
 		if applied, err := rx.Apply(marshalSnapshot(t, &s)); !applied || err != nil {
 			t.Fatalf("tick %d: %v, %v", tick, applied, err)
 		}
@@ -167,17 +167,17 @@ func TestReceiverServerTime(t *testing.T) {
 
 func TestReceiverReportsUpdatedEntities(t *testing.T) {
 	base := []EntityState{{ID: 3, Kind: 1}, {ID: 7, Kind: 1}, {ID: 9, Kind: 1}}
-	next := []EntityState{{ID: 3, Kind: 1}, {ID: 5, Kind: 2}, {ID: 7, Kind: 1, X: 4}, {ID: 9, Kind: 1}, {ID: 12, Kind: 2}}
-	r := NewReceiver(8)
+	next := []EntityState{{ID: 3, Kind: 1}, {ID: 5, Kind: 2}, wide(7, 1, 4, 0, 0, 0), {ID: 9, Kind: 1}, {ID: 12, Kind: 2}}
+	r := NewReceiver(widePlan, 8)
 	var s schema.Snapshot
 	s.Tick = 1
-	EncodeDelta(&s, nil, base)
+	EncodeDelta(widePlan, &s, nil, base, 0)
 	b, _ := proto.Marshal(&s)
 	if _, err := r.Apply(b); err != nil {
 		t.Fatal(err)
 	}
 	s.Tick, s.BaselineTick = 2, 1
-	EncodeDelta(&s, base, next)
+	EncodeDelta(widePlan, &s, base, next, 0)
 	b, _ = proto.Marshal(&s)
 	if _, err := r.Apply(b); err != nil {
 		t.Fatal(err)

@@ -71,12 +71,12 @@ func wireBytes(n, maxDatagram int) int {
 // ackBytesPerSecond estimates the link's share taken by the server's ACK-only packets: QUIC
 // acknowledges every second input datagram, and a snapshot sent meanwhile carries the
 // acknowledgement instead. With inputs at i per second and snapshots at s, each gap between
-// snapshots holds i/s inputs and so about i/(2s) ACK-only packets, rounded down.
+// snapshots holds i/s inputs and so floor(i/(2s)) ACK-only packets, (i/s - 1)/2 on average over
+// where the gap falls: (i - s)/2 a second. (The floor itself, taken at the mean rate, is a cliff:
+// a client whose snapshots fall below i/2 a second at once has an ACK's worth of link more
+// charged per snapshot, which makes fewer snapshots still.)
 func ackBytesPerSecond(inputRate, snapshotRate float64) float64 {
-	if snapshotRate < 1 {
-		return inputRate / 2 * ackPacketBytes
-	}
-	return snapshotRate * math.Floor(inputRate/(2*snapshotRate)) * ackPacketBytes
+	return max(0, inputRate-snapshotRate) / 2 * ackPacketBytes
 }
 
 // credit adds a tick's worth of budget and returns what may be spent this tick, in the configured
@@ -156,8 +156,10 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base [
 	w.cands = w.cands[:0]
 	total := snapshotHeaderBytes
 	bi := 0
+	start := len(view)
 	for _, fi := range w.cand {
 		e := &rec.frame[fi]
+		view = append(view, *e) // in case all fit, while e is in cache
 		for bi < len(base) && base[bi].ID < e.ID {
 			total++ // a removal
 			bi++
@@ -165,23 +167,20 @@ func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base [
 		c := candidate{frame: fi, base: -1}
 		if bi < len(base) && base[bi].ID == e.ID && base[bi].Kind == e.Kind {
 			c.base = int32(bi)
-			c.cost = changeCost(&base[bi], e)
+			c.cost = r.plans.cost.change(&base[bi], e)
 			bi++
 		} else {
-			c.cost = enterCost(e)
+			c.cost = r.plans.cost.enter(e)
 		}
 		total += c.cost
 		w.cands = append(w.cands, c)
 	}
 	total += len(base) - bi // removals after the last visible entity
 	if float64(total+packetOverhead) <= allowance {
-		for _, fi := range w.cand {
-			view = append(view, rec.frame[fi])
-		}
 		r.markSent(p, w.cands, tick)
 		return view
 	}
-	return r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view)
+	return r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view[:start])
 }
 
 func (r *Room) sumCosts(cs []candidate) int {
@@ -270,31 +269,57 @@ func (r *Room) markSent(p *Peer, cs []candidate, tick uint32) {
 	}
 }
 
-// changeCost estimates the bytes of e's change against b: one for position and mask, then each
-// changed field's varint.
-func changeCost(b, e *netcode.EntityState) int {
-	n := 0
-	n += fieldCost(int64(e.X) - int64(b.X))
-	n += fieldCost(int64(e.Y) - int64(b.Y))
-	n += fieldCost(int64(e.Heading) - int64(b.Heading))
-	n += fieldCost(int64(e.State) - int64(b.State))
-	if n == 0 {
+// costPlan is what the budget needs of the entity plan to estimate the bytes of an update.
+type costPlan struct {
+	n         int                      // fields
+	angleBits [netcode.MaxFields]uint8 // for Angle fields: their bits (deltas wrap); else 0
+	rare      [netcode.MaxFields]bool  // the field is in the rare mask group
+}
+
+func newCostPlan(p *netcode.Plan) costPlan {
+	c := costPlan{n: len(p.Fields)}
+	for i := range p.Fields {
+		if p.Fields[i].Kind == netcode.FieldAngle {
+			c.angleBits[i] = p.Fields[i].Bits
+		}
+		c.rare[i] = p.Fields[i].Rare
+	}
+	return c
+}
+
+// change estimates the bytes of e's change against b: one for position and mask, one more for a
+// rare mask, then each changed field's varint.
+func (c *costPlan) change(b, e *netcode.EntityState) int {
+	if b.Fields == e.Fields {
 		return 0
+	}
+	n, rare := 0, false
+	bf, ef := b.Fields[:c.n], e.Fields[:c.n]
+	for i, t := range ef {
+		d := int64(t) - int64(bf[i])
+		if d == 0 {
+			continue
+		}
+		if bits := c.angleBits[i]; bits > 0 { // the shortest way round
+			half := int64(1) << (bits - 1)
+			d = (d+half)&(2*half-1) - half
+		}
+		n += varintLen(zigzag(d))
+		rare = rare || c.rare[i]
+	}
+	if rare {
+		n++
 	}
 	return n + 1
 }
 
-// enterCost estimates the bytes of an entity entering: id difference, kind and four values.
-func enterCost(e *netcode.EntityState) int {
-	return 3 + varintLen(zigzag(int64(e.X))) + varintLen(zigzag(int64(e.Y))) +
-		varintLen(uint64(e.Heading)) + varintLen(uint64(e.State))
-}
-
-func fieldCost(d int64) int {
-	if d == 0 {
-		return 0
+// enter estimates the bytes of an entity entering: id difference, kind and its values.
+func (c *costPlan) enter(e *netcode.EntityState) int {
+	n := 3
+	for i := range c.n {
+		n += varintLen(zigzag(int64(e.Fields[i])))
 	}
-	return varintLen(zigzag(d))
+	return n
 }
 
 func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }

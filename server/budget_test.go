@@ -13,10 +13,9 @@ import (
 type wanderers struct{ recorder }
 
 func (g *wanderers) Step(w *server.World, _ time.Duration) {
-	for i := range w.Entities() {
-		e := &w.Entities()[i]
+	for _, e := range w.Entities() {
 		if e.Kind == 2 {
-			e.X += float32(int(w.Tick()%2)*2 - 1) // back and forth by a unit
+			state(e).X += float32(int(w.Tick()%2)*2 - 1) // back and forth by a unit
 		}
 	}
 }
@@ -31,11 +30,11 @@ func TestBudgetUpdatesByPriority(t *testing.T) {
 	w := r.World()
 	var near, far []uint32
 	for i := range 30 {
-		near = append(near, w.Spawn(2, 480+float32(i), 520).ID) // about 20 units away
-		far = append(far, w.Spawn(2, 500+float32(i), 680).ID)   // about 180 units away
+		near = append(near, spawnAt(w, 2, 480+float32(i), 520).ID) // about 20 units away
+		far = append(far, spawnAt(w, 2, 500+float32(i), 680).ID)   // about 180 units away
 	}
 	p := join(t, r, "slow")
-	recv := netcode.NewReceiver(32)
+	recv := netcode.NewReceiver(r.EntityPlan(), 32)
 	updates := map[uint32]int{}
 	var bytes, snaps int
 	prev := map[uint32]netcode.EntityState{}
@@ -80,10 +79,10 @@ func TestTinyBudgetStillSends(t *testing.T) {
 	g := &wanderers{recorder{spawnAt: [][2]float32{{500, 500}}}}
 	r := newTestRoom(t, g, server.Config{ClientBudget: 300, FixedBudget: true}) // 10 bytes a tick
 	for i := range 20 {
-		r.World().Spawn(2, 480+float32(i), 510)
+		spawnAt(r.World(), 2, 480+float32(i), 510)
 	}
 	p := join(t, r, "starved")
-	recv := netcode.NewReceiver(32)
+	recv := netcode.NewReceiver(r.EntityPlan(), 32)
 	sent := 0
 	for range 150 {
 		r.Tick(time.Now())

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -51,12 +52,14 @@ type Config struct {
 	TickRate int
 	// InputRate is the rate, in Hz, at which clients are asked to send input frames. Default TickRate.
 	InputRate int
-	// AOIRadius is the area-of-interest radius in world units. Default 300.
+	// AOIRadius is the area-of-interest radius in world units, on the plane of the entity
+	// message's two plane axes. Default 300.
 	AOIRadius float32
-	// PositionScale is the number of quantization steps per world unit. Default 4 (0.25 units).
-	PositionScale int
-	// HeadingBits is the number of bits per full turn of a heading. Default 8.
-	HeadingBits int
+	// AOIVertical, when positive, also leaves out of a player's view the entities whose vertical
+	// axis (the entity message's third axis, if it has one) differs from its own entity's by more
+	// than this, in world units: floors of a building, aircraft over a battlefield. Default 0: no
+	// vertical limit.
+	AOIVertical float32
 	// MaxVisible caps the entities in one player's snapshot; beyond it the nearest are kept.
 	// Default 256.
 	MaxVisible int
@@ -174,8 +177,6 @@ func (c *Config) populate() {
 	setDefault(&c.TickRate, 30)
 	setDefault(&c.InputRate, c.TickRate)
 	setDefault(&c.AOIRadius, 300)
-	setDefault(&c.PositionScale, 4)
-	setDefault(&c.HeadingBits, 8)
 	setDefault(&c.MaxVisible, 256)
 	setDefault(&c.ClientBudget, 32768)
 	setDefault(&c.BaselineWindow, 32)
@@ -226,10 +227,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server: Config.InputRate %d out of range 1..240", c.InputRate)
 	case c.AOIRadius <= 0:
 		return fmt.Errorf("server: Config.AOIRadius %v must be positive", c.AOIRadius)
-	case c.PositionScale < 1 || c.PositionScale > 1024:
-		return fmt.Errorf("server: Config.PositionScale %d out of range 1..1024", c.PositionScale)
-	case c.HeadingBits < 1 || c.HeadingBits > 16:
-		return fmt.Errorf("server: Config.HeadingBits %d out of range 1..16", c.HeadingBits)
+	case !(c.AOIVertical >= 0 && c.AOIVertical <= math.MaxFloat32): // also NaN
+		return fmt.Errorf("server: Config.AOIVertical %v must be zero or positive and finite", c.AOIVertical)
 	case c.MaxVisible < 1:
 		return fmt.Errorf("server: Config.MaxVisible %d must be positive", c.MaxVisible)
 	case c.BaselineWindow < 2 || c.BaselineWindow > 1024:

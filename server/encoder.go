@@ -142,7 +142,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	s := &w.snap
 	s.Tick, s.BaselineTick = tick, ack
 	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs
-	netcode.EncodeDelta(s, base, view)
+	netcode.EncodeDelta(r.plans.entity, s, base, view, r.ownEntity(p))
 	s.AlwaysRelevant = r.encoder.always
 	p.ring.Store(tick, view)
 
@@ -157,9 +157,20 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	}
 }
 
+// ownEntity returns the entity whose owner-only fields p receives: its own entity, while that
+// entity's Owner is p's player; else 0, none.
+func (r *Room) ownEntity(p *Peer) uint32 {
+	rec := &r.record
+	if i := netcode.FindEntity(rec.frame, p.player.Entity); i >= 0 && rec.owners[i] == p.player.ID {
+		return p.player.Entity
+	}
+	return 0
+}
+
 // visible appends to dst the frame indices of the entities p perceives, ascending (which is
-// ascending ID): those within the area of interest of its own entity, plus the always-relevant
-// ones. Beyond MaxVisible the nearest are kept, always-relevant ones first.
+// ascending ID): those within the area of interest of its own entity (on the plane, and within
+// AOIVertical on the vertical axis when that is set), plus the always-relevant ones. Beyond
+// MaxVisible the nearest are kept, always-relevant ones first.
 func (r *Room) visible(p *Peer, dst []int32) []int32 {
 	rec := &r.record
 	own := netcode.FindEntity(rec.frame, p.player.Entity)
@@ -167,6 +178,9 @@ func (r *Room) visible(p *Peer, dst []int32) []int32 {
 	if own >= 0 {
 		x, y = rec.xs[own], rec.ys[own]
 		dst = rec.grid.Query(x, y, r.cfg.AOIRadius, dst)
+		if len(rec.zs) > 0 {
+			dst = r.withinVertical(dst, rec.zs[own])
+		}
 	}
 	if len(rec.always) > 0 {
 		dst = append(dst, rec.always...)
@@ -177,6 +191,19 @@ func (r *Room) visible(p *Peer, dst []int32) []int32 {
 		dst = r.keepNearest(dst, x, y)
 	}
 	return dst
+}
+
+// withinVertical keeps the indices whose vertical position is within AOIVertical of z.
+func (r *Room) withinVertical(idx []int32, z float32) []int32 {
+	zs, limit := r.record.zs, r.cfg.AOIVertical
+	n := 0
+	for _, i := range idx {
+		if d := zs[i] - z; d <= limit && d >= -limit {
+			idx[n] = i
+			n++
+		}
+	}
+	return idx[:n]
 }
 
 func (r *Room) keepNearest(idx []int32, x, y float32) []int32 {

@@ -1,6 +1,10 @@
 package server
 
-import "time"
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+)
 
 // Game is the logic of one room, written by the game developer. The room calls its methods from its
 // tick goroutine only, one at a time, so a Game needs no locking of its own.
@@ -17,6 +21,32 @@ type Game interface {
 	Step(w *World, dt time.Duration)
 }
 
+// Schema names a game's entity and input messages: zero values of the Go types generated from the
+// game's .proto, whose fields carry tickrelay's replicate options (see netcode.Compile). The room
+// compiles each once into a plan that says how every field goes on the wire.
+type Schema struct {
+	Entity, Input proto.Message
+}
+
+// Schemer is implemented by every game: it declares the game's messages.
+type Schemer interface {
+	Schema() Schema
+}
+
+// Initializer is implemented by games that set up their world before anyone joins (NPCs, props,
+// a level). Server.AddRoom and NewRoom call Init once, before the room ticks; an error fails them.
+type Initializer interface {
+	Init(w *World) error
+}
+
+// InputValidator is implemented by games that check inputs before Input sees them, beyond the
+// ranges of the input message's options, which the relay enforces itself (a button combination
+// the player may not use, a move the player's state forbids). An input it rejects is dropped and
+// counted (tickrelay_inputs_rejected_total); the game's Input never sees it.
+type InputValidator interface {
+	ValidInput(p *Player, in proto.Message) error
+}
+
 // Player is a member of a room.
 type Player struct {
 	// ID is unique within the server for the lifetime of the process.
@@ -31,10 +61,12 @@ type Player struct {
 
 // Input is one input of a player, as the client sampled it.
 type Input struct {
-	Seq          uint32        // the client's sequence number of this input
-	MoveX, MoveY int32         // steering axes, -127..127
-	Buttons      uint32        // game-defined bit set
-	Dt           time.Duration // the time one input stands for: 1/InputRate
+	Seq uint32        // the client's sequence number of this input
+	Dt  time.Duration // the time one input stands for: 1/InputRate
+	// Msg is the game's input message (Schema.Input's type), filled from the wire: every field
+	// within its replicate option's range, at its precision. The room reuses it for the next
+	// input: valid during the call only; copy what you keep.
+	Msg proto.Message
 }
 
 // EventHandler is implemented by games that take reliable events from clients (chat, emotes,

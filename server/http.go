@@ -90,7 +90,7 @@ func (s *Server) httpHandler() http.Handler {
 	if s.page != nil {
 		mux.Handle("/", s.page)
 	}
-	return mux
+	return s.cors(mux)
 }
 
 // adminHandler serves the admin listener: metrics, per-player figures and profiles. The profile

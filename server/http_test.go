@@ -98,7 +98,7 @@ func originAccepted(t *testing.T, srv *server.Server, origin string) bool {
 			return nil, err
 		}
 		hello, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{
-			Hello: &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, "web")},
+			Hello: arenaHello(t, devToken(t, "web")),
 		}})
 		if _, err := str.Write(hello); err != nil {
 			return nil, err

@@ -41,11 +41,9 @@ func TestNarrowLinkGetsFewerInputFrames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	room, err := srv.AddRoom("game", g, 1000, 1000)
-	if err != nil {
+	if _, err := srv.AddRoom("game", g, 1000, 1000); err != nil {
 		t.Fatal(err)
 	}
-	g.Populate(room.World())
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

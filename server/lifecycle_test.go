@@ -15,11 +15,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickrelay/tickrelay/bots"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 	"github.com/tickrelay/tickrelay/transport"
 )
 
@@ -100,7 +103,7 @@ func helloMsg(h *schema.Hello) *schema.ControlMessage {
 }
 
 func validHello(t *testing.T, name string) *schema.Hello {
-	return &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, name)}
+	return arenaHello(t, devToken(t, name))
 }
 
 // readWelcome reads the welcome that must answer a valid hello.
@@ -449,10 +452,10 @@ func TestNameTakesOverParkedPlayer(t *testing.T) {
 // once, not ignored until their numbers pass the old client's.
 func TestTakeOverByNameAppliesTheNewClientsInputs(t *testing.T) {
 	srv, room := testServer(t, server.Config{}, arena.Config{NPCs: -1}, 0)
-	still := func(time.Time) *schema.Input { return &schema.Input{} }
+	still := func(time.Time) proto.Message { return &arenapb.Input{} }
 	first := dial(t, srv, bots.Config{Name: "phone", Steer: still, InputRate: 120})
 	waitFor(t, 10*time.Second, "the first client's inputs to pass 300", func() bool { return first.InputSeq() > 300 })
-	west := func(time.Time) *schema.Input { return &schema.Input{MoveX: -127} }
+	west := func(time.Time) proto.Message { return &arenapb.Input{MoveX: -1} }
 	second := dial(t, srv, bots.Config{Name: "phone", Steer: west})
 	w := second.Welcome()
 	if !w.Resumed {
@@ -466,7 +469,8 @@ func TestTakeOverByNameAppliesTheNewClientsInputs(t *testing.T) {
 		}
 		for _, e := range frame {
 			if e.ID == w.EntityId {
-				return room.Quantizer().Unposition(e.X), true
+				x, _ := unit(room.EntityPlan(), e)
+				return float32(x), true
 			}
 		}
 		return 0, false

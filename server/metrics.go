@@ -20,6 +20,7 @@ type metrics struct {
 	streamResets    prometheus.Counter
 	ackTimeouts     prometheus.Counter
 	inputsDropped   prometheus.Counter
+	inputsRejected  prometheus.Counter
 	controlOverflow prometheus.Counter
 	sessionsOpened  *prometheus.CounterVec // transport
 	sessionsClosed  *prometheus.CounterVec // reason
@@ -81,6 +82,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		streamResets:    counter("snapshot_stream_resets_total", "Snapshot streams reset because a newer tick was ready."),
 		ackTimeouts:     counter("ack_timeouts_total", "Times a sender's window stayed full past the ack timeout."),
 		inputsDropped:   counter("inputs_dropped_total", "Inputs dropped because a player's inbox was full."),
+		inputsRejected:  counter("inputs_rejected_total", "Inputs the game's InputValidator rejected."),
 		controlOverflow: counter("control_overflow_total", "Sessions ended because their control queue was full."),
 		sessionsOpened:  counterVec("sessions_opened_total", "Sessions that completed the hello, by transport.", "transport"),
 		sessionsClosed:  counterVec("sessions_closed_total", "Sessions closed or refused, by reason.", "reason"),

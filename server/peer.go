@@ -137,7 +137,7 @@ func newPeer(r *Room, name string) *Peer {
 		player:  Player{Name: name},
 		joined:  make(chan struct{}),
 		acked:   make(chan struct{}, 1),
-		inbox:   inputQueue{buf: make([]Input, r.cfg.InputQueue)},
+		inbox:   inputQueue{buf: make([]queuedInput, r.cfg.InputQueue)},
 		ring:    netcode.NewViewRing(r.cfg.BaselineWindow),
 		slot:    netcode.NewSlot[snapshotPacket](),
 		free:    make(chan *snapshotPacket, packetsPerPeer),
@@ -165,21 +165,20 @@ func (p *Peer) Room() *Room { return p.room }
 
 // HandleInput takes one input frame from the client: it records the ack and queues the inputs the
 // peer has not seen yet. It never blocks on the tick; when the inbox is full the oldest input is
-// dropped and counted.
+// dropped and counted. The frame must have passed netcode.CheckInputFrame with the room's
+// InputPlan (the session's reader checks it).
 func (p *Peer) HandleInput(f *schema.InputFrame) {
 	p.handleAck(f.AckTick)
+	plan := p.room.plans.input
 	p.inMu.Lock()
 	defer p.inMu.Unlock()
-	k, lost := netcode.NewInputs(p.inbox.lastSeq, f.Seq, len(f.Inputs))
+	k, lost := netcode.NewInputs(p.inbox.lastSeq, f.Seq, netcode.FrameInputs(f, plan))
 	if lost > 0 {
 		p.stats.inputsLost.Add(uint64(lost))
 	}
 	for i := k - 1; i >= 0; i-- {
-		in := f.Inputs[i]
-		if in == nil {
-			continue
-		}
-		v := Input{Seq: f.Seq - uint32(i), MoveX: in.MoveX, MoveY: in.MoveY, Buttons: in.Buttons}
+		v := queuedInput{seq: f.Seq - uint32(i)}
+		netcode.FrameInput(f, plan, i, &v.values)
 		if p.inbox.push(v) {
 			p.stats.inputsDropped.Add(1)
 			p.room.metrics.inputsDropped.Inc()
@@ -404,15 +403,21 @@ func (p *Peer) sendControl(m *schema.ControlMessage) {
 	}
 }
 
+// queuedInput is one input as it came from the wire: quantized by the room's input plan.
+type queuedInput struct {
+	seq    uint32
+	values [netcode.MaxFields]int32
+}
+
 // inputQueue is a fixed ring of inputs; on overflow the oldest is dropped.
 type inputQueue struct {
-	buf     []Input
+	buf     []queuedInput
 	head, n int
 	lastSeq uint32 // newest sequence accepted into the queue
 }
 
 // push adds v and reports whether it dropped the oldest input to make room.
-func (q *inputQueue) push(v Input) (dropped bool) {
+func (q *inputQueue) push(v queuedInput) (dropped bool) {
 	if q.n == len(q.buf) {
 		q.head = (q.head + 1) % len(q.buf)
 		q.n--
@@ -424,7 +429,7 @@ func (q *inputQueue) push(v Input) (dropped bool) {
 }
 
 // drainUpTo moves at most n queued inputs, oldest first, to dst.
-func (q *inputQueue) drainUpTo(dst []Input, n int) []Input {
+func (q *inputQueue) drainUpTo(dst []queuedInput, n int) []queuedInput {
 	n = min(n, q.n)
 	for i := range n {
 		dst = append(dst, q.buf[(q.head+i)%len(q.buf)])

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +55,7 @@ type deliveryRate struct {
 	next        int
 	delivered   uint64    // wire bytes acknowledged so far
 	deliveredAt time.Time // when delivered last grew
+	ackedSentAt time.Time // when the newest acknowledged snapshot was sent
 	samples     [rateSamples]rateSample
 	nextSample  int
 	inflight    int // wire bytes sent, not acknowledged and not given up as lost
@@ -61,7 +63,13 @@ type deliveryRate struct {
 	nextRTT     int
 	minRTTs     [minRTTBuckets]rttSample // the least sample of each second, by second
 	lastFrame   time.Time                // when the client's previous input frame arrived
+	frameGap    time.Duration            // the time between input frames, a moving average
 	firstAck    time.Time                // when the first ack arrived
+	// settling: until the RTT samples stop falling, one snapshot in flight (see addRTT).
+	settled     bool
+	settleRTT   time.Duration // the previous sample while settling
+	settleCount int
+	path        atomic.Pointer[sharedPath] // the path this client shares with others from its address
 
 	estimate atomic.Uint64 // float64 bits, wire bytes per second; 0: none yet
 	minRTT   atomic.Int64  // nanoseconds; 0: no sample yet
@@ -73,6 +81,8 @@ type deliveryRate struct {
 	rate         float64   // wire bytes per second; 0: not started
 	last         time.Time // when budget last ran
 	lastDecrease time.Time
+	lastCheck    time.Time     // when the queue above the target was last looked at
+	decreaseQ    time.Duration // the queueing delay then
 	congested    time.Time     // when the rate last backed off; zero: never
 	rateBits     atomic.Uint64 // rate, float64 bits, for the stats
 
@@ -111,7 +121,7 @@ const (
 	additiveIncrease = 500
 	// multiplicativeIncrease is the faster growth, per second, once growthAfter passed with no
 	// back-off: the link is far from full (or became wider).
-	multiplicativeIncrease = 0.25
+	multiplicativeIncrease = 1.0
 	growthAfter            = 3 * time.Second
 	// minRate is the least rate a measured link is budgeted, wire bytes per second.
 	minRate = 1000
@@ -153,6 +163,7 @@ type sentRecord struct {
 	appLimited  bool      // sent without waiting for the window: the link may carry more
 	delivered   uint64    // the connection's delivered bytes when this was sent
 	deliveredAt time.Time // and when that count last grew
+	ackedSentAt time.Time // and when the newest snapshot acknowledged by then was sent
 	sentAt      time.Time
 	delta       bool // encoded after the first ack, so against a baseline: not a full snapshot
 }
@@ -173,13 +184,13 @@ func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, encodedAt
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.deliveredAt.IsZero() {
-		d.deliveredAt = now
+		d.deliveredAt, d.ackedSentAt = now, now
 	}
 	if r := &d.records[d.next]; r.bytes > 0 && !r.acked && !r.lost {
 		d.inflight -= r.bytes // overwritten unacknowledged: long lost
 	}
 	d.records[d.next] = sentRecord{tick: tick, bytes: bytes, appLimited: appLimited,
-		delivered: d.delivered, deliveredAt: d.deliveredAt, sentAt: now,
+		delivered: d.delivered, deliveredAt: d.deliveredAt, ackedSentAt: d.ackedSentAt, sentAt: now,
 		delta: encodedAt.IsZero() || (!d.firstAck.IsZero() && encodedAt.After(d.firstAck))}
 	d.next = (d.next + 1) % rateRecords
 	d.inflight += bytes
@@ -225,9 +236,14 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 		}
 		d.addRTT(max(rtt, time.Microsecond), now)
 	}
-	d.lastFrame = now
+	d.noteFrame(now)
 	d.deliveredAt = now
-	interval := now.Sub(newest.deliveredAt)
+	d.ackedSentAt = newest.sentAt
+	// The bytes delivered since newest was sent, over the longer of the time they took to be
+	// acknowledged and the time they took to be sent, as BBR takes it: acks come in bunches,
+	// one per input frame (several inputs' time apart on a narrow link), and over the ack
+	// interval alone a bunch reads as a rate the link never had.
+	interval := max(now.Sub(newest.deliveredAt), newest.sentAt.Sub(newest.ackedSentAt))
 	if interval < rateMinInterval {
 		return
 	}
@@ -250,12 +266,50 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 // onFrame notes an input frame from the client that acknowledged nothing new.
 func (d *deliveryRate) onFrame(now time.Time) {
 	d.mu.Lock()
-	d.lastFrame = now
+	d.noteFrame(now)
 	d.mu.Unlock()
+}
+
+// noteFrame notes an input frame's arrival, and the time between frames: acks come only that
+// often, and fewer frames than inputs (see inputPacer) mean acks further apart. The lock is held.
+func (d *deliveryRate) noteFrame(now time.Time) {
+	if gap := now.Sub(d.lastFrame); !d.lastFrame.IsZero() && gap > 0 && gap < time.Second {
+		d.frameGap += (gap - d.frameGap) / 8
+	}
+	d.lastFrame = now
+}
+
+// A new connection's first RTT samples are seldom the path's: its queue still holds what the
+// connection began with (the handshake's flight and the copies QUIC sent while it waited, the
+// first, full snapshots, the ACKs of input frames sent before the client heard it should send
+// fewer), seconds of it on a narrow link. A minimum RTT taken then includes that queue, and
+// queueing delay measured against it reads zero while the queue stays. So the sender keeps one
+// snapshot in flight, adding nothing to the queue, until a sample is no longer well below the one
+// before (the queue drained), or settleSamples samples came. Well below: by a fifth, or by
+// settleStep, which is more where the queue is long (a narrow link drains it slowly, and samples
+// step by the input frames' interval as well).
+const (
+	settleFall    = 0.8
+	settleStep    = 50 * time.Millisecond
+	settleSamples = 8
+)
+
+// settle takes an RTT sample into the settling rule. The lock is held.
+func (d *deliveryRate) settle(rtt time.Duration) {
+	if d.settled {
+		return
+	}
+	d.settleCount++
+	falling := max(time.Duration(settleFall*float64(d.settleRTT)), d.settleRTT-settleStep)
+	if d.settleRTT > 0 && rtt >= falling || d.settleCount >= settleSamples {
+		d.settled = true
+	}
+	d.settleRTT = rtt
 }
 
 // addRTT takes an RTT sample and updates the minimum and the queueing delay. The lock is held.
 func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
+	d.settle(rtt)
 	d.rtts[d.nextRTT] = rttSample{rtt: rtt, at: now}
 	d.nextRTT = (d.nextRTT + 1) % rttRecent
 	sec := now.Unix()
@@ -265,11 +319,9 @@ func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
 	} else if rtt < b.rtt {
 		b.rtt = rtt
 	}
-	least := time.Duration(0)
-	for _, b := range d.minRTTs {
-		if !b.at.IsZero() && sec-b.at.Unix() < minRTTBuckets && (least == 0 || b.rtt < least) {
-			least = b.rtt
-		}
+	least := leastRTT(&d.minRTTs, sec)
+	if p := d.path.Load(); p != nil {
+		least = p.add(rtt, now, least)
 	}
 	recent := time.Duration(0)
 	for _, s := range d.rtts {
@@ -280,6 +332,127 @@ func (d *deliveryRate) addRTT(rtt time.Duration, now time.Time) {
 	d.minRTT.Store(int64(max(least, 1)))
 	d.queue.Store(int64(max(recent-least, 0)))
 }
+
+// leastRTT returns the least of the samples of the last minRTTBuckets seconds before sec, 0 if none.
+func leastRTT(buckets *[minRTTBuckets]rttSample, sec int64) time.Duration {
+	least := time.Duration(0)
+	for _, b := range buckets {
+		if !b.at.IsZero() && sec-b.at.Unix() < minRTTBuckets && (least == 0 || b.rtt < least) {
+			least = b.rtt
+		}
+	}
+	return least
+}
+
+// Clients that share a bottleneck must see the same queueing delay, or they do not share it
+// fairly: one that connected while the others kept a queue measures that queue into its minimum
+// RTT, sees none, and grows while they back off (the latecomer problem of delay-based control;
+// behind a narrow shared link its handshake, too, waited in that queue). The server cannot see
+// which clients share a link, but clients from one address (a household behind one NAT, a
+// test's network namespace) most often share its narrowest part: their controllers measure
+// queueing delay against the least RTT any of them saw. The synchronised drain (see draining)
+// covers clients that share a link from different addresses.
+
+// sharedPath is the least RTT of the clients from one address, by second, as deliveryRate keeps
+// its own.
+type sharedPath struct {
+	mu      sync.Mutex
+	minRTTs [minRTTBuckets]rttSample
+	users   int // sessions joined; owned by sharedPaths
+
+	// handshakeAt is when a new connection from the path's address last began its handshake
+	// (unix nanoseconds; 0: none since the last session joined).
+	handshakeAt atomic.Int64
+}
+
+// A new connection's handshake is a burst of several kilobytes (with the post-quantum key
+// exchange, the server's first flight alone is about 4 kB, and QUIC repeats it when no ack comes
+// in time), and behind a narrow shared link it lands in the queue the others' snapshots keep:
+// tail-dropped again and again, with QUIC's probe timeout doubling each time, a late joiner may
+// wait many seconds to connect. So while a handshake from their address is under way, for at
+// most handshakeYield, the clients already on the path send at drainGain of their rates: the
+// queue drains and the flight fits.
+const handshakeYield = 2 * time.Second
+
+// yielding reports whether the clients on p should make way for a handshake at now.
+func (p *sharedPath) yielding(now time.Time) bool {
+	at := p.handshakeAt.Load()
+	return at != 0 && now.UnixNano()-at < int64(handshakeYield)
+}
+
+// add takes a client's RTT sample and returns the path's least RTT, given the client's own least.
+func (p *sharedPath) add(rtt time.Duration, now time.Time, own time.Duration) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	sec := now.Unix()
+	b := &p.minRTTs[sec%minRTTBuckets]
+	if b.at.IsZero() || b.at.Unix() != sec || rtt < b.rtt {
+		*b = rttSample{rtt: rtt, at: now}
+	}
+	return min(own, leastRTT(&p.minRTTs, sec))
+}
+
+// sharedPaths holds the paths of the clients connected, by address.
+type sharedPaths struct {
+	mu sync.Mutex
+	m  map[string]*sharedPath
+}
+
+// join returns the path of the clients from key, creating it for the first.
+func (s *sharedPaths) join(key string) *sharedPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[string]*sharedPath)
+	}
+	p := s.m[key]
+	if p == nil {
+		p = &sharedPath{}
+		s.m[key] = p
+	}
+	p.users++
+	p.handshakeAt.Store(0) // the handshake that made way for this session is over
+	return p
+}
+
+// handshake notes that a connection from a began its handshake at now: the clients from its
+// address yield (see handshakeYield). Addresses with no client connected are not recorded.
+func (s *sharedPaths) handshake(a net.Addr, now time.Time) {
+	key, ok := pathKey(a)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	p := s.m[key]
+	s.mu.Unlock()
+	if p != nil {
+		p.handshakeAt.Store(now.UnixNano())
+	}
+}
+
+// leave undoes a join; the last client to leave removes the path.
+func (s *sharedPaths) leave(key string, p *sharedPath) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.users--; p.users == 0 && s.m[key] == p {
+		delete(s.m, key)
+	}
+}
+
+// pathKey returns the address that keys a client's shared path: its IP, for a client over UDP.
+func pathKey(a net.Addr) (string, bool) {
+	u, ok := a.(*net.UDPAddr)
+	if !ok {
+		return "", false
+	}
+	return u.IP.String(), true
+}
+
+// setPath makes the controller measure against the least RTT of p.
+func (d *deliveryRate) setPath(p *sharedPath) { d.path.Store(p) }
+
+// clearPath undoes setPath(p), unless another path was set since (a resumed session's).
+func (d *deliveryRate) clearPath(p *sharedPath) { d.path.CompareAndSwap(p, nil) }
 
 // forgetOldest gives up on the oldest snapshot in flight, as lost: an ack timeout passed.
 func (d *deliveryRate) forgetOldest() {
@@ -296,15 +469,17 @@ func (d *deliveryRate) forgetOldest() {
 }
 
 // maySend reports whether a snapshot may go out now: the bytes in flight are within what the
-// path holds, delivery rate x (minimum RTT + ackInterval). The snapshot itself is on top, so
-// that one always may go when nothing is in flight. Before the first RTT sample, only one
+// path holds, delivery rate x (minimum RTT + the time between acks: ackInterval, or the measured
+// time between input frames where longer). The snapshot itself is on top, so
+// that one always may go when nothing is in flight. Until the RTT samples settle, only one
 // snapshot may be in flight.
 func (d *deliveryRate) maySend(bytes int, ackInterval time.Duration) bool {
 	d.mu.Lock()
-	inflight := d.inflight
+	inflight, settled := d.inflight, d.settled
+	ackInterval = max(ackInterval, d.frameGap)
 	d.mu.Unlock()
 	bdp := 0
-	if rtt := time.Duration(d.minRTT.Load()); rtt > 0 {
+	if rtt := time.Duration(d.minRTT.Load()); rtt > 0 && settled {
 		// The larger of what arrives and what the budget lets the client be sent: a cap from
 		// the delivery rate alone holds back a client whose snapshots already wait for the
 		// budget, which lowers what arrives, and so the cap: a spiral that leaves it less than
@@ -328,11 +503,12 @@ func (d *deliveryRate) inFlightCap() int { return int(d.capBytes.Load()) }
 func (d *deliveryRate) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.records, d.next, d.delivered, d.deliveredAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}
+	d.records, d.next, d.delivered, d.deliveredAt, d.ackedSentAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}, time.Time{}
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
 	d.inflight = 0
 	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
-	d.lastFrame, d.firstAck = time.Time{}, time.Time{}
+	d.lastFrame, d.firstAck, d.frameGap = time.Time{}, time.Time{}, 0
+	d.settled, d.settleRTT, d.settleCount = false, 0, 0
 	d.estimate.Store(0)
 	d.minRTT.Store(0)
 	d.queue.Store(0)
@@ -375,11 +551,12 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	est, minRTT := d.bytesPerSecond(), d.minRTTEstimate()
 	if est == 0 {
 		d.rate, d.last, d.lastDecrease, d.congested = 0, time.Time{}, time.Time{}, time.Time{}
+		d.lastCheck, d.decreaseQ = time.Time{}, 0
 		d.rateBits.Store(0)
 		return 0
 	}
 	if d.rate == 0 { // the first estimates
-		d.rate, d.last, d.lastDecrease = est, now, now
+		d.rate, d.last, d.lastDecrease, d.lastCheck = est, now, now, now
 	}
 	dt := now.Sub(d.last).Seconds()
 	d.last = now
@@ -398,11 +575,20 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	target := min(queueTarget+time.Duration((d.avgWire()+ackPacketBytes)/est*float64(time.Second)), maxQueueTarget) + ackInterval/2
 	switch q := d.queueDelay(); {
 	case q > target:
-		if now.Sub(d.lastDecrease) >= minRTT+q { // once per round trip: the last back-off shows by then
-			d.rate = decreaseFactor * min(d.rate, est)
-			d.lastDecrease, d.congested = now, now
+		// At most once per round trip (the last back-off shows by then), and not while the
+		// queue falls: after a back-off the queue drains at the 15% the rate gave up, over
+		// several round trips, and a back-off in each of them would compound to a fraction of
+		// the link. A round trip in which the queue fell by a quarter is let be; one in which
+		// it did not backs off again.
+		if now.Sub(d.lastCheck) >= minRTT+q {
+			if d.decreaseQ == 0 || q > d.decreaseQ*3/4 {
+				d.rate = decreaseFactor * min(d.rate, est)
+				d.lastDecrease, d.congested = now, now
+			}
+			d.lastCheck, d.decreaseQ = now, q
 		}
 	case q <= target*3/4 && dt > 0:
+		d.decreaseQ = 0
 		// Slower as the queue nears the target, as LEDBAT grows.
 		grow := additiveIncrease * (1 - float64(q)/float64(target))
 		if now.Sub(d.lastDecrease) > growthAfter {
@@ -413,6 +599,9 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	d.rate = min(max(d.rate, minRate), max(ceiling, minRate))
 	d.rateBits.Store(math.Float64bits(d.rate))
 	if draining(now) && !d.congested.IsZero() && now.Sub(d.congested) < minRTTBuckets*time.Second {
+		return drainGain * d.rate
+	}
+	if p := d.path.Load(); p != nil && p.yielding(now) {
 		return drainGain * d.rate
 	}
 	return rateGains[d.phase(now)] * d.rate

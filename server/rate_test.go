@@ -2,8 +2,11 @@ package server
 
 import (
 	"math"
+	"net"
 	"testing"
 	"time"
+
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 // t0 is the clock's origin in the estimator tests: a whole number of gain cycles since the epoch,
@@ -88,11 +91,27 @@ func TestRateAppLimitedSamplesOnlyRaise(t *testing.T) {
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a lower app-limited sample, want 8000 kept", got)
 	}
-	// 4000 bytes in 250 ms since the last delivery: 16000 B/s raises it.
-	d.onSend(3, 4000, true, time.Time{}, at(2000*time.Millisecond))
+	// 4000 bytes in 250 ms since the last delivery, sent 250 ms after the last acknowledged
+	// snapshot: 16000 B/s raises it.
+	d.onSend(3, 4000, true, time.Time{}, at(1750*time.Millisecond))
 	d.onAck(3, at(2250*time.Millisecond))
 	if got := d.bytesPerSecond(); got != 16000 {
 		t.Fatalf("estimate %v after a higher app-limited sample, want 16000", got)
+	}
+}
+
+// Acks come in bunches, one per input frame: a snapshot sent just after one ack and acknowledged
+// by the next, moments later, says the link delivered no faster than the server sent.
+func TestRateSampleNotAboveTheSendRate(t *testing.T) {
+	d := primed(t) // tick 1: sent at 0, acked at 125 ms
+	d.onSend(2, 1000, false, time.Time{}, at(130*time.Millisecond))
+	d.onAck(2, at(375*time.Millisecond))
+	// Tick 3 goes 250 ms after tick 2 and its ack comes 20 ms after tick 2's: over the ack
+	// interval alone 50000 B/s, but the bytes were sent at 4000 B/s.
+	d.onSend(3, 1000, false, time.Time{}, at(380*time.Millisecond))
+	d.onAck(3, at(400*time.Millisecond))
+	if got := d.bytesPerSecond(); got != 8000 {
+		t.Fatalf("estimate %v after a bunched ack, want 8000 kept (the sample is 4000 B/s)", got)
 	}
 }
 
@@ -316,6 +335,7 @@ func TestRateInFlightCap(t *testing.T) {
 		t.Fatal("a second snapshot before any RTT sample")
 	}
 	d.onAck(1, at(100*time.Millisecond)) // 5000 B/s, RTT 100 ms
+	d.settled = true                     // as if the samples had settled (see TestRateSettles)
 	ack := 20 * time.Millisecond
 	// 2 x 5000 x 0.12 = 1200 bytes.
 	d.onSend(2, 400, false, time.Time{}, at(200*time.Millisecond))
@@ -379,7 +399,201 @@ func TestPeersProbeInDifferentPhases(t *testing.T) {
 // nopGame gives each player an entity and does nothing else.
 type nopGame struct{}
 
-func (nopGame) Join(w *World, p *Player) (uint32, error) { return w.Spawn(1, 10, 10).ID, nil }
-func (nopGame) Leave(w *World, p *Player)                { w.Despawn(p.Entity) }
-func (nopGame) Input(*World, *Player, Input)             {}
-func (nopGame) Step(*World, time.Duration)               {}
+func (nopGame) Schema() Schema { return Schema{Entity: &arenapb.Entity{}, Input: &arenapb.Input{}} }
+func (nopGame) Join(w *World, p *Player) (uint32, error) {
+	return w.MustSpawn(1, &arenapb.Entity{X: 10, Y: 10}).ID, nil
+}
+func (nopGame) Leave(w *World, p *Player)    { w.Despawn(p.Entity) }
+func (nopGame) Input(*World, *Player, Input) {}
+func (nopGame) Step(*World, time.Duration)   {}
+
+// A new connection's first RTT samples include the queue it began with: while each sample is well
+// below the one before, that queue is draining, and one snapshot at a time may be in flight; the
+// cap opens once a sample is not (or after settleSamples samples).
+func TestRateSettles(t *testing.T) {
+	d := &deliveryRate{}
+	tick := uint32(0)
+	sample := func(rtt time.Duration, sentAt time.Duration) {
+		t.Helper()
+		tick++
+		if !d.maySend(100, 0) {
+			t.Fatalf("tick %d: nothing in flight, may not send", tick)
+		}
+		d.onSend(tick, 100, false, time.Time{}, at(sentAt))
+		if d.maySend(100, 0) {
+			t.Fatalf("tick %d: a second snapshot in flight before the RTT settled", tick)
+		}
+		d.onAck(tick, at(sentAt+rtt))
+	}
+	// 800, 700, 400, 200, 120 ms: each below 0.8 times the one before or 50 ms less, the queue
+	// draining.
+	now := time.Duration(0)
+	for _, ms := range []time.Duration{800, 700, 400, 200, 120} {
+		sample(ms*time.Millisecond, now)
+		now += ms*time.Millisecond + time.Millisecond
+	}
+	tick++
+	d.onSend(tick, 100, false, time.Time{}, at(now))
+	d.onAck(tick, at(now+110*time.Millisecond)) // 110 ms: not below 0.8 x 120 ms
+	now += 111 * time.Millisecond
+	d.onSend(tick+1, 100, false, time.Time{}, at(now))
+	if !d.maySend(100, 0) {
+		t.Fatalf("a sample no longer falling: the cap should open (cap %d)", d.inFlightCap())
+	}
+	// settleSamples samples settle it whatever they are.
+	d = &deliveryRate{}
+	tick, now = 0, 0
+	rtt := 64 * time.Second
+	for range settleSamples - 1 {
+		sample(rtt, now)
+		now += rtt + time.Millisecond
+		rtt /= 2
+	}
+	d.onSend(tick+1, 100, false, time.Time{}, at(now))
+	d.onAck(tick+1, at(now+rtt))
+	d.onSend(tick+2, 100, false, time.Time{}, at(now+rtt+time.Millisecond))
+	if !d.maySend(100, 100*time.Millisecond) {
+		t.Fatalf("after %d samples the cap should open", settleSamples)
+	}
+}
+
+// The ACK-only packets charged to a client fall smoothly as its snapshots rise, with no step at
+// which a few snapshots fewer cost a whole ACK's worth more of each one.
+func TestAckShareIsSmooth(t *testing.T) {
+	prev := ackBytesPerSecond(30, 0)
+	if want := 15.0 * ackPacketBytes; prev != want {
+		t.Fatalf("no snapshots: %v B/s of ACKs, want %v (one per two inputs)", prev, want)
+	}
+	for s := 0.5; s <= 40; s += 0.5 {
+		got := ackBytesPerSecond(30, s)
+		if got > prev || prev-got > 0.5*ackPacketBytes/2+1e-9 {
+			t.Fatalf("at %.1f snapshots/s %v B/s of ACKs after %v at %.1f: want a small fall", s, got, prev, s-0.5)
+		}
+		prev = got
+	}
+	if got := ackBytesPerSecond(30, 30); got != 0 {
+		t.Fatalf("a snapshot per input: %v B/s of ACKs, want 0 (each carries the ACK)", got)
+	}
+}
+
+// After a back-off the queue takes several round trips to drain: a round trip in which it fell by
+// a quarter brings no further back-off, one in which it did not does.
+func TestRateBackOffDoesNotCompoundWhileTheQueueFalls(t *testing.T) {
+	d := &deliveryRate{}
+	d.setPhase(2)
+	d.onSend(1, 1000, false, time.Time{}, at(0))
+	d.onAck(1, at(100*time.Millisecond)) // 10000 B/s, RTT 100 ms
+	now := at(2 * ratePhase)
+	d.budget(now, 1e6, 0)
+	step := func(q time.Duration) float64 {
+		d.queue.Store(int64(q))
+		now = now.Add(100*time.Millisecond + q)
+		d.budget(now, 1e6, 0)
+		return d.rateNow()
+	}
+	if got := step(400 * time.Millisecond); got != decreaseFactor*10000 {
+		t.Fatalf("rate %v after a 400 ms queue, want %v", got, decreaseFactor*10000)
+	}
+	for _, q := range []time.Duration{280, 200, 140} { // each under 3/4 of the one before
+		if got := step(q * time.Millisecond); got != decreaseFactor*10000 {
+			t.Fatalf("rate %v a round trip later, the queue down to %v ms: want no further back-off", got, q)
+		}
+	}
+	if got := step(130 * time.Millisecond); got != decreaseFactor*decreaseFactor*10000 {
+		t.Fatalf("rate %v once the queue stopped falling at 130 ms, want a second back-off", got)
+	}
+}
+
+// Clients from one address measure queueing delay against the least RTT any of them saw: one that
+// joined while the others kept a queue sees that queue, not none.
+func TestRateSharedPathSeesTheQueue(t *testing.T) {
+	var paths sharedPaths
+	key, ok := pathKey(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 5000})
+	if !ok || key != "10.0.0.2" {
+		t.Fatalf("path key %q, %v", key, ok)
+	}
+	if _, ok := pathKey(&net.TCPAddr{}); ok {
+		t.Fatal("a path key for an address that is not UDP")
+	}
+	early, late := &deliveryRate{}, &deliveryRate{}
+	pe, pl := paths.join(key), paths.join(key)
+	if pe != pl {
+		t.Fatal("two clients from one address on different paths")
+	}
+	early.setPath(pe)
+	late.setPath(pl)
+	sample := func(d *deliveryRate, tick uint32, sent, rtt time.Duration) {
+		d.onFrame(at(sent))
+		d.onSend(tick, 100, false, time.Time{}, at(sent))
+		d.onAck(tick, at(sent+rtt))
+	}
+	sample(early, 1, 0, 20*time.Millisecond)
+	for i := range uint32(3) {
+		sample(late, 1+i, time.Second+time.Duration(i)*400*time.Millisecond, 300*time.Millisecond)
+	}
+	if got, q := late.minRTTEstimate(), late.queueDelay(); got != 20*time.Millisecond || q != 280*time.Millisecond {
+		t.Fatalf("latecomer: min RTT %v, queue %v; want the path's 20ms and 280ms", got, q)
+	}
+	late.clearPath(pe)
+	paths.leave(key, pl)
+	if len(paths.m) != 1 {
+		t.Fatalf("%d paths after one of two clients left, want 1", len(paths.m))
+	}
+	paths.leave(key, pe)
+	if len(paths.m) != 0 {
+		t.Fatalf("%d paths after both left, want none", len(paths.m))
+	}
+	// Alone again, the latecomer measures against its own samples.
+	sample(late, 10, 3*time.Second, 300*time.Millisecond)
+	if got := late.minRTTEstimate(); got != 300*time.Millisecond {
+		t.Fatalf("min RTT %v without the path, want its own 300ms", got)
+	}
+}
+
+// A handshake from a connected client's address makes the clients on that path yield, for at most
+// handshakeYield or until the new session joins; an address with no client is not recorded.
+func TestRateYieldsToAHandshakeOnItsPath(t *testing.T) {
+	var paths sharedPaths
+	addr := &net.UDPAddr{IP: net.IPv4(10, 0, 0, 2), Port: 4000}
+	paths.handshake(&net.UDPAddr{IP: net.IPv4(10, 0, 0, 9), Port: 1}, at(0))
+	if len(paths.m) != 0 {
+		t.Fatal("a handshake from an address with no client made a path")
+	}
+	p := paths.join("10.0.0.2")
+	d := &deliveryRate{}
+	d.setPhase(2) // a cruising phase at t0
+	d.setPath(p)
+	d.onSend(1, 1000, false, time.Time{}, at(0))
+	d.onAck(1, at(100*time.Millisecond))
+	now := at(2 * ratePhase)
+	full := d.budget(now, 1e6, 0)
+	paths.handshake(addr, now)
+	if got := d.budget(now, 1e6, 0); got != drainGain*d.rateNow() {
+		t.Fatalf("budget %v during a handshake on the path, want %v (%v before)", got, drainGain*d.rateNow(), full)
+	}
+	if got := d.budget(now.Add(handshakeYield), 1e6, 0); got != d.rateNow() {
+		t.Fatalf("budget %v once handshakeYield passed, want the rate %v", got, d.rateNow())
+	}
+	paths.handshake(addr, now.Add(handshakeYield))
+	paths.join("10.0.0.2") // the new session
+	if got := d.budget(now.Add(handshakeYield), 1e6, 0); got != d.rateNow() {
+		t.Fatalf("budget %v after the new session joined, want the rate %v", got, d.rateNow())
+	}
+}
+
+// Acks come with input frames: where the client sends them further apart than ackInterval (an
+// input hint), the in-flight cap covers the measured time between them.
+func TestRateInFlightCapCoversTheFrameGap(t *testing.T) {
+	d := &deliveryRate{}
+	for i := range 20 {
+		d.onFrame(at(time.Duration(i) * 100 * time.Millisecond))
+	}
+	d.onSend(1, 500, false, time.Time{}, at(2*time.Second))
+	d.onAck(1, at(2100*time.Millisecond)) // 5000 B/s, RTT 100 ms less half the 100 ms gap
+	d.settled = true
+	d.maySend(500, 33*time.Millisecond)
+	rtt := d.minRTTEstimate()
+	if want := int(inFlightGain*5000*(rtt+95*time.Millisecond).Seconds()) + 500; d.inFlightCap() < want {
+		t.Fatalf("cap %d with frames 100 ms apart (min RTT %v), want at least %d", d.inFlightCap(), rtt, want)
+	}
+}

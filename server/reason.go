@@ -29,6 +29,7 @@ const (
 	ReasonInternalError     = schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR
 	ReasonConnectionLost    = schema.CloseReason_CLOSE_REASON_CONNECTION_LOST
 	ReasonHandshakeTimeout  = schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT
+	ReasonSchemaMismatch    = schema.CloseReason_CLOSE_REASON_SCHEMA_MISMATCH
 )
 
 // ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 )
@@ -21,7 +23,7 @@ type Room struct {
 	cfg     Config
 	game    Game
 	world   *World
-	q       netcode.Quantizer
+	plans   plans
 	dt      time.Duration
 	inputDt time.Duration
 	metrics *metrics
@@ -44,12 +46,13 @@ type Room struct {
 	claims map[string]chan struct{} // guarded by mu: names whose session is being set up (claimName)
 
 	// Owned by the tick goroutine.
-	peers   []*Peer // players being served
-	parked  []*Peer // players whose connection dropped
-	events  []Event // scratch
-	inputs  []Input // scratch
-	record  recordState
-	encoder *encoder
+	peers    []*Peer       // players being served
+	parked   []*Peer       // players whose connection dropped
+	events   []Event       // scratch
+	inputs   []queuedInput // scratch
+	inputMsg proto.Message // the game's input message, reused for every input
+	record   recordState
+	encoder  *encoder
 
 	histMu  sync.Mutex
 	history *netcode.ViewRing // the whole world's quantized state at recent ticks
@@ -66,10 +69,75 @@ type loggedEvent struct {
 	to  uint32 // 0: everyone
 }
 
+// plans are a room's compiled entity and input messages, with what the tick derives from them.
+type plans struct {
+	entity, input  *netcode.Plan
+	plane0, plane1 int // indices of the entity plan's two plane axes
+	vertical       int // index of its vertical axis; -1 if none
+	axes           [3]axis
+	cost           costPlan
+}
+
+// axis dequantizes one of the entity plan's axis fields, which are always Fixed ones.
+type axis struct {
+	field     int
+	min, step float64
+}
+
+func newAxis(p *netcode.Plan, i int) axis {
+	if i < 0 {
+		return axis{}
+	}
+	return axis{field: i, min: p.Fields[i].Min, step: p.Fields[i].Step}
+}
+
+// at returns the axis's position of an entity's quantized fields, in world units.
+func (a *axis) at(fields *[netcode.MaxFields]int32) float32 {
+	return float32(a.min + float64(fields[a.field])*a.step)
+}
+
+// compilePlans compiles a game's Schema; the game must implement Schemer.
+func compilePlans(g Game) (plans, error) {
+	sg, ok := g.(Schemer)
+	if !ok {
+		return plans{}, fmt.Errorf("server: game %T does not implement Schemer: it must declare its entity and input messages", g)
+	}
+	sc := sg.Schema()
+	if sc.Entity == nil || sc.Input == nil {
+		return plans{}, fmt.Errorf("server: game %T: Schema needs both an Entity and an Input message", g)
+	}
+	var ps plans
+	var err error
+	if ps.entity, err = netcode.CompileEntity(sc.Entity); err != nil {
+		return plans{}, fmt.Errorf("server: game %T: entity message: %w", g, err)
+	}
+	if ps.input, err = netcode.CompileInput(sc.Input); err != nil {
+		return plans{}, fmt.Errorf("server: game %T: input message: %w", g, err)
+	}
+	ps.plane0, ps.plane1, ps.vertical = ps.entity.PlaneAxes()
+	ps.axes = [3]axis{newAxis(ps.entity, ps.plane0), newAxis(ps.entity, ps.plane1), newAxis(ps.entity, ps.vertical)}
+	ps.cost = newCostPlan(ps.entity)
+	return ps, nil
+}
+
+// checkSchemas refuses a hello whose entity or input schema is not the room's: the client would
+// decode snapshots or encode inputs by another plan. A client that sends 0 (it does not know the
+// room's schema) is refused the same way; the message names both sides' ids.
+func (r *Room) checkSchemas(h *schema.Hello) error {
+	e, i := r.plans.entity, r.plans.input
+	if h.EntitySchema == e.ID && h.InputSchema == i.ID {
+		return nil
+	}
+	return closeErr(ReasonSchemaMismatch, "room %q plays entity %s schema %08x and input %s schema %08x; the client has %08x and %08x",
+		clip(r.name), e.Message, e.ID, i.Message, i.ID, h.EntitySchema, h.InputSchema)
+}
+
 // recordState is the world as recorded at the current tick, shared read-only by the encoders.
 type recordState struct {
 	frame  []netcode.EntityState // sorted by ID
-	xs, ys []float32             // positions, parallel to frame
+	xs, ys []float32             // positions on the plane, parallel to frame
+	zs     []float32             // vertical positions, parallel to frame; only with Config.AOIVertical
+	owners []uint32              // Entity.Owner, parallel to frame
 	always []int32               // indices of always-relevant entities
 	grid   *netcode.Grid
 	timeUs uint32 // Unix microseconds modulo 2^32
@@ -77,30 +145,55 @@ type recordState struct {
 }
 
 // NewRoom returns a room running game g in a world of the given size, configured by cfg (zero
-// fields take their defaults). It does not tick until Run is called or Tick is.
+// fields take their defaults), after calling g's Init if g is an Initializer. It does not tick
+// until Run is called or Tick is.
 func NewRoom(name string, g Game, width, height float32, cfg Config) (*Room, error) {
 	cfg.populate()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return newRoom(name, g, width, height, cfg, newMetrics(cfg.Registry), new(atomic.Uint32)), nil
+	r, err := newRoom(name, g, width, height, cfg, newMetrics(cfg.Registry), new(atomic.Uint32))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
-func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics, ids *atomic.Uint32) *Room {
+// init lets the game set up its world, if it wants to.
+func (r *Room) init() error {
+	in, ok := r.game.(Initializer)
+	if !ok {
+		return nil
+	}
+	if err := in.Init(r.world); err != nil {
+		return fmt.Errorf("server: room %q: game's Init: %w", r.name, err)
+	}
+	return nil
+}
+
+func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics, ids *atomic.Uint32) (*Room, error) {
+	ps, err := compilePlans(g)
+	if err != nil {
+		return nil, err
+	}
 	r := &Room{
-		name: name, cfg: cfg, game: g, metrics: m, ids: ids,
-		world:   newWorld(width, height),
-		q:       netcode.Quantizer{Scale: float32(cfg.PositionScale), HeadingBits: uint8(cfg.HeadingBits)},
-		dt:      time.Second / time.Duration(cfg.TickRate),
-		inputDt: time.Second / time.Duration(cfg.InputRate),
-		log:     cfg.Logger.With("room", name),
-		history: netcode.NewViewRing(cfg.BaselineWindow),
-		byID:    make(map[uint32]*Peer),
+		name: name, cfg: cfg, game: g, metrics: m, ids: ids, plans: ps,
+		world:    newWorld(width, height, ps.entity),
+		inputMsg: g.(Schemer).Schema().Input.ProtoReflect().New().Interface(),
+		dt:       time.Second / time.Duration(cfg.TickRate),
+		inputDt:  time.Second / time.Duration(cfg.InputRate),
+		log:      cfg.Logger.With("room", name),
+		history:  netcode.NewViewRing(cfg.BaselineWindow),
+		byID:     make(map[uint32]*Peer),
 	}
 	r.world.room = r
 	r.record.grid = netcode.NewGrid(width, height, cfg.AOIRadius)
 	r.encoder = newEncoder(r, cfg.EncodeWorkers)
-	return r
+	return r, nil
 }
 
 // Name returns the room's name.
@@ -113,8 +206,11 @@ func (r *Room) World() *World { return r.world }
 // Config returns the room's populated configuration.
 func (r *Room) Config() Config { return r.cfg }
 
-// Quantizer returns how the room quantizes positions and headings on the wire.
-func (r *Room) Quantizer() netcode.Quantizer { return r.q }
+// EntityPlan returns the room's compiled entity message: how each field goes on the wire.
+func (r *Room) EntityPlan() *netcode.Plan { return r.plans.entity }
+
+// InputPlan returns the room's compiled input message.
+func (r *Room) InputPlan() *netcode.Plan { return r.plans.input }
 
 // CurrentTick returns the newest tick the room has completed.
 func (r *Room) CurrentTick() uint32 { return r.currentTick.Load() }
@@ -291,6 +387,9 @@ func (r *Room) addPeer(p *Peer) {
 		return
 	}
 	p.player.Entity = ent
+	if e := r.world.Entity(ent); e != nil && e.Owner == 0 {
+		e.Owner = p.player.ID
+	}
 	p.joinTick = r.currentTick.Load()
 	p.member = true
 	r.mu.Lock()
@@ -348,10 +447,13 @@ const maxInputBurst = 8
 
 // applyInputs hands each player's new events and inputs to the game. A player earns InputRate
 // inputs per second: a client that sends faster is not moved faster, its surplus waits in its
-// bounded inbox, which drops the oldest.
+// bounded inbox, which drops the oldest. Each input is written into one reused instance of the
+// game's input message; a game's InputValidator may reject it (dropped and counted, but consumed:
+// the client learns it was applied, as its last input sequence).
 func (r *Room) applyInputs() {
 	perTick := float64(r.cfg.InputRate) / float64(r.cfg.TickRate)
 	handler, _ := r.game.(EventHandler)
+	validator, _ := r.game.(InputValidator)
 	for _, p := range r.peers {
 		p.credits = min(p.credits+perTick, maxInputBurst)
 		p.inMu.Lock()
@@ -365,11 +467,19 @@ func (r *Room) applyInputs() {
 				handler.Event(r.world, &p.player, e)
 			}
 		}
-		for _, in := range r.inputs {
-			in.Dt = r.inputDt
-			r.game.Input(r.world, &p.player, in)
-			p.lastApplied = in.Seq
+		for i := range r.inputs {
+			in := &r.inputs[i]
+			p.lastApplied = in.seq
 			p.credits--
+			proto.Reset(r.inputMsg)
+			_ = r.plans.input.Write(&in.values, r.inputMsg) // the plan's own type: cannot fail
+			if validator != nil {
+				if err := validator.ValidInput(&p.player, r.inputMsg); err != nil {
+					r.metrics.inputsRejected.Inc()
+					continue
+				}
+			}
+			r.game.Input(r.world, &p.player, Input{Seq: in.seq, Dt: r.inputDt, Msg: r.inputMsg})
 		}
 	}
 }
@@ -419,21 +529,27 @@ func (r *Room) eventsAfter(id uint64, player uint32) []*schema.ControlMessage {
 	return out
 }
 
-// recordWorld quantizes the world into the history ring and indexes it in the grid.
+// recordWorld quantizes the world into the history ring through the entity plan and indexes it
+// in the grid by the plane axes.
 func (r *Room) recordWorld(tick uint32, now time.Time) {
 	rec := &r.record
 	ents := r.world.entities
+	ps := &r.plans
+	vertical := r.cfg.AOIVertical > 0 && ps.vertical >= 0
 	r.histMu.Lock()
 	frame := r.history.Reserve(tick)
-	rec.xs, rec.ys, rec.always = rec.xs[:0], rec.ys[:0], rec.always[:0]
-	for i := range ents {
-		e := &ents[i]
-		frame = append(frame, netcode.EntityState{
-			ID: e.ID, Kind: e.Kind, X: r.q.Position(e.X), Y: r.q.Position(e.Y),
-			Heading: r.q.Heading(e.Heading), State: e.State,
-		})
-		rec.xs = append(rec.xs, e.X)
-		rec.ys = append(rec.ys, e.Y)
+	rec.xs, rec.ys, rec.zs, rec.owners, rec.always = rec.xs[:0], rec.ys[:0], rec.zs[:0], rec.owners[:0], rec.always[:0]
+	for i, e := range ents {
+		if err := e.read(ps.entity); err != nil {
+			r.log.Error("entity state not read", "err", err) // once per replaced State
+		}
+		frame = append(frame, netcode.EntityState{ID: e.ID, Kind: e.Kind, Fields: e.fields})
+		rec.xs = append(rec.xs, ps.axes[0].at(&e.fields))
+		rec.ys = append(rec.ys, ps.axes[1].at(&e.fields))
+		if vertical {
+			rec.zs = append(rec.zs, ps.axes[2].at(&e.fields))
+		}
+		rec.owners = append(rec.owners, e.Owner)
 		if e.AlwaysRelevant {
 			rec.always = append(rec.always, int32(i))
 		}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 // recorder is a game that places players where told and records the inputs it gets.
 type recorder struct {
+	arenaSchema
 	spawnAt [][2]float32
 	inputs  map[uint32][]uint32 // player ID: applied input sequences
 	left    []uint32
@@ -25,7 +27,7 @@ func (g *recorder) Join(w *server.World, p *server.Player) (uint32, error) {
 		x, y = g.spawnAt[0][0], g.spawnAt[0][1]
 		g.spawnAt = g.spawnAt[1:]
 	}
-	return w.Spawn(1, x, y).ID, nil
+	return spawnAt(w, 1, x, y).ID, nil
 }
 
 func (g *recorder) Leave(w *server.World, p *server.Player) {
@@ -66,10 +68,11 @@ func join(t *testing.T, r *server.Room, name string) *server.Peer {
 	return p
 }
 
+// frame is an input frame of n arena inputs standing still, the newest with sequence seq.
 func frame(seq uint32, n int, ack uint32) *schema.InputFrame {
 	f := &schema.InputFrame{Seq: seq, AckTick: ack}
 	for range n {
-		f.Inputs = append(f.Inputs, &schema.Input{})
+		f.InputValues = append(f.InputValues, 127, 127, 0) // move_x 0, move_y 0, no buttons
 	}
 	return f
 }
@@ -175,7 +178,7 @@ func TestUnsentSnapshotIsReplacedAndCounted(t *testing.T) {
 func TestSnapshotsEncodeAgainstAckedBaseline(t *testing.T) {
 	r := newTestRoom(t, &recorder{}, server.Config{BaselineWindow: 8})
 	p := join(t, r, "a")
-	recv := netcode.NewReceiver(8)
+	recv := netcode.NewReceiver(r.EntityPlan(), 8)
 	apply := func() *schema.Snapshot {
 		pkt := server.TakeSnapshotForTest(p)
 		s := decode(t, pkt)
@@ -212,14 +215,14 @@ func TestVisibleSetBudgetAndAlwaysRelevant(t *testing.T) {
 	w := r.World()
 	var near []uint32
 	for i := range 6 {
-		near = append(near, w.Spawn(2, 500+float32(i+1)*10, 500).ID) // 10, 20, ... 60 away
+		near = append(near, spawnAt(w, 2, 500+float32(i+1)*10, 500).ID) // 10, 20, ... 60 away
 	}
-	far := w.Spawn(3, 990, 990)
+	far := spawnAt(w, 3, 990, 990)
 	far.AlwaysRelevant = true
 	farID := far.ID
-	w.Spawn(2, 700, 700) // outside the area of interest
+	spawnAt(w, 2, 700, 700) // outside the area of interest
 	p := join(t, r, "a")
-	recv := netcode.NewReceiver(32)
+	recv := netcode.NewReceiver(r.EntityPlan(), 32)
 	if _, err := recv.Apply(server.TakeSnapshotForTest(p).Data); err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +295,8 @@ func TestConfigValidationNamesTheField(t *testing.T) {
 		{server.Config{TickRate: 1000}, "TickRate"},
 		{server.Config{SendWindow: 40}, "SendWindow"},
 		{server.Config{MaxDatagram: 1500}, "MaxDatagram"},
-		{server.Config{HeadingBits: 20}, "HeadingBits"},
+		{server.Config{AOIVertical: -1}, "AOIVertical"},
+		{server.Config{AOIVertical: float32(math.NaN())}, "AOIVertical"},
 	} {
 		_, err := server.New(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.field) {

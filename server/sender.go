@@ -30,6 +30,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 	p := ss.peer
 	timer := time.NewTimer(ss.srv.cfg.AckTimeout)
 	timer.Stop()
+	wait := ss.srv.cfg.AckTimeout
 	defer ss.waitStream()
 	for {
 		select {
@@ -49,7 +50,7 @@ func (ss *session) sendLoop(ctx context.Context) {
 		if pkt == nil {
 			continue
 		}
-		pkt, waited := ss.awaitWindow(ctx, pkt, timer)
+		pkt, waited := ss.awaitWindow(ctx, pkt, timer, &wait)
 		if pkt == nil {
 			return
 		}
@@ -70,23 +71,34 @@ func (ss *session) sendAll(ctx context.Context) error {
 	return nil
 }
 
+// maxAckBackoff bounds how far ack timeouts in a row stretch the wait for the next one.
+const maxAckBackoff = 8
+
 // awaitWindow waits until a snapshot may be sent, swapping pkt for any newer one that arrives
-// meanwhile, and reports whether it had to wait. It returns nil if the session ended.
-func (ss *session) awaitWindow(ctx context.Context, pkt *snapshotPacket, timer *time.Timer) (_ *snapshotPacket, waited bool) {
+// meanwhile, and reports whether it had to wait. It returns nil if the session ended. wait is the
+// ack timeout in force: AckTimeout after an ack, doubled by each timeout in a row, up to
+// maxAckBackoff times AckTimeout.
+func (ss *session) awaitWindow(ctx context.Context, pkt *snapshotPacket, timer *time.Timer, wait *time.Duration) (_ *snapshotPacket, waited bool) {
 	p := ss.peer
 	for !ss.mayGo(pkt) {
 		waited = true
-		timer.Reset(ss.srv.cfg.AckTimeout)
+		timer.Reset(*wait)
 		select {
 		case <-ctx.Done():
 			p.releaseSnapshot(pkt)
 			return nil, waited
 		case <-p.ackSignal():
 			timer.Stop()
+			*wait = ss.srv.cfg.AckTimeout
 		case <-timer.C:
 			// No ack for a while: count the oldest in-flight snapshot lost, which lets one probe
-			// through per timeout. A client that went silent costs a snapshot per AckTimeout, not
-			// a stream of them; one that comes back acks the probe and the window opens.
+			// through per timeout. A client that went silent costs a snapshot per timeout, not a
+			// stream of them; one that comes back acks the probe and the window opens. The
+			// timeout doubles each time, as QUIC's probe timeout does: no ack for long is most
+			// often a link whose queue holds seconds (the handshake's flight and its copies, on
+			// a narrow one), and a probe every AckTimeout, each a full snapshot while nothing is
+			// acknowledged, would keep that queue full.
+			*wait = min(2**wait, maxAckBackoff*ss.srv.cfg.AckTimeout)
 			ss.srv.metrics.ackTimeouts.Inc()
 			ss.inflight = ss.inflight[:copy(ss.inflight, ss.inflight[1:])]
 			p.rate.forgetOldest()

@@ -21,6 +21,7 @@ import (
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 	"github.com/tickrelay/tickrelay/transport"
 	"github.com/tickrelay/tickrelay/transport/memconn"
 )
@@ -59,7 +60,7 @@ func simServer(t *testing.T, cfg server.Config, g server.Game, world float32, po
 func simArena(t *testing.T, cfg server.Config, ac arena.Config, world float32) (*server.Server, *server.Room) {
 	t.Helper()
 	g := arena.New(ac)
-	return simServer(t, cfg, g, world, g.Populate)
+	return simServer(t, cfg, g, world, nil) // the room calls the arena's Init
 }
 
 // received is one snapshot a simClient applied.
@@ -117,7 +118,7 @@ func simDial(t *testing.T, srv *server.Server, mc memconn.Config, name string, s
 	if err != nil {
 		t.Fatal(err)
 	}
-	hello := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, name)}
+	hello := arenaHello(t, devToken(t, name))
 	b, err := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: hello}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +134,8 @@ func simDial(t *testing.T, srv *server.Server, mc memconn.Config, name string, s
 	if cl.welcome = m.GetWelcome(); cl.welcome == nil {
 		t.Fatalf("expected a welcome, got %v", m)
 	}
-	cl.recv = netcode.NewReceiver(int(cl.welcome.BaselineWindow))
+	plan, _ := arenaPlans(t)
+	cl.recv = netcode.NewReceiver(plan, int(cl.welcome.BaselineWindow))
 	cl.wg.Add(4)
 	go cl.readDatagrams()
 	go cl.acceptStreams()
@@ -196,7 +198,10 @@ func (cl *simClient) sendInputs() {
 	}
 	t := time.NewTicker(time.Second / time.Duration(cl.welcome.InputRateHz))
 	defer t.Stop()
-	f := &schema.InputFrame{Inputs: []*schema.Input{{}}}
+	inPlan, _ := netcode.CompileInput(&arenapb.Input{})
+	var still [netcode.MaxFields]int32
+	_ = inPlan.ReadMessage(&arenapb.Input{}, &still)
+	f := &schema.InputFrame{InputValues: still[:len(inPlan.Fields)]}
 	for {
 		select {
 		case <-done:
@@ -280,8 +285,8 @@ func ticksOf(rs []received) []uint32 {
 }
 
 // A client that stops acking gets the send window's worth of snapshots and then exactly one probe
-// per ack timeout, each the newest tick when the timeout passes; every other tick is counted as
-// skipped. When it acks again, the next snapshot is the newest tick and every tick follows.
+// per ack timeout, each the newest tick when the timeout passes, the timeout doubling with each
+// probe; every other tick is counted as skipped. When it acks again, the next snapshot is the newest tick and every tick follows.
 func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		// 250 ms is 7.5 ticks: the timer never fires at the instant of a tick.
@@ -309,10 +314,12 @@ func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 			t.Fatalf("server sent %d snapshots during the pause, client got %d on a perfect link", sent, len(got))
 		}
 		// The window fills, then one probe per ack timeout: the timer runs from the tick that
-		// found the window full and fires 7.5 ticks later, so each probe carries the tick 7
-		// after that one, and the next wait starts a tick after the probe: probes 8 ticks apart.
+		// found the window full and fires 7.5 ticks later, so the first probe carries the tick 7
+		// after that one, and the next wait, twice as long, starts a tick after the probe:
+		// probes 8, then 16, then 31 ticks apart.
 		fill := cfg.SendWindow - before.InFlight
-		probeEvery := uint32(cfg.AckTimeout/tickPeriod) + 1
+		wait := cfg.AckTimeout
+		probeEvery := uint32(wait/tickPeriod) + 1
 		ticks := ticksOf(got)
 		if len(ticks) < fill+2 {
 			t.Fatalf("ticks during the pause %v: want %d to fill the window, then probes", ticks, fill)
@@ -321,6 +328,8 @@ func TestStalledClientGetsProbesThenNewestTick(t *testing.T) {
 			want := uint32(1)
 			if i >= fill {
 				want = probeEvery
+				wait *= 2
+				probeEvery = uint32(wait/tickPeriod) + 1
 			}
 			if d := netcode.SeqDiff(ticks[i], ticks[i-1]); uint32(d) != want {
 				t.Fatalf("ticks during the pause %v: tick %d is %d after the one before, want %d", ticks, i, d, want)
@@ -383,8 +392,15 @@ func TestNewerTickResetsStaleStream(t *testing.T) {
 		held := slices.Clone(c.held)
 		c.mu.Unlock()
 		// Without acks: the window, then a probe per ack timeout (see the stalled-client test):
-		// ticks 1-4 of the session, then 8 ticks apart for the rest of the 60.
-		if want := cfg.SendWindow + (60-cfg.SendWindow)/8; sent != want {
+		// ticks 1-4 of the session, then 8, 16 and 31 ticks apart for the rest of the 60.
+		want := cfg.SendWindow
+		for tick, wait := cfg.SendWindow, cfg.AckTimeout; ; wait *= 2 {
+			if tick += int(wait/tickPeriod) + 1; tick > 60 {
+				break
+			}
+			want++
+		}
+		if sent != want {
 			t.Fatalf("%d snapshots sent in 60 ticks without acks, want %d", sent, want)
 		}
 		if len(held) != sent || metric(t, reg, "snapshots_sent_total", "stream") != float64(sent) {
@@ -410,21 +426,24 @@ func TestNewerTickResetsStaleStream(t *testing.T) {
 // denseGame is a still world for the stream fallback test: players stand where they join, next
 // to rows of entities that never change, and one beacon turns every tick. A full snapshot is large;
 // a delta holds only the beacon.
-type denseGame struct{ beacon uint32 }
+type denseGame struct {
+	arenaSchema
+	beacon uint32
+}
 
 func (g *denseGame) Join(w *server.World, p *server.Player) (uint32, error) {
-	return w.Spawn(1, 100, 100).ID, nil
+	return spawnAt(w, 1, 100, 100).ID, nil
 }
 func (g *denseGame) Leave(w *server.World, p *server.Player)           { w.Despawn(p.Entity) }
 func (g *denseGame) Input(*server.World, *server.Player, server.Input) {}
 func (g *denseGame) Step(w *server.World, dt time.Duration) {
-	w.Entity(g.beacon).Heading += float32(dt.Seconds())
+	state(w.Entity(g.beacon)).Heading += float32(dt.Seconds())
 }
 
 func (g *denseGame) populate(w *server.World) {
-	g.beacon = w.Spawn(2, 110, 110).ID
+	g.beacon = spawnAt(w, 2, 110, 110).ID
 	for i := range 60 {
-		w.Spawn(3, 50+float32(i%10)*10, 50+float32(i/10)*10)
+		spawnAt(w, 3, 50+float32(i%10)*10, 50+float32(i/10)*10)
 	}
 }
 
@@ -598,8 +617,7 @@ func TestServeConnEndsWithItsContext(t *testing.T) {
 			srv.ServeConn(ctx, sc)
 		}()
 		ctrl, _ := cc.OpenStreamSync(context.Background())
-		b, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: &schema.Hello{
-			ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: devToken(t, "ctx")}}})
+		b, _ := netcode.AppendControl(nil, &schema.ControlMessage{Msg: &schema.ControlMessage_Hello{Hello: arenaHello(t, devToken(t, "ctx"))}})
 		_, _ = ctrl.Write(b)
 		if m, err := netcode.ReadControl(bufio.NewReader(ctrl)); err != nil || m.GetWelcome() == nil {
 			t.Fatalf("welcome: %v, %v", m, err)

@@ -55,6 +55,8 @@ type Server struct {
 	resumeMu  sync.Mutex
 	resumable map[string]*Peer // resume token: player
 
+	paths sharedPaths // the clients' paths by address, for their congestion controllers
+
 	runCtx   context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -85,15 +87,23 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// AddRoom creates a room running game g in a world of the given size. The first room added is the
-// default room, joined by hellos that name none. Rooms added after Start start ticking at once.
+// AddRoom creates a room running game g in a world of the given size and, if g is an Initializer,
+// calls its Init. The first room added is the default room, joined by hellos that name none. Rooms
+// added after Start start ticking at once.
 func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.rooms[name]; ok {
 		return nil, fmt.Errorf("server: room %q exists", name)
 	}
-	r := newRoom(name, g, width, height, s.cfg, s.metrics, &s.ids)
+	r, err := newRoom(name, g, width, height, s.cfg, s.metrics, &s.ids)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.init(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	r.onLeave = s.forgetResume
 	s.rooms[name] = r
 	if s.defaultRoom == "" {
@@ -277,6 +287,10 @@ func (s *Server) quicConfig() *quic.Config {
 		MaxStreamReceiveWindow:           maxStreamWindow,
 		InitialConnectionReceiveWindow:   initialConnectionWindow,
 		MaxConnectionReceiveWindow:       maxConnectionWindow,
+		// Path MTU probes are packets of up to 1452 bytes, one every 5 RTTs until the search
+		// ends: on a narrow link each holds the queue for hundreds of milliseconds, and nothing
+		// gains from them, since snapshots go as datagrams of at most MaxDatagram bytes.
+		DisablePathMTUDiscovery: true,
 	}
 }
 
@@ -292,7 +306,12 @@ func (s *Server) listenQUIC() error {
 	tlsConf := s.cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{http3.NextProtoH3, transport.ALPN}
 	s.tr = &quic.Transport{Conn: s.udp}
-	s.ln, err = s.tr.Listen(tlsConf, s.quicConfig())
+	qconf := s.quicConfig()
+	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+		s.paths.handshake(info.RemoteAddr, time.Now()) // see handshakeYield
+		return s.quicConfig(), nil
+	}
+	s.ln, err = s.tr.Listen(tlsConf, qconf)
 	if err != nil {
 		return fmt.Errorf("server: quic listen: %w", err)
 	}

@@ -145,6 +145,9 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	if !ok {
 		return closeErr(ReasonNoSuchRoom, "no room %q", clip(roomName))
 	}
+	if err := room.checkSchemas(hello); err != nil {
+		return err
+	}
 	p, resumed, err := ss.resumeOrJoin(ctx, hello, id, room)
 	if err != nil {
 		return err
@@ -158,7 +161,8 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 	welcome := &schema.Welcome{
 		PlayerId: p.player.ID, EntityId: p.player.Entity, TickRateHz: uint32(cfg.TickRate),
 		AoiRadius: cfg.AOIRadius, WorldWidth: room.world.Width, WorldHeight: room.world.Height,
-		PositionScale: uint32(cfg.PositionScale), HeadingBits: uint32(cfg.HeadingBits),
+		EntitySchema: room.plans.entity.ID, InputSchema: room.plans.input.ID,
+		EntityMessage: string(room.plans.entity.Message), InputMessage: string(room.plans.input.Message),
 		ServerTick: p.JoinTick(), BaselineWindow: uint32(cfg.BaselineWindow),
 		InputRateHz: uint32(cfg.InputRate), Room: room.name, ResumeToken: p.resumeToken,
 		Resumed: resumed, LastClientEventId: lastClientEvent,
@@ -283,6 +287,12 @@ func (ss *session) serve(ctx context.Context) error {
 	ss.serving = true
 	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
 	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
+	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
+		path := ss.srv.paths.join(key)
+		ss.peer.rate.setPath(path)
+		defer ss.srv.paths.leave(key, path)
+		defer ss.peer.rate.clearPath(path)
+	}
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
@@ -519,6 +529,7 @@ func (ss *session) stopReader() {
 // little and gains nothing, as the room applies inputs at the input rate anyway.
 func (ss *session) readDatagrams(ctx context.Context) {
 	var f schema.InputFrame
+	plan := ss.peer.room.plans.input
 	bad := 0
 	rate := 4 * float64(ss.srv.cfg.InputRate)
 	tokens, last := rate, time.Now()
@@ -535,7 +546,7 @@ func (ss *session) readDatagrams(ctx context.Context) {
 			continue
 		}
 		tokens--
-		if err := netcode.DecodeInputFrame(b, &f); err != nil {
+		if err := netcode.DecodeInputFrame(b, &f, plan); err != nil {
 			ss.srv.metrics.badDatagrams.Inc()
 			if bad++; bad >= maxBadDatagrams {
 				ss.fail(closeErr(ReasonProtocolViolation, "%d undecodable datagrams, last: %v", bad, err))

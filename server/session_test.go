@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickrelay/tickrelay/bots"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 func TestBothTransportsConnectAndReceiveSnapshots(t *testing.T) {
@@ -62,10 +65,10 @@ func TestViewIsExactlyTheAreaOfInterest(t *testing.T) {
 		defer mu.Unlock()
 		return len(got) == 40
 	})
-	q := room.Quantizer()
+	plan := room.EntityPlan()
 	own := c.Welcome().EntityId
 	radius := float64(room.Config().AOIRadius)
-	slack := 2 * float64(q.PositionError()) // the server measures unquantized positions
+	slack := 2 * 0.125 // half a step of 0.25 units on either side
 	mu.Lock()
 	defer mu.Unlock()
 	checked := 0
@@ -77,7 +80,9 @@ func TestViewIsExactlyTheAreaOfInterest(t *testing.T) {
 		checked++
 		me := world[netcode.FindEntity(world, own)]
 		for _, e := range world {
-			d := math.Hypot(float64(q.Unposition(e.X-me.X)), float64(q.Unposition(e.Y-me.Y)))
+			ex, ey := unit(plan, e)
+			mx, my := unit(plan, me)
+			d := math.Hypot(ex-mx, ey-my)
 			i := netcode.FindEntity(cp.view, e.ID)
 			switch {
 			case d < radius-slack && i < 0:
@@ -101,17 +106,18 @@ func TestViewIsExactlyTheAreaOfInterest(t *testing.T) {
 
 func TestInputsMoveOwnEntity(t *testing.T) {
 	srv, room := testServer(t, server.Config{}, arena.Config{NPCs: -1}, 4000)
-	right := &schema.Input{MoveX: 127}
-	c := dial(t, srv, bots.Config{Steer: func(time.Time) *schema.Input { return right }})
+	right := &arenapb.Input{MoveX: 1}
+	c := dial(t, srv, bots.Config{Steer: func(time.Time) proto.Message { return right }})
 	own := c.Welcome().EntityId
-	q := room.Quantizer()
-	xAt := func() (float32, bool) {
+	plan := room.EntityPlan()
+	xAt := func() (float64, bool) {
 		_, view := c.View()
 		i := netcode.FindEntity(view, own)
 		if i < 0 {
 			return 0, false
 		}
-		return q.Unposition(view[i].X), true
+		x, _ := unit(plan, view[i])
+		return x, true
 	}
 	waitFor(t, 5*time.Second, "own entity in view", func() bool { _, ok := xAt(); return ok })
 	x0, _ := xAt()
@@ -137,8 +143,8 @@ func TestInputsMoveOwnEntity(t *testing.T) {
 	if e != s {
 		t.Fatalf("tick %d: own entity %+v on the client, %+v on the server", tick, e, s)
 	}
-	if e.Heading != 0 {
-		t.Fatalf("moving right, heading %d", e.Heading)
+	if h := e.Fields[2]; h != 0 { // x, y, heading, state
+		t.Fatalf("moving right, heading %d", h)
 	}
 }
 

@@ -10,11 +10,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/tickrelay/tickrelay/bots"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 func sign(t *testing.T, secret []byte, c netcode.Claims) string {
@@ -153,8 +156,8 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 			srv, _ := testServer(t, server.Config{ConnectionTimeout: 3 * time.Second}, arena.Config{NPCs: 50}, 0)
 			var watch presence
 			dial(t, srv, bots.Config{Name: "watcher", OnPresence: watch.on})
-			still := &schema.Input{}
-			c := dial(t, srv, bots.Config{Name: "mover", Transport: tr, Steer: func(time.Time) *schema.Input { return still }})
+			still := &arenapb.Input{}
+			c := dial(t, srv, bots.Config{Name: "mover", Transport: tr, Steer: func(time.Time) proto.Message { return still }})
 			w0 := c.Welcome()
 			waitFor(t, 5*time.Second, "own entity", func() bool { _, ok := ownPosition(c); return ok })
 			before, _ := ownPosition(c)
@@ -169,8 +172,8 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 			n := c.Stats().Snapshots
 			waitFor(t, 5*time.Second, "snapshots after the resume", func() bool { return c.Stats().Snapshots > n+10 })
 			after, _ := ownPosition(c)
-			if after.X != before.X || after.Y != before.Y {
-				t.Fatalf("standing still, the entity moved from (%d, %d) to (%d, %d)", before.X, before.Y, after.X, after.Y)
+			if after.Fields[0] != before.Fields[0] || after.Fields[1] != before.Fields[1] {
+				t.Fatalf("standing still, the entity moved from %v to %v", before.Fields[:2], after.Fields[:2])
 			}
 			_, joined, left := watch.snapshot()
 			if len(left) != 0 || len(joined) != 1 {
@@ -307,8 +310,8 @@ func TestSessionsPerAddressAreCapped(t *testing.T) {
 // A client sending inputs ten times faster than asked moves no faster, and others play on.
 func TestInputFloodIsLimited(t *testing.T) {
 	srv, room := testServer(t, server.Config{}, arena.Config{NPCs: 100}, 4000)
-	right := &schema.Input{MoveX: 127}
-	flood := dial(t, srv, bots.Config{Name: "flood", InputRate: 300, Steer: func(time.Time) *schema.Input { return right }})
+	right := &arenapb.Input{MoveX: 1}
+	flood := dial(t, srv, bots.Config{Name: "flood", InputRate: 300, Steer: func(time.Time) proto.Message { return right }})
 	calm := dial(t, srv, bots.Config{Name: "calm"})
 	waitFor(t, 5*time.Second, "the flooder's entity", func() bool { _, ok := ownPosition(flood); return ok })
 	p0, _ := ownPosition(flood)
@@ -316,8 +319,9 @@ func TestInputFloodIsLimited(t *testing.T) {
 	n := calm.Stats().Snapshots
 	waitFor(t, 10*time.Second, "two seconds of play", func() bool { return time.Since(t0) > 2*time.Second })
 	p1, _ := ownPosition(flood)
-	q := room.Quantizer()
-	speed := float64(q.Unposition(p1.X-p0.X)) / time.Since(t0).Seconds()
+	x0, _ := unit(room.EntityPlan(), p0)
+	x1, _ := unit(room.EntityPlan(), p1)
+	speed := (x1 - x0) / time.Since(t0).Seconds()
 	if speed > 120*1.3 {
 		t.Fatalf("the flooder moved at %.0f units/s; top speed is 120", speed)
 	}

@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 // scenario is a named size of the arena scenario (see docs/BENCHMARKS.md).
@@ -30,7 +32,7 @@ var scenarios = []scenario{
 type inProcessPlayer struct {
 	peer  *server.Peer
 	frame schema.InputFrame
-	input schema.Input
+	input arenapb.Input
 	hold  int // ticks left before the next change of direction
 }
 
@@ -40,7 +42,7 @@ func (pl *inProcessPlayer) wander(rng *rand.Rand) {
 		return
 	}
 	a := rng.Float64() * 2 * math.Pi
-	pl.input.MoveX, pl.input.MoveY = int32(127*math.Cos(a)), int32(127*math.Sin(a))
+	pl.input.MoveX, pl.input.MoveY = float32(math.Cos(a)), float32(math.Sin(a))
 	pl.hold = 30 + rng.IntN(60)
 }
 
@@ -76,7 +78,6 @@ func newArenaTick(tb testing.TB, sc scenario) *arenaTick {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(room.Close)
-	g.Populate(room.World())
 	a := &arenaTick{room: room, players: make([]*inProcessPlayer, sc.players), rng: rand.New(rand.NewPCG(1, 2)), now: time.Now()}
 	for i := range a.players {
 		p, err := room.Join(fmt.Sprint("p", i))
@@ -84,7 +85,7 @@ func newArenaTick(tb testing.TB, sc scenario) *arenaTick {
 			tb.Fatal(err)
 		}
 		pl := &inProcessPlayer{peer: p}
-		pl.frame.Inputs = []*schema.Input{&pl.input}
+		pl.frame.InputValues = make([]int32, len(room.InputPlan().Fields))
 		a.players[i] = pl
 	}
 	for range 300 {
@@ -117,6 +118,9 @@ func (a *arenaTick) drain(count bool) {
 			<-pl.peer.Control()
 		}
 		pl.wander(a.rng)
+		var values [netcode.MaxFields]int32
+		_ = a.room.InputPlan().ReadMessage(&pl.input, &values) // the arena's own input: cannot fail
+		copy(pl.frame.InputValues, values[:])
 		pl.frame.Seq++
 		pl.frame.AckTick = tick
 		pl.peer.HandleInput(&pl.frame)

@@ -18,13 +18,14 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/bots"
 	"github.com/tickrelay/tickrelay/impair"
 	"github.com/tickrelay/tickrelay/internal/testkit"
-	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 	"github.com/tickrelay/tickrelay/web"
 )
 
@@ -77,25 +78,26 @@ type walker struct {
 	target atomic.Pointer[[2]float64]
 }
 
-func (w *walker) steer(time.Time) *schema.Input {
+func (w *walker) steer(time.Time) proto.Message {
 	c, tg := w.c.Load(), w.target.Load()
 	if c == nil || tg == nil {
-		return &schema.Input{}
+		return &arenapb.Input{}
 	}
-	id, q := c.Welcome().GetEntityId(), c.Quantizer()
+	id, plan := c.Welcome().GetEntityId(), c.EntityPlan()
 	_, view := c.View()
-	for _, e := range view {
-		if e.ID != id {
+	for i := range view {
+		if view[i].ID != id {
 			continue
 		}
-		dx, dy := tg[0]-float64(q.Unposition(e.X)), tg[1]-float64(q.Unposition(e.Y))
+		x, y, _ := plan.Position(&view[i])
+		dx, dy := tg[0]-float64(x), tg[1]-float64(y)
 		d := math.Hypot(dx, dy)
 		if d < 5 { // a step at full speed is 4 units: close enough, stand
-			return &schema.Input{}
+			return &arenapb.Input{}
 		}
-		return &schema.Input{MoveX: int32(127 * dx / d), MoveY: int32(127 * dy / d)}
+		return &arenapb.Input{MoveX: float32(dx / d), MoveY: float32(dy / d)}
 	}
-	return &schema.Input{}
+	return &arenapb.Input{}
 }
 
 // The page's ?via= sends its session through another address: here an impairment proxy adding

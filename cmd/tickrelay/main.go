@@ -95,11 +95,9 @@ func run() error {
 		n = -1
 	}
 	game := arena.New(arena.Config{NPCs: n, Seed: *seed})
-	room, err := srv.AddRoom("arena", game, float32(*world), float32(*world))
-	if err != nil {
+	if _, err := srv.AddRoom("arena", game, float32(*world), float32(*world)); err != nil {
 		return err
 	}
-	game.Populate(room.World())
 	srv.SetPage(web.Handler())
 	if err := srv.Start(); err != nil {
 		return err

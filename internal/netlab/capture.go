@@ -33,6 +33,29 @@ type Capture struct {
 
 	mu                 sync.Mutex
 	small, long, other Frames
+	largest            int
+	trace              []FrameRecord // when tracing: every frame, up to maxTrace
+	tracing            bool
+}
+
+// FrameRecord is one frame a tracing Capture saw: when and how large (whole frame).
+type FrameRecord struct {
+	At   time.Time
+	Size int
+	Long bool // a long-header (handshake) packet
+}
+
+// maxTrace bounds a trace: overflow policy, the frames after it are counted but not traced.
+const maxTrace = 1 << 16
+
+// Trace makes c keep every frame's time and size from now on (see Traced).
+func (c *Capture) Trace() { c.mu.Lock(); c.tracing = true; c.mu.Unlock() }
+
+// Traced returns the frames traced so far.
+func (c *Capture) Traced() []FrameRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]FrameRecord(nil), c.trace...)
 }
 
 // CaptureSummary is what a Capture counted.
@@ -44,6 +67,8 @@ type CaptureSummary struct {
 	Long Frames
 	// Other is everything else: snapshots, stream data, path MTU probes.
 	Other Frames
+	// Largest is the largest frame's size in bytes.
+	Largest int
 }
 
 // CaptureDown starts counting the downlink's frames; it stops when tb ends, or at Stop.
@@ -107,6 +132,10 @@ func (c *Capture) read() {
 			continue
 		}
 		c.mu.Lock()
+		c.largest = max(c.largest, n)
+		if c.tracing && len(c.trace) < maxTrace {
+			c.trace = append(c.trace, FrameRecord{At: time.Now(), Size: n, Long: buf[udpPayload]&0x80 != 0})
+		}
 		switch {
 		case buf[udpPayload]&0x80 != 0:
 			c.long.add(n)
@@ -128,5 +157,5 @@ func (c *Capture) Stop() CaptureSummary {
 	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return CaptureSummary{Small: c.small, Long: c.long, Other: c.other}
+	return CaptureSummary{Small: c.small, Long: c.long, Other: c.other, Largest: c.largest}
 }

@@ -13,6 +13,9 @@ import (
 
 const freshnessRun = 6 * time.Second
 
+// maxFrame is the largest frame a 1280-byte QUIC packet makes: Ethernet 14, IPv4 20, UDP 8.
+const maxFrame = 1280 + 42
+
 // checkFresh fails t unless every client connected and kept receiving snapshots and none failed
 // to decode, the worst client's age p99 stays under maxP99, and the queue never held more than
 // the tbf's limit.
@@ -47,23 +50,30 @@ func checkQueue(t *testing.T, r netlab.Result) {
 	if limit := r.Scenario.Down.WithDefaults().Limit; r.Queue.BacklogMax > limit+1514 {
 		t.Errorf("queue held %d bytes, more than the tbf limit %d", r.Queue.BacklogMax, limit)
 	}
+	// QUIC packets are at most 1280 bytes (quic-go's initial packet size) with path MTU discovery
+	// off: its probes, up to 1452 bytes, each held a narrow link's queue for hundreds of ms.
+	if largest := r.Frames.Largest; largest > maxFrame {
+		t.Errorf("a %d-byte frame on the link, more than %d: path MTU probes?", largest, maxFrame)
+	}
 	if r.Queue.Samples < 10 {
 		t.Errorf("only %d qdisc samples", r.Queue.Samples)
 	}
 }
 
-// A quarter of what the stream needs: the queue at the bottleneck fills (today to the tbf limit,
-// 2 s at this rate; age p99 has reached 3.2 s at 16 kbit/s), yet snapshots keep arriving.
+// A quarter of what the stream needs: the connection's start fills the queue at the bottleneck
+// (the handshake's flight and QUIC's copies of it, about 2 s at this rate, which is what the age
+// p99 of about 1.9 s shows), then it drains and snapshots keep arriving, about 8 a second.
 func TestBottleneckQuarterNeed(t *testing.T) {
 	netlab.Skip(t)
 	r := netlab.Run(t, netlab.Bottleneck(netlab.TBF{Rate: netlab.NeedBits / 4}, 1, freshnessRun))
-	checkFresh(t, r, 1, 5000)
+	checkFresh(t, r, 3, 3000)
 }
 
+// Half of the need: about 19 snapshots a second, age p99 under a second (the start again).
 func TestBottleneckHalfNeed(t *testing.T) {
 	netlab.Skip(t)
 	r := netlab.Run(t, netlab.Bottleneck(netlab.TBF{Rate: netlab.NeedBits / 2}, 1, freshnessRun))
-	checkFresh(t, r, 2, 3000)
+	checkFresh(t, r, 8, 2000)
 }
 
 // Five clients sharing a link with 35% of what their five streams need: every one connects and

@@ -257,7 +257,7 @@ func TestCaptureCountsFrames(t *testing.T) {
 	send(10, 20, 0x40)  // short header, 62-byte frames: small
 	send(5, 1000, 0x40) // short header, 1042-byte frames
 	send(3, 1200, 0xc0) // long header
-	want := CaptureSummary{Small: Frames{10, 620}, Other: Frames{5, 5210}, Long: Frames{3, 3726}}
+	want := CaptureSummary{Small: Frames{10, 620}, Other: Frames{5, 5210}, Long: Frames{3, 3726}, Largest: 1242}
 	var got CaptureSummary
 	testkit.WaitFor(t, 5*time.Second, "the frames to be counted", func() bool {
 		capture.mu.Lock()

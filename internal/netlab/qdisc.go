@@ -137,6 +137,13 @@ func (s *Sampler) loop(ctx context.Context, ns, dev string, interval time.Durati
 	}
 }
 
+// Samples returns the readings so far.
+func (s *Sampler) Samples() []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sample(nil), s.samples...)
+}
+
 // Stop ends sampling and returns the summary of what was read.
 func (s *Sampler) Stop() QueueSummary {
 	s.cancel()

@@ -30,6 +30,8 @@ type Scenario struct {
 	Duration time.Duration
 	// SampleEvery is the qdisc sampling interval. Default 20ms.
 	SampleEvery time.Duration
+	// Timeline, when positive, has the run traced: Result.Timeline gets a row per Timeline.
+	Timeline time.Duration
 }
 
 // Unshaped is a downlink far wider than any scenario needs: it shapes nothing, but its qdisc
@@ -42,6 +44,7 @@ type Result struct {
 	Clients  []bots.Summary // one per client, in order
 	Queue    QueueSummary   // the downlink's qdisc
 	Frames   CaptureSummary // the frames the downlink carried
+	Timeline []TimelineRow  // when Scenario.Timeline is set
 }
 
 // Run runs sc; a client that fails fails tb.
@@ -58,6 +61,27 @@ func Run(tb testing.TB, sc Scenario) Result {
 	sampler := link.SampleDown(tb, sc.SampleEvery)
 	capture := link.CaptureDown(tb)
 	res := Result{Scenario: sc, Clients: make([]bots.Summary, sc.Clients)}
+	start := time.Now()
+	var polls []roomPoll
+	stopPoll, pollDone := make(chan struct{}), make(chan struct{})
+	if sc.Timeline > 0 {
+		capture.Trace()
+		go func() {
+			defer close(pollDone)
+			t := time.NewTicker(sc.Timeline)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopPoll:
+					return
+				case now := <-t.C:
+					polls = append(polls, roomPoll{at: now, stats: a.Room.Stats()})
+				}
+			}
+		}()
+	} else {
+		close(pollDone)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, sc.Clients)
 	for i := range sc.Clients {
@@ -68,8 +92,14 @@ func Run(tb testing.TB, sc Scenario) Result {
 		})
 	}
 	wg.Wait()
+	close(stopPoll)
+	<-pollDone
+	samples := sampler.Samples()
 	res.Queue = sampler.Stop()
 	res.Frames = capture.Stop()
+	if sc.Timeline > 0 {
+		res.Timeline = buildTimeline(start, sc.Timeline, capture.Traced(), samples, polls)
+	}
 	for _, err := range errs {
 		if err != nil {
 			tb.Error(err)

@@ -56,16 +56,14 @@ func Start(tb testing.TB, opts Options) Arena {
 		tb.Fatal(err)
 	}
 	world := cmp.Or(opts.World, 1000)
-	g, populate := opts.Game, func(*server.World) {}
+	g := opts.Game
 	if g == nil {
-		a := arena.New(opts.Arena)
-		g, populate = a, a.Populate
+		g = arena.New(opts.Arena)
 	}
 	room, err := srv.AddRoom("arena", g, world, world)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	populate(room.World())
 	if opts.Page != nil {
 		srv.SetPage(opts.Page)
 	}

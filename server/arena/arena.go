@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 // Entity kinds of the arena.
@@ -47,7 +48,7 @@ type pilot struct {
 	entity uint32
 }
 
-// New returns an arena game; call Populate before the room runs. It panics on a config that
+// New returns an arena game, to run in a room (which calls Init). It panics on a config that
 // Validate rejects, as regexp.MustCompile does on a bad pattern: configs come from code or from
 // flags checked first.
 func New(cfg Config) *Game {
@@ -93,17 +94,34 @@ func setDefault[T comparable](v *T, def T) {
 	}
 }
 
-// Populate spawns the NPCs at random places with random headings.
-func (g *Game) Populate(w *server.World) {
+// Schema declares the arena's messages: arenapb.Entity (position in steps of 0.25 units, an 8-bit
+// heading, a rare 32-bit state word) and arenapb.Input (two axes in steps of 1/127, 8 buttons).
+func (g *Game) Schema() server.Schema { return Schema() }
+
+// Schema returns the arena's messages, for clients (bots) and games that reuse them.
+func Schema() server.Schema {
+	return server.Schema{Entity: &arenapb.Entity{}, Input: &arenapb.Input{}}
+}
+
+// Init spawns the NPCs at random places with random headings. The room calls it once, when it is
+// created.
+func (g *Game) Init(w *server.World) error {
 	for range max(g.cfg.NPCs, 0) {
-		e := w.Spawn(KindNPC, g.rng.Float32()*w.Width, g.rng.Float32()*w.Height)
-		e.Heading = g.rng.Float32() * 2 * math.Pi
+		st := &arenapb.Entity{X: g.rng.Float32() * w.Width, Y: g.rng.Float32() * w.Height}
+		st.Heading = g.rng.Float32() * 2 * math.Pi
+		if _, err := w.Spawn(KindNPC, st); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // Join spawns the player's entity at a random place.
 func (g *Game) Join(w *server.World, p *server.Player) (uint32, error) {
-	e := w.Spawn(KindPlayer, g.rng.Float32()*w.Width, g.rng.Float32()*w.Height)
+	e, err := w.Spawn(KindPlayer, &arenapb.Entity{X: g.rng.Float32() * w.Width, Y: g.rng.Float32() * w.Height})
+	if err != nil {
+		return 0, err
+	}
 	g.players[p.ID] = &pilot{entity: e.ID}
 	return e.ID, nil
 }
@@ -117,7 +135,7 @@ func (g *Game) Leave(w *server.World, p *server.Player) {
 }
 
 // Input moves the player for the time one input stands for: MoveX and MoveY give the direction
-// and, by their length out of 127, the fraction of top speed. Moving per input rather than per tick
+// and, by their length out of 1, the fraction of top speed. Moving per input rather than per tick
 // lets a client predict its own movement exactly from the inputs it sent.
 func (g *Game) Input(w *server.World, p *server.Player, in server.Input) {
 	pl, ok := g.players[p.ID]
@@ -128,12 +146,23 @@ func (g *Game) Input(w *server.World, p *server.Player, in server.Input) {
 	if e == nil {
 		return
 	}
-	vx, vy := Steer(in.MoveX, in.MoveY)
-	d := g.cfg.PlayerSpeed * float32(in.Dt.Seconds())
-	e.X, e.Y = w.Clamp(e.X+vx*d, e.Y+vy*d)
-	if vx != 0 || vy != 0 {
-		e.Heading = float32(math.Atan2(float64(vy), float64(vx)))
+	st, ok := e.State.(*arenapb.Entity)
+	mv, ok2 := in.Msg.(*arenapb.Input)
+	if !ok || !ok2 {
+		return
 	}
+	vx, vy := Steer(mv.MoveX, mv.MoveY)
+	d := g.cfg.PlayerSpeed * float32(in.Dt.Seconds())
+	st.X, st.Y = w.Clamp(st.X+vx*d, st.Y+vy*d)
+	if vx != 0 || vy != 0 {
+		st.Heading = float32(math.Atan2(float64(vy), float64(vx)))
+	}
+}
+
+// State returns an arena entity's state, nil for an entity of another game.
+func State(e *server.Entity) *arenapb.Entity {
+	st, _ := e.State.(*arenapb.Entity)
+	return st
 }
 
 // MaxChat is the longest chat message the arena relays, in bytes.
@@ -147,9 +176,9 @@ func (g *Game) Event(w *server.World, p *server.Player, e server.Event) {
 	}
 }
 
-// Steer turns input axes into a velocity of at most length 1.
-func Steer(moveX, moveY int32) (float32, float32) {
-	vx, vy := float32(moveX)/127, float32(moveY)/127
+// Steer turns input axes (-1..1) into a velocity of at most length 1.
+func Steer(moveX, moveY float32) (float32, float32) {
+	vx, vy := moveX, moveY
 	if l := float32(math.Hypot(float64(vx), float64(vy))); l > 1 {
 		vx, vy = vx/l, vy/l
 	}
@@ -161,18 +190,17 @@ func (g *Game) Step(w *server.World, dt time.Duration) {
 	sec := float32(dt.Seconds())
 	step := g.cfg.NPCSpeed * sec
 	turn := g.cfg.NPCTurn * sec
-	ents := w.Entities()
-	for i := range ents {
-		e := &ents[i]
-		if e.Kind != KindNPC || !e.Alive() {
+	for _, e := range w.Entities() {
+		st, ok := e.State.(*arenapb.Entity)
+		if e.Kind != KindNPC || !e.Alive() || !ok {
 			continue
 		}
-		e.Heading += (g.rng.Float32()*2 - 1) * turn
-		sin, cos := math.Sincos(float64(e.Heading))
-		e.X += float32(cos) * step
-		e.Y += float32(sin) * step
-		e.X, e.Heading = reflect(e.X, w.Width, e.Heading, true)
-		e.Y, e.Heading = reflect(e.Y, w.Height, e.Heading, false)
+		st.Heading += (g.rng.Float32()*2 - 1) * turn
+		sin, cos := math.Sincos(float64(st.Heading))
+		st.X += float32(cos) * step
+		st.Y += float32(sin) * step
+		st.X, st.Heading = reflect(st.X, w.Width, st.Heading, true)
+		st.Y, st.Heading = reflect(st.Y, w.Height, st.Heading, false)
 	}
 }
 

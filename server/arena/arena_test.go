@@ -7,10 +7,12 @@ import (
 
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 type noGame struct{}
 
+func (noGame) Schema() server.Schema                              { return arena.Schema() }
 func (noGame) Join(*server.World, *server.Player) (uint32, error) { return 0, nil }
 func (noGame) Leave(*server.World, *server.Player)                {}
 func (noGame) Input(*server.World, *server.Player, server.Input)  {}
@@ -29,16 +31,22 @@ func world(t *testing.T) *server.World {
 func TestNPCsWanderWithinBoundsAtTheirSpeed(t *testing.T) {
 	w := world(t)
 	g := arena.New(arena.Config{NPCs: 200, Seed: 7})
-	g.Populate(w)
+	if err := g.Init(w); err != nil {
+		t.Fatal(err)
+	}
 	dt := time.Second / 30
 	for range 900 { // 30 s: every NPC meets a wall
-		before := append([]server.Entity(nil), w.Entities()...)
+		before := make([][2]float32, w.Len())
+		for i, e := range w.Entities() {
+			before[i] = [2]float32{arena.State(e).X, arena.State(e).Y}
+		}
 		g.Step(w, dt)
 		for i, e := range w.Entities() {
-			if e.X < 0 || e.X > w.Width || e.Y < 0 || e.Y > w.Height {
-				t.Fatalf("NPC %d left the world: (%v, %v)", e.ID, e.X, e.Y)
+			st := arena.State(e)
+			if st.X < 0 || st.X > w.Width || st.Y < 0 || st.Y > w.Height {
+				t.Fatalf("NPC %d left the world: (%v, %v)", e.ID, st.X, st.Y)
 			}
-			moved := math.Hypot(float64(e.X-before[i].X), float64(e.Y-before[i].Y))
+			moved := math.Hypot(float64(st.X-before[i][0]), float64(st.Y-before[i][1]))
 			if moved > 60.0/30+1e-3 {
 				t.Fatalf("NPC %d moved %v in one tick, faster than 60 units/s", e.ID, moved)
 			}
@@ -55,8 +63,8 @@ func TestPlayerSteersAtMostTopSpeedAndStaysInside(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.Entity = id
-	diagonal := server.Input{MoveX: 127, MoveY: 127, Dt: time.Second} // still at most top speed
-	e := w.Entity(id)
+	diagonal := server.Input{Msg: &arenapb.Input{MoveX: 1, MoveY: 1}, Dt: time.Second} // still at most top speed
+	e := arena.State(w.Entity(id))
 	e.X, e.Y = 250, 150 // room for a second's movement in every direction
 	x0, y0 := e.X, e.Y
 	g.Input(w, p, diagonal)

@@ -4,16 +4,48 @@
 // the game through callbacks.
 
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { CloseReason, ControlMessageSchema, InputFrameSchema, Version } from "./gen/tickrelay_pb.js";
 import {
-  CloseReason, ControlMessageSchema, InputFrameSchema, InputSchema, Version,
-} from "./gen/tickrelay_pb.js";
-import { InputHistory, ViewRing, applyDelta, decodeSnapshot, seqAfter, tickGap } from "./netcode.js";
+  InputHistory, ViewRing, applyDelta, decodeSnapshot, entityView, inputValues, quantizeInput, seqAfter, tickGap,
+} from "./netcode.js";
+import { compileEntity, compileInput, dequantize } from "./plan.js";
 
 const MAX_CONTROL = 64 * 1024;
 
 /** Name of a close reason, such as "IDLE_TIMEOUT". */
 export function reasonName(code) {
   return CloseReason[code] ?? `CODE_${code}`;
+}
+
+/**
+ * The server refused the hello (or the client refused the welcome): code is the CloseReason, reason
+ * its name, such as "SCHEMA_MISMATCH", retryable whether reconnecting may help.
+ */
+export class RefusedError extends Error {
+  /**
+   * @param {number} code
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(`refused: ${reasonName(code)} ${message}`);
+    this.name = "RefusedError";
+    this.code = code;
+    this.reason = reasonName(code);
+    this.retryable = RETRYABLE.has(code);
+  }
+}
+
+function hex(id) {
+  return `0x${(id >>> 0).toString(16).padStart(8, "0")}`;
+}
+
+// dequantizeInput is the input as the server sees it: each field's quantized value in real units.
+function dequantizeInput(plan, values) {
+  const out = {};
+  plan.fields.forEach((f, k) => {
+    out[f.localName] = dequantize(f, values[k]);
+  });
+  return out;
 }
 
 /** Converts a hex string to bytes. */
@@ -101,29 +133,80 @@ export function clampSendEvery(n) {
 }
 
 /**
+ * The fields of a generated message type E, without protobuf-es's bookkeeping: what an entity view
+ * holds in real units, and what an input sampler returns.
+ * @template {import("@bufbuild/protobuf").Message} E
+ * @typedef {Omit<E, "$typeName" | "$unknown">} Fields
+ */
+
+/**
+ * An entity in real units: its id and kind, and its message's replicated fields by localName
+ * (Fixed and Angle numbers, Int numbers or booleans, Quat {x, y, z, w}).
+ * @template {import("@bufbuild/protobuf").Message} E
+ * @typedef {{id: number, kind: number} & Fields<E>} EntityView
+ */
+
+/**
+ * What onSnapshot receives: the view in real units, and the quantized states it came from.
+ * @template {import("@bufbuild/protobuf").Message} E
+ * @typedef {object} SnapshotInfo
+ * @property {number} tick
+ * @property {EntityView<E>[]} view entities sorted by id, in real units
+ * @property {import("./netcode.js").EntityState[]} states the same entities, quantized
+ * @property {number} lastInputSeq the newest input of this client the server has applied
+ * @property {number} ageMs how old the snapshot is, by the server's clock
+ */
+
+/**
+ * Options of a TickrelayClient.
+ * @template {import("@bufbuild/protobuf").Message} E the game's entity message
+ * @template {import("@bufbuild/protobuf").Message} I the game's input message
+ * @typedef {object} ClientOptions
+ * @property {string} url WebTransport URL, https://host:port/play
+ * @property {import("@bufbuild/protobuf/codegenv2").GenMessage<E>} entitySchema the game's entity message descriptor (its generated _pb.js)
+ * @property {import("@bufbuild/protobuf/codegenv2").GenMessage<I>} inputSchema the game's input message descriptor
+ * @property {() => Partial<Fields<I>>} sample input sampler: the game's input message (or its fields) in real units
+ * @property {string} [certHash] hex SHA-256 of a development certificate
+ * @property {string} [token] hello token
+ * @property {string} [room] room name; "" for the default
+ * @property {number} [redundancy] frames each input is sent in (default 4); a frame carries redundancy × sendEvery inputs, at most 16
+ * @property {boolean} [ignoreInputHints] send a frame for every input whatever the server's InputHint says
+ * @property {boolean} [reconnect] reconnect after a retryable close (default true)
+ * @property {number} [maxBackoffMs] the longest reconnect delay (default 5000)
+ * @property {(welcome: any) => void} [onWelcome]
+ * @property {(info: SnapshotInfo<E>) => void} [onSnapshot]
+ * @property {(input: Fields<I>) => void} [onInput] each sampled input as the server will see it (quantized), for prediction
+ * @property {(players: any[]) => void} [onRoster]
+ * @property {(player: any) => void} [onJoin]
+ * @property {(playerId: number, reason: string) => void} [onLeave]
+ * @property {(event: any) => void} [onEvent]
+ * @property {(info: {attempt: number, delayMs: number, reason: string}) => void} [onReconnecting]
+ * @property {(info: {reason: string, code: number, message: string}) => void} [onClose] when it gives up: reason is the CloseReason's name, such as "SCHEMA_MISMATCH"
+ */
+
+/**
  * A session with a tickrelay server. When the connection drops or the server restarts it
  * reconnects with exponential backoff and full jitter, resuming its player when the server still
- * holds it, and resends its reliable events the server has not applied.
+ * holds it, and resends its reliable events the server has not applied. A refusal that
+ * reconnecting cannot help (a schema mismatch, a bad token) ends it: connect() rejects with a
+ * RefusedError and onClose names the reason.
  *
- * Callbacks (all optional): onWelcome(welcome), onSnapshot({tick, view, lastInputSeq, ageMs}),
- * onRoster(players), onJoin(player), onLeave(playerId, reason), onEvent(event),
- * onReconnecting({attempt, delayMs, reason}), onClose({reason, message}) when it gives up.
+ * The game's entity and input messages (with their tickrelay.v1.replicate options) are compiled
+ * into plans at construction; the hello carries their fingerprints, and a room whose schemas
+ * differ refuses the client with SCHEMA_MISMATCH.
+ * @template {import("@bufbuild/protobuf").Message} E the game's entity message
+ * @template {import("@bufbuild/protobuf").Message} I the game's input message
  */
 export class TickrelayClient {
   /**
-   * @param {object} opts
-   * @param {string} opts.url WebTransport URL, https://host:port/play
-   * @param {string} [opts.certHash] hex SHA-256 of a development certificate
-   * @param {string} opts.token hello token
-   * @param {string} [opts.room] room name; "" for the default
-   * @param {number} [opts.redundancy] frames each input is sent in (default 4); a frame carries
- *   redundancy × sendEvery inputs, at most 16
- * @param {boolean} [opts.ignoreInputHints] send a frame for every input whatever the server's
- *   InputHint says
-   * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
+   * @param {ClientOptions<E, I>} opts
    */
   constructor(opts) {
     this.opts = { redundancy: 4, room: "", reconnect: true, maxBackoffMs: 5000, ...opts };
+    /** The entity plan, compiled from opts.entitySchema. */
+    this.entityPlan = compileEntity(opts.entitySchema);
+    /** The input plan, compiled from opts.inputSchema. */
+    this.inputPlan = compileInput(opts.inputSchema);
     this.history = new InputHistory(16);
     this.connected = false;
     this.closed = false;
@@ -142,9 +225,19 @@ export class TickrelayClient {
     this.ackedSnapshots = 0; // stats.snapshots when the last frame was sent
   }
 
-  /** Connects and completes the hello; resolves with the welcome. */
+  /**
+   * Connects and completes the hello; resolves with the welcome. Rejects with a RefusedError when
+   * the server refuses the hello, and then, unless the refusal is retryable, the client is closed
+   * and onClose has been told.
+   */
   async connect() {
-    const welcome = await this.open();
+    let welcome;
+    try {
+      welcome = await this.open();
+    } catch (err) {
+      if (err instanceof RefusedError && !err.retryable) this.giveUp(err.code, err.message);
+      throw err;
+    }
     this.inputTimer = setInterval(() => this.sendInput(), 1000 / welcome.inputRateHz);
     return welcome;
   }
@@ -176,7 +269,10 @@ export class TickrelayClient {
     this.ctrlWriter = ctrl.writable.getWriter();
     this.ctrlReader = new ControlReader();
     this.ctrlIn = ctrl.readable.getReader();
-    const hello = { protocolVersion: Version.CURRENT, token: o.token, room: o.room };
+    const hello = {
+      protocolVersion: Version.CURRENT, token: o.token, room: o.room,
+      entitySchema: this.entityPlan.id, inputSchema: this.inputPlan.id,
+    };
     if (this.welcome) {
       Object.assign(hello, {
         resumeToken: this.welcome.resumeToken, lastEventId: this.lastEventId, ackTick: this.tick,
@@ -215,12 +311,27 @@ export class TickrelayClient {
       for (const [i, m] of msgs.entries()) {
         if (m.msg.case === "welcome") {
           this.backlog = msgs.slice(i + 1); // the roster may come in the same chunk
+          this.checkSchemas(m.msg.value);
           return m.msg.value;
         }
-        if (m.msg.case === "close") {
-          throw new Error(`refused: ${reasonName(m.msg.value.reason)} ${m.msg.value.message}`);
-        }
+        if (m.msg.case === "close") throw new RefusedError(m.msg.value.reason, m.msg.value.message);
       }
+    }
+  }
+
+  // checkSchemas refuses a welcome whose room speaks other schemas than this client's plans (a
+  // server that checks the hello never sends one; 0 is a server that does not say).
+  checkSchemas(w) {
+    const e = w.entitySchema ?? 0, i = w.inputSchema ?? 0;
+    if ((e !== 0 && e !== this.entityPlan.id) || (i !== 0 && i !== this.inputPlan.id)) {
+      try {
+        this.wt?.close({ closeCode: CloseReason.SCHEMA_MISMATCH, reason: "schema mismatch" });
+      } catch {
+        // already closed
+      }
+      throw new RefusedError(CloseReason.SCHEMA_MISMATCH,
+        `room has ${w.entityMessage} ${hex(e)} and ${w.inputMessage} ${hex(i)}, client ` +
+        `${this.entityPlan.message} ${hex(this.entityPlan.id)} and ${this.inputPlan.message} ${hex(this.inputPlan.id)}`);
     }
   }
 
@@ -332,7 +443,7 @@ export class TickrelayClient {
     }
     let view;
     try {
-      view = applyDelta(base, s);
+      view = applyDelta(this.entityPlan, base, s);
     } catch (err) {
       this.stats.decodeErrors++;
       console.warn("tickrelay:", err.message);
@@ -353,7 +464,10 @@ export class TickrelayClient {
     const nowUs = Math.floor((performance.timeOrigin + now) * 1000) % 2 ** 32;
     const ageMs = (((nowUs - s.serverTimeUs) | 0)) / 1000;
     this.updateRates(now);
-    this.opts.onSnapshot?.({ tick: s.tick, view, lastInputSeq: s.lastInputSeq, ageMs });
+    if (this.opts.onSnapshot) {
+      const real = view.map((e) => entityView(this.entityPlan, e));
+      this.opts.onSnapshot({ tick: s.tick, view: real, states: view, lastInputSeq: s.lastInputSeq, ageMs });
+    }
   }
 
   updateRates(now) {
@@ -378,10 +492,12 @@ export class TickrelayClient {
   sendInput() {
     if (!this.connected) return null;
     const input = this.opts.sample();
-    const seq = this.history.push(input);
+    const values = quantizeInput(this.inputPlan, input);
+    const seen = dequantizeInput(this.inputPlan, values);
+    const seq = this.history.push(seen, values);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
-    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
+    this.opts.onInput?.(seen);
     const fresh = this.stats.snapshots - this.ackedSnapshots;
     if (++this.unsent < this.sendEvery && fresh < ACK_AFTER_SNAPSHOTS) return input;
     this.unsent = 0;
@@ -390,15 +506,19 @@ export class TickrelayClient {
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputs: this.history.newest(n).map((i) => create(InputSchema, i)),
+      inputValues: inputValues(this.history.newest(n).map((r) => r.values)),
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {});
     return input;
   }
 
-  /** Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first. */
+  /**
+   * Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first, as the server
+   * will see them (quantized, in real units).
+   * @returns {Fields<I>[]}
+   */
   pendingInputs(lastInputSeq) {
-    return this.history.after(lastInputSeq);
+    return this.history.after(lastInputSeq).map((r) => r.input);
   }
 
   /**
@@ -427,9 +547,15 @@ export class TickrelayClient {
       this.reconnect(info, 0);
       return;
     }
+    this.giveUp(info.code, info.message);
+  }
+
+  // giveUp ends the client for good and tells the page why.
+  giveUp(code, message) {
     this.closed = true;
+    this.connected = false;
     clearInterval(this.inputTimer);
-    this.opts.onClose?.({ reason: reasonName(info.code), message: info.message });
+    this.opts.onClose?.({ reason: reasonName(code), code, message });
   }
 
   // reconnect tries again after a jittered, doubling delay, first honouring the server's hint.
@@ -443,12 +569,8 @@ export class TickrelayClient {
         await this.open();
         this.stats.reconnects++;
       } catch (err) {
-        const refusal = /refused: (\w+)/.exec(String(err));
-        const code = refusal ? CloseReason[refusal[1]] : CloseReason.CONNECTION_LOST;
-        if (code !== undefined && !RETRYABLE.has(code)) {
-          this.closed = true;
-          clearInterval(this.inputTimer);
-          this.opts.onClose?.({ reason: refusal[1], message: String(err) });
+        if (err instanceof RefusedError && !err.retryable) {
+          this.giveUp(err.code, err.message);
           return;
         }
         this.reconnect({ code: CloseReason.CONNECTION_LOST }, attempt + 1);

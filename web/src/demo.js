@@ -2,7 +2,9 @@
 // names over the players, moves with WASD or the arrow keys, and shows live statistics, a legend
 // and a graph of the last seconds. window.tickrelay mirrors the state for tests and debugging.
 
+import { arenaMove } from "./arena.js";
 import { TickrelayClient } from "./client.js";
+import { EntitySchema, InputSchema } from "./gen/arena_pb.js";
 import { GRAPH_COLORS, History, drawGraph } from "./graph.js";
 import { Interpolator, Predictor } from "./smooth.js";
 
@@ -54,7 +56,7 @@ function sampleInput() {
     y += KEYMAP[k][1];
   }
   const l = Math.hypot(x, y) || 1;
-  return { moveX: Math.round((127 * x) / l), moveY: Math.round((127 * y) / l), buttons: 0 };
+  return { moveX: x / l, moveY: y / l, buttons: 0 };
 }
 
 async function main() {
@@ -71,7 +73,7 @@ async function main() {
   const token = info.devMode
     ? await (await fetch(`/dev-token?name=${encodeURIComponent(name)}`)).text()
     : params.get("token") || "";
-  let welcome, q, interp, predictor;
+  let welcome, interp, predictor;
   const roster = new Map(); // player id -> {playerId, name, entityId}
   const names = new Map(); // entity id -> player name
   const rosterChanged = () => {
@@ -86,6 +88,8 @@ async function main() {
     url: info.url,
     certHash: info.certHash,
     token,
+    entitySchema: EntitySchema,
+    inputSchema: InputSchema,
     sample: sampleInput,
     onEvent(e) {
       if (e.kind !== "chat") return;
@@ -102,23 +106,10 @@ async function main() {
       welcome = w;
       state.connected = true;
       state.reconnects = client.stats.reconnects;
-      const scale = w.positionScale, turn = 2 ** w.headingBits;
-      q = { pos: (v) => v / scale, heading: (h) => (h / turn) * 2 * Math.PI };
       interp = new Interpolator({ tickRate: w.tickRateHz, delayMs: 100 });
-      const dt = 1 / w.inputRateHz;
       predictor = new Predictor({
-        step(p, inp) {
-          let vx = inp.moveX / 127, vy = inp.moveY / 127;
-          const l = Math.hypot(vx, vy);
-          if (l > 1) {
-            vx /= l;
-            vy /= l;
-          }
-          return {
-            x: Math.min(Math.max(p.x + vx * PLAYER_SPEED * dt, 0), w.worldWidth),
-            y: Math.min(Math.max(p.y + vy * PLAYER_SPEED * dt, 0), w.worldHeight),
-          };
-        },
+        move: arenaMove({ speed: PLAYER_SPEED, width: w.worldWidth, height: w.worldHeight }),
+        dt: 1 / w.inputRateHz,
       });
     },
     onInput(inp) {
@@ -127,10 +118,9 @@ async function main() {
     onSnapshot({ tick, view, lastInputSeq, ageMs }) {
       const ents = new Map();
       let own = null;
-      for (const e of view) {
-        const v = { id: e.id, kind: e.kind, x: q.pos(e.x), y: q.pos(e.y), heading: q.heading(e.heading) };
-        ents.set(e.id, v);
-        if (e.id === welcome.entityId) own = v;
+      for (const e of view) { // entities in world units: {id, kind, x, y, heading, state}
+        ents.set(e.id, e);
+        if (e.id === welcome.entityId) own = e;
       }
       interp.push(tick, ents);
       if (own) {
@@ -159,7 +149,7 @@ async function main() {
       roster.delete(id);
       rosterChanged();
     },
-    onClose({ reason, message }) {
+    onClose({ reason, message }) { // SCHEMA_MISMATCH: this page's arena_pb.js is not the room's
       state.connected = false;
       state.closeReason = reason;
       console.info(`tickrelay: session closed: ${reason} ${message}`);

@@ -1,11 +1,13 @@
 // Transport-free client logic, the browser's counterpart of Go's netcode package: wrap-safe tick
-// arithmetic, snapshot decoding and delta application against baselines, the baseline ring and the
-// input history. Go's netcode tests write golden vectors (netcode/testdata/golden) that
+// arithmetic, snapshot decoding and delta application over a plan (plan.js) against baselines,
+// entity views in real units, the baseline ring and the input history. Go's netcode tests write golden vectors (netcode/testdata/golden) that
 // test/golden.test.js runs through this file, so that the two decoders cannot drift apart.
 
-/** Number of bits above which a changed entry's gap starts (below: the field mask). */
-const CHANGE_GAP_SHIFT = 4;
-const FIELD_X = 1, FIELD_Y = 2, FIELD_HEADING = 4, FIELD_STATE = 8;
+import { fromBinary } from "@bufbuild/protobuf";
+import { InputFrameSchema } from "./gen/tickrelay_pb.js";
+import { dequantize, inRange, quantize } from "./plan.js";
+
+const TWO_32 = 2 ** 32;
 
 /**
  * The most entities (entered, changed and removed together) one snapshot may name, as Go's
@@ -15,6 +17,9 @@ export const MAX_ENTITIES_PER_SNAPSHOT = 1 << 16;
 
 /** The largest entity kind (a byte, as Go's EntityState.Kind). */
 export const MAX_KIND = 255;
+
+/** The most inputs one input frame carries, as Go's netcode.MaxInputsPerFrame. */
+export const MAX_INPUTS_PER_FRAME = 16;
 
 /** Reports whether tick a comes after tick b in wrap-around (serial number) arithmetic. */
 export function seqAfter(a, b) {
@@ -41,7 +46,7 @@ export class MalformedSnapshotError extends Error {
 const WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_SGROUP = 3, WT_EGROUP = 4, WT_I32 = 5;
 
 /** Field numbers of the Snapshot message's repeated uint32 and sint32 columns. */
-const UINT32_COLUMNS = { 5: "removed", 6: "enteredIds", 7: "enteredKinds", 9: "changed" };
+const UINT32_COLUMNS = { 5: "removed", 6: "enteredIds", 7: "enteredKinds", 11: "alwaysRelevant", 12: "changedRare" };
 const SINT32_COLUMNS = { 8: "enteredValues", 10: "changedValues" };
 
 /**
@@ -49,13 +54,16 @@ const SINT32_COLUMNS = { 8: "enteredValues", 10: "changedValues" };
  * the field names of the generated SnapshotSchema. It reads protobuf as Go's proto.Unmarshal does,
  * where @bufbuild/protobuf is more lenient: a known field with the wrong wire type is an unknown
  * field and ignored (not read as if it had the right one), and a packed list must end exactly at
- * its length. Throws MalformedSnapshotError for bytes that do not decode, tick 0 or a baseline not
- * before the tick. The entity columns are checked by applyDelta.
+ * its length. The uint64 changed entries are Numbers (exact below 2^53; larger ones have gaps no
+ * baseline reaches, and applyDelta refuses them). Throws MalformedSnapshotError for bytes that do
+ * not decode, tick 0 or a baseline not before the tick. The entity columns are checked by
+ * applyDelta, against the entity plan.
  */
 export function decodeSnapshot(bytes) {
   const s = {
     tick: 0, baselineTick: 0, lastInputSeq: 0, serverTimeUs: 0,
     removed: [], enteredIds: [], enteredKinds: [], enteredValues: [], changed: [], changedValues: [],
+    changedRare: [], alwaysRelevant: [],
   };
   const r = new WireReader(bytes);
   while (r.pos < r.end) {
@@ -70,6 +78,8 @@ export function decodeSnapshot(bytes) {
       s.serverTimeUs = r.fixed32();
     } else if (no in UINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
       r.repeated(wt, s[UINT32_COLUMNS[no]], (v) => v);
+    } else if (no === 9 && (wt === WT_VARINT || wt === WT_LEN)) {
+      r.repeated(wt, s.changed, () => r.hi * TWO_32 + r.lo); // uint64: exact below 2^53 (see applyDelta)
     } else if (no in SINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
       r.repeated(wt, s[SINT32_COLUMNS[no]], (v) => (v >>> 1) ^ -(v & 1));
     } else {
@@ -90,23 +100,27 @@ class WireReader {
     this.pos = 0;
     this.end = buf.length;
     this.big = false; // the last varint was 2^32 or more
+    this.lo = 0; // the last varint's low 32 bits, unsigned
+    this.hi = 0; // and its high 32 bits
   }
 
   /** Reads a varint of at most 10 bytes and returns its low 32 bits, unsigned. */
   varint() {
-    let lo = 0, big = false;
+    let lo = 0, hi = 0;
     for (let i = 0; ; i++) {
       if (this.pos >= this.end) throw new MalformedSnapshotError("truncated varint");
       const b = this.buf[this.pos++];
       if (i < 4) lo |= (b & 0x7f) << (7 * i);
       else if (i === 4) {
         lo |= (b & 0x0f) << 28;
-        if (b & 0x70) big = true;
-      } else if (b & 0x7f) big = true;
+        hi = (b & 0x70) >> 4;
+      } else hi |= (b & 0x7f) << (7 * i - 32);
       if (i === 9 && b > 1) throw new MalformedSnapshotError("varint overflows 64 bits");
       if (b < 0x80) {
-        this.big = big;
-        return lo >>> 0;
+        this.lo = lo >>> 0;
+        this.hi = hi >>> 0;
+        this.big = this.hi !== 0;
+        return this.lo;
       }
     }
   }
@@ -179,46 +193,87 @@ class WireReader {
 }
 
 /**
- * Applies the entity columns of a decoded Snapshot to the baseline view and returns the new view.
- * A view is an array of {id, kind, x, y, heading, state} sorted by id. Throws
- * MalformedSnapshotError on any inconsistency; never returns a partial view.
+ * An entity in a view: its quantized values in the plan's field order.
+ * @typedef {{id: number, kind: number, fields: Int32Array}} EntityState
  */
-export function applyDelta(base, s) {
+
+/**
+ * Applies the entity columns of a decoded Snapshot to the baseline view over the entity plan and
+ * returns the new view, as Go's netcode.ApplyDelta. A view is an array of {id, kind, fields}
+ * sorted by id, fields an Int32Array of the plan's quantized values. It checks what Go checks:
+ * column lengths, masks nonzero and within their groups, rare masks one per flagged entry, the
+ * values count, positions within the baseline, no entry both removed and changed, entered ids
+ * ascending and new to the view, kinds bytes, and every value within its field's range. Throws
+ * MalformedSnapshotError on any inconsistency; never returns a partial view, never modifies base.
+ * @param {import("./plan.js").Plan} plan
+ * @param {EntityState[]} base
+ * @param {object} s a decoded snapshot (decodeSnapshot, or a generated Snapshot message)
+ * @returns {EntityState[]}
+ */
+export function applyDelta(plan, base, s) {
+  const nf = plan.fields.length;
+  const F = plan.frequent.length, R = plan.rareFields.length;
   const nEntered = s.enteredIds.length;
   if (nEntered + s.changed.length + s.removed.length > MAX_ENTITIES_PER_SNAPSHOT) {
     throw new MalformedSnapshotError(`more than ${MAX_ENTITIES_PER_SNAPSHOT} entities`);
   }
-  if (s.enteredKinds.length !== nEntered || s.enteredValues.length !== 4 * nEntered) {
+  if (s.enteredKinds.length !== nEntered || s.enteredValues.length !== nf * nEntered) {
     throw new MalformedSnapshotError("entered columns differ in length");
   }
   for (const k of s.enteredKinds) {
     if (k > MAX_KIND) throw new MalformedSnapshotError(`entity kind ${k} out of range`);
   }
-  let values = 0;
-  for (const c of s.changed) {
-    const m = c & 0xf;
-    if (m === 0) throw new MalformedSnapshotError("empty change mask");
-    values += (m & 1) + ((m >> 1) & 1) + ((m >> 2) & 1) + ((m >> 3) & 1);
+  // Split each changed entry into gap, frequent mask and rare flag. Entries are uint64: a value of
+  // 2^53 or more is inexact as a Number, but its gap (at least 2^38) is past any baseline, so it
+  // is refused whatever its low bits read as.
+  const shift = 2 ** (F + 1);
+  const nChanged = s.changed.length;
+  const gaps = new Array(nChanged), masks = new Array(nChanged), rare = new Array(nChanged);
+  const rareMasks = s.changedRare ?? [];
+  let values = 0, ri = 0;
+  for (let i = 0; i < nChanged; i++) {
+    const c = Number(s.changed[i]);
+    const low = c % shift;
+    gaps[i] = Math.floor(c / shift);
+    masks[i] = low % 2 ** F;
+    let rm = 0;
+    if (low >= 2 ** F) {
+      if (ri >= rareMasks.length) throw new MalformedSnapshotError("fewer rare masks than flagged entries");
+      rm = rareMasks[ri++];
+      if (rm === 0 || rm >= 2 ** R) throw new MalformedSnapshotError(`rare mask ${rm} out of range`);
+    }
+    if (masks[i] === 0 && rm === 0) throw new MalformedSnapshotError("empty change mask");
+    rare[i] = rm;
+    values += popcount(masks[i]) + popcount(rm);
   }
+  if (ri !== rareMasks.length) throw new MalformedSnapshotError("more rare masks than flagged entries");
   if (values !== s.changedValues.length) throw new MalformedSnapshotError("changed values count");
 
-  const removed = positions(s.removed, 0, base.length);
-  const changed = positions(s.changed, CHANGE_GAP_SHIFT, base.length);
+  const removed = positions(s.removed, base.length, (v) => v);
+  const changed = positions(gaps, base.length, (v) => v);
   const out = [];
   let ei = 0, vi = 0;
   let enteredId = nEntered > 0 ? s.enteredIds[0] : 0;
   const emitEntered = () => {
-    const v = 4 * ei;
-    out.push({
-      id: enteredId, kind: s.enteredKinds[ei],
-      x: s.enteredValues[v], y: s.enteredValues[v + 1],
-      heading: s.enteredValues[v + 2] >>> 0, state: s.enteredValues[v + 3] >>> 0,
-    });
+    const fields = new Int32Array(nf);
+    for (let k = 0; k < nf; k++) {
+      fields[k] = s.enteredValues[nf * ei + k];
+      checkRange(plan.fields[k], fields[k]);
+    }
+    out.push({ id: enteredId, kind: s.enteredKinds[ei], fields });
     ei++;
     if (ei < nEntered) {
       const d = s.enteredIds[ei];
       if (d === 0 || enteredId + d > 0xffffffff) throw new MalformedSnapshotError("entered ids do not ascend");
       enteredId += d;
+    }
+  };
+  const applyGroup = (fields, mask, group) => {
+    for (let k = 0; k < group.length; k++) {
+      if (!(mask & (1 << k))) continue;
+      const j = group[k], f = plan.fields[j];
+      fields[j] = applyValue(f, fields[j], s.changedValues[vi++]);
+      checkRange(f, fields[j]);
     }
   };
   for (let i = 0; i < base.length; i++) {
@@ -234,12 +289,10 @@ export function applyDelta(base, s) {
     }
     let e = b;
     if (changed.pos === i) {
-      e = { ...b };
-      const m = changed.mask;
-      if (m & FIELD_X) e.x = (e.x + s.changedValues[vi++]) | 0;
-      if (m & FIELD_Y) e.y = (e.y + s.changedValues[vi++]) | 0;
-      if (m & FIELD_HEADING) e.heading = (e.heading + s.changedValues[vi++]) >>> 0;
-      if (m & FIELD_STATE) e.state = (e.state + s.changedValues[vi++]) >>> 0;
+      const k = changed.index;
+      e = { id: b.id, kind: b.kind, fields: Int32Array.from(b.fields) };
+      applyGroup(e.fields, masks[k], plan.frequent);
+      applyGroup(e.fields, rare[k], plan.rareFields);
       changed.next();
     }
     out.push(e);
@@ -248,24 +301,129 @@ export function applyDelta(base, s) {
   return out;
 }
 
-// positions walks a gap-coded list of baseline positions; pos is -1 once the list is done.
-function positions(list, shift, n) {
+// applyValue applies one changed value d to the baseline value b: Angle wraps within its bits,
+// every other kind adds with int32 wrap-around.
+function applyValue(f, b, d) {
+  if (f.kind === "a") {
+    const n = f.qmax + 1;
+    return ((((b + d) % n) + n) % n) | 0;
+  }
+  return (b + d) | 0;
+}
+
+function checkRange(f, v) {
+  if (!inRange(f, v)) throw new MalformedSnapshotError(`field ${f.name}: value ${v} out of range`);
+}
+
+function popcount(m) {
+  let n = 0;
+  for (; m; m >>>= 1) n += m & 1;
+  return n;
+}
+
+// positions walks a list of gaps between baseline positions; pos is -1 once the list is done and
+// index is the current entry's index in the list.
+function positions(list, n) {
   const p = {
-    i: 0, pos: -1, last: -1, mask: 0,
+    i: 0, index: -1, pos: -1, last: -1,
     next() {
       if (this.i >= list.length) {
         this.pos = -1;
         return;
       }
-      const v = list[this.i++];
-      const pos = this.last + 1 + Math.floor(v / 2 ** shift);
+      this.index = this.i;
+      const pos = this.last + 1 + Number(list[this.i++]);
       if (pos >= n) throw new MalformedSnapshotError(`position ${pos} past a baseline of ${n}`);
       this.pos = this.last = pos;
-      this.mask = v & ((1 << shift) - 1);
     },
   };
   p.next();
   return p;
+}
+
+/**
+ * An entity in real units, keyed by the entity message's field localNames: {id, kind, x, y,
+ * heading, state} for the arena. Owner-only fields of entities the viewer does not own read as
+ * their quantized 0.
+ * @param {import("./plan.js").Plan} plan
+ * @param {EntityState} e
+ * @returns {{id: number, kind: number, [field: string]: any}}
+ */
+export function entityView(plan, e) {
+  const v = { id: e.id, kind: e.kind };
+  const fs = plan.fields;
+  for (let k = 0; k < fs.length; k++) v[fs[k].localName] = dequantize(fs[k], e.fields[k]);
+  return v;
+}
+
+/**
+ * Quantizes one of the game's input messages (or a plain object with its fields' localNames) with
+ * the input plan, into an Int32Array in the plan's field order.
+ * @param {import("./plan.js").Plan} plan
+ * @param {object} msg
+ * @returns {Int32Array}
+ */
+export function quantizeInput(plan, msg) {
+  const out = new Int32Array(plan.fields.length);
+  plan.fields.forEach((f, k) => {
+    out[k] = quantize(f, msg[f.localName]);
+  });
+  return out;
+}
+
+/**
+ * The input_values of an input frame: the inputs' quantized values (newest first, as given),
+ * concatenated. At most MAX_INPUTS_PER_FRAME inputs.
+ * @param {Int32Array[]} inputs quantized inputs, newest first
+ * @returns {number[]}
+ */
+export function inputValues(inputs) {
+  if (inputs.length > MAX_INPUTS_PER_FRAME) throw new RangeError(`more than ${MAX_INPUTS_PER_FRAME} inputs in a frame`);
+  const out = [];
+  for (const q of inputs) out.push(...q);
+  return out;
+}
+
+/** Error for an input frame that does not decode or does not fit the input plan. */
+export class BadInputFrameError extends Error {
+  constructor(msg) {
+    super(`bad input frame: ${msg}`);
+    this.name = "BadInputFrameError";
+  }
+}
+
+/**
+ * Decodes an input datagram and checks it under the input plan, as Go's DecodeInputFrame: whole
+ * inputs, at most MAX_INPUTS_PER_FRAME, a sequence if there are any, every value in range.
+ * Returns {seq, ackTick, inputs} with inputs newest first (input i has sequence seq - i). Throws
+ * BadInputFrameError.
+ * @param {import("./plan.js").Plan} plan
+ * @param {Uint8Array} bytes
+ * @returns {{seq: number, ackTick: number, inputs: Int32Array[]}}
+ */
+export function decodeInputFrame(plan, bytes) {
+  let f;
+  try {
+    f = fromBinary(InputFrameSchema, bytes);
+  } catch (err) {
+    throw new BadInputFrameError(String(err?.message ?? err));
+  }
+  const nf = plan.fields.length, values = f.inputValues;
+  if (nf === 0 ? values.length !== 0 : values.length % nf !== 0) {
+    throw new BadInputFrameError(`${values.length} values are not whole inputs of ${nf}`);
+  }
+  const n = nf === 0 ? 0 : values.length / nf;
+  if (n > MAX_INPUTS_PER_FRAME) throw new BadInputFrameError(`${n} inputs, at most ${MAX_INPUTS_PER_FRAME}`);
+  if (n > 0 && f.seq === 0) throw new BadInputFrameError("inputs with sequence 0");
+  const inputs = [];
+  for (let i = 0; i < n; i++) {
+    const q = Int32Array.from(values.slice(i * nf, (i + 1) * nf));
+    q.forEach((v, k) => {
+      if (!inRange(plan.fields[k], v)) throw new BadInputFrameError(`input ${i} field ${plan.fields[k].name} value ${v} out of range`);
+    });
+    inputs.push(q);
+  }
+  return { seq: f.seq, ackTick: f.ackTick, inputs };
 }
 
 /** Keeps the views of the most recent ticks, as baselines for the snapshots to come. */
@@ -294,7 +452,11 @@ export class ViewRing {
   }
 }
 
-/** The client's record of its newest inputs, resent in every input frame against loss. */
+/**
+ * The client's record of its newest inputs, resent in every input frame against loss. Each record
+ * is {seq, input, values}: the input as the server will see it (the game's input in real units,
+ * after quantization) and its quantized values.
+ */
 export class InputHistory {
   constructor(size = 16) {
     this.size = size;
@@ -302,14 +464,18 @@ export class InputHistory {
     this.inputs = new Array(size);
   }
 
-  /** Records input {moveX, moveY, buttons} and returns its sequence number. */
-  push(input) {
+  /**
+   * Records an input and returns its sequence number.
+   * @param {object} input the input in real units
+   * @param {Int32Array} [values] its quantized values
+   */
+  push(input, values = new Int32Array(0)) {
     this.seq = (this.seq + 1) >>> 0 || 1;
-    this.inputs[this.seq % this.size] = { ...input, seq: this.seq };
+    this.inputs[this.seq % this.size] = { seq: this.seq, input, values };
     return this.seq;
   }
 
-  /** The newest n inputs, newest first. */
+  /** The newest n records, newest first. */
   newest(n) {
     const out = [];
     for (let i = 0; i < Math.min(n, this.size, this.seq); i++) {
@@ -318,7 +484,7 @@ export class InputHistory {
     return out;
   }
 
-  /** Inputs newer than seq (the server's last applied), oldest first. */
+  /** Records newer than seq (the server's last applied), oldest first. */
   after(seq) {
     const out = [];
     for (let i = this.newest(this.size).length - 1; i >= 0; i--) {

@@ -91,55 +91,80 @@ export class Interpolator {
 
 /**
  * Predictor moves the player's own entity at once by its inputs, instead of waiting a round trip
- * for the server. On every snapshot it replays the inputs the server has not applied yet from the
- * server's position; any difference from what was shown is spread over a few frames rather than
- * snapped, and on a clean link there is none.
+ * for the server. It runs the game's own movement function, the one the server's Step runs, so the
+ * client knows no game rule of its own. On every snapshot it replays the inputs the server has not
+ * applied yet from the server's state; any difference from what was shown is spread over a few
+ * frames rather than snapped, and on a clean link there is none.
+ * @template S the entity state in real units (an entity view: {x, y, heading, ...})
+ * @template I the input in real units (the game's input message fields)
  */
 export class Predictor {
   /**
    * @param {object} opts
-   * @param {(pos: {x:number, y:number}, input: object) => {x:number, y:number}} opts.step
-   *   applies one input for one input interval; must match the server's game rules
+   * @param {(state: S, input: I, dt: number) => S} opts.move the game's movement: the state after
+   *   one input applied for dt seconds; must match the server's game rules, and not modify state
+   * @param {number} opts.dt seconds one input lasts (1 / the welcome's inputRateHz)
    * @param {number} [opts.correctionMs] time constant for smoothing corrections (default 100)
+   * @param {string[]} [opts.smooth] the numeric state keys whose corrections are smoothed (default
+   *   x, y and z); the others snap to the server's
    */
-  constructor({ step, correctionMs = 100 }) {
-    this.step = step;
+  constructor({ move, dt, correctionMs = 100, smooth = ["x", "y", "z"] }) {
+    if (typeof move !== "function") throw new TypeError("Predictor needs the game's move(state, input, dt)");
+    this.move = move;
+    this.dt = dt;
     this.correctionMs = correctionMs;
-    this.predicted = null; // {x, y}
-    this.offset = { x: 0, y: 0 }; // shown minus predicted, decaying to zero
+    this.smooth = smooth;
+    /** @type {S | null} */
+    this.predicted = null;
+    this.offset = {}; // shown minus predicted, per smoothed key, decaying to zero
     this.lastCorrection = 0; // size of the newest correction, world units
   }
 
-  /** Applies a freshly sent input to the prediction. */
+  /**
+   * Applies a freshly sent input to the prediction.
+   * @param {I} input
+   */
   input(input) {
-    if (this.predicted) this.predicted = this.step(this.predicted, input);
+    if (this.predicted) this.predicted = this.move(this.predicted, input, this.dt);
   }
 
   /**
-   * Reconciles with a snapshot: server is the own entity's authoritative position after the inputs
+   * Reconciles with a snapshot: server is the own entity's authoritative state after the inputs
    * up to the server's last applied one; pending are the inputs after it, oldest first.
+   * @param {S} server
+   * @param {I[]} pending
    */
   reconcile(server, pending) {
     const shown = this.shown();
-    let p = { x: server.x, y: server.y };
-    for (const inp of pending) p = this.step(p, inp);
+    let p = { ...server };
+    for (const inp of pending) p = this.move(p, inp, this.dt);
     this.predicted = p;
     if (shown) {
-      this.offset = { x: shown.x - p.x, y: shown.y - p.y };
-      this.lastCorrection = Math.hypot(this.offset.x, this.offset.y);
+      this.offset = {};
+      let sq = 0;
+      for (const k of this.smooth) {
+        if (typeof p[k] !== "number" || typeof shown[k] !== "number") continue;
+        this.offset[k] = shown[k] - p[k];
+        sq += this.offset[k] ** 2;
+      }
+      this.lastCorrection = Math.sqrt(sq);
     }
   }
 
   /** Decays the correction offset over dt milliseconds. */
   decay(dtMs) {
     const k = Math.exp(-dtMs / this.correctionMs);
-    this.offset.x *= k;
-    this.offset.y *= k;
+    for (const key of Object.keys(this.offset)) this.offset[key] *= k;
   }
 
-  /** The position to draw: the prediction plus what is left of the correction. */
+  /**
+   * The state to draw: the prediction plus what is left of the correction.
+   * @returns {S | null}
+   */
   shown() {
     if (!this.predicted) return null;
-    return { x: this.predicted.x + this.offset.x, y: this.predicted.y + this.offset.y };
+    const out = { ...this.predicted };
+    for (const [k, d] of Object.entries(this.offset)) out[k] += d;
+    return out;
   }
 }

@@ -323,10 +323,74 @@ function scalarZeroValue(type, longAsString) {
       return 0;
   }
 }
+function isScalarZeroValue(type, value) {
+  switch (type) {
+    case ScalarType.BOOL:
+      return value === false;
+    case ScalarType.STRING:
+      return value === "";
+    case ScalarType.BYTES:
+      return value instanceof Uint8Array && !value.byteLength;
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return Object.is(value, 0);
+    default:
+      return value == 0;
+  }
+}
 
 // node_modules/@bufbuild/protobuf/dist/esm/reflect/unsafe.js
+var IMPLICIT = 2;
+var unsafeLocal = /* @__PURE__ */ Symbol.for("reflect unsafe local");
+function unsafeOneofCase(target, oneof) {
+  const c = target[oneof.localName].case;
+  if (c === void 0) {
+    return c;
+  }
+  return oneof.fields.find((f) => f.localName === c);
+}
+function unsafeIsSet(target, field) {
+  const name = field.localName;
+  if (field.oneof) {
+    return target[field.oneof.localName].case === name;
+  }
+  if (field.presence != IMPLICIT) {
+    return target[name] !== void 0 && Object.prototype.hasOwnProperty.call(target, name);
+  }
+  switch (field.fieldKind) {
+    case "list":
+      return target[name].length > 0;
+    case "map":
+      return Object.keys(target[name]).length > 0;
+    case "scalar":
+      return !isScalarZeroValue(field.scalar, target[name]);
+    case "enum":
+      return target[name] !== field.enum.values[0].number;
+  }
+  throw new Error("message field with implicit presence");
+}
 function unsafeIsSetExplicit(target, localName) {
   return Object.prototype.hasOwnProperty.call(target, localName) && target[localName] !== void 0;
+}
+function unsafeGet(target, field) {
+  if (field.oneof) {
+    const oneof = target[field.oneof.localName];
+    if (oneof.case === field.localName) {
+      return oneof.value;
+    }
+    return void 0;
+  }
+  return target[field.localName];
+}
+function unsafeSet(target, field, value) {
+  if (field.oneof) {
+    target[field.oneof.localName] = {
+      case: field.localName,
+      value
+    };
+  } else {
+    target[field.localName] = value;
+  }
 }
 function setOwn(obj, key, value) {
   if (key === "__proto__") {
@@ -340,13 +404,71 @@ function setOwn(obj, key, value) {
     obj[key] = value;
   }
 }
+function getOwn(obj, key) {
+  return Object.prototype.hasOwnProperty.call(obj, key) ? obj[key] : void 0;
+}
+function unsafeClear(target, field) {
+  const name = field.localName;
+  if (field.oneof) {
+    const oneofLocalName = field.oneof.localName;
+    if (target[oneofLocalName].case === name) {
+      target[oneofLocalName] = { case: void 0 };
+    }
+  } else if (field.presence != IMPLICIT) {
+    delete target[name];
+  } else {
+    switch (field.fieldKind) {
+      case "map":
+        target[name] = {};
+        break;
+      case "list":
+        target[name] = [];
+        break;
+      case "enum":
+        target[name] = field.enum.values[0].number;
+        break;
+      case "scalar":
+        target[name] = scalarZeroValue(field.scalar, field.longAsString);
+        break;
+    }
+  }
+}
 
 // node_modules/@bufbuild/protobuf/dist/esm/reflect/guard.js
 function isObject(arg) {
   return arg !== null && typeof arg == "object" && !Array.isArray(arg);
 }
+function isReflectList(arg, field) {
+  var _a, _b, _c, _d;
+  if (isObject(arg) && unsafeLocal in arg && "add" in arg && "field" in arg && typeof arg.field == "function") {
+    if (field !== void 0) {
+      const a = field;
+      const b = arg.field();
+      return a.listKind == b.listKind && a.scalar === b.scalar && ((_a = a.message) === null || _a === void 0 ? void 0 : _a.typeName) === ((_b = b.message) === null || _b === void 0 ? void 0 : _b.typeName) && ((_c = a.enum) === null || _c === void 0 ? void 0 : _c.typeName) === ((_d = b.enum) === null || _d === void 0 ? void 0 : _d.typeName);
+    }
+    return true;
+  }
+  return false;
+}
+function isReflectMap(arg, field) {
+  var _a, _b, _c, _d;
+  if (isObject(arg) && unsafeLocal in arg && "has" in arg && "field" in arg && typeof arg.field == "function") {
+    if (field !== void 0) {
+      const a = field, b = arg.field();
+      return a.mapKey === b.mapKey && a.mapKind == b.mapKind && a.scalar === b.scalar && ((_a = a.message) === null || _a === void 0 ? void 0 : _a.typeName) === ((_b = b.message) === null || _b === void 0 ? void 0 : _b.typeName) && ((_c = a.enum) === null || _c === void 0 ? void 0 : _c.typeName) === ((_d = b.enum) === null || _d === void 0 ? void 0 : _d.typeName);
+    }
+    return true;
+  }
+  return false;
+}
+function isReflectMessage(arg, messageDesc2) {
+  return isObject(arg) && unsafeLocal in arg && "desc" in arg && isObject(arg.desc) && arg.desc.kind === "message" && (messageDesc2 === void 0 || arg.desc.typeName == messageDesc2.typeName);
+}
 
 // node_modules/@bufbuild/protobuf/dist/esm/wkt/wrappers.js
+function isWrapper(arg) {
+  return isWrapperTypeName(arg.$typeName);
+}
 function isWrapperDesc(messageDesc2) {
   const f = messageDesc2.fields[0];
   return isWrapperTypeName(messageDesc2.typeName) && f !== void 0 && f.fieldKind == "scalar" && f.name == "value" && f.number == 1;
@@ -369,7 +491,7 @@ function isWrapperTypeName(name) {
 // node_modules/@bufbuild/protobuf/dist/esm/create.js
 var EDITION_PROTO3 = 999;
 var EDITION_PROTO2 = 998;
-var IMPLICIT = 2;
+var IMPLICIT2 = 2;
 function create(schema, init) {
   if (isMessage(init, schema)) {
     return init;
@@ -496,7 +618,7 @@ function compileInitMessage(desc) {
         properties.push({
           name,
           kind: INIT_SINGULAR,
-          constant: member.presence == IMPLICIT ? zeroValue : void 0,
+          constant: member.presence == IMPLICIT2 ? zeroValue : void 0,
           convert: member.fieldKind == "scalar" && member.scalar == ScalarType.BYTES ? toU8Arr : void 0
         });
         if (usePrototype) {
@@ -551,7 +673,7 @@ function needsPrototypeChain(desc) {
     case EDITION_PROTO2:
       return true;
     default:
-      return desc.fields.some((f) => f.presence != IMPLICIT && f.fieldKind != "message" && !f.oneof);
+      return desc.fields.some((f) => f.presence != IMPLICIT2 && f.fieldKind != "message" && !f.oneof);
   }
 }
 function createZeroValue(field) {
@@ -1209,6 +1331,232 @@ function assertFloat32(arg) {
   }
 }
 
+// node_modules/@bufbuild/protobuf/dist/esm/reflect/reflect-check.js
+function checkField(field, value) {
+  const check = field.fieldKind == "list" ? isReflectList(value, field) : field.fieldKind == "map" ? isReflectMap(value, field) : checkSingular(field, value);
+  if (check === true) {
+    return void 0;
+  }
+  let reason;
+  switch (field.fieldKind) {
+    case "list":
+      reason = `expected ${formatReflectList(field)}, got ${formatVal(value)}`;
+      break;
+    case "map":
+      reason = `expected ${formatReflectMap(field)}, got ${formatVal(value)}`;
+      break;
+    default: {
+      reason = reasonSingular(field, value, check);
+    }
+  }
+  return new FieldError(field, reason);
+}
+function checkListItem(field, index, value) {
+  const check = checkSingular(field, value);
+  if (check !== true) {
+    return new FieldError(field, `list item #${index + 1}: ${reasonSingular(field, value, check)}`);
+  }
+  return void 0;
+}
+function checkMapEntry(field, key, value) {
+  const checkKey = checkScalarValue(field.mapKey)(key);
+  if (checkKey !== true) {
+    return new FieldError(field, `invalid map key: ${reasonSingular({ scalar: field.mapKey }, key, checkKey)}`);
+  }
+  const checkVal = checkSingular(field, value);
+  if (checkVal !== true) {
+    return new FieldError(field, `map entry ${formatVal(key)}: ${reasonSingular(field, value, checkVal)}`);
+  }
+  return void 0;
+}
+function checkSingular(field, value) {
+  if (field.scalar !== void 0) {
+    return checkScalarValue(field.scalar)(value);
+  }
+  if (field.enum !== void 0) {
+    if (field.enum.open) {
+      return checkScalarValue(ScalarType.INT32)(value);
+    }
+    return field.enum.values.some((v) => v.number === value);
+  }
+  return isReflectMessage(value, field.message);
+}
+function checkScalarValue(scalar) {
+  switch (scalar) {
+    case ScalarType.DOUBLE:
+      return (value) => typeof value == "number";
+    case ScalarType.FLOAT:
+      return (value) => {
+        if (typeof value != "number") {
+          return false;
+        }
+        if (!Number.isFinite(Math.fround(value)) && Number.isFinite(value)) {
+          return `${value.toFixed()} out of range`;
+        }
+        return true;
+      };
+    case ScalarType.INT32:
+    case ScalarType.SFIXED32:
+    case ScalarType.SINT32:
+      return (value) => {
+        if (typeof value !== "number" || !Number.isInteger(value)) {
+          return false;
+        }
+        if (value > INT32_MAX || value < INT32_MIN) {
+          return `${value.toFixed()} out of range`;
+        }
+        return true;
+      };
+    case ScalarType.FIXED32:
+    case ScalarType.UINT32:
+      return (value) => {
+        if (typeof value !== "number" || !Number.isInteger(value)) {
+          return false;
+        }
+        if (value > UINT32_MAX || value < 0) {
+          return `${value.toFixed()} out of range`;
+        }
+        return true;
+      };
+    case ScalarType.BOOL:
+      return (value) => typeof value == "boolean";
+    case ScalarType.STRING:
+      return (value) => {
+        if (typeof value != "string") {
+          return false;
+        }
+        return getTextEncoding().checkUtf8(value) || "invalid UTF8";
+      };
+    case ScalarType.BYTES:
+      return (value) => value instanceof Uint8Array;
+    case ScalarType.INT64:
+    case ScalarType.SFIXED64:
+    case ScalarType.SINT64:
+      return (value) => {
+        if (typeof value == "bigint" || typeof value == "number" || typeof value == "string" && value.length > 0) {
+          try {
+            protoInt64.parse(value);
+            return true;
+          } catch (_) {
+            return `${value} out of range`;
+          }
+        }
+        return false;
+      };
+    case ScalarType.FIXED64:
+    case ScalarType.UINT64:
+      return (value) => {
+        if (typeof value == "bigint" || typeof value == "number" || typeof value == "string" && value.length > 0) {
+          try {
+            protoInt64.uParse(value);
+            return true;
+          } catch (_) {
+            return `${value} out of range`;
+          }
+        }
+        return false;
+      };
+  }
+}
+function reasonSingular(field, val, details) {
+  details = typeof details == "string" ? `: ${details}` : `, got ${formatVal(val)}`;
+  if (field.scalar !== void 0) {
+    return `expected ${scalarTypeDescription(field.scalar)}` + details;
+  }
+  if (field.enum !== void 0) {
+    return `expected ${field.enum.toString()}` + details;
+  }
+  return `expected ${formatReflectMessage(field.message)}` + details;
+}
+function formatVal(val) {
+  switch (typeof val) {
+    case "object":
+      if (val === null) {
+        return "null";
+      }
+      if (val instanceof Uint8Array) {
+        return `Uint8Array(${val.length})`;
+      }
+      if (Array.isArray(val)) {
+        return `Array(${val.length})`;
+      }
+      if (isReflectList(val)) {
+        return formatReflectList(val.field());
+      }
+      if (isReflectMap(val)) {
+        return formatReflectMap(val.field());
+      }
+      if (isReflectMessage(val)) {
+        return formatReflectMessage(val.desc);
+      }
+      if (isMessage(val)) {
+        return `message ${val.$typeName}`;
+      }
+      return "object";
+    case "string":
+      return val.length > 30 ? "string" : `"${val.split('"').join('\\"')}"`;
+    case "boolean":
+      return String(val);
+    case "number":
+      return String(val);
+    case "bigint":
+      return String(val) + "n";
+    default:
+      return typeof val;
+  }
+}
+function formatReflectMessage(desc) {
+  return `ReflectMessage (${desc.typeName})`;
+}
+function formatReflectList(field) {
+  switch (field.listKind) {
+    case "message":
+      return `ReflectList (${field.message.toString()})`;
+    case "enum":
+      return `ReflectList (${field.enum.toString()})`;
+    case "scalar":
+      return `ReflectList (${ScalarType[field.scalar]})`;
+  }
+}
+function formatReflectMap(field) {
+  switch (field.mapKind) {
+    case "message":
+      return `ReflectMap (${ScalarType[field.mapKey]}, ${field.message.toString()})`;
+    case "enum":
+      return `ReflectMap (${ScalarType[field.mapKey]}, ${field.enum.toString()})`;
+    case "scalar":
+      return `ReflectMap (${ScalarType[field.mapKey]}, ${ScalarType[field.scalar]})`;
+  }
+}
+function scalarTypeDescription(scalar) {
+  switch (scalar) {
+    case ScalarType.STRING:
+      return "string";
+    case ScalarType.BOOL:
+      return "boolean";
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      return "bigint (int64)";
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return "bigint (uint64)";
+    case ScalarType.BYTES:
+      return "Uint8Array";
+    case ScalarType.DOUBLE:
+      return "number (float64)";
+    case ScalarType.FLOAT:
+      return "number (float32)";
+    case ScalarType.FIXED32:
+    case ScalarType.UINT32:
+      return "number (uint32)";
+    case ScalarType.INT32:
+    case ScalarType.SFIXED32:
+    case ScalarType.SINT32:
+      return "number (int32)";
+  }
+}
+
 // node_modules/@bufbuild/protobuf/dist/esm/reflect/message.js
 var NULL_VALUE = 0;
 function localMessageMapper(field) {
@@ -1310,6 +1658,373 @@ function wktValueToReflect(json) {
           case: "structValue",
           value: wktStructToReflect(json)
         };
+      }
+      break;
+  }
+  return value;
+}
+
+// node_modules/@bufbuild/protobuf/dist/esm/reflect/reflect.js
+function reflect(messageDesc2, message, check = true) {
+  return new ReflectMessageImpl(messageDesc2, message, check);
+}
+var messageSortedFields = /* @__PURE__ */ new WeakMap();
+var ReflectMessageImpl = class {
+  get sortedFields() {
+    const cached = messageSortedFields.get(this.desc);
+    if (cached) {
+      return cached;
+    }
+    const sortedFields = this.desc.fields.concat().sort((a, b) => a.number - b.number);
+    messageSortedFields.set(this.desc, sortedFields);
+    return sortedFields;
+  }
+  constructor(messageDesc2, message, check = true) {
+    this.lists = /* @__PURE__ */ new Map();
+    this.maps = /* @__PURE__ */ new Map();
+    this.check = check;
+    this.desc = messageDesc2;
+    this.message = this[unsafeLocal] = message !== null && message !== void 0 ? message : create(messageDesc2);
+    this.fields = messageDesc2.fields;
+    this.oneofs = messageDesc2.oneofs;
+    this.members = messageDesc2.members;
+  }
+  findNumber(number) {
+    if (!this._fieldsByNumber) {
+      this._fieldsByNumber = new Map(this.desc.fields.map((f) => [f.number, f]));
+    }
+    return this._fieldsByNumber.get(number);
+  }
+  oneofCase(oneof) {
+    assertOwn(this.message, oneof);
+    return unsafeOneofCase(this.message, oneof);
+  }
+  isSet(field) {
+    assertOwn(this.message, field);
+    return unsafeIsSet(this.message, field);
+  }
+  clear(field) {
+    assertOwn(this.message, field);
+    unsafeClear(this.message, field);
+  }
+  get(field) {
+    assertOwn(this.message, field);
+    const value = unsafeGet(this.message, field);
+    switch (field.fieldKind) {
+      case "list":
+        let list = this.lists.get(field);
+        if (!list || list[unsafeLocal] !== value) {
+          this.lists.set(
+            field,
+            // biome-ignore lint/suspicious/noAssignInExpressions: no
+            list = new ReflectListImpl(field, value, this.check)
+          );
+        }
+        return list;
+      case "map":
+        let map = this.maps.get(field);
+        if (!map || map[unsafeLocal] !== value) {
+          this.maps.set(
+            field,
+            // biome-ignore lint/suspicious/noAssignInExpressions: no
+            map = new ReflectMapImpl(field, value, this.check)
+          );
+        }
+        return map;
+      case "message":
+        return messageToReflect(field, value, this.check);
+      case "scalar":
+        return value === void 0 ? scalarZeroValue(field.scalar, false) : longToReflect(field, value);
+      case "enum":
+        return value !== null && value !== void 0 ? value : field.enum.values[0].number;
+    }
+  }
+  set(field, value) {
+    assertOwn(this.message, field);
+    if (this.check) {
+      const err = checkField(field, value);
+      if (err) {
+        throw err;
+      }
+    }
+    let local;
+    if (field.fieldKind == "message") {
+      local = messageToLocal(field, value);
+    } else if (isReflectMap(value) || isReflectList(value)) {
+      local = value[unsafeLocal];
+    } else {
+      local = longToLocal(field, value);
+    }
+    unsafeSet(this.message, field, local);
+  }
+  getUnknown() {
+    return this.message.$unknown;
+  }
+  setUnknown(value) {
+    this.message.$unknown = value;
+  }
+};
+function assertOwn(owner, member) {
+  if (member.parent.typeName !== owner.$typeName) {
+    throw new FieldError(member, `cannot use ${member.toString()} with message ${owner.$typeName}`, "ForeignFieldError");
+  }
+}
+var ReflectListImpl = class {
+  field() {
+    return this._field;
+  }
+  get size() {
+    return this._arr.length;
+  }
+  constructor(field, unsafeInput, check) {
+    this._field = field;
+    this._arr = this[unsafeLocal] = unsafeInput;
+    this.check = check;
+  }
+  get(index) {
+    const item = this._arr[index];
+    return item === void 0 ? void 0 : listItemToReflect(this._field, item, this.check);
+  }
+  set(index, item) {
+    if (index < 0 || index >= this._arr.length) {
+      throw new FieldError(this._field, `list item #${index + 1}: out of range`);
+    }
+    if (this.check) {
+      const err = checkListItem(this._field, index, item);
+      if (err) {
+        throw err;
+      }
+    }
+    this._arr[index] = listItemToLocal(this._field, item);
+  }
+  add(item) {
+    if (this.check) {
+      const err = checkListItem(this._field, this._arr.length, item);
+      if (err) {
+        throw err;
+      }
+    }
+    this._arr.push(listItemToLocal(this._field, item));
+    return void 0;
+  }
+  clear() {
+    this._arr.splice(0, this._arr.length);
+  }
+  [Symbol.iterator]() {
+    return this.values();
+  }
+  keys() {
+    return this._arr.keys();
+  }
+  *values() {
+    for (const item of this._arr) {
+      yield listItemToReflect(this._field, item, this.check);
+    }
+  }
+  *entries() {
+    for (let i = 0; i < this._arr.length; i++) {
+      yield [i, listItemToReflect(this._field, this._arr[i], this.check)];
+    }
+  }
+};
+var ReflectMapImpl = class {
+  constructor(field, unsafeInput, check = true) {
+    this.obj = this[unsafeLocal] = unsafeInput !== null && unsafeInput !== void 0 ? unsafeInput : {};
+    this.check = check;
+    this._field = field;
+  }
+  field() {
+    return this._field;
+  }
+  set(key, value) {
+    if (this.check) {
+      const err = checkMapEntry(this._field, key, value);
+      if (err) {
+        throw err;
+      }
+    }
+    setOwn(this.obj, mapKeyToLocal(key), mapValueToLocal(this._field, value));
+    return this;
+  }
+  delete(key) {
+    const k = mapKeyToLocal(key);
+    const has = Object.prototype.hasOwnProperty.call(this.obj, k);
+    if (has) {
+      delete this.obj[k];
+    }
+    return has;
+  }
+  clear() {
+    for (const key of Object.keys(this.obj)) {
+      delete this.obj[key];
+    }
+  }
+  get(key) {
+    let val = getOwn(this.obj, mapKeyToLocal(key));
+    if (val !== void 0) {
+      val = mapValueToReflect(this._field, val, this.check);
+    }
+    return val;
+  }
+  has(key) {
+    return Object.prototype.hasOwnProperty.call(this.obj, mapKeyToLocal(key));
+  }
+  *keys() {
+    for (const objKey of Object.keys(this.obj)) {
+      yield mapKeyToReflect(objKey, this._field.mapKey);
+    }
+  }
+  *entries() {
+    for (const objEntry of Object.entries(this.obj)) {
+      yield [
+        mapKeyToReflect(objEntry[0], this._field.mapKey),
+        mapValueToReflect(this._field, objEntry[1], this.check)
+      ];
+    }
+  }
+  [Symbol.iterator]() {
+    return this.entries();
+  }
+  get size() {
+    return Object.keys(this.obj).length;
+  }
+  *values() {
+    for (const val of Object.values(this.obj)) {
+      yield mapValueToReflect(this._field, val, this.check);
+    }
+  }
+  forEach(callbackfn, thisArg) {
+    for (const mapEntry of this.entries()) {
+      callbackfn.call(thisArg, mapEntry[1], mapEntry[0], this);
+    }
+  }
+};
+function messageToLocal(field, value) {
+  if (!isReflectMessage(value)) {
+    return value;
+  }
+  if (isWrapper(value.message) && !field.oneof && field.fieldKind == "message") {
+    return value.message.value;
+  }
+  if (value.desc.typeName == "google.protobuf.Struct" && field.parent.typeName != "google.protobuf.Value") {
+    return wktStructToLocal(value.message);
+  }
+  return value.message;
+}
+function messageToReflect(field, value, check) {
+  if (value !== void 0) {
+    if (isWrapperDesc(field.message) && !field.oneof && field.fieldKind == "message") {
+      value = {
+        $typeName: field.message.typeName,
+        value: longToReflect(field.message.fields[0], value)
+      };
+    } else if (field.message.typeName == "google.protobuf.Struct" && field.parent.typeName != "google.protobuf.Value" && isObject(value)) {
+      value = wktStructToReflect(value);
+    }
+  }
+  return new ReflectMessageImpl(field.message, value, check);
+}
+function listItemToLocal(field, value) {
+  if (field.listKind == "message") {
+    return messageToLocal(field, value);
+  }
+  return longToLocal(field, value);
+}
+function listItemToReflect(field, value, check) {
+  if (field.listKind == "message") {
+    return messageToReflect(field, value, check);
+  }
+  return longToReflect(field, value);
+}
+function mapValueToLocal(field, value) {
+  if (field.mapKind == "message") {
+    return messageToLocal(field, value);
+  }
+  return longToLocal(field, value);
+}
+function mapValueToReflect(field, value, check) {
+  if (field.mapKind == "message") {
+    return messageToReflect(field, value, check);
+  }
+  return value;
+}
+function mapKeyToLocal(key) {
+  return typeof key == "string" || typeof key == "number" ? key : String(key);
+}
+function mapKeyToReflect(key, type) {
+  switch (type) {
+    case ScalarType.STRING:
+      return key;
+    case ScalarType.INT32:
+    case ScalarType.FIXED32:
+    case ScalarType.UINT32:
+    case ScalarType.SFIXED32:
+    case ScalarType.SINT32: {
+      const n = Number.parseInt(key);
+      if (Number.isFinite(n)) {
+        return n;
+      }
+      break;
+    }
+    case ScalarType.BOOL:
+      switch (key) {
+        case "true":
+          return true;
+        case "false":
+          return false;
+      }
+      break;
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      try {
+        return protoInt64.uParse(key);
+      } catch (_a) {
+      }
+      break;
+    default:
+      try {
+        return protoInt64.parse(key);
+      } catch (_b) {
+      }
+      break;
+  }
+  return key;
+}
+function longToReflect(field, value) {
+  switch (field.scalar) {
+    case ScalarType.INT64:
+    case ScalarType.SFIXED64:
+    case ScalarType.SINT64:
+      if ("longAsString" in field && field.longAsString && typeof value == "string") {
+        value = protoInt64.parse(value);
+      }
+      break;
+    case ScalarType.FIXED64:
+    case ScalarType.UINT64:
+      if ("longAsString" in field && field.longAsString && typeof value == "string") {
+        value = protoInt64.uParse(value);
+      }
+      break;
+  }
+  return value;
+}
+function longToLocal(field, value) {
+  switch (field.scalar) {
+    case ScalarType.INT64:
+    case ScalarType.SFIXED64:
+    case ScalarType.SINT64:
+      if ("longAsString" in field && field.longAsString) {
+        value = String(value);
+      } else if (typeof value == "string" || typeof value == "number") {
+        value = protoInt64.parse(value);
+      }
+      break;
+    case ScalarType.FIXED64:
+    case ScalarType.UINT64:
+      if ("longAsString" in field && field.longAsString) {
+        value = String(value);
+      } else if (typeof value == "string" || typeof value == "number") {
+        value = protoInt64.uParse(value);
       }
       break;
   }
@@ -1796,7 +2511,7 @@ var LABEL_REQUIRED = 2;
 var JS_STRING = 1;
 var IDEMPOTENCY_UNKNOWN = 0;
 var EXPLICIT = 1;
-var IMPLICIT2 = 2;
+var IMPLICIT3 = 2;
 var LEGACY_REQUIRED = 3;
 var PACKED = 1;
 var DELIMITED = 2;
@@ -2369,7 +3084,7 @@ function getFieldPresence(proto, oneof, isExtension, parent) {
     return LEGACY_REQUIRED;
   }
   if (proto.label == LABEL_REPEATED) {
-    return IMPLICIT2;
+    return IMPLICIT3;
   }
   if (!!oneof || proto.proto3Optional) {
     return EXPLICIT;
@@ -2378,7 +3093,7 @@ function getFieldPresence(proto, oneof, isExtension, parent) {
     return EXPLICIT;
   }
   const resolved = resolveFeature("fieldPresence", { proto, parent });
-  if (resolved == IMPLICIT2 && (proto.type == TYPE_MESSAGE || proto.type == TYPE_GROUP)) {
+  if (resolved == IMPLICIT3 && (proto.type == TYPE_MESSAGE || proto.type == TYPE_GROUP)) {
     return EXPLICIT;
   }
   return resolved;
@@ -2807,6 +3522,9 @@ function compileGroupReader(descString, fieldReaders) {
     ctx.depth--;
   };
 }
+function readField(message, reader, field, wireType, ctx) {
+  compileFieldReader(field)(message[unsafeLocal], reader, ctx, wireType);
+}
 function compileFieldReader(field) {
   switch (field.fieldKind) {
     case "scalar":
@@ -3055,7 +3773,7 @@ function fileDesc(b64, imports) {
 }
 
 // node_modules/@bufbuild/protobuf/dist/esm/to-binary.js
-var IMPLICIT3 = 2;
+var IMPLICIT4 = 2;
 var LEGACY_REQUIRED2 = 3;
 var writeDefaults = {
   writeUnknownFields: true
@@ -3126,7 +3844,7 @@ function compileSingularField(field) {
       }
     };
   }
-  if (field.presence != IMPLICIT3) {
+  if (field.presence != IMPLICIT4) {
     const requiredError = field.presence == LEGACY_REQUIRED2 ? `cannot encode ${field} to binary: required field not set` : void 0;
     return (writer, opts, message) => {
       const value = message[localName];
@@ -3408,24 +4126,380 @@ function writeTypeOfScalar(type) {
   }
 }
 
+// node_modules/@bufbuild/protobuf/dist/esm/codegenv2/extension.js
+function extDesc(file, path, ...paths) {
+  if (paths.length == 0) {
+    return file.extensions[path];
+  }
+  const e = paths.pop();
+  return paths.reduce((acc, cur) => acc.nestedMessages[cur], file.messages[path]).nestedExtensions[e];
+}
+
+// node_modules/@bufbuild/protobuf/dist/esm/extensions.js
+function getExtension(message, extension, options) {
+  assertExtendee(extension, message);
+  const ufs = filterUnknownFields(message.$unknown, extension);
+  const [container, field, get] = createExtensionContainer(extension);
+  const ctx = makeReadContext(options);
+  for (const uf of ufs) {
+    readField(container, new BinaryReader(uf.data), field, uf.wireType, ctx);
+  }
+  return get();
+}
+function hasExtension(message, extension) {
+  var _a;
+  return extension.extendee.typeName === message.$typeName && !!((_a = message.$unknown) === null || _a === void 0 ? void 0 : _a.find((uf) => uf.no === extension.number));
+}
+function hasOption(element, option) {
+  const message = element.proto.options;
+  if (!message) {
+    return false;
+  }
+  return hasExtension(message, option);
+}
+function getOption(element, option) {
+  const message = element.proto.options;
+  if (!message) {
+    const [, , get] = createExtensionContainer(option);
+    return get();
+  }
+  return getExtension(message, option);
+}
+function filterUnknownFields(unknownFields, extension) {
+  if (unknownFields === void 0)
+    return [];
+  if (extension.fieldKind === "enum" || extension.fieldKind === "scalar") {
+    for (let i = unknownFields.length - 1; i >= 0; --i) {
+      if (unknownFields[i].no == extension.number) {
+        return [unknownFields[i]];
+      }
+    }
+    return [];
+  }
+  return unknownFields.filter((uf) => uf.no === extension.number);
+}
+function createExtensionContainer(extension, value) {
+  const localName = extension.typeName;
+  const field = Object.assign(Object.assign({}, extension), { kind: "field", parent: extension.extendee, localName });
+  const desc = Object.assign(Object.assign({}, extension.extendee), { fields: [field], members: [field], oneofs: [] });
+  const container = create(desc, value !== void 0 ? { [localName]: value } : void 0);
+  return [
+    reflect(desc, container),
+    field,
+    () => {
+      const value2 = container[localName];
+      if (value2 === void 0) {
+        const desc2 = extension.message;
+        if (isWrapperDesc(desc2)) {
+          return scalarZeroValue(desc2.fields[0].scalar, desc2.fields[0].longAsString);
+        }
+        return create(desc2);
+      }
+      return value2;
+    }
+  ];
+}
+function assertExtendee(extension, message) {
+  if (extension.extendee.typeName != message.$typeName) {
+    throw new Error(`extension ${extension.typeName} can only be applied to message ${extension.extendee.typeName}`);
+  }
+}
+
 // src/gen/tickrelay_pb.js
-var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSJ9CgVIZWxsbxIYChBwcm90b2NvbF92ZXJzaW9uGAEgASgNEg0KBXRva2VuGAIgASgJEhQKDHJlc3VtZV90b2tlbhgDIAEoDBIMCgRyb29tGAQgASgJEhUKDWxhc3RfZXZlbnRfaWQYBSABKAQSEAoIYWNrX3RpY2sYBiABKA0i4wIKB1dlbGNvbWUSEQoJcGxheWVyX2lkGAEgASgNEhEKCWVudGl0eV9pZBgCIAEoDRIUCgx0aWNrX3JhdGVfaHoYAyABKA0SEgoKYW9pX3JhZGl1cxgEIAEoAhITCgt3b3JsZF93aWR0aBgFIAEoAhIUCgx3b3JsZF9oZWlnaHQYBiABKAISFgoOcG9zaXRpb25fc2NhbGUYByABKA0SFAoMaGVhZGluZ19iaXRzGAggASgNEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNIjgKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESDwoHYnV0dG9ucxgDIAEoDSJQCgpJbnB1dEZyYW1lEgsKA3NlcRgBIAEoDRIjCgZpbnB1dHMYAiADKAsyEy50aWNrcmVsYXkudjEuSW5wdXQSEAoIYWNrX3RpY2sYAyABKA0i9gEKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoDRIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoERIXCg9hbHdheXNfcmVsZXZhbnQYCyADKA0iPAoGUGxheWVyEhEKCXBsYXllcl9pZBgBIAEoDRIMCgRuYW1lGAIgASgJEhEKCWVudGl0eV9pZBgDIAEoDSIvCgZSb3N0ZXISJQoHcGxheWVycxgBIAMoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiNAoMUGxheWVySm9pbmVkEiQKBnBsYXllchgBIAEoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiSgoKUGxheWVyTGVmdBIRCglwbGF5ZXJfaWQYASABKA0SKQoGcmVhc29uGAIgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uIlsKBUNsb3NlEikKBnJlYXNvbhgBIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEhYKDnJldHJ5X2FmdGVyX21zGAMgASgNIkcKBUV2ZW50EgoKAmlkGAEgASgEEgwKBGtpbmQYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBITCgtmcm9tX3BsYXllchgEIAEoDSIfCglJbnB1dEhpbnQSEgoKc2VuZF9ldmVyeRgBIAEoDSLiAgoOQ29udHJvbE1lc3NhZ2USJAoFaGVsbG8YASABKAsyEy50aWNrcmVsYXkudjEuSGVsbG9IABIoCgd3ZWxjb21lGAIgASgLMhUudGlja3JlbGF5LnYxLldlbGNvbWVIABImCgZyb3N0ZXIYAyABKAsyFC50aWNrcmVsYXkudjEuUm9zdGVySAASLAoGam9pbmVkGAQgASgLMhoudGlja3JlbGF5LnYxLlBsYXllckpvaW5lZEgAEigKBGxlZnQYBSABKAsyGC50aWNrcmVsYXkudjEuUGxheWVyTGVmdEgAEiQKBWNsb3NlGAYgASgLMhMudGlja3JlbGF5LnYxLkNsb3NlSAASJAoFZXZlbnQYByABKAsyEy50aWNrcmVsYXkudjEuRXZlbnRIABItCgppbnB1dF9oaW50GAggASgLMhcudGlja3JlbGF5LnYxLklucHV0SGludEgAQgUKA21zZyo3CgdWZXJzaW9uEhcKE1ZFUlNJT05fVU5TUEVDSUZJRUQQABITCg9WRVJTSU9OX0NVUlJFTlQQASqvBAoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX05PUk1BTBABEhoKFkNMT1NFX1JFQVNPTl9CQURfVE9LRU4QAhIeChpDTE9TRV9SRUFTT05fVE9LRU5fRVhQSVJFRBADEiMKH0NMT1NFX1JFQVNPTl9PUklHSU5fTk9UX0FMTE9XRUQQBBIaChZDTE9TRV9SRUFTT05fUk9PTV9GVUxMEAUSIgoeQ0xPU0VfUkVBU09OX1RPT19NQU5ZX1NFU1NJT05TEAYSIwofQ0xPU0VfUkVBU09OX1BST1RPQ09MX1ZJT0xBVElPThAHEh0KGUNMT1NFX1JFQVNPTl9JRExFX1RJTUVPVVQQCBIgChxDTE9TRV9SRUFTT05fU0VSVkVSX1NIVVRET1dOEAkSHgoaQ0xPU0VfUkVBU09OX1NMT1dfQ09OU1VNRVIQChIhCh1DTE9TRV9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBALEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBAMEh0KGUNMT1NFX1JFQVNPTl9OT19TVUNIX1JPT00QDRIfChtDTE9TRV9SRUFTT05fSU5URVJOQUxfRVJST1IQDhIgChxDTE9TRV9SRUFTT05fQ09OTkVDVElPTl9MT1NUEA8SIgoeQ0xPU0VfUkVBU09OX0hBTkRTSEFLRV9USU1FT1VUEBBCJ1olZ2l0aHViLmNvbS90aWNrcmVsYXkvdGlja3JlbGF5L3NjaGVtYWIGcHJvdG8z");
-var InputSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 2);
-var InputFrameSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 3);
-var ControlMessageSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 12);
+var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSKqAQoFSGVsbG8SGAoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDRINCgV0b2tlbhgCIAEoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAwSDAoEcm9vbRgEIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAUgASgEEhAKCGFja190aWNrGAYgASgNEhUKDWVudGl0eV9zY2hlbWEYByABKA0SFAoMaW5wdXRfc2NoZW1hGAggASgNIrsDCgdXZWxjb21lEhEKCXBsYXllcl9pZBgBIAEoDRIRCgllbnRpdHlfaWQYAiABKA0SFAoMdGlja19yYXRlX2h6GAMgASgNEhIKCmFvaV9yYWRpdXMYBCABKAISEwoLd29ybGRfd2lkdGgYBSABKAISFAoMd29ybGRfaGVpZ2h0GAYgASgCEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNEhUKDWVudGl0eV9zY2hlbWEYESABKA0SFAoMaW5wdXRfc2NoZW1hGBIgASgNEhYKDmVudGl0eV9tZXNzYWdlGBMgASgJEhUKDWlucHV0X21lc3NhZ2UYFCABKAlKBAgHEAhKBAgIEAlSDnBvc2l0aW9uX3NjYWxlUgxoZWFkaW5nX2JpdHMiTwoKSW5wdXRGcmFtZRILCgNzZXEYASABKA0SEAoIYWNrX3RpY2sYAyABKA0SFAoMaW5wdXRfdmFsdWVzGAQgAygRSgQIAhADUgZpbnB1dHMijAIKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoBBIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoERIXCg9hbHdheXNfcmVsZXZhbnQYCyADKA0SFAoMY2hhbmdlZF9yYXJlGAwgAygNIjwKBlBsYXllchIRCglwbGF5ZXJfaWQYASABKA0SDAoEbmFtZRgCIAEoCRIRCgllbnRpdHlfaWQYAyABKA0iLwoGUm9zdGVyEiUKB3BsYXllcnMYASADKAsyFC50aWNrcmVsYXkudjEuUGxheWVyIjQKDFBsYXllckpvaW5lZBIkCgZwbGF5ZXIYASABKAsyFC50aWNrcmVsYXkudjEuUGxheWVyIkoKClBsYXllckxlZnQSEQoJcGxheWVyX2lkGAEgASgNEikKBnJlYXNvbhgCIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbiJbCgVDbG9zZRIpCgZyZWFzb24YASABKA4yGS50aWNrcmVsYXkudjEuQ2xvc2VSZWFzb24SDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDSJHCgVFdmVudBIKCgJpZBgBIAEoBBIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSEwoLZnJvbV9wbGF5ZXIYBCABKA0iHwoJSW5wdXRIaW50EhIKCnNlbmRfZXZlcnkYASABKA0i4gIKDkNvbnRyb2xNZXNzYWdlEiQKBWhlbGxvGAEgASgLMhMudGlja3JlbGF5LnYxLkhlbGxvSAASKAoHd2VsY29tZRgCIAEoCzIVLnRpY2tyZWxheS52MS5XZWxjb21lSAASJgoGcm9zdGVyGAMgASgLMhQudGlja3JlbGF5LnYxLlJvc3RlckgAEiwKBmpvaW5lZBgEIAEoCzIaLnRpY2tyZWxheS52MS5QbGF5ZXJKb2luZWRIABIoCgRsZWZ0GAUgASgLMhgudGlja3JlbGF5LnYxLlBsYXllckxlZnRIABIkCgVjbG9zZRgGIAEoCzITLnRpY2tyZWxheS52MS5DbG9zZUgAEiQKBWV2ZW50GAcgASgLMhMudGlja3JlbGF5LnYxLkV2ZW50SAASLQoKaW5wdXRfaGludBgIIAEoCzIXLnRpY2tyZWxheS52MS5JbnB1dEhpbnRIAEIFCgNtc2cqNwoHVmVyc2lvbhIXChNWRVJTSU9OX1VOU1BFQ0lGSUVEEAASEwoPVkVSU0lPTl9DVVJSRU5UEAIq0QQKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE0NMT1NFX1JFQVNPTl9OT1JNQUwQARIaChZDTE9TRV9SRUFTT05fQkFEX1RPS0VOEAISHgoaQ0xPU0VfUkVBU09OX1RPS0VOX0VYUElSRUQQAxIjCh9DTE9TRV9SRUFTT05fT1JJR0lOX05PVF9BTExPV0VEEAQSGgoWQ0xPU0VfUkVBU09OX1JPT01fRlVMTBAFEiIKHkNMT1NFX1JFQVNPTl9UT09fTUFOWV9TRVNTSU9OUxAGEiMKH0NMT1NFX1JFQVNPTl9QUk9UT0NPTF9WSU9MQVRJT04QBxIdChlDTE9TRV9SRUFTT05fSURMRV9USU1FT1VUEAgSIAocQ0xPU0VfUkVBU09OX1NFUlZFUl9TSFVURE9XThAJEh4KGkNMT1NFX1JFQVNPTl9TTE9XX0NPTlNVTUVSEAoSIQodQ0xPU0VfUkVBU09OX1ZFUlNJT05fTUlTTUFUQ0gQCxIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQDBIdChlDTE9TRV9SRUFTT05fTk9fU1VDSF9ST09NEA0SHwobQ0xPU0VfUkVBU09OX0lOVEVSTkFMX0VSUk9SEA4SIAocQ0xPU0VfUkVBU09OX0NPTk5FQ1RJT05fTE9TVBAPEiIKHkNMT1NFX1JFQVNPTl9IQU5EU0hBS0VfVElNRU9VVBAQEiAKHENMT1NFX1JFQVNPTl9TQ0hFTUFfTUlTTUFUQ0gQEUInWiVnaXRodWIuY29tL3RpY2tyZWxheS90aWNrcmVsYXkvc2NoZW1hYgZwcm90bzM");
+var InputFrameSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 2);
+var ControlMessageSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 11);
 var VersionSchema = /* @__PURE__ */ enumDesc(file_tickrelay, 0);
 var Version = /* @__PURE__ */ tsEnum(VersionSchema);
 var CloseReasonSchema = /* @__PURE__ */ enumDesc(file_tickrelay, 1);
 var CloseReason = /* @__PURE__ */ tsEnum(CloseReasonSchema);
 
+// src/gen/tickrelay/options_pb.js
+var file_tickrelay_options = /* @__PURE__ */ fileDesc("Chd0aWNrcmVsYXkvb3B0aW9ucy5wcm90bxIMdGlja3JlbGF5LnYxIoMCCglSZXBsaWNhdGUSJAoFZml4ZWQYASABKAsyEy50aWNrcmVsYXkudjEuRml4ZWRIABIkCgVhbmdsZRgCIAEoCzITLnRpY2tyZWxheS52MS5BbmdsZUgAEiAKA2ludBgDIAEoCzIRLnRpY2tyZWxheS52MS5JbnRIABIuCgpxdWF0ZXJuaW9uGAQgASgLMhgudGlja3JlbGF5LnYxLlF1YXRlcm5pb25IABISCgpvd25lcl9vbmx5GAogASgIEgwKBHJhcmUYCyABKAgSIAoEYXhpcxgMIAEoDjISLnRpY2tyZWxheS52MS5BeGlzEgwKBHNraXAYDSABKAhCBgoEa2luZCIvCgVGaXhlZBILCgNtaW4YASABKAESCwoDbWF4GAIgASgBEgwKBHN0ZXAYAyABKAEiFQoFQW5nbGUSDAoEYml0cxgBIAEoDSIfCgNJbnQSCwoDbWluGAEgASgDEgsKA21heBgCIAEoAyIaCgpRdWF0ZXJuaW9uEgwKBGJpdHMYASABKA0iMwoNRW50aXR5T3B0aW9ucxIiCgVwbGFuZRgBIAEoDjITLnRpY2tyZWxheS52MS5QbGFuZSIyCgRRdWF0EgkKAXgYASABKAISCQoBeRgCIAEoAhIJCgF6GAMgASgCEgkKAXcYBCABKAIqOQoEQXhpcxINCglBWElTX05PTkUQABIKCgZBWElTX1gQARIKCgZBWElTX1kQAhIKCgZBWElTX1oQAyojCgVQbGFuZRIMCghQTEFORV9YWRAAEgwKCFBMQU5FX1haEAE6VgoJcmVwbGljYXRlEh0uZ29vZ2xlLnByb3RvYnVmLkZpZWxkT3B0aW9ucxj9iAMgASgLMhcudGlja3JlbGF5LnYxLlJlcGxpY2F0ZVIJcmVwbGljYXRlOlYKBmVudGl0eRIfLmdvb2dsZS5wcm90b2J1Zi5NZXNzYWdlT3B0aW9ucxj+iAMgASgLMhsudGlja3JlbGF5LnYxLkVudGl0eU9wdGlvbnNSBmVudGl0eUInWiVnaXRodWIuY29tL3RpY2tyZWxheS90aWNrcmVsYXkvc2NoZW1hYgZwcm90bzM", [file_google_protobuf_descriptor]);
+var replicate = /* @__PURE__ */ extDesc(file_tickrelay_options, 0);
+var entity = /* @__PURE__ */ extDesc(file_tickrelay_options, 1);
+
+// src/plan.js
+var MAX_FIELDS = 14;
+var FieldKind = Object.freeze({ FIXED: "f", ANGLE: "a", INT: "i", QUAT: "q" });
+var Plane = Object.freeze({ XY: 0, XZ: 1 });
+var QUAT_NAME = "tickrelay.v1.Quat";
+var AXIS_NAMES = ["", "x", "y", "z"];
+var TWO_32 = 2 ** 32;
+var INT32_MIN2 = -(2 ** 31);
+var INT32_MAX2 = 2 ** 31 - 1;
+var PlanError = class extends Error {
+  constructor(msg) {
+    super(`netcode: ${msg}`);
+    this.name = "PlanError";
+  }
+};
+function compileEntity(desc) {
+  return compile(desc, true);
+}
+function compileInput(desc) {
+  return compile(desc, false);
+}
+function compile(desc, isEntity) {
+  const fields = [];
+  for (const f of [...desc.fields].sort((a, b) => a.number - b.number)) {
+    const pf = compileField2(desc, f, isEntity);
+    if (pf) fields.push(pf);
+  }
+  if (fields.length > MAX_FIELDS) {
+    throw new PlanError(`message ${desc.typeName} replicates ${fields.length} fields, at most ${MAX_FIELDS}`);
+  }
+  const plane = hasOption(desc, entity) ? getOption(desc, entity).plane : Plane.XY;
+  const plan = makePlan(desc.typeName, fields, plane);
+  if (!isEntity && fields.length === 0) throw new PlanError(`input message ${desc.typeName} replicates no field`);
+  if (isEntity) {
+    const second = plan.plane === Plane.XY ? "y" : "z";
+    if (plan.x === -1 || plan[second] === -1) {
+      throw new PlanError(`entity message ${desc.typeName} needs an x and a ${second} axis field`);
+    }
+  }
+  return plan;
+}
+function makePlan(message, fields, plane = Plane.XY) {
+  if (plane !== Plane.XY && plane !== Plane.XZ) throw new PlanError(`message ${message}: unknown plane ${plane}`);
+  const plan = { message, fields, frequent: [], rareFields: [], x: -1, y: -1, z: -1, plane, canonical: "", id: 0 };
+  fields.forEach((f, i) => {
+    if (i > 0 && f.number <= fields[i - 1].number) throw new PlanError(`message ${message}: fields not in ascending number order`);
+    (f.rare ? plan.rareFields : plan.frequent).push(i);
+    if (f.axis) {
+      const k = AXIS_NAMES[f.axis];
+      if (plan[k] !== -1) throw new PlanError(`message ${message} has two ${k} axis fields`);
+      plan[k] = i;
+    }
+  });
+  plan.canonical = canonicalForm(plan);
+  plan.id = fnv1a32(plan.canonical);
+  return Object.freeze(plan);
+}
+function compileField2(desc, f, isEntity) {
+  const where = `field ${desc.typeName}.${f.name}`;
+  if (!hasOption(f, replicate)) throw new PlanError(`${where}: no (tickrelay.v1.replicate) option; add one, or {skip: true}`);
+  const r = getOption(f, replicate);
+  if (r.skip) return null;
+  if (f.fieldKind === "list" || f.fieldKind === "map") throw new PlanError(`${where}: repeated fields and maps are not supported`);
+  if (f.oneof || f.proto.proto3Optional) throw new PlanError(`${where}: oneof and optional fields are not supported`);
+  if (!isEntity && (r.ownerOnly || r.rare || r.axis)) {
+    throw new PlanError(`input ${where}: axis, owner_only and rare are for entities`);
+  }
+  const pf = {
+    name: f.name,
+    localName: f.localName,
+    number: f.number,
+    kind: "",
+    min: 0,
+    max: 0,
+    step: 0,
+    bits: 0,
+    qmax: 0,
+    ownerOnly: r.ownerOnly,
+    rare: r.rare,
+    axis: r.axis,
+    float32: f.scalar === ScalarType.FLOAT,
+    bool: f.scalar === ScalarType.BOOL
+  };
+  const k = r.kind;
+  switch (k.case) {
+    case "fixed": {
+      requireFloat(f, where, "fixed");
+      const { min, max, step } = k.value;
+      if (!(Number.isFinite(min) && Number.isFinite(max) && Number.isFinite(step) && step > 0 && max > min)) {
+        throw new PlanError(`${where}: fixed range needs finite min < max and step > 0 (min ${min}, max ${max}, step ${step})`);
+      }
+      const qmax = roundAway((max - min) / step);
+      if (!(qmax >= 1 && qmax <= INT32_MAX2)) throw new PlanError(`${where}: fixed range has ${qmax} steps, want 1..${INT32_MAX2}`);
+      Object.assign(pf, { kind: "f", min, max, step, qmax });
+      break;
+    }
+    case "angle": {
+      requireFloat(f, where, "angle");
+      const bits = k.value.bits;
+      if (bits < 1 || bits > 16) throw new PlanError(`${where}: angle bits ${bits} out of range 1..16`);
+      Object.assign(pf, { kind: "a", bits, qmax: 2 ** bits - 1 });
+      break;
+    }
+    case "int": {
+      const [lo, hi] = intDefaults(f, where);
+      let min = k.value.min, max = k.value.max;
+      if (pf.bool || min === 0n && max === 0n) [min, max] = [lo, hi];
+      if (min > max || min < lo || max > hi) {
+        throw new PlanError(`${where}: int range [${min}, ${max}] is empty or outside the field type's [${lo}, ${hi}]`);
+      }
+      Object.assign(pf, { kind: "i", min: Number(min), max: Number(max), qmax: Number(max) });
+      break;
+    }
+    case "quaternion": {
+      if (f.fieldKind !== "message" || f.message.typeName !== QUAT_NAME) {
+        throw new PlanError(`${where}: quaternion needs a field of type ${QUAT_NAME}`);
+      }
+      const bits = k.value.bits;
+      if (bits < 2 || bits > 10) throw new PlanError(`${where}: quaternion bits ${bits} out of range 2..10`);
+      Object.assign(pf, { kind: "q", bits, qmax: -1 });
+      break;
+    }
+    default:
+      throw new PlanError(`${where}: replicate names no kind (fixed, angle, int, quaternion) and no skip`);
+  }
+  if (pf.axis && pf.kind !== "f") throw new PlanError(`${where}: an axis must be a fixed field`);
+  if (pf.axis > 3) throw new PlanError(`${where}: unknown axis ${pf.axis}`);
+  return pf;
+}
+function requireFloat(f, where, kind) {
+  if (f.fieldKind !== "scalar" || f.scalar !== ScalarType.FLOAT && f.scalar !== ScalarType.DOUBLE) {
+    throw new PlanError(`${where}: ${kind} needs a float or double field`);
+  }
+}
+function intDefaults(f, where) {
+  if (f.fieldKind === "enum") return [BigInt(INT32_MIN2), BigInt(INT32_MAX2)];
+  if (f.fieldKind === "scalar") {
+    switch (f.scalar) {
+      case ScalarType.BOOL:
+        return [0n, 1n];
+      case ScalarType.INT32:
+      case ScalarType.SINT32:
+      case ScalarType.SFIXED32:
+        return [BigInt(INT32_MIN2), BigInt(INT32_MAX2)];
+      case ScalarType.UINT32:
+      case ScalarType.FIXED32:
+        return [0n, BigInt(TWO_32 - 1)];
+      default:
+        break;
+    }
+  }
+  throw new PlanError(`${where}: int needs an int32, uint32, bool or enum field`);
+}
+function roundAway(v) {
+  return v < 0 ? -Math.round(-v) : Math.round(v);
+}
+function canonicalForm(plan) {
+  let s = plan.message;
+  for (const f of plan.fields) {
+    let params;
+    switch (f.kind) {
+      case "f":
+        params = [f.min, f.max, f.step].map(float64Hex).join(",");
+        break;
+      case "i":
+        params = `${f.min},${f.max}`;
+        break;
+      default:
+        params = String(f.bits);
+    }
+    const flags = (f.ownerOnly ? "o" : "") + (f.rare ? "r" : "") + AXIS_NAMES[f.axis];
+    s += `;${f.number}:${f.name}:${f.kind}:${params}:${flags}`;
+  }
+  return `${s};plane=${plan.plane === Plane.XZ ? "xz" : "xy"}`;
+}
+var f64 = new DataView(new ArrayBuffer(8));
+function float64Hex(v) {
+  f64.setFloat64(0, v);
+  return f64.getUint32(0).toString(16).padStart(8, "0") + f64.getUint32(4).toString(16).padStart(8, "0");
+}
+function fnv1a32(str) {
+  let h = 2166136261;
+  for (const b of new TextEncoder().encode(str)) h = Math.imul(h ^ b, 16777619);
+  return h >>> 0;
+}
+function quantize(f, v) {
+  switch (f.kind) {
+    case "f": {
+      const x = f.float32 ? Math.fround(v) : Number(v);
+      if (Number.isNaN(x)) return 0;
+      return clamp(roundAway((x - f.min) / f.step), 0, f.qmax);
+    }
+    case "a": {
+      const x = f.float32 ? Math.fround(v) : Number(v);
+      const steps = 2 ** f.bits;
+      let turns = x / (2 * Math.PI);
+      turns -= Math.floor(turns);
+      const q = roundAway(turns * steps);
+      return q >= 0 && q < steps ? q : 0;
+    }
+    case "i": {
+      const x = typeof v === "boolean" ? Number(v) : Number(v ?? 0);
+      if (Number.isNaN(x)) return clamp(0, f.min, f.max) | 0;
+      return clamp(Math.trunc(x), f.min, f.max) | 0;
+    }
+    default:
+      return quantizeQuat(v ?? { x: 0, y: 0, z: 0, w: 1 }, f.bits);
+  }
+}
+function clamp(v, lo, hi) {
+  return v < lo ? lo : v > hi ? hi : v;
+}
+function dequantize(f, q) {
+  switch (f.kind) {
+    case "f":
+      return f.min + q * f.step;
+    case "a":
+      return (q & f.qmax) / 2 ** f.bits * 2 * Math.PI;
+    case "i": {
+      const v = f.max > INT32_MAX2 ? q >>> 0 : q;
+      return f.bool ? v !== 0 : v;
+    }
+    default:
+      return dequantizeQuat(q, f.bits);
+  }
+}
+function inRange(f, q) {
+  switch (f.kind) {
+    case "f":
+      return q >= 0 && q <= f.qmax;
+    case "a":
+      return q >= 0 && q <= f.qmax;
+    case "i": {
+      const v = f.max > INT32_MAX2 ? q >>> 0 : q;
+      return v >= f.min && v <= f.max;
+    }
+    default:
+      return true;
+  }
+}
+var INV_SQRT2 = 1 / Math.SQRT2;
+function quantizeQuat(q, bits) {
+  let c = [q.x, q.y, q.z, q.w].map((v) => Math.fround(v));
+  let n = Math.sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2] + c[3] * c[3]);
+  if (!(n > 0) || n === Infinity) {
+    c = [0, 0, 0, 1];
+    n = 1;
+  }
+  let big = 0;
+  for (let i = 1; i < 4; i++) if (Math.abs(c[i]) > Math.abs(c[big])) big = i;
+  const sign = c[big] < 0 ? -1 / n : 1 / n;
+  const top = 2 ** bits - 1;
+  let out = big;
+  for (let i = 0; i < 4; i++) {
+    if (i === big) continue;
+    const u = clamp(roundAway((c[i] * sign + INV_SQRT2) / Math.SQRT2 * top), 0, top);
+    out = out * 2 ** bits + u;
+  }
+  return out | 0;
+}
+function dequantizeQuat(q, bits) {
+  const w = q >>> 0, mask = 2 ** bits - 1;
+  const big = Math.floor(w / 2 ** (3 * bits)) & 3;
+  const c = [0, 0, 0, 0];
+  let sum = 0, shift = 2 * bits;
+  for (let i = 0; i < 4; i++) {
+    if (i === big) continue;
+    const v = (Math.floor(w / 2 ** shift) & mask) / mask * Math.SQRT2 - INV_SQRT2;
+    c[i] = v;
+    sum += v * v;
+    shift -= bits;
+  }
+  c[big] = Math.sqrt(Math.max(0, 1 - sum));
+  return { x: c[0], y: c[1], z: c[2], w: c[3] };
+}
+
 // src/netcode.js
-var CHANGE_GAP_SHIFT = 4;
-var FIELD_X = 1;
-var FIELD_Y = 2;
-var FIELD_HEADING = 4;
-var FIELD_STATE = 8;
+var TWO_322 = 2 ** 32;
 var MAX_ENTITIES_PER_SNAPSHOT = 1 << 16;
 var MAX_KIND = 255;
+var MAX_INPUTS_PER_FRAME = 16;
 function seqAfter(a, b) {
   return (a - b | 0) > 0;
 }
@@ -3447,7 +4521,7 @@ var WT_LEN = 2;
 var WT_SGROUP = 3;
 var WT_EGROUP = 4;
 var WT_I32 = 5;
-var UINT32_COLUMNS = { 5: "removed", 6: "enteredIds", 7: "enteredKinds", 9: "changed" };
+var UINT32_COLUMNS = { 5: "removed", 6: "enteredIds", 7: "enteredKinds", 11: "alwaysRelevant", 12: "changedRare" };
 var SINT32_COLUMNS = { 8: "enteredValues", 10: "changedValues" };
 function decodeSnapshot(bytes) {
   const s = {
@@ -3460,7 +4534,9 @@ function decodeSnapshot(bytes) {
     enteredKinds: [],
     enteredValues: [],
     changed: [],
-    changedValues: []
+    changedValues: [],
+    changedRare: [],
+    alwaysRelevant: []
   };
   const r = new WireReader(bytes);
   while (r.pos < r.end) {
@@ -3475,6 +4551,8 @@ function decodeSnapshot(bytes) {
       s.serverTimeUs = r.fixed32();
     } else if (no in UINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
       r.repeated(wt, s[UINT32_COLUMNS[no]], (v) => v);
+    } else if (no === 9 && (wt === WT_VARINT || wt === WT_LEN)) {
+      r.repeated(wt, s.changed, () => r.hi * TWO_322 + r.lo);
     } else if (no in SINT32_COLUMNS && (wt === WT_VARINT || wt === WT_LEN)) {
       r.repeated(wt, s[SINT32_COLUMNS[no]], (v) => v >>> 1 ^ -(v & 1));
     } else {
@@ -3493,22 +4571,26 @@ var WireReader = class {
     this.pos = 0;
     this.end = buf.length;
     this.big = false;
+    this.lo = 0;
+    this.hi = 0;
   }
   /** Reads a varint of at most 10 bytes and returns its low 32 bits, unsigned. */
   varint() {
-    let lo = 0, big = false;
+    let lo = 0, hi = 0;
     for (let i = 0; ; i++) {
       if (this.pos >= this.end) throw new MalformedSnapshotError("truncated varint");
       const b = this.buf[this.pos++];
       if (i < 4) lo |= (b & 127) << 7 * i;
       else if (i === 4) {
         lo |= (b & 15) << 28;
-        if (b & 112) big = true;
-      } else if (b & 127) big = true;
+        hi = (b & 112) >> 4;
+      } else hi |= (b & 127) << 7 * i - 32;
       if (i === 9 && b > 1) throw new MalformedSnapshotError("varint overflows 64 bits");
       if (b < 128) {
-        this.big = big;
-        return lo >>> 0;
+        this.lo = lo >>> 0;
+        this.hi = hi >>> 0;
+        this.big = this.hi !== 0;
+        return this.lo;
       }
     }
   }
@@ -3581,44 +4663,66 @@ var WireReader = class {
     }
   }
 };
-function applyDelta(base, s) {
+function applyDelta(plan, base, s) {
+  const nf = plan.fields.length;
+  const F = plan.frequent.length, R = plan.rareFields.length;
   const nEntered = s.enteredIds.length;
   if (nEntered + s.changed.length + s.removed.length > MAX_ENTITIES_PER_SNAPSHOT) {
     throw new MalformedSnapshotError(`more than ${MAX_ENTITIES_PER_SNAPSHOT} entities`);
   }
-  if (s.enteredKinds.length !== nEntered || s.enteredValues.length !== 4 * nEntered) {
+  if (s.enteredKinds.length !== nEntered || s.enteredValues.length !== nf * nEntered) {
     throw new MalformedSnapshotError("entered columns differ in length");
   }
   for (const k of s.enteredKinds) {
     if (k > MAX_KIND) throw new MalformedSnapshotError(`entity kind ${k} out of range`);
   }
-  let values = 0;
-  for (const c of s.changed) {
-    const m = c & 15;
-    if (m === 0) throw new MalformedSnapshotError("empty change mask");
-    values += (m & 1) + (m >> 1 & 1) + (m >> 2 & 1) + (m >> 3 & 1);
+  const shift = 2 ** (F + 1);
+  const nChanged = s.changed.length;
+  const gaps = new Array(nChanged), masks = new Array(nChanged), rare = new Array(nChanged);
+  const rareMasks = s.changedRare ?? [];
+  let values = 0, ri = 0;
+  for (let i = 0; i < nChanged; i++) {
+    const c = Number(s.changed[i]);
+    const low = c % shift;
+    gaps[i] = Math.floor(c / shift);
+    masks[i] = low % 2 ** F;
+    let rm = 0;
+    if (low >= 2 ** F) {
+      if (ri >= rareMasks.length) throw new MalformedSnapshotError("fewer rare masks than flagged entries");
+      rm = rareMasks[ri++];
+      if (rm === 0 || rm >= 2 ** R) throw new MalformedSnapshotError(`rare mask ${rm} out of range`);
+    }
+    if (masks[i] === 0 && rm === 0) throw new MalformedSnapshotError("empty change mask");
+    rare[i] = rm;
+    values += popcount(masks[i]) + popcount(rm);
   }
+  if (ri !== rareMasks.length) throw new MalformedSnapshotError("more rare masks than flagged entries");
   if (values !== s.changedValues.length) throw new MalformedSnapshotError("changed values count");
-  const removed = positions(s.removed, 0, base.length);
-  const changed = positions(s.changed, CHANGE_GAP_SHIFT, base.length);
+  const removed = positions(s.removed, base.length, (v) => v);
+  const changed = positions(gaps, base.length, (v) => v);
   const out = [];
   let ei = 0, vi = 0;
   let enteredId = nEntered > 0 ? s.enteredIds[0] : 0;
   const emitEntered = () => {
-    const v = 4 * ei;
-    out.push({
-      id: enteredId,
-      kind: s.enteredKinds[ei],
-      x: s.enteredValues[v],
-      y: s.enteredValues[v + 1],
-      heading: s.enteredValues[v + 2] >>> 0,
-      state: s.enteredValues[v + 3] >>> 0
-    });
+    const fields = new Int32Array(nf);
+    for (let k = 0; k < nf; k++) {
+      fields[k] = s.enteredValues[nf * ei + k];
+      checkRange(plan.fields[k], fields[k]);
+    }
+    out.push({ id: enteredId, kind: s.enteredKinds[ei], fields });
     ei++;
     if (ei < nEntered) {
       const d = s.enteredIds[ei];
       if (d === 0 || enteredId + d > 4294967295) throw new MalformedSnapshotError("entered ids do not ascend");
       enteredId += d;
+    }
+  };
+  const applyGroup = (fields, mask, group) => {
+    for (let k = 0; k < group.length; k++) {
+      if (!(mask & 1 << k)) continue;
+      const j = group[k], f = plan.fields[j];
+      fields[j] = applyValue(f, fields[j], s.changedValues[vi++]);
+      checkRange(f, fields[j]);
     }
   };
   for (let i = 0; i < base.length; i++) {
@@ -3634,12 +4738,10 @@ function applyDelta(base, s) {
     }
     let e = b;
     if (changed.pos === i) {
-      e = { ...b };
-      const m = changed.mask;
-      if (m & FIELD_X) e.x = e.x + s.changedValues[vi++] | 0;
-      if (m & FIELD_Y) e.y = e.y + s.changedValues[vi++] | 0;
-      if (m & FIELD_HEADING) e.heading = e.heading + s.changedValues[vi++] >>> 0;
-      if (m & FIELD_STATE) e.state = e.state + s.changedValues[vi++] >>> 0;
+      const k = changed.index;
+      e = { id: b.id, kind: b.kind, fields: Int32Array.from(b.fields) };
+      applyGroup(e.fields, masks[k], plan.frequent);
+      applyGroup(e.fields, rare[k], plan.rareFields);
       changed.next();
     }
     out.push(e);
@@ -3647,26 +4749,89 @@ function applyDelta(base, s) {
   while (ei < nEntered) emitEntered();
   return out;
 }
-function positions(list, shift, n) {
+function applyValue(f, b, d) {
+  if (f.kind === "a") {
+    const n = f.qmax + 1;
+    return ((b + d) % n + n) % n | 0;
+  }
+  return b + d | 0;
+}
+function checkRange(f, v) {
+  if (!inRange(f, v)) throw new MalformedSnapshotError(`field ${f.name}: value ${v} out of range`);
+}
+function popcount(m) {
+  let n = 0;
+  for (; m; m >>>= 1) n += m & 1;
+  return n;
+}
+function positions(list, n) {
   const p = {
     i: 0,
+    index: -1,
     pos: -1,
     last: -1,
-    mask: 0,
     next() {
       if (this.i >= list.length) {
         this.pos = -1;
         return;
       }
-      const v = list[this.i++];
-      const pos = this.last + 1 + Math.floor(v / 2 ** shift);
+      this.index = this.i;
+      const pos = this.last + 1 + Number(list[this.i++]);
       if (pos >= n) throw new MalformedSnapshotError(`position ${pos} past a baseline of ${n}`);
       this.pos = this.last = pos;
-      this.mask = v & (1 << shift) - 1;
     }
   };
   p.next();
   return p;
+}
+function entityView(plan, e) {
+  const v = { id: e.id, kind: e.kind };
+  const fs = plan.fields;
+  for (let k = 0; k < fs.length; k++) v[fs[k].localName] = dequantize(fs[k], e.fields[k]);
+  return v;
+}
+function quantizeInput(plan, msg) {
+  const out = new Int32Array(plan.fields.length);
+  plan.fields.forEach((f, k) => {
+    out[k] = quantize(f, msg[f.localName]);
+  });
+  return out;
+}
+function inputValues(inputs) {
+  if (inputs.length > MAX_INPUTS_PER_FRAME) throw new RangeError(`more than ${MAX_INPUTS_PER_FRAME} inputs in a frame`);
+  const out = [];
+  for (const q of inputs) out.push(...q);
+  return out;
+}
+var BadInputFrameError = class extends Error {
+  constructor(msg) {
+    super(`bad input frame: ${msg}`);
+    this.name = "BadInputFrameError";
+  }
+};
+function decodeInputFrame(plan, bytes) {
+  let f;
+  try {
+    f = fromBinary(InputFrameSchema, bytes);
+  } catch (err) {
+    throw new BadInputFrameError(String(err?.message ?? err));
+  }
+  const nf = plan.fields.length, values = f.inputValues;
+  if (nf === 0 ? values.length !== 0 : values.length % nf !== 0) {
+    throw new BadInputFrameError(`${values.length} values are not whole inputs of ${nf}`);
+  }
+  const n = nf === 0 ? 0 : values.length / nf;
+  if (n > MAX_INPUTS_PER_FRAME) throw new BadInputFrameError(`${n} inputs, at most ${MAX_INPUTS_PER_FRAME}`);
+  if (n > 0 && f.seq === 0) throw new BadInputFrameError("inputs with sequence 0");
+  const inputs = [];
+  for (let i = 0; i < n; i++) {
+    const q = Int32Array.from(values.slice(i * nf, (i + 1) * nf));
+    q.forEach((v, k) => {
+      if (!inRange(plan.fields[k], v)) throw new BadInputFrameError(`input ${i} field ${plan.fields[k].name} value ${v} out of range`);
+    });
+    inputs.push(q);
+  }
+  return { seq: f.seq, ackTick: f.ackTick, inputs };
 }
 var ViewRing = class {
   constructor(size) {
@@ -3695,13 +4860,17 @@ var InputHistory = class {
     this.seq = 0;
     this.inputs = new Array(size);
   }
-  /** Records input {moveX, moveY, buttons} and returns its sequence number. */
-  push(input) {
+  /**
+   * Records an input and returns its sequence number.
+   * @param {object} input the input in real units
+   * @param {Int32Array} [values] its quantized values
+   */
+  push(input, values = new Int32Array(0)) {
     this.seq = this.seq + 1 >>> 0 || 1;
-    this.inputs[this.seq % this.size] = { ...input, seq: this.seq };
+    this.inputs[this.seq % this.size] = { seq: this.seq, input, values };
     return this.seq;
   }
-  /** The newest n inputs, newest first. */
+  /** The newest n records, newest first. */
   newest(n) {
     const out = [];
     for (let i = 0; i < Math.min(n, this.size, this.seq); i++) {
@@ -3709,7 +4878,7 @@ var InputHistory = class {
     }
     return out;
   }
-  /** Inputs newer than seq (the server's last applied), oldest first. */
+  /** Records newer than seq (the server's last applied), oldest first. */
   after(seq) {
     const out = [];
     for (let i = this.newest(this.size).length - 1; i >= 0; i--) {
@@ -3725,9 +4894,32 @@ var MAX_CONTROL = 64 * 1024;
 function reasonName(code) {
   return CloseReason[code] ?? `CODE_${code}`;
 }
-function hexBytes(hex) {
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(2 * i, 2), 16);
+var RefusedError = class extends Error {
+  /**
+   * @param {number} code
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(`refused: ${reasonName(code)} ${message}`);
+    this.name = "RefusedError";
+    this.code = code;
+    this.reason = reasonName(code);
+    this.retryable = RETRYABLE.has(code);
+  }
+};
+function hex(id) {
+  return `0x${(id >>> 0).toString(16).padStart(8, "0")}`;
+}
+function dequantizeInput(plan, values) {
+  const out = {};
+  plan.fields.forEach((f, k) => {
+    out[f.localName] = dequantize(f, values[k]);
+  });
+  return out;
+}
+function hexBytes(hex2) {
+  const out = new Uint8Array(hex2.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex2.substr(2 * i, 2), 16);
   return out;
 }
 function appendVarint(out, n) {
@@ -3799,19 +4991,12 @@ function clampSendEvery(n) {
 }
 var TickrelayClient = class {
   /**
-    * @param {object} opts
-    * @param {string} opts.url WebTransport URL, https://host:port/play
-    * @param {string} [opts.certHash] hex SHA-256 of a development certificate
-    * @param {string} opts.token hello token
-    * @param {string} [opts.room] room name; "" for the default
-    * @param {number} [opts.redundancy] frames each input is sent in (default 4); a frame carries
-  *   redundancy × sendEvery inputs, at most 16
-  * @param {boolean} [opts.ignoreInputHints] send a frame for every input whatever the server's
-  *   InputHint says
-    * @param {() => {moveX:number, moveY:number, buttons:number}} opts.sample input sampler
-    */
+   * @param {ClientOptions<E, I>} opts
+   */
   constructor(opts) {
     this.opts = { redundancy: 4, room: "", reconnect: true, maxBackoffMs: 5e3, ...opts };
+    this.entityPlan = compileEntity(opts.entitySchema);
+    this.inputPlan = compileInput(opts.inputSchema);
     this.history = new InputHistory(16);
     this.connected = false;
     this.closed = false;
@@ -3838,9 +5023,19 @@ var TickrelayClient = class {
     this.unsent = 0;
     this.ackedSnapshots = 0;
   }
-  /** Connects and completes the hello; resolves with the welcome. */
+  /**
+   * Connects and completes the hello; resolves with the welcome. Rejects with a RefusedError when
+   * the server refuses the hello, and then, unless the refusal is retryable, the client is closed
+   * and onClose has been told.
+   */
   async connect() {
-    const welcome = await this.open();
+    let welcome;
+    try {
+      welcome = await this.open();
+    } catch (err) {
+      if (err instanceof RefusedError && !err.retryable) this.giveUp(err.code, err.message);
+      throw err;
+    }
     this.inputTimer = setInterval(() => this.sendInput(), 1e3 / welcome.inputRateHz);
     return welcome;
   }
@@ -3868,7 +5063,13 @@ var TickrelayClient = class {
     this.ctrlWriter = ctrl.writable.getWriter();
     this.ctrlReader = new ControlReader();
     this.ctrlIn = ctrl.readable.getReader();
-    const hello = { protocolVersion: Version.CURRENT, token: o.token, room: o.room };
+    const hello = {
+      protocolVersion: Version.CURRENT,
+      token: o.token,
+      room: o.room,
+      entitySchema: this.entityPlan.id,
+      inputSchema: this.inputPlan.id
+    };
     if (this.welcome) {
       Object.assign(hello, {
         resumeToken: this.welcome.resumeToken,
@@ -3908,12 +5109,26 @@ var TickrelayClient = class {
       for (const [i, m] of msgs.entries()) {
         if (m.msg.case === "welcome") {
           this.backlog = msgs.slice(i + 1);
+          this.checkSchemas(m.msg.value);
           return m.msg.value;
         }
-        if (m.msg.case === "close") {
-          throw new Error(`refused: ${reasonName(m.msg.value.reason)} ${m.msg.value.message}`);
-        }
+        if (m.msg.case === "close") throw new RefusedError(m.msg.value.reason, m.msg.value.message);
       }
+    }
+  }
+  // checkSchemas refuses a welcome whose room speaks other schemas than this client's plans (a
+  // server that checks the hello never sends one; 0 is a server that does not say).
+  checkSchemas(w) {
+    const e = w.entitySchema ?? 0, i = w.inputSchema ?? 0;
+    if (e !== 0 && e !== this.entityPlan.id || i !== 0 && i !== this.inputPlan.id) {
+      try {
+        this.wt?.close({ closeCode: CloseReason.SCHEMA_MISMATCH, reason: "schema mismatch" });
+      } catch {
+      }
+      throw new RefusedError(
+        CloseReason.SCHEMA_MISMATCH,
+        `room has ${w.entityMessage} ${hex(e)} and ${w.inputMessage} ${hex(i)}, client ${this.entityPlan.message} ${hex(this.entityPlan.id)} and ${this.inputPlan.message} ${hex(this.inputPlan.id)}`
+      );
     }
   }
   async readControl() {
@@ -4026,7 +5241,7 @@ var TickrelayClient = class {
     }
     let view;
     try {
-      view = applyDelta(base, s);
+      view = applyDelta(this.entityPlan, base, s);
     } catch (err) {
       this.stats.decodeErrors++;
       console.warn("tickrelay:", err.message);
@@ -4047,7 +5262,10 @@ var TickrelayClient = class {
     const nowUs = Math.floor((performance.timeOrigin + now) * 1e3) % 2 ** 32;
     const ageMs = (nowUs - s.serverTimeUs | 0) / 1e3;
     this.updateRates(now);
-    this.opts.onSnapshot?.({ tick: s.tick, view, lastInputSeq: s.lastInputSeq, ageMs });
+    if (this.opts.onSnapshot) {
+      const real = view.map((e) => entityView(this.entityPlan, e));
+      this.opts.onSnapshot({ tick: s.tick, view: real, states: view, lastInputSeq: s.lastInputSeq, ageMs });
+    }
   }
   updateRates(now) {
     while (this.window.length && this.window[0].t < now - 1e3) this.window.shift();
@@ -4070,10 +5288,12 @@ var TickrelayClient = class {
   sendInput() {
     if (!this.connected) return null;
     const input = this.opts.sample();
-    const seq = this.history.push(input);
+    const values = quantizeInput(this.inputPlan, input);
+    const seen = dequantizeInput(this.inputPlan, values);
+    const seq = this.history.push(seen, values);
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
-    this.opts.onInput?.(this.history.inputs[seq % this.history.size]);
+    this.opts.onInput?.(seen);
     const fresh = this.stats.snapshots - this.ackedSnapshots;
     if (++this.unsent < this.sendEvery && fresh < ACK_AFTER_SNAPSHOTS) return input;
     this.unsent = 0;
@@ -4082,15 +5302,19 @@ var TickrelayClient = class {
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputs: this.history.newest(n).map((i) => create(InputSchema, i))
+      inputValues: inputValues(this.history.newest(n).map((r) => r.values))
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {
     });
     return input;
   }
-  /** Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first. */
+  /**
+   * Inputs the server has not applied as of a snapshot's lastInputSeq, oldest first, as the server
+   * will see them (quantized, in real units).
+   * @returns {Fields<I>[]}
+   */
   pendingInputs(lastInputSeq) {
-    return this.history.after(lastInputSeq);
+    return this.history.after(lastInputSeq).map((r) => r.input);
   }
   /**
    * Sends a reliable event (for example kind "chat") and returns its id. It is resent after a
@@ -4116,9 +5340,14 @@ var TickrelayClient = class {
       this.reconnect(info, 0);
       return;
     }
+    this.giveUp(info.code, info.message);
+  }
+  // giveUp ends the client for good and tells the page why.
+  giveUp(code, message) {
     this.closed = true;
+    this.connected = false;
     clearInterval(this.inputTimer);
-    this.opts.onClose?.({ reason: reasonName(info.code), message: info.message });
+    this.opts.onClose?.({ reason: reasonName(code), code, message });
   }
   // reconnect tries again after a jittered, doubling delay, first honouring the server's hint.
   reconnect(info, attempt) {
@@ -4131,12 +5360,8 @@ var TickrelayClient = class {
         await this.open();
         this.stats.reconnects++;
       } catch (err) {
-        const refusal = /refused: (\w+)/.exec(String(err));
-        const code = refusal ? CloseReason[refusal[1]] : CloseReason.CONNECTION_LOST;
-        if (code !== void 0 && !RETRYABLE.has(code)) {
-          this.closed = true;
-          clearInterval(this.inputTimer);
-          this.opts.onClose?.({ reason: refusal[1], message: String(err) });
+        if (err instanceof RefusedError && !err.retryable) {
+          this.giveUp(err.code, err.message);
           return;
         }
         this.reconnect({ code: CloseReason.CONNECTION_LOST }, attempt + 1);
@@ -4232,60 +5457,103 @@ var Interpolator = class {
 var Predictor = class {
   /**
    * @param {object} opts
-   * @param {(pos: {x:number, y:number}, input: object) => {x:number, y:number}} opts.step
-   *   applies one input for one input interval; must match the server's game rules
+   * @param {(state: S, input: I, dt: number) => S} opts.move the game's movement: the state after
+   *   one input applied for dt seconds; must match the server's game rules, and not modify state
+   * @param {number} opts.dt seconds one input lasts (1 / the welcome's inputRateHz)
    * @param {number} [opts.correctionMs] time constant for smoothing corrections (default 100)
+   * @param {string[]} [opts.smooth] the numeric state keys whose corrections are smoothed (default
+   *   x, y and z); the others snap to the server's
    */
-  constructor({ step, correctionMs = 100 }) {
-    this.step = step;
+  constructor({ move, dt, correctionMs = 100, smooth = ["x", "y", "z"] }) {
+    if (typeof move !== "function") throw new TypeError("Predictor needs the game's move(state, input, dt)");
+    this.move = move;
+    this.dt = dt;
     this.correctionMs = correctionMs;
+    this.smooth = smooth;
     this.predicted = null;
-    this.offset = { x: 0, y: 0 };
+    this.offset = {};
     this.lastCorrection = 0;
   }
-  /** Applies a freshly sent input to the prediction. */
+  /**
+   * Applies a freshly sent input to the prediction.
+   * @param {I} input
+   */
   input(input) {
-    if (this.predicted) this.predicted = this.step(this.predicted, input);
+    if (this.predicted) this.predicted = this.move(this.predicted, input, this.dt);
   }
   /**
-   * Reconciles with a snapshot: server is the own entity's authoritative position after the inputs
+   * Reconciles with a snapshot: server is the own entity's authoritative state after the inputs
    * up to the server's last applied one; pending are the inputs after it, oldest first.
+   * @param {S} server
+   * @param {I[]} pending
    */
   reconcile(server, pending) {
     const shown = this.shown();
-    let p = { x: server.x, y: server.y };
-    for (const inp of pending) p = this.step(p, inp);
+    let p = { ...server };
+    for (const inp of pending) p = this.move(p, inp, this.dt);
     this.predicted = p;
     if (shown) {
-      this.offset = { x: shown.x - p.x, y: shown.y - p.y };
-      this.lastCorrection = Math.hypot(this.offset.x, this.offset.y);
+      this.offset = {};
+      let sq = 0;
+      for (const k of this.smooth) {
+        if (typeof p[k] !== "number" || typeof shown[k] !== "number") continue;
+        this.offset[k] = shown[k] - p[k];
+        sq += this.offset[k] ** 2;
+      }
+      this.lastCorrection = Math.sqrt(sq);
     }
   }
   /** Decays the correction offset over dt milliseconds. */
   decay(dtMs) {
     const k = Math.exp(-dtMs / this.correctionMs);
-    this.offset.x *= k;
-    this.offset.y *= k;
+    for (const key of Object.keys(this.offset)) this.offset[key] *= k;
   }
-  /** The position to draw: the prediction plus what is left of the correction. */
+  /**
+   * The state to draw: the prediction plus what is left of the correction.
+   * @returns {S | null}
+   */
   shown() {
     if (!this.predicted) return null;
-    return { x: this.predicted.x + this.offset.x, y: this.predicted.y + this.offset.y };
+    const out = { ...this.predicted };
+    for (const [k, d] of Object.entries(this.offset)) out[k] += d;
+    return out;
   }
 };
 export {
+  BadInputFrameError,
+  CloseReason,
   ControlReader,
+  FieldKind,
   InputHistory,
   Interpolator,
   MAX_ENTITIES_PER_SNAPSHOT,
+  MAX_FIELDS,
+  MAX_INPUTS_PER_FRAME,
+  MAX_KIND,
   MalformedSnapshotError,
+  PlanError,
+  Plane,
   Predictor,
+  RETRYABLE,
+  RefusedError,
   TickrelayClient,
   ViewRing,
   angleDelta,
   applyDelta,
+  canonicalForm,
+  compileEntity,
+  compileInput,
+  decodeInputFrame,
   decodeSnapshot,
+  dequantize,
+  entityView,
+  fnv1a32,
   frameControl,
+  inRange,
+  inputValues,
+  makePlan,
+  quantize,
+  quantizeInput,
   reasonName,
   seqAfter,
   tickGap

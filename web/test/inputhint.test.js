@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
+import { EntitySchema, InputSchema } from "../src/gen/arena_pb.js";
 import { CloseReason, InputFrameSchema } from "../src/gen/tickrelay_pb.js";
 import {
   ControlReader, RETRYABLE, TickrelayClient, clampSendEvery, frameControl,
@@ -9,13 +10,15 @@ import {
 // A client with a fake datagram writer that records the frames it sends.
 function fakeClient(opts = {}) {
   const c = new TickrelayClient({
-    url: "https://127.0.0.1:1/play", token: "t",
+    url: "https://127.0.0.1:1/play", token: "t", entitySchema: EntitySchema, inputSchema: InputSchema,
     sample: () => ({ moveX: 1, moveY: -1, buttons: 0 }), ...opts,
   });
   const frames = [];
   c.datagramWriter = {
     write: (b) => {
-      frames.push(fromBinary(InputFrameSchema, b));
+      const f = fromBinary(InputFrameSchema, b);
+      f.inputs = Array.from({ length: f.inputValues.length / 3 }, (_, i) => f.inputValues.slice(3 * i, 3 * i + 3));
+      frames.push(f);
       return Promise.resolve();
     },
   };

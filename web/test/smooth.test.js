@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { arenaMove } from "../src/arena.js";
 import { Interpolator, Predictor, angleDelta } from "../src/smooth.js";
 
 const frame = (x, heading = 0) => new Map([[1, { id: 1, kind: 2, x, y: 0, heading }]]);
@@ -33,11 +34,13 @@ test("Interpolator's clock runs at the tick rate, a delay behind the newest tick
   assert.equal(it.advance(1000 / 3 + 16), 997);
 });
 
+// A toy game's movement: moveX units per second along x.
+const slide = (s, i, dt) => ({ ...s, x: s.x + i.moveX * dt });
+
 test("Predictor on a clean link: reconciling changes nothing that is shown", () => {
-  const step = (p, i) => ({ x: p.x + i.moveX, y: p.y });
-  const pr = new Predictor({ step });
+  const pr = new Predictor({ move: slide, dt: 1 });
   pr.reconcile({ x: 0, y: 0 }, []);
-  const inputs = [1, 2, 3, 4].map((v, k) => ({ seq: k + 1, moveX: v }));
+  const inputs = [1, 2, 3, 4].map((v) => ({ moveX: v }));
   for (const i of inputs) pr.input(i);
   assert.deepEqual(pr.shown(), { x: 10, y: 0 });
   // The server has applied inputs 1 and 2 (x = 3); 3 and 4 are still pending.
@@ -47,7 +50,7 @@ test("Predictor on a clean link: reconciling changes nothing that is shown", () 
 });
 
 test("Predictor spreads a correction instead of snapping", () => {
-  const pr = new Predictor({ step: (p, i) => ({ x: p.x + i.moveX, y: p.y }), correctionMs: 100 });
+  const pr = new Predictor({ move: slide, dt: 1, correctionMs: 100 });
   pr.reconcile({ x: 0, y: 0 }, []);
   pr.input({ moveX: 10 });
   pr.reconcile({ x: 4, y: 0 }, []); // the server moved it less: 6 units to correct
@@ -58,4 +61,24 @@ test("Predictor spreads a correction instead of snapping", () => {
   assert.ok(x > 4 && x < 10, `after one time constant x = ${x}`);
   pr.decay(1000);
   assert.ok(Math.abs(pr.shown().x - 4) < 0.01);
+});
+
+test("Predictor runs the game's movement with the input interval, the arena's included", () => {
+  const calls = [];
+  const pr = new Predictor({ move: (s, i, dt) => { calls.push(dt); return slide(s, i, dt); }, dt: 1 / 30 });
+  pr.reconcile({ x: 0, y: 0, heading: 0, state: 5 }, [{ moveX: 30 }]);
+  assert.deepEqual(calls, [1 / 30]);
+  assert.deepEqual(pr.shown(), { x: 1, y: 0, heading: 0, state: 5 }, "keys it does not smooth pass through");
+  assert.throws(() => new Predictor({ dt: 1 }), TypeError);
+
+  const move = arenaMove({ speed: 120, width: 100, height: 100 });
+  const a = new Predictor({ move, dt: 0.5 });
+  a.reconcile({ x: 50, y: 50, heading: 0 }, [{ moveX: 1, moveY: 1, buttons: 0 }]); // diagonal: length 1 after normalizing
+  const s = a.shown();
+  assert.ok(Math.abs(s.x - (50 + 60 / Math.SQRT2)) < 1e-9 && Math.abs(s.y - s.x) < 1e-9, `${s.x}, ${s.y}`);
+  assert.ok(Math.abs(s.heading - Math.PI / 4) < 1e-9, "heads where it goes");
+  a.input({ moveX: 1, moveY: 0 });
+  assert.equal(a.shown().x, 100, "clamped to the world");
+  a.input({ moveX: 0, moveY: 0 });
+  assert.equal(a.shown().heading, 0, "standing still keeps the heading");
 });
