@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,7 +39,8 @@ const (
 //	TICKRELAY_BOT_CPUS=1 taskset -c 0 go test -run '^$' -bench Cost -benchtime 1x ./bench
 //
 // One op is one run: the arena-100 world (2000 NPCs on 4000 × 4000), the swarm joins, settles
-// for a second, and is measured for five.
+// for a second, and is measured for five. TICKRELAY_COST_PROFILES, when it names a folder, gets
+// the heap profile of each connected swarm.
 func BenchmarkCost(b *testing.B) {
 	for _, transport := range []string{"quic", "webtransport"} {
 		for _, n := range []int{100, 500} {
@@ -58,15 +61,21 @@ type costRun struct {
 	ticks              uint32        // room ticks in the window
 	clients            int           // players joined at the end of the window
 	heapStack, rss     int64         // growth over the idle server, with the swarm connected
+	stack              int64         // of which goroutine stacks
+	goroutines         int           // growth over the idle server
 	sum                bots.Summary
 }
 
 func runCost(b *testing.B, n int, transport string) costRun {
 	b.Helper()
 	bin := netlab.Tickbots(b)
+	if os.Getenv("TICKRELAY_COST_PROFILES") != "" {
+		runtime.MemProfileRate = 4096 // before the server allocates: a finer heap profile
+	}
 	a := testkit.Start(b, testkit.Options{Config: server.Config{HTTPAddr: "-"},
 		Arena: arena.Config{NPCs: 2000}, World: arena.DefaultWorld})
 	idleHeap, idleRSS := memNow(b)
+	idleStack, idleG := stackNow(), runtime.NumGoroutine()
 
 	args := []string{"-addr", a.Server.Addr().String(), "-n", strconv.Itoa(n), "-transport", transport,
 		"-duration", "10m", "-json", "-progress", "0"}
@@ -92,6 +101,8 @@ func runCost(b *testing.B, n int, transport string) costRun {
 	r.ticks, r.serverCPU, r.botsCPU, r.clients = t1-t0, s1-s0, c1-c0, a.Room.Players()
 	heap, rss := memNow(b)
 	r.heapStack, r.rss = heap-idleHeap, rss-idleRSS
+	r.stack, r.goroutines = stackNow()-idleStack, runtime.NumGoroutine()-idleG
+	writeHeapProfile(b, fmt.Sprintf("%s-%d", transport, n))
 
 	_ = cmd.Process.Signal(os.Interrupt) // tickbots prints its summary and exits
 	done := make(chan error, 1)
@@ -124,6 +135,8 @@ func reportCost(b *testing.B, runs []costRun) {
 	b.ReportMetric(med(func(r costRun) float64 { return perClientTick(r.botsCPU, r) }), "bots_cpu_us/client/tick")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.heapStack) / float64(max(r.clients, 1)) }), "heap_stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.rss) / float64(max(r.clients, 1)) }), "rss_B/client")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.stack) / float64(max(r.clients, 1)) }), "stack_B/client")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.goroutines) / float64(max(r.clients, 1)) }), "goroutines/client")
 	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotsPerSec }), "snapshots/s")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.clients) }), "clients")
 	b.ReportMetric(0, "ns/op")
@@ -153,6 +166,30 @@ func childCPU(b *testing.B, pid int) time.Duration {
 	}
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// writeHeapProfile writes the heap profile of the connected swarm to the folder
+// TICKRELAY_COST_PROFILES names, if set, as heap-<name>.pprof.
+func writeHeapProfile(b *testing.B, name string) {
+	dir := os.Getenv("TICKRELAY_COST_PROFILES")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, "heap-"+name+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// stackNow returns the bytes of goroutine stacks in use.
+func stackNow() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.StackInuse)
 }
 
 // memNow returns the live heap and goroutine stacks after a collection, and the resident set.

@@ -133,6 +133,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 		return // saving up: a later tick sends a fuller snapshot for the same headers
 	}
 	ack := p.ack.Load()
+	p.ring.Forget(ack) // acks only advance: no later snapshot is encoded against an older view
 	base, ok := p.ring.Baseline(ack, tick)
 	if !ok {
 		ack = 0
