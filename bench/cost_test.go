@@ -40,7 +40,7 @@ const (
 //
 // One op is one run: the arena-100 world (2000 NPCs on 4000 × 4000), the swarm joins, settles
 // for a second, and is measured for five. TICKRELAY_COST_PROFILES, when it names a folder, gets
-// the heap profile of each connected swarm.
+// the server's CPU profile over each window and its heap profile with the swarm connected.
 func BenchmarkCost(b *testing.B) {
 	for _, transport := range []string{"quic", "webtransport"} {
 		for _, n := range []int{100, 500} {
@@ -95,8 +95,10 @@ func runCost(b *testing.B, n int, transport string) costRun {
 	time.Sleep(costSettle) // a benchmark's warm-up, not a wait for a condition
 
 	var r costRun
+	stopProfile := startCPUProfile(b, fmt.Sprintf("%s-%d", transport, n))
 	t0, s0, c0 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
 	time.Sleep(costWindow)
+	stopProfile()
 	t1, s1, c1 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
 	r.ticks, r.serverCPU, r.botsCPU, r.clients = t1-t0, s1-s0, c1-c0, a.Room.Players()
 	heap, rss := memNow(b)
@@ -166,6 +168,26 @@ func childCPU(b *testing.B, pid int) time.Duration {
 	}
 	const clockTicks = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// startCPUProfile profiles the server over the window into the folder TICKRELAY_COST_PROFILES
+// names, if set, as cpu-<name>.pprof, until the returned function is called.
+func startCPUProfile(b *testing.B, name string) (stop func()) {
+	dir := os.Getenv("TICKRELAY_COST_PROFILES")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu-"+name+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // writeHeapProfile writes the heap profile of the connected swarm to the folder

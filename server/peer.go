@@ -315,6 +315,11 @@ func (p *Peer) queued() int {
 // slot, one waiting for the send window and one being written to a stream.
 const packetsPerPeer = 4
 
+// packetStartCap is the capacity a new snapshot buffer starts with: a typical delta snapshot
+// (about 130 bytes in the arena) fits, and a buffer that needs more grows once and keeps what it
+// grew to, as buffers are reused. Four buffers of a full packet each would cost every client 6 KB.
+const packetStartCap = 512
+
 // packet returns a free snapshot buffer of the peer's own, allocating only while the peer has
 // fewer than packetsPerPeer in circulation.
 func (p *Peer) packet() *snapshotPacket {
@@ -322,7 +327,7 @@ func (p *Peer) packet() *snapshotPacket {
 	case pkt := <-p.free:
 		return pkt
 	default:
-		return &snapshotPacket{Data: make([]byte, 0, 1500)}
+		return &snapshotPacket{Data: make([]byte, 0, packetStartCap)}
 	}
 }
 
