@@ -47,10 +47,16 @@ type session struct {
 	errs       chan error
 	inflight   []uint32 // ticks sent and not known to be acknowledged
 	streamSend *streamJob
-	byToken    bool // the session resumed its player with the resume token
-	controlBuf []byte
-	pacer      inputPacer // how often the client should send input frames
-	hints      hintSlot   // the newest input hint, for the control writer
+	// sendMu is held by the sender goroutine while it sends or waits for the window, and by
+	// sendNow; it guards inflight, streamSend and the two flags below.
+	sendMu      sync.Mutex
+	sendStopped bool          // the session let go of the peer's sends (stopSendNow)
+	noSendNow   bool          // a datagram was too large for sendNow: snapshots go through the sender
+	ackWait     time.Duration // the ack timeout in force (see awaitWindow)
+	byToken     bool          // the session resumed its player with the resume token
+	controlBuf  []byte
+	pacer       inputPacer // how often the client should send input frames
+	hints       hintSlot   // the newest input hint, for the control writer
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
@@ -297,6 +303,10 @@ func (ss *session) serve(ctx context.Context) error {
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
 	ss.stopData = stop
+	ss.ackWait = ss.srv.cfg.AckTimeout
+	if !ss.srv.cfg.UnboundedQueue {
+		ss.peer.sender.Store(ss)
+	}
 	ss.dataPath.Add(2)
 	go func() {
 		defer ss.dataPath.Done()
@@ -364,6 +374,7 @@ func (ss *session) finish(err error) {
 	if ss.stopData != nil {
 		// Nor an ack or input of this client, nor a send on its connection from the peer's slot:
 		// once a successor serves the peer, acks, inputs and the rate estimate are its alone.
+		ss.stopSendNow()
 		ss.stopData()
 		ss.dataPath.Wait()
 	}
