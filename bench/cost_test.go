@@ -40,7 +40,8 @@ const (
 //
 // One op is one run: the arena-100 world (2000 NPCs on 4000 × 4000), the swarm joins, settles
 // for a second, and is measured for five. TICKRELAY_COST_PROFILES, when it names a folder, gets
-// the server's CPU profile over each window and its heap profile with the swarm connected.
+// the server's CPU profile over each window and its heap profiles idle and with the swarm
+// connected (compare them with go tool pprof -diff_base).
 func BenchmarkCost(b *testing.B) {
 	for _, transport := range []string{"quic", "webtransport"} {
 		for _, n := range []int{100, 500} {
@@ -74,8 +75,12 @@ func runCost(b *testing.B, n int, transport string) costRun {
 	}
 	a := testkit.Start(b, testkit.Options{Config: server.Config{HTTPAddr: "-"},
 		Arena: arena.Config{NPCs: 2000}, World: arena.DefaultWorld})
+	// Idle means warm: the room's history of recent ticks filled, which takes a window of ticks.
+	warm := uint32(2 * a.Room.Config().BaselineWindow)
+	testkit.WaitFor(b, 30*time.Second, "the idle room to warm up", func() bool { return a.Room.CurrentTick() > warm })
 	idleHeap, idleRSS := memNow(b)
 	idleStack, idleG := stackNow(), runtime.NumGoroutine()
+	writeHeapProfile(b, fmt.Sprintf("%s-%d-idle", transport, n))
 
 	args := []string{"-addr", a.Server.Addr().String(), "-n", strconv.Itoa(n), "-transport", transport,
 		"-duration", "10m", "-json", "-progress", "0"}

@@ -22,6 +22,11 @@ import (
 // shutdownRetry is the retry delay a shutting-down server suggests to its clients.
 const shutdownRetry = time.Second
 
+// controlReadBuffer is the read buffer of a session's control stream. After the hello a client
+// sends only the odd event or close there; bufio's default of 4 KB would cost every session that
+// much for nothing (ReadControl reads longer messages through it all the same).
+const controlReadBuffer = 512
+
 // maxBadDatagrams is how many undecodable input datagrams a session may send before it is closed
 // as a protocol violation.
 const maxBadDatagrams = 32
@@ -102,7 +107,7 @@ func (ss *session) run(refuse error) error {
 	if err != nil {
 		return ss.handshakeFailed("no control stream", err)
 	}
-	ss.ctrl, ss.br = ctrl, bufio.NewReader(ctrl)
+	ss.ctrl, ss.br = ctrl, bufio.NewReaderSize(ctrl, controlReadBuffer)
 	_ = ctrl.SetReadDeadline(deadline)
 	stopRead := context.AfterFunc(ss.srv.runCtx, func() { _ = ctrl.SetReadDeadline(time.Now()) })
 	m, err := netcode.ReadControl(ss.br)
