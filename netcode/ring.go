@@ -1,12 +1,21 @@
 package netcode
 
 // ViewRing keeps the views of the most recent ticks so that a snapshot can be encoded (server) or
-// applied (client) against any of them. It holds a fixed number of slots and reuses their storage:
-// memory is bounded by slots times the largest view.
+// applied (client) against any of them. It has a fixed number of slots, one per tick modulo Len,
+// but storage only for the views it holds: a slot given up with Forget hands its storage to a
+// short free list that Reserve takes from, so a server that forgets what its client has
+// acknowledged holds about as many views as the client's ack lags ticks, not Len of them. Memory is
+// bounded by Len plus maxSpareViews views of the largest size.
 type ViewRing struct {
 	slots    []ringSlot
-	capacity int // of every slot, after Grow
+	spare    [][]EntityState // storage of forgotten slots, at most maxSpareViews
+	capacity int             // the least capacity Reserve returns, after Grow
 }
+
+// maxSpareViews bounds the storage kept for reuse after Forget. Acks arrive about once a tick, so
+// in steady state Forget frees about what Reserve takes and the list stays short; a client that
+// stalled and then acks a burst frees many views at once, and those beyond the bound are let go.
+const maxSpareViews = 4
 
 type ringSlot struct {
 	tick uint32 // 0: empty
@@ -48,12 +57,23 @@ func (r *ViewRing) Baseline(tick, now uint32) ([]EntityState, bool) {
 	return r.Get(tick)
 }
 
-// Reserve empties the slot of tick and returns its storage with length 0, for the caller to fill and
-// hand back with Store. Whatever the slot held before is gone.
+// Reserve empties the slot of tick and returns storage for it with length 0 and at least Cap
+// capacity, for the caller to fill and hand back with Store: the slot's own, a spare one, or a new
+// one. Whatever the slot held before is gone.
 func (r *ViewRing) Reserve(tick uint32) []EntityState {
 	s := &r.slots[tick%uint32(len(r.slots))]
 	s.tick = 0
-	return s.view[:0]
+	view := s.view
+	s.view = nil
+	if view == nil && len(r.spare) > 0 {
+		view = r.spare[len(r.spare)-1]
+		r.spare[len(r.spare)-1] = nil
+		r.spare = r.spare[:len(r.spare)-1]
+	}
+	if cap(view) < r.capacity {
+		view = make([]EntityState, 0, r.capacity)
+	}
+	return view[:0]
 }
 
 // Store records view as the view of tick.
@@ -62,23 +82,33 @@ func (r *ViewRing) Store(tick uint32, view []EntityState) {
 	s.tick, s.view = tick, view
 }
 
-// Cap returns the capacity every slot has been grown to with Grow, 0 before.
-func (r *ViewRing) Cap() int { return r.capacity }
-
-// Grow gives every slot room for capacity entities, in one allocation for the whole ring, keeping
-// what the slots hold. Growing the slots one by one as views get larger would reallocate for a long
-// time, a slot at a time.
-func (r *ViewRing) Grow(capacity int) {
-	if capacity <= r.capacity {
+// Forget empties every slot of a tick before tick, keeping up to maxSpareViews of their storage
+// for Reserve. A server calls it with its client's newest acknowledged tick: acks only advance,
+// so no later snapshot is encoded against an older view.
+func (r *ViewRing) Forget(tick uint32) {
+	if tick == 0 {
 		return
 	}
-	slab := make([]EntityState, len(r.slots)*capacity)
 	for i := range r.slots {
 		s := &r.slots[i]
-		part := slab[i*capacity : i*capacity : (i+1)*capacity]
-		s.view = append(part, s.view...)
+		if s.tick == 0 || !SeqAfter(tick, s.tick) {
+			continue
+		}
+		if s.view != nil && len(r.spare) < maxSpareViews {
+			r.spare = append(r.spare, s.view[:0])
+		}
+		s.tick, s.view = 0, nil
 	}
-	r.capacity = capacity
+}
+
+// Cap returns the least capacity Reserve returns, as raised by Grow; 0 before.
+func (r *ViewRing) Cap() int { return r.capacity }
+
+// Grow makes Reserve return storage for at least capacity entities from now on. Views already
+// stored keep their storage; each is replaced by storage of the new capacity when its slot is
+// next reserved, so a view grows at most once per Grow, not append by append.
+func (r *ViewRing) Grow(capacity int) {
+	r.capacity = max(r.capacity, capacity)
 }
 
 // Reset empties every slot, keeping storage.

@@ -108,12 +108,16 @@ func TestViewRingGrowKeepsViews(t *testing.T) {
 	}
 	for tick := uint32(1); tick <= 4; tick++ {
 		v, ok := r.Get(tick)
-		if !ok || len(v) != 2 || v[0].ID != tick || v[1].ID != tick+10 || cap(v) != 8 {
-			t.Fatalf("tick %d: %v (cap %d), %v", tick, v, cap(v), ok)
+		if !ok || len(v) != 2 || v[0].ID != tick || v[1].ID != tick+10 {
+			t.Fatalf("tick %d: %v, %v", tick, v, ok)
 		}
 	}
-	// Filling a grown slot to its capacity does not touch its neighbours.
+	// Reserving a slot gives it storage of the grown capacity, and filling it to that capacity
+	// does not touch its neighbours.
 	full := r.Reserve(5) // the slot of tick 1
+	if cap(full) < 8 {
+		t.Fatalf("Reserve after Grow(8): cap %d", cap(full))
+	}
 	for i := range 8 {
 		full = append(full, EntityState{ID: uint32(100 + i)})
 	}
@@ -124,5 +128,88 @@ func TestViewRingGrowKeepsViews(t *testing.T) {
 	r.Grow(4) // never shrinks
 	if r.Cap() != 8 {
 		t.Fatalf("Cap %d after Grow(4)", r.Cap())
+	}
+}
+
+func TestViewRingForget(t *testing.T) {
+	r := NewViewRing(8)
+	r.Grow(4)
+	for tick := uint32(1); tick <= 6; tick++ {
+		r.Store(tick, append(r.Reserve(tick), EntityState{ID: tick}))
+	}
+	r.Forget(4)
+	for tick := uint32(1); tick <= 6; tick++ {
+		v, ok := r.Get(tick)
+		if want := tick >= 4; ok != want || (ok && v[0].ID != tick) {
+			t.Errorf("after Forget(4): Get(%d) = %v, %v; want held %v", tick, v, ok, want)
+		}
+	}
+	if len(r.spare) != 3 {
+		t.Fatalf("%d spare views after forgetting 3, want 3", len(r.spare))
+	}
+	// The next ticks take the spare storage before allocating.
+	spare := slices.Clone(r.spare)
+	for tick := uint32(7); tick <= 9; tick++ {
+		v := r.Reserve(tick)
+		if !slices.ContainsFunc(spare, func(s []EntityState) bool { return &s[:1][0] == &v[:1][0] }) {
+			t.Errorf("Reserve(%d) did not reuse a forgotten view's storage", tick)
+		}
+		r.Store(tick, append(v, EntityState{ID: tick}))
+	}
+	// Ticks at or after the forgotten one survive, across the wrap too.
+	w := NewViewRing(4)
+	for _, tick := range []uint32{maxU32 - 1, maxU32, 1} {
+		w.Store(tick, []EntityState{{ID: tick}})
+	}
+	w.Forget(maxU32)
+	if _, ok := w.Get(maxU32 - 1); ok {
+		t.Error("tick before the wrap survived Forget of the next")
+	}
+	if _, ok := w.Get(1); !ok {
+		t.Error("tick after the wrap was forgotten")
+	}
+	w.Forget(0) // "nothing acknowledged" forgets nothing
+	if _, ok := w.Get(maxU32); !ok {
+		t.Error("Forget(0) forgot a view")
+	}
+}
+
+// TestViewRingForgetBoundsStorage checks that a server forgetting acknowledged ticks holds views
+// for its client's ack lag, not for the whole ring, and allocates nothing once warm.
+func TestViewRingForgetBoundsStorage(t *testing.T) {
+	r := NewViewRing(32)
+	r.Grow(16)
+	const lag = 3
+	tick := uint32(0)
+	step := func() {
+		tick++
+		if tick > lag {
+			r.Forget(tick - lag)
+		}
+		r.Store(tick, append(r.Reserve(tick), EntityState{ID: tick}))
+	}
+	for range 100 {
+		step()
+	}
+	if allocs := testing.AllocsPerRun(100, step); allocs != 0 {
+		t.Errorf("%v allocations per tick in steady state", allocs)
+	}
+	held := 0
+	for _, s := range r.slots {
+		if s.view != nil {
+			held++
+		}
+	}
+	if held+len(r.spare) > lag+1+maxSpareViews {
+		t.Errorf("%d views held and %d spare for an ack lag of %d", held, len(r.spare), lag)
+	}
+	// A stall fills the ring; the burst of acks after it lets all but maxSpareViews go.
+	for range 40 {
+		tick++
+		r.Store(tick, append(r.Reserve(tick), EntityState{ID: tick}))
+	}
+	r.Forget(tick)
+	if len(r.spare) != maxSpareViews {
+		t.Errorf("%d spare views after a burst of acks, want %d", len(r.spare), maxSpareViews)
 	}
 }

@@ -133,6 +133,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 		return // saving up: a later tick sends a fuller snapshot for the same headers
 	}
 	ack := p.ack.Load()
+	p.ring.Forget(ack) // acks only advance: no later snapshot is encoded against an older view
 	base, ok := p.ring.Baseline(ack, tick)
 	if !ok {
 		ack = 0
@@ -150,7 +151,7 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	pkt.Tick, pkt.At, pkt.Updates = tick, rec.at, len(s.EnteredIds)+len(s.Changed)
 	pkt.Data, _ = proto.MarshalOptions{}.MarshalAppend(pkt.Data[:0], s) // a valid message always marshals
 	r.spend(p, len(pkt.Data))
-	if old := p.offer(pkt); old != nil {
+	if old := p.deliver(pkt); old != nil {
 		p.stats.ticksSkipped.Add(1)
 		w.skipped++
 		p.releaseSnapshot(old)

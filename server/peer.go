@@ -57,7 +57,8 @@ type Peer struct {
 	link        *sessionLink // the session serving the peer, nil if none
 
 	slot    *netcode.Slot[snapshotPacket]
-	free    chan *snapshotPacket // buffers for reuse, at most packetsPerPeer
+	sender  atomic.Pointer[session] // the serving session, while its sender may take snapshots at once
+	free    chan *snapshotPacket    // buffers for reuse, at most packetsPerPeer
 	fifoMu  sync.Mutex
 	fifo    []*snapshotPacket // Config.UnboundedQueue only: every snapshot, in order
 	control chan *schema.ControlMessage
@@ -89,11 +90,15 @@ type PeerStats struct {
 	InFlightCap int           `json:"in_flight_cap"`  // bytes the sender lets be unacknowledged before it waits
 	Budget      float64       `json:"budget"`         // wire bytes per second the client is allowed now; 0: unlimited
 	WireBytes   uint64        `json:"wire_bytes"`     // snapshot bytes with their estimated headers (see BytesSent)
+	// Of SnapshotsSent, those the tick sent as it encoded them, the sender being idle and the
+	// window open; the others waited in the slot for the sender.
+	SentAtTick uint64 `json:"sent_at_tick"`
 }
 
 type peerCounters struct {
 	ticksSkipped, snapshotsSent, bytesSent, inputsDropped, inputsLost, eventsDropped atomic.Uint64
 	wireBytes                                                                        atomic.Uint64
+	sentNow                                                                          atomic.Uint64 // of snapshotsSent, sent by the encode worker (session.sendNow)
 	inFlight                                                                         atomic.Int32
 	sendDelay                                                                        atomic.Int64
 }
@@ -286,6 +291,16 @@ func (p *Peer) takeSnapshot() *snapshotPacket {
 	return pkt
 }
 
+// deliver hands a fresh snapshot to the client: straight to the transport when the serving
+// session can send it at once (session.sendNow), which spares its sender a wake-up, otherwise
+// through offer. Only the tick's encode workers call it.
+func (p *Peer) deliver(pkt *snapshotPacket) (replaced *snapshotPacket) {
+	if ss := p.sender.Load(); ss != nil && ss.sendNow(pkt) {
+		return nil
+	}
+	return p.offer(pkt)
+}
+
 // offer hands a fresh snapshot to the sender: into the latest-wins slot, replacing (and returning)
 // an unsent one, or, in the comparison mode, onto the end of the unbounded queue.
 func (p *Peer) offer(pkt *snapshotPacket) (replaced *snapshotPacket) {
@@ -315,6 +330,11 @@ func (p *Peer) queued() int {
 // slot, one waiting for the send window and one being written to a stream.
 const packetsPerPeer = 4
 
+// packetStartCap is the capacity a new snapshot buffer starts with: a typical delta snapshot
+// (about 130 bytes in the arena) fits, and a buffer that needs more grows once and keeps what it
+// grew to, as buffers are reused. Four buffers of a full packet each would cost every client 6 KB.
+const packetStartCap = 512
+
 // packet returns a free snapshot buffer of the peer's own, allocating only while the peer has
 // fewer than packetsPerPeer in circulation.
 func (p *Peer) packet() *snapshotPacket {
@@ -322,7 +342,7 @@ func (p *Peer) packet() *snapshotPacket {
 	case pkt := <-p.free:
 		return pkt
 	default:
-		return &snapshotPacket{Data: make([]byte, 0, 1500)}
+		return &snapshotPacket{Data: make([]byte, 0, packetStartCap)}
 	}
 }
 
@@ -389,6 +409,7 @@ func (p *Peer) Stats() PeerStats {
 		InFlightCap:   p.rate.inFlightCap(),
 		Budget:        p.rate.rateNow(),
 		WireBytes:     p.stats.wireBytes.Load(),
+		SentAtTick:    p.stats.sentNow.Load(),
 	}
 }
 

@@ -30,7 +30,6 @@ func (ss *session) sendLoop(ctx context.Context) {
 	p := ss.peer
 	timer := time.NewTimer(ss.srv.cfg.AckTimeout)
 	timer.Stop()
-	wait := ss.srv.cfg.AckTimeout
 	defer ss.waitStream()
 	for {
 		select {
@@ -40,24 +39,77 @@ func (ss *session) sendLoop(ctx context.Context) {
 			return
 		case <-p.snapshotReady():
 		}
-		if ss.srv.cfg.UnboundedQueue {
-			if ss.sendAll(ctx) != nil {
-				return
-			}
-			continue
-		}
-		pkt := p.takeSnapshot()
-		if pkt == nil {
-			continue
-		}
-		pkt, waited := ss.awaitWindow(ctx, pkt, timer, &wait)
-		if pkt == nil {
+		ss.sendMu.Lock()
+		ok := ss.sendQueued(ctx, timer, &ss.ackWait)
+		ss.sendMu.Unlock()
+		if !ok {
 			return
 		}
-		if err := ss.send(ctx, pkt, !waited); err != nil {
-			return // the connection is gone; serve notices through its context
-		}
 	}
+}
+
+// sendQueued sends what the slot (or, in the comparison mode, the queue) holds, waiting for the
+// window as needed, and reports false when the session's data path must end. The caller holds
+// sendMu.
+func (ss *session) sendQueued(ctx context.Context, timer *time.Timer, wait *time.Duration) bool {
+	if ss.srv.cfg.UnboundedQueue {
+		return ss.sendAll(ctx) == nil
+	}
+	pkt := ss.peer.takeSnapshot()
+	if pkt == nil {
+		return true
+	}
+	pkt, waited := ss.awaitWindow(ctx, pkt, timer, wait)
+	if pkt == nil {
+		return false
+	}
+	// An error means the connection is gone; serve notices through its context.
+	return ss.send(ctx, pkt, !waited) == nil
+}
+
+// sendNow sends pkt at once, from the tick's encode worker that made it, and reports whether it
+// did: when the sender is idle, nothing waits in the slot, the window is open and pkt fits a
+// datagram, and no ack timeout is unanswered. That spares the sender goroutine a wake-up per client per tick. It never waits: when
+// the sender is busy (sending, or waiting for the window) it reports false, and the snapshot goes
+// through the slot as before. A datagram the connection finds too large goes through the slot
+// too, and from then on every snapshot does: the sender can send it on a stream.
+func (ss *session) sendNow(pkt *snapshotPacket) bool {
+	if !ss.sendMu.TryLock() {
+		return false
+	}
+	defer ss.sendMu.Unlock()
+	if ss.sendStopped || ss.noSendNow || len(pkt.Data) > ss.srv.cfg.MaxDatagram || ss.peer.slot.Peek() {
+		return false
+	}
+	// After an ack timeout, until an ack comes, what the path holds is unknown and quic-go's
+	// datagram queue may be filling up; it blocks when full, and the tick must never block.
+	if ss.ackWait != ss.srv.cfg.AckTimeout || !ss.mayGo(pkt) {
+		return false
+	}
+	err := ss.c.SendDatagram(pkt.Data)
+	if errors.Is(err, transport.ErrDatagramTooLarge) {
+		ss.noSendNow = true
+		return false
+	}
+	// Recorded after the send, so that a datagram the connection refused is recorded once, by
+	// the sender that sends it on a stream; an ack cannot overtake a record made microseconds
+	// after the send but by a round trip, and one that did would only cost a rate sample.
+	ss.record(pkt, true)
+	ss.peer.releaseSnapshot(pkt)
+	if err == nil {
+		ss.srv.metrics.sentDatagram.Inc()
+	}
+	ss.peer.stats.sentNow.Add(1)
+	return true // an error means the connection is gone; serve notices through its context
+}
+
+// stopSendNow makes sendNow refuse from now on and waits for one in progress. The session calls it
+// before letting go of the peer: a successor's sends are its own.
+func (ss *session) stopSendNow() {
+	ss.peer.sender.CompareAndSwap(ss, nil)
+	ss.sendMu.Lock()
+	ss.sendStopped = true
+	ss.sendMu.Unlock()
 }
 
 // sendAll sends every queued snapshot in order, without window or skipping: the comparison mode.
@@ -143,6 +195,18 @@ func (ss *session) unacked(ack uint32) int {
 // send hands a snapshot to the transport; appLimited tells the rate estimator the send window was
 // open, so the link was not what held the snapshot back.
 func (ss *session) send(ctx context.Context, pkt *snapshotPacket, appLimited bool) error {
+	ss.record(pkt, appLimited)
+	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
+		if sent, err := ss.sendDatagram(pkt); sent {
+			return err
+		}
+	}
+	ss.srv.metrics.sentStream.Inc()
+	return ss.sendOnStream(ctx, pkt)
+}
+
+// record counts pkt as sent: in flight, in the peer's counters and the rate estimate.
+func (ss *session) record(pkt *snapshotPacket, appLimited bool) {
 	ss.inflight = append(ss.inflight, pkt.Tick)
 	st := &ss.peer.stats
 	st.inFlight.Store(int32(len(ss.inflight)))
@@ -157,18 +221,20 @@ func (ss *session) send(ctx context.Context, pkt *snapshotPacket, appLimited boo
 	m.sendDelay.Observe(delay.Seconds())
 	m.snapshotBytes.Add(float64(len(pkt.Data)))
 	m.wireBytes.Add(float64(wire))
-	if len(pkt.Data) <= ss.srv.cfg.MaxDatagram {
-		err := ss.c.SendDatagram(pkt.Data)
-		if !errors.Is(err, transport.ErrDatagramTooLarge) {
-			ss.peer.releaseSnapshot(pkt)
-			if err == nil {
-				m.sentDatagram.Inc()
-			}
-			return err
-		}
+}
+
+// sendDatagram sends pkt as a datagram and releases it, unless the connection finds it too large
+// for one: then sent is false and pkt is still the caller's.
+func (ss *session) sendDatagram(pkt *snapshotPacket) (sent bool, err error) {
+	err = ss.c.SendDatagram(pkt.Data)
+	if errors.Is(err, transport.ErrDatagramTooLarge) {
+		return false, nil
 	}
-	m.sentStream.Inc()
-	return ss.sendOnStream(ctx, pkt)
+	ss.peer.releaseSnapshot(pkt)
+	if err == nil {
+		ss.srv.metrics.sentDatagram.Inc()
+	}
+	return true, err
 }
 
 // sendOnStream sends a snapshot too large for a datagram on a fresh unidirectional stream, after

@@ -22,6 +22,11 @@ import (
 // shutdownRetry is the retry delay a shutting-down server suggests to its clients.
 const shutdownRetry = time.Second
 
+// controlReadBuffer is the read buffer of a session's control stream. After the hello a client
+// sends only the odd event or close there; bufio's default of 4 KB would cost every session that
+// much for nothing (ReadControl reads longer messages through it all the same).
+const controlReadBuffer = 512
+
 // maxBadDatagrams is how many undecodable input datagrams a session may send before it is closed
 // as a protocol violation.
 const maxBadDatagrams = 32
@@ -47,10 +52,16 @@ type session struct {
 	errs       chan error
 	inflight   []uint32 // ticks sent and not known to be acknowledged
 	streamSend *streamJob
-	byToken    bool // the session resumed its player with the resume token
-	controlBuf []byte
-	pacer      inputPacer // how often the client should send input frames
-	hints      hintSlot   // the newest input hint, for the control writer
+	// sendMu is held by the sender goroutine while it sends or waits for the window, and by
+	// sendNow; it guards inflight, streamSend and the two flags below.
+	sendMu      sync.Mutex
+	sendStopped bool          // the session let go of the peer's sends (stopSendNow)
+	noSendNow   bool          // a datagram was too large for sendNow: snapshots go through the sender
+	ackWait     time.Duration // the ack timeout in force (see awaitWindow)
+	byToken     bool          // the session resumed its player with the resume token
+	controlBuf  []byte
+	pacer       inputPacer // how often the client should send input frames
+	hints       hintSlot   // the newest input hint, for the control writer
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
@@ -96,7 +107,7 @@ func (ss *session) run(refuse error) error {
 	if err != nil {
 		return ss.handshakeFailed("no control stream", err)
 	}
-	ss.ctrl, ss.br = ctrl, bufio.NewReader(ctrl)
+	ss.ctrl, ss.br = ctrl, bufio.NewReaderSize(ctrl, controlReadBuffer)
 	_ = ctrl.SetReadDeadline(deadline)
 	stopRead := context.AfterFunc(ss.srv.runCtx, func() { _ = ctrl.SetReadDeadline(time.Now()) })
 	m, err := netcode.ReadControl(ss.br)
@@ -297,6 +308,10 @@ func (ss *session) serve(ctx context.Context) error {
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
 	ss.stopData = stop
+	ss.ackWait = ss.srv.cfg.AckTimeout
+	if !ss.srv.cfg.UnboundedQueue {
+		ss.peer.sender.Store(ss)
+	}
 	ss.dataPath.Add(2)
 	go func() {
 		defer ss.dataPath.Done()
@@ -364,6 +379,7 @@ func (ss *session) finish(err error) {
 	if ss.stopData != nil {
 		// Nor an ack or input of this client, nor a send on its connection from the peer's slot:
 		// once a successor serves the peer, acks, inputs and the rate estimate are its alone.
+		ss.stopSendNow()
 		ss.stopData()
 		ss.dataPath.Wait()
 	}

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -31,6 +32,7 @@ type options struct {
 	swarm    bots.SwarmConfig
 	asJSON   bool
 	progress time.Duration
+	cpuProf  string // file for a CPU profile of the whole run; empty: none
 	common   cli.Flags
 }
 
@@ -49,6 +51,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	certHash := fs.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object with the results")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "interval between progress lines on stderr; 0: none")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	o.common.LogLevel = "warn"
 	o.common.Register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -92,6 +95,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, cli.Version("tickbots"))
 		return 0
 	}
+	if o.cpuProf != "" {
+		stop, err := startCPUProfile(o.cpuProf)
+		if err != nil {
+			fmt.Fprintln(stderr, "tickbots:", err)
+			return 2
+		}
+		defer func() {
+			if err := stop(); err != nil {
+				fmt.Fprintln(stderr, "tickbots:", err)
+			}
+		}()
+	}
 	if o.progress > 0 {
 		o.swarm.ProgressEvery = o.progress
 		o.swarm.Progress = func(p bots.Progress) { printProgress(stderr, p) }
@@ -113,6 +128,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startCPUProfile profiles the process into a new file at path until the returned stop is called.
+func startCPUProfile(path string) (stop func() error, err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("-cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		return nil
+	}, nil
 }
 
 func printProgress(w io.Writer, p bots.Progress) {

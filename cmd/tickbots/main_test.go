@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -89,5 +93,35 @@ func TestFlags(t *testing.T) {
 	var stdout bytes.Buffer
 	if code := run(context.Background(), []string{"-version"}, &stdout, &bytes.Buffer{}); code != 0 || !strings.HasPrefix(stdout.String(), "tickbots ") {
 		t.Errorf("-version: status %d, output %q", code, stdout.String())
+	}
+}
+
+func TestCPUProfile(t *testing.T) {
+	a := testkit.Start(t, testkit.Options{Arena: arena.Config{NPCs: 50}})
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	code, sum, stderr := runJSON(t, "-addr", a.Server.Addr().String(), "-n", "2", "-duration", "1s", "-progress", "0", "-cpuprofile", path)
+	if code != 0 || sum.Bots != 2 {
+		t.Fatalf("exit status %d, summary %+v; stderr:\n%s", code, sum, stderr)
+	}
+	prof, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A CPU profile is a gzipped protocol buffer, written out in full when the run ends.
+	zr, err := gzip.NewReader(bytes.NewReader(prof))
+	if err != nil {
+		t.Fatalf("profile of %d bytes is not gzip: %v", len(prof), err)
+	}
+	if body, err := io.ReadAll(zr); err != nil || len(body) == 0 {
+		t.Errorf("profile body: %d bytes, %v", len(body), err)
+	}
+}
+
+func TestCPUProfileUnwritable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "cpu.pprof")
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"-addr", stoppedAddr(t), "-n", "1", "-duration", "100ms", "-cpuprofile", path}, &stdout, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "-cpuprofile") {
+		t.Errorf("exit status %d, stderr %q; want 2 and the flag named", code, stderr.String())
 	}
 }

@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/internal/netlab"
+	"github.com/tickrelay/tickrelay/internal/testkit"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
+)
+
+// costWindow is how long the cost of a connected swarm is measured, once every bot has joined and
+// the swarm has settled for costSettle.
+const (
+	costWindow = 5 * time.Second
+	costSettle = time.Second
+)
+
+// BenchmarkCost measures what each connected client costs the server: CPU time per client per
+// tick and heap, stack and resident memory per client, over real sockets on loopback. The bots run
+// in a child process (tickbots, built once), so that their CPU is counted apart; pin the two with
+// TICKRELAY_BOT_CPUS (a taskset list for the bots) and taskset on go test itself, for example
+//
+//	TICKRELAY_BOT_CPUS=1 taskset -c 0 go test -run '^$' -bench Cost -benchtime 1x ./bench
+//
+// One op is one run: the arena-100 world (2000 NPCs on 4000 × 4000), the swarm joins, settles
+// for a second, and is measured for five. TICKRELAY_COST_PROFILES, when it names a folder, gets
+// the server's CPU profile over each window and its heap profiles idle and with the swarm
+// connected (compare them with go tool pprof -diff_base).
+func BenchmarkCost(b *testing.B) {
+	for _, transport := range []string{"quic", "webtransport"} {
+		for _, n := range []int{100, 500} {
+			b.Run(fmt.Sprintf("%s/%d", transport, n), func(b *testing.B) {
+				var runs []costRun
+				for b.Loop() {
+					runs = append(runs, runCost(b, n, transport))
+				}
+				reportCost(b, runs)
+			})
+		}
+	}
+}
+
+// costRun is what one run measured.
+type costRun struct {
+	serverCPU, botsCPU time.Duration // over the window
+	ticks              uint32        // room ticks in the window
+	clients            int           // players joined at the end of the window
+	heapStack, rss     int64         // growth over the idle server, with the swarm connected
+	stack              int64         // of which goroutine stacks
+	goroutines         int           // growth over the idle server
+	sum                bots.Summary
+}
+
+func runCost(b *testing.B, n int, transport string) costRun {
+	b.Helper()
+	bin := netlab.Tickbots(b)
+	if os.Getenv("TICKRELAY_COST_PROFILES") != "" {
+		runtime.MemProfileRate = 4096 // before the server allocates: a finer heap profile
+	}
+	a := testkit.Start(b, testkit.Options{Config: server.Config{HTTPAddr: "-"},
+		Arena: arena.Config{NPCs: 2000}, World: arena.DefaultWorld})
+	// Idle means warm: the room's history of recent ticks filled, which takes a window of ticks.
+	warm := uint32(2 * a.Room.Config().BaselineWindow)
+	testkit.WaitFor(b, 30*time.Second, "the idle room to warm up", func() bool { return a.Room.CurrentTick() > warm })
+	idleHeap, idleRSS := memNow(b)
+	idleStack, idleG := stackNow(), runtime.NumGoroutine()
+	writeHeapProfile(b, fmt.Sprintf("%s-%d-idle", transport, n))
+
+	args := []string{"-addr", a.Server.Addr().String(), "-n", strconv.Itoa(n), "-transport", transport,
+		"-duration", "10m", "-json", "-progress", "0"}
+	if cpus := os.Getenv("TICKRELAY_BOT_CPUS"); cpus != "" {
+		args = append([]string{"-c", cpus, bin}, args...)
+		bin = "taskset"
+	}
+	cmd := exec.Command(bin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill() }() // on a failed run only: Wait has reaped it otherwise
+	testkit.WaitFor(b, time.Duration(n)*100*time.Millisecond+20*time.Second, "every bot joined",
+		func() bool { return a.Room.Players() == n })
+	time.Sleep(costSettle) // a benchmark's warm-up, not a wait for a condition
+
+	var r costRun
+	stopProfile := startCPUProfile(b, fmt.Sprintf("%s-%d", transport, n))
+	t0, s0, c0 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	time.Sleep(costWindow)
+	stopProfile()
+	t1, s1, c1 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	r.ticks, r.serverCPU, r.botsCPU, r.clients = t1-t0, s1-s0, c1-c0, a.Room.Players()
+	heap, rss := memNow(b)
+	r.heapStack, r.rss = heap-idleHeap, rss-idleRSS
+	r.stack, r.goroutines = stackNow()-idleStack, runtime.NumGoroutine()-idleG
+	writeHeapProfile(b, fmt.Sprintf("%s-%d", transport, n))
+
+	_ = cmd.Process.Signal(os.Interrupt) // tickbots prints its summary and exits
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		b.Fatalf("tickbots did not exit after SIGINT; stderr: %s", stderr.Bytes())
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &r.sum); err != nil {
+		b.Fatalf("tickbots summary: %v; stderr: %s", err, stderr.Bytes())
+	}
+	return r
+}
+
+// reportCost gives the median over runs of each figure.
+func reportCost(b *testing.B, runs []costRun) {
+	med := func(f func(costRun) float64) float64 {
+		v := make([]float64, len(runs))
+		for i, r := range runs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	perClientTick := func(d time.Duration, r costRun) float64 {
+		return float64(d.Microseconds()) / float64(max(r.clients, 1)) / float64(max(r.ticks, 1))
+	}
+	b.ReportMetric(med(func(r costRun) float64 { return perClientTick(r.serverCPU, r) }), "server_cpu_us/client/tick")
+	b.ReportMetric(med(func(r costRun) float64 { return perClientTick(r.botsCPU, r) }), "bots_cpu_us/client/tick")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.heapStack) / float64(max(r.clients, 1)) }), "heap_stack_B/client")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.rss) / float64(max(r.clients, 1)) }), "rss_B/client")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.stack) / float64(max(r.clients, 1)) }), "stack_B/client")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.goroutines) / float64(max(r.clients, 1)) }), "goroutines/client")
+	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotsPerSec }), "snapshots/s")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.clients) }), "clients")
+	b.ReportMetric(0, "ns/op")
+}
+
+// processCPU returns the CPU time, user and system, this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// childCPU returns the CPU time, user and system, process pid has used, from /proc (Linux).
+func childCPU(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name, field 2, may hold spaces; the fields after it do not.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: %q", pid, raw)
+	}
+	const clockTicks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// startCPUProfile profiles the server over the window into the folder TICKRELAY_COST_PROFILES
+// names, if set, as cpu-<name>.pprof, until the returned function is called.
+func startCPUProfile(b *testing.B, name string) (stop func()) {
+	dir := os.Getenv("TICKRELAY_COST_PROFILES")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, "cpu-"+name+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
+}
+
+// writeHeapProfile writes the heap profile of the connected swarm to the folder
+// TICKRELAY_COST_PROFILES names, if set, as heap-<name>.pprof.
+func writeHeapProfile(b *testing.B, name string) {
+	dir := os.Getenv("TICKRELAY_COST_PROFILES")
+	if dir == "" {
+		return
+	}
+	f, err := os.Create(filepath.Join(dir, "heap-"+name+".pprof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// stackNow returns the bytes of goroutine stacks in use.
+func stackNow() int64 {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.StackInuse)
+}
+
+// memNow returns the live heap and goroutine stacks after a collection, and the resident set.
+func memNow(b *testing.B) (heapStack, rss int64) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	raw, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw))
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		b.Fatalf("/proc/self/statm: %q", raw)
+	}
+	return int64(ms.HeapInuse + ms.StackInuse), pages * int64(os.Getpagesize())
+}
