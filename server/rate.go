@@ -34,9 +34,10 @@ import (
 //     once per RTT, to a fraction of what was actually delivered (as GCC does: the lesser of the
 //     largest rate sample and the mean of the last second, see meanMinSpan); below it the budget
 //     grows additively, faster (multiplicatively) only after a few seconds with no back-off and
-//     while what arrives follows the rate (see following). Flows that share a bottleneck see the same queueing delay, back off together and
-//     grow by the same step: additive increase with multiplicative decrease converges to equal
-//     shares (Chiu and Jain), and the shared queue stays near the target.
+//     while what arrives follows the rate (see following). Flows that share a bottleneck see
+//     the same queueing delay, back off together and grow by the same step: additive increase
+//     with multiplicative decrease converges to equal shares (Chiu and Jain), and the shared
+//     queue stays near the target.
 //   - GCC's delay-gradient filter (a Kalman filter on inter-arrival times) needs per-packet
 //     arrival times from the receiver, which acks of a tick do not carry; Copa's 1/(delta*dq)
 //     target rate needs per-packet RTTs at several per RTT to be stable. At one snapshot per tick
@@ -621,15 +622,24 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 		d.rateBits.Store(0)
 		return 0
 	}
+	// What arrives: on average, once known, where that is less than the largest sample (see
+	// meanMinSpan and startup below).
+	arrives := est
+	if mean > 0 {
+		arrives = min(est, mean)
+	}
 	if d.rate == 0 { // the first estimates
-		d.rate, d.last, d.lastDecrease, d.lastCheck = est, now, now, now
+		d.rate, d.last, d.lastDecrease, d.lastCheck = arrives, now, now, now
 	}
 	dt := now.Sub(d.last).Seconds()
 	d.last = now
 	if d.congested.IsZero() {
 		// Starting, as BBR does: until the first back-off, at least startupGain times what
-		// arrives, so that the rate follows a wide link up within a few round trips.
-		d.rate = max(d.rate, startupGain*est)
+		// arrives, so that the rate follows a wide link up within a few round trips. What
+		// arrives on average, once known: the largest sample, behind a token bucket or on a
+		// link that others share, may read the whole link's rate or more, and a newcomer that
+		// doubled that took the others' shares until its first back-off.
+		d.rate = max(d.rate, startupGain*arrives)
 	}
 	// A snapshot's own transmission and an ACK-only packet ahead of it are not a standing queue:
 	// on a narrow link they take tens of milliseconds.
@@ -648,11 +658,7 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 		// it did not backs off again.
 		if now.Sub(d.lastCheck) >= minRTT+q {
 			if d.decreaseQ == 0 || q > d.decreaseQ*3/4 {
-				delivered := est
-				if mean > 0 {
-					delivered = min(est, mean)
-				}
-				d.rate = decreaseFactor * min(d.rate, delivered)
+				d.rate = decreaseFactor * min(d.rate, arrives)
 				d.lastDecrease, d.congested = now, now
 			}
 			d.lastCheck, d.decreaseQ = now, q

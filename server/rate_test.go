@@ -659,3 +659,24 @@ func TestRateMeanDelivered(t *testing.T) {
 		t.Errorf("mean %v, want 2000", got)
 	}
 }
+
+// Until the first back-off the rate is at least startupGain times what arrives: on average, once
+// a mean exists, not the largest sample (which a token bucket's burst inflates).
+func TestRateStartupFollowsTheMean(t *testing.T) {
+	for _, tc := range []struct {
+		mean, want float64
+	}{
+		{1500, startupGain * 1500},
+		{0, startupGain * 6000},
+	} {
+		d := &deliveryRate{}
+		d.estimate.Store(math.Float64bits(6000))
+		d.meanRate.Store(math.Float64bits(tc.mean))
+		d.minRTT.Store(int64(30 * time.Millisecond))
+		d.queue.Store(int64(40 * time.Millisecond)) // between 3/4 of the target and the target: no growth, no back-off
+		d.budget(at(0), 1e6, 0)
+		if got := d.rateNow(); math.Abs(got-tc.want) > 1 {
+			t.Errorf("mean %v: startup rate %v, want %v", tc.mean, got, tc.want)
+		}
+	}
+}
