@@ -33,11 +33,10 @@ import (
 //     minimum RTT, kept below queueTarget. Above it the budget backs off multiplicatively, at most
 //     once per RTT, to a fraction of what was actually delivered (as GCC does: the lesser of the
 //     largest rate sample and the mean of the last second, see meanMinSpan); below it the budget
-//     grows additively, faster (multiplicatively) only after a few seconds with no back-off and
-//     while what arrives follows the rate (see following). Flows that share a bottleneck see
-//     the same queueing delay, back off together and grow by the same step: additive increase
-//     with multiplicative decrease converges to equal shares (Chiu and Jain), and the shared
-//     queue stays near the target.
+//     grows additively, faster (multiplicatively) only after a few seconds with no back-off.
+//     Flows that share a bottleneck see the same queueing delay, back off together and grow by
+//     the same step: additive increase with multiplicative decrease converges to equal shares
+//     (Chiu and Jain), and the shared queue stays near the target.
 //   - GCC's delay-gradient filter (a Kalman filter on inter-arrival times) needs per-packet
 //     arrival times from the receiver, which acks of a tick do not carry; Copa's 1/(delta*dq)
 //     target rate needs per-packet RTTs at several per RTT to be stable. At one snapshot per tick
@@ -299,30 +298,6 @@ func (d *deliveryRate) noteMean(now time.Time) {
 		d.meanRate.Store(math.Float64bits(float64(d.delivered-oldest.delivered) / span.Seconds()))
 	}
 }
-
-// following reports whether what arrives follows the rate, given the mean delivered: a rate
-// followHeadroom above it (with the ACK-only packets of the client's input frames, which the rate
-// pays for and the snapshots' delivery does not show) is one the link did not take, and growing
-// it faster than additively only builds the next queue. Before a mean exists, it follows.
-func (d *deliveryRate) following(mean float64, ackInterval time.Duration) bool {
-	if mean == 0 {
-		return true
-	}
-	return d.rate <= followHeadroom*mean+d.ackShare(ackInterval)
-}
-
-// ackShare returns the bytes per second of the ACK-only packets the client's input frames draw,
-// about one per two frames.
-func (d *deliveryRate) ackShare(ackInterval time.Duration) float64 {
-	d.mu.Lock()
-	gap := max(ackInterval, d.frameGap)
-	d.mu.Unlock()
-	return ackPacketBytes / 2 / max(gap.Seconds(), 0.001)
-}
-
-// followHeadroom is how far above the mean delivered the rate may be and still grow
-// multiplicatively: the probe gain's reach.
-const followHeadroom = 1.25
 
 // meanDelivered returns what acks showed delivered per second over the last second, 0 before
 // they span meanMinSpan.
@@ -667,7 +642,7 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 		d.decreaseQ = 0
 		// Slower as the queue nears the target, as LEDBAT grows.
 		grow := additiveIncrease * (1 - float64(q)/float64(target))
-		if now.Sub(d.lastDecrease) > growthAfter && d.following(mean, ackInterval) {
+		if now.Sub(d.lastDecrease) > growthAfter {
 			grow = max(grow, multiplicativeIncrease*d.rate)
 		}
 		d.rate += grow * dt

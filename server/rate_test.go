@@ -621,29 +621,6 @@ func TestRateBacksOffToWhatArrivedOnAverage(t *testing.T) {
 	}
 }
 
-// The rate grows multiplicatively after growthAfter without back-off only while what arrives
-// follows it: a rate far above the mean delivered is one the link did not take.
-func TestRateGrowsFastOnlyWhileDeliveriesFollow(t *testing.T) {
-	for _, tc := range []struct {
-		mean, want float64
-	}{
-		{2000, 4000 + additiveIncrease}, // 4000 > 1.25*2000 + the ACKs' ~1060 B/s
-		{3800, 8000},
-		{0, 8000},
-	} {
-		d := &deliveryRate{}
-		d.estimate.Store(math.Float64bits(4000))
-		d.meanRate.Store(math.Float64bits(tc.mean))
-		d.minRTT.Store(int64(30 * time.Millisecond))
-		d.rate, d.last = 4000, at(0)
-		d.lastDecrease, d.congested, d.lastCheck = at(-10*time.Second), at(-10*time.Second), at(-10*time.Second)
-		d.budget(at(time.Second), 1e6, 33*time.Millisecond)
-		if got := d.rateNow(); math.Abs(got-tc.want) > 1 {
-			t.Errorf("mean %v: rate %v a second later, want %v", tc.mean, got, tc.want)
-		}
-	}
-}
-
 // The mean delivered is the bytes acknowledged over the last second, once acks span a quarter of it.
 func TestRateMeanDelivered(t *testing.T) {
 	d := &deliveryRate{}
