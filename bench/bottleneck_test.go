@@ -16,6 +16,9 @@ type bottleneckCase struct {
 	clients int
 	burst   int // bytes; 0: netlab.DefaultBurst
 	limit   int // bytes; 0: netlab's default (500 ms at the rate, at least 3 full frames)
+	// classical runs the server with ClassicalKeyExchange: a first handshake flight of one
+	// frame instead of about 3.7 kB.
+	classical bool
 }
 
 func (c bottleneckCase) tbf() netlab.TBF {
@@ -30,12 +33,17 @@ func (c bottleneckCase) name() string {
 		return fmt.Sprintf("unshaped/clients=%d", c.clients)
 	}
 	t := c.tbf()
-	return fmt.Sprintf("%dkbit/clients=%d/burst=%d/limit=%d", c.kbit, c.clients, t.Burst, t.Limit)
+	name := fmt.Sprintf("%dkbit/clients=%d/burst=%d/limit=%d", c.kbit, c.clients, t.Burst, t.Limit)
+	if c.classical {
+		name += "/kex=classical"
+	}
+	return name
 }
 
 // bottleneckCases: the unshaped need; 16 to 256 kbit/s with 1 and 5 clients; a quarter and a
 // half of one client's need (netlab.NeedBits); at 32 kbit/s two bucket sizes and three queue
-// sizes.
+// sizes; a quarter and a half of the need and 64 kbit/s x 5 again with the server's
+// ClassicalKeyExchange.
 func bottleneckCases() []bottleneckCase {
 	cases := []bottleneckCase{{clients: 1}, {clients: 5}}
 	for _, kbit := range []int{16, 32, 64, 128, 256} {
@@ -49,6 +57,9 @@ func bottleneckCases() []bottleneckCase {
 		bottleneckCase{kbit: 32, clients: 1, burst: 6000},
 		bottleneckCase{kbit: 32, clients: 1, limit: 3000},
 		bottleneckCase{kbit: 32, clients: 1, limit: 16000},
+		bottleneckCase{kbit: netlab.NeedBits / 4000, clients: 1, classical: true},
+		bottleneckCase{kbit: netlab.NeedBits / 2000, clients: 1, classical: true},
+		bottleneckCase{kbit: 64, clients: 5, classical: true},
 	)
 }
 
@@ -77,6 +88,7 @@ func BenchmarkBottleneck(b *testing.B) {
 			for b.Loop() {
 				sc := netlab.Bottleneck(c.tbf(), c.clients, 10*time.Second)
 				sc.Timeline = timeline
+				sc.Server.ClassicalKeyExchange = c.classical
 				r := netlab.Run(b, sc)
 				if timeline > 0 {
 					fmt.Printf("\n%s\n%s", c.name(), netlab.FormatTimeline(r.Timeline))
@@ -123,6 +135,9 @@ func bottleneckRow(c bottleneckCase, r netlab.Result) string {
 	link, burst, limit, queue := "unshaped", "-", "-", "- | - | - | -"
 	if c.kbit > 0 {
 		link = fmt.Sprintf("%d kbit/s", c.kbit)
+		if c.classical {
+			link += " classical"
+		}
 		burst, limit = fmt.Sprint(t.Burst), fmt.Sprint(t.Limit)
 		queue = fmt.Sprintf("%.0f | %.0f | %d | %.0f", r.Queue.DelayP50, r.Queue.DelayP90, r.Queue.QlenMax, r.Queue.QueuedPacket)
 	}

@@ -333,3 +333,34 @@ func TestControllerWideLinkSendsEveryTick(t *testing.T) {
 		t.Errorf("%.0f B/s on a wide link, %.0f with a fixed budget", measured.bps, fixed.bps)
 	}
 }
+
+// counterValue returns the value of the server's counter name.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "tickrelay_"+name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// A client on a narrow link hears that it should send fewer input frames within one review of
+// its session's start, not two: until it does, each of its input frames draws an ACK-only packet
+// (its frames come further apart than QUIC's 25 ms ack delay), which at 18 kbit/s alone fill the
+// link and build the queue the handshake's data and the first snapshots then wait in.
+func TestControllerFirstHintWithinOneReview(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg := prometheus.NewRegistry()
+		srv, _ := controllerScene(t, server.Config{Registry: reg})
+		simDial(t, srv, realLink(impair.Link{RateKbps: 18, QueueBytes: 4500}, nil), "narrow", nil)
+		time.Sleep(800 * time.Millisecond)
+		if n := counterValue(t, reg, "input_hints_total"); n < 1 {
+			t.Errorf("%v input hints 800 ms after connecting on an 18 kbit/s link", n)
+		}
+	})
+}

@@ -31,11 +31,12 @@ import (
 //   - LEDBAT and Copa contribute the target: queueing delay = recent RTT (the least of the last
 //     few samples, which removes the 0-33 ms the ack waits for the next input frame) minus the
 //     minimum RTT, kept below queueTarget. Above it the budget backs off multiplicatively, at most
-//     once per RTT, to a fraction of what was actually delivered (as GCC does); below it the
-//     budget grows additively, faster (multiplicatively) only after a few seconds with no
-//     back-off. Flows that share a bottleneck see the same queueing delay, back off together and
-//     grow by the same step: additive increase with multiplicative decrease converges to equal
-//     shares (Chiu and Jain), and the shared queue stays near the target.
+//     once per RTT, to a fraction of what was actually delivered (as GCC does: the lesser of the
+//     largest rate sample and the mean of the last second, see meanMinSpan); below it the budget
+//     grows additively, faster (multiplicatively) only after a few seconds with no back-off.
+//     Flows that share a bottleneck see the same queueing delay, back off together and grow by
+//     the same step: additive increase with multiplicative decrease converges to equal shares
+//     (Chiu and Jain), and the shared queue stays near the target.
 //   - GCC's delay-gradient filter (a Kalman filter on inter-arrival times) needs per-packet
 //     arrival times from the receiver, which acks of a tick do not carry; Copa's 1/(delta*dq)
 //     target rate needs per-packet RTTs at several per RTT to be stable. At one snapshot per tick
@@ -58,6 +59,8 @@ type deliveryRate struct {
 	ackedSentAt time.Time // when the newest acknowledged snapshot was sent
 	samples     [rateSamples]rateSample
 	nextSample  int
+	acks        [rateSamples]ackPoint // the delivered count at recent acks, for the mean rate
+	nextAck     int
 	inflight    int // wire bytes sent, not acknowledged and not given up as lost
 	rtts        [rttRecent]rttSample
 	nextRTT     int
@@ -72,6 +75,7 @@ type deliveryRate struct {
 	path        atomic.Pointer[sharedPath] // the path this client shares with others from its address
 
 	estimate atomic.Uint64 // float64 bits, wire bytes per second; 0: none yet
+	meanRate atomic.Uint64 // float64 bits: wire bytes acknowledged per second over the last rateWindow; 0: none yet
 	minRTT   atomic.Int64  // nanoseconds; 0: no sample yet
 	queue    atomic.Int64  // nanoseconds: recent RTT minus minRTT
 	capBytes atomic.Int64  // the in-flight cap last computed, for the stats
@@ -173,6 +177,12 @@ type rateSample struct {
 	at  time.Time
 }
 
+// ackPoint is the connection's delivered count at one ack.
+type ackPoint struct {
+	delivered uint64
+	at        time.Time
+}
+
 type rttSample struct {
 	rtt time.Duration
 	at  time.Time
@@ -237,6 +247,7 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 		d.addRTT(max(rtt, time.Microsecond), now)
 	}
 	d.noteFrame(now)
+	d.noteMean(now)
 	d.deliveredAt = now
 	d.ackedSentAt = newest.sentAt
 	// The bytes delivered since newest was sent, over the longer of the time they took to be
@@ -262,6 +273,35 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 		d.estimate.Store(math.Float64bits(best))
 	}
 }
+
+// The delivery-rate estimate is the largest sample of the last second, as BBR's is: right for a
+// link that delivers steadily, but behind a token bucket (tbf's burst, a cellular scheduler) a few
+// snapshots after an idle moment go at line rate, their acks come in one input frame, and the
+// largest sample reads twice the link's rate and more. Where the queue is long, the link was busy
+// all along, and what it delivered over the last second on average is its rate: a back-off takes
+// its fraction of the lesser of the two. (Growth is not capped by the mean: the budget counts the
+// ACK share and the probes beside the snapshots, and a cap from what snapshots delivered held a
+// link that came back wider at a fraction of its rate for seconds.)
+const meanMinSpan = 250 * time.Millisecond
+
+// noteMean takes the delivered count at an ack into the mean rate. The lock is held.
+func (d *deliveryRate) noteMean(now time.Time) {
+	d.acks[d.nextAck] = ackPoint{delivered: d.delivered, at: now}
+	d.nextAck = (d.nextAck + 1) % rateSamples
+	oldest := ackPoint{}
+	for _, a := range d.acks {
+		if !a.at.IsZero() && now.Sub(a.at) <= rateWindow && (oldest.at.IsZero() || a.at.Before(oldest.at)) {
+			oldest = a
+		}
+	}
+	if span := now.Sub(oldest.at); !oldest.at.IsZero() && span >= meanMinSpan {
+		d.meanRate.Store(math.Float64bits(float64(d.delivered-oldest.delivered) / span.Seconds()))
+	}
+}
+
+// meanDelivered returns what acks showed delivered per second over the last second, 0 before
+// they span meanMinSpan.
+func (d *deliveryRate) meanDelivered() float64 { return math.Float64frombits(d.meanRate.Load()) }
 
 // onFrame notes an input frame from the client that acknowledged nothing new.
 func (d *deliveryRate) onFrame(now time.Time) {
@@ -505,6 +545,8 @@ func (d *deliveryRate) reset() {
 	defer d.mu.Unlock()
 	d.records, d.next, d.delivered, d.deliveredAt, d.ackedSentAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}, time.Time{}
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
+	d.acks, d.nextAck = [rateSamples]ackPoint{}, 0
+	d.meanRate.Store(0)
 	d.inflight = 0
 	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
 	d.lastFrame, d.firstAck, d.frameGap = time.Time{}, time.Time{}, 0
@@ -548,22 +590,31 @@ func (d *deliveryRate) phase(now time.Time) int {
 // The rate never exceeds ceiling; ackInterval is the time between the client's input frames. Only
 // the tick goroutine calls it.
 func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.Duration) float64 {
-	est, minRTT := d.bytesPerSecond(), d.minRTTEstimate()
+	est, minRTT, mean := d.bytesPerSecond(), d.minRTTEstimate(), d.meanDelivered()
 	if est == 0 {
 		d.rate, d.last, d.lastDecrease, d.congested = 0, time.Time{}, time.Time{}, time.Time{}
 		d.lastCheck, d.decreaseQ = time.Time{}, 0
 		d.rateBits.Store(0)
 		return 0
 	}
+	// What arrives: on average, once known, where that is less than the largest sample (see
+	// meanMinSpan and startup below).
+	arrives := est
+	if mean > 0 {
+		arrives = min(est, mean)
+	}
 	if d.rate == 0 { // the first estimates
-		d.rate, d.last, d.lastDecrease, d.lastCheck = est, now, now, now
+		d.rate, d.last, d.lastDecrease, d.lastCheck = arrives, now, now, now
 	}
 	dt := now.Sub(d.last).Seconds()
 	d.last = now
 	if d.congested.IsZero() {
 		// Starting, as BBR does: until the first back-off, at least startupGain times what
-		// arrives, so that the rate follows a wide link up within a few round trips.
-		d.rate = max(d.rate, startupGain*est)
+		// arrives, so that the rate follows a wide link up within a few round trips. What
+		// arrives on average, once known: the largest sample, behind a token bucket or on a
+		// link that others share, may read the whole link's rate or more, and a newcomer that
+		// doubled that took the others' shares until its first back-off.
+		d.rate = max(d.rate, startupGain*arrives)
 	}
 	// A snapshot's own transmission and an ACK-only packet ahead of it are not a standing queue:
 	// on a narrow link they take tens of milliseconds.
@@ -582,7 +633,7 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 		// it did not backs off again.
 		if now.Sub(d.lastCheck) >= minRTT+q {
 			if d.decreaseQ == 0 || q > d.decreaseQ*3/4 {
-				d.rate = decreaseFactor * min(d.rate, est)
+				d.rate = decreaseFactor * min(d.rate, arrives)
 				d.lastDecrease, d.congested = now, now
 			}
 			d.lastCheck, d.decreaseQ = now, q

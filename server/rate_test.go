@@ -597,3 +597,63 @@ func TestRateInFlightCapCoversTheFrameGap(t *testing.T) {
 		t.Fatalf("cap %d with frames 100 ms apart (min RTT %v), want at least %d", d.inFlightCap(), rtt, want)
 	}
 }
+
+// Behind a token bucket the largest delivery sample reads twice the link's rate and more; a
+// back-off takes its fraction of what arrived on average over the last second instead.
+func TestRateBacksOffToWhatArrivedOnAverage(t *testing.T) {
+	for _, tc := range []struct {
+		mean, want float64
+	}{
+		{2200, decreaseFactor * 2200},
+		{0, decreaseFactor * 4800}, // no mean yet: the estimate
+		{6000, decreaseFactor * 4800},
+	} {
+		d := &deliveryRate{}
+		d.estimate.Store(math.Float64bits(4800))
+		d.meanRate.Store(math.Float64bits(tc.mean))
+		d.minRTT.Store(int64(30 * time.Millisecond))
+		d.queue.Store(int64(400 * time.Millisecond))
+		d.budget(at(0), 1e6, 33*time.Millisecond)
+		d.budget(at(500*time.Millisecond), 1e6, 33*time.Millisecond)
+		if got := d.rateNow(); math.Abs(got-tc.want) > 1 {
+			t.Errorf("mean %v: rate %v after a back-off, want %v", tc.mean, got, tc.want)
+		}
+	}
+}
+
+// The mean delivered is the bytes acknowledged over the last second, once acks span a quarter of it.
+func TestRateMeanDelivered(t *testing.T) {
+	d := &deliveryRate{}
+	for i := range 10 {
+		d.onSend(uint32(i+1), 200, false, time.Time{}, at(time.Duration(i)*100*time.Millisecond))
+		d.onAck(uint32(i+1), at(time.Duration(i)*100*time.Millisecond+50*time.Millisecond))
+		if i == 1 && d.meanDelivered() != 0 {
+			t.Fatalf("mean %v over 100 ms of acks, want none yet", d.meanDelivered())
+		}
+	}
+	// acks at 50, 150, ..., 950 ms, 200 bytes each: 1800 bytes over 900 ms since the first
+	if got := d.meanDelivered(); math.Abs(got-2000) > 1 {
+		t.Errorf("mean %v, want 2000", got)
+	}
+}
+
+// Until the first back-off the rate is at least startupGain times what arrives: on average, once
+// a mean exists, not the largest sample (which a token bucket's burst inflates).
+func TestRateStartupFollowsTheMean(t *testing.T) {
+	for _, tc := range []struct {
+		mean, want float64
+	}{
+		{1500, startupGain * 1500},
+		{0, startupGain * 6000},
+	} {
+		d := &deliveryRate{}
+		d.estimate.Store(math.Float64bits(6000))
+		d.meanRate.Store(math.Float64bits(tc.mean))
+		d.minRTT.Store(int64(30 * time.Millisecond))
+		d.queue.Store(int64(40 * time.Millisecond)) // between 3/4 of the target and the target: no growth, no back-off
+		d.budget(at(0), 1e6, 0)
+		if got := d.rateNow(); math.Abs(got-tc.want) > 1 {
+			t.Errorf("mean %v: startup rate %v, want %v", tc.mean, got, tc.want)
+		}
+	}
+}

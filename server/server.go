@@ -305,6 +305,9 @@ func (s *Server) listenQUIC() error {
 	}
 	tlsConf := s.cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{http3.NextProtoH3, transport.ALPN}
+	if s.cfg.ClassicalKeyExchange {
+		tlsConf.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	}
 	s.tr = &quic.Transport{Conn: s.udp}
 	qconf := s.quicConfig()
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {

@@ -297,6 +297,9 @@ func (ss *session) serve(ctx context.Context) error {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
 	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
+	// The first review only takes the counters: taken now, the first hint can go one review
+	// after the start, not two, while the client's input frames still each draw an ACK.
+	ss.pacer.review(ss.peer.Stats(), time.Now())
 	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
 	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
 		path := ss.srv.paths.join(key)
