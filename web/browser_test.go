@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,7 +52,7 @@ const (
 )
 
 func TestBrowserPlaysArena(t *testing.T) {
-	chrome := chromiumPath(t)
+	chrome := testkit.Chromium(t)
 	srv, room := startServer(t)
 	// A second player, which walks up next to the page's player so that the page draws its name.
 	var walk walker
@@ -103,7 +102,7 @@ func (w *walker) steer(time.Time) proto.Message {
 // The page's ?via= sends its session through another address: here an impairment proxy adding
 // 40 ms each way, which the page's round trip must show.
 func TestBrowserPlaysThroughProxy(t *testing.T) {
-	chrome := chromiumPath(t)
+	chrome := testkit.Chromium(t)
 	srv, _ := startServer(t)
 	delay := impair.Link{Delay: 40 * time.Millisecond}
 	proxy := testkit.Proxy(t, srv, delay)
@@ -125,7 +124,7 @@ func TestBrowserPlaysThroughProxy(t *testing.T) {
 // A page whose network drops for longer than the connection timeout reconnects by itself and
 // resumes its player: same player and entity, snapshots flowing again.
 func TestBrowserResumesAfterNetworkDrop(t *testing.T) {
-	chrome := chromiumPath(t)
+	chrome := testkit.Chromium(t)
 	srv, room := startServer(t, server.Config{ConnectionTimeout: time.Second})
 	proxy := testkit.Proxy(t, srv, impair.Link{})
 	b := startBrowser(t, chrome)
@@ -170,24 +169,6 @@ func startServer(t *testing.T, cfg ...server.Config) (*server.Server, *server.Ro
 	}
 	a := testkit.Start(t, opts)
 	return a.Server, a.Room
-}
-
-// chromiumPath returns the Chromium binary, or skips the test when there is none (fails instead when
-// TICKRELAY_BROWSER_TEST=require).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if fi, err := os.Stat("/usr/bin/chromium"); err == nil && !fi.IsDir() {
-		return "/usr/bin/chromium"
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	const msg = "chromium is not at /usr/bin/chromium nor in PATH (install it with apt-get install chromium)"
-	if os.Getenv("TICKRELAY_BROWSER_TEST") == "require" {
-		t.Fatal(msg + "; TICKRELAY_BROWSER_TEST=require, so the browser test cannot be skipped")
-	}
-	t.Skip(msg + "; skipping the browser test (set TICKRELAY_BROWSER_TEST=require to fail instead)")
-	return ""
 }
 
 // browser is one headless Chromium with one tab, its console watched.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -38,7 +37,7 @@ import (
 const waitTimeout = 30 * time.Second
 
 func TestBrowserPlaysSkirmish(t *testing.T) {
-	chrome := chromiumPath(t)
+	chrome := testkit.Chromium(t)
 	a := testkit.Start(t, testkit.Options{
 		Game: skirmish.New(skirmish.Config{Drones: 2, Speed: 40}), World: 200, Page: web.Handler(),
 	})
@@ -123,24 +122,6 @@ func (f *follower) steer(time.Time) proto.Message {
 	}
 	in.Yaw = float32(math.Atan2(float64(tz-mz), float64(tx-mx)))
 	return in
-}
-
-// chromiumPath returns the Chromium binary, or skips the test when there is none (fails instead when
-// TICKRELAY_BROWSER_TEST=require).
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if fi, err := os.Stat("/usr/bin/chromium"); err == nil && !fi.IsDir() {
-		return "/usr/bin/chromium"
-	}
-	if p, err := exec.LookPath("chromium"); err == nil {
-		return p
-	}
-	const msg = "chromium is not at /usr/bin/chromium nor in PATH (install it with apt-get install chromium)"
-	if os.Getenv("TICKRELAY_BROWSER_TEST") == "require" {
-		t.Fatal(msg + "; TICKRELAY_BROWSER_TEST=require, so the browser test cannot be skipped")
-	}
-	t.Skip(msg + "; skipping the browser test (set TICKRELAY_BROWSER_TEST=require to fail instead)")
-	return ""
 }
 
 // browser is one headless Chromium with one tab, its console watched.
