@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bufio"
+	"io"
 	"testing"
+	"time"
 
+	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 )
 
@@ -105,5 +109,54 @@ func TestControlQueueSignals(t *testing.T) {
 	case <-q.ready:
 	default:
 		t.Fatal("no signal for a message pushed after the reader drained")
+	}
+}
+
+// pipeStream is a control stream whose writes the test reads from r.
+type pipeStream struct {
+	*io.PipeWriter
+}
+
+func (pipeStream) Read([]byte) (int, error)           { return 0, io.EOF }
+func (pipeStream) CancelRead(uint32)                  {}
+func (pipeStream) CancelWrite(uint32)                 {}
+func (pipeStream) SetReadDeadline(time.Time) error    { return nil }
+func (s pipeStream) SetWriteDeadline(time.Time) error { return s.Close() }
+
+// A resumed session's writer writes what its predecessor's writer left queued: that writer took
+// the signal and was stopped before it wrote them, so no signal announces them.
+func TestControlWriterWritesWhatWaitsUnsignalled(t *testing.T) {
+	p := &Peer{control: *newControlQueue(8)}
+	for id := range uint64(3) {
+		p.sendControl(controlMsg(id + 1))
+	}
+	<-p.control.ready // taken by the stopped writer
+	r, w := io.Pipe()
+	ss := &session{peer: p, ctrl: pipeStream{w}, serving: true, writerStop: make(chan struct{}),
+		writerDone: make(chan struct{}), hints: hintSlot{c: make(chan *schema.ControlMessage)}}
+	go ss.writeLoop()
+	defer ss.stopWriter()
+	got := make(chan uint64)
+	go func() {
+		br := bufio.NewReader(r)
+		for {
+			m, err := netcode.ReadControl(br)
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- m.GetEvent().GetId()
+		}
+	}()
+	deadline := time.After(10 * time.Second)
+	for want := uint64(1); want <= 3; want++ {
+		select {
+		case id := <-got:
+			if id != want {
+				t.Fatalf("writer wrote event %d, want %d", id, want)
+			}
+		case <-deadline:
+			t.Fatalf("event %d not written within 10 s", want)
+		}
 	}
 }
