@@ -61,7 +61,7 @@ type Peer struct {
 	free    chan *snapshotPacket    // buffers for reuse, at most packetsPerPeer
 	fifoMu  sync.Mutex
 	fifo    []*snapshotPacket // Config.UnboundedQueue only: every snapshot, in order
-	control chan *schema.ControlMessage
+	control controlQueue
 
 	doneOnce sync.Once
 	done     chan struct{}
@@ -146,7 +146,7 @@ func newPeer(r *Room, name string) *Peer {
 		ring:    netcode.NewViewRing(r.cfg.BaselineWindow),
 		slot:    netcode.NewSlot[snapshotPacket](),
 		free:    make(chan *snapshotPacket, packetsPerPeer),
-		control: make(chan *schema.ControlMessage, r.cfg.ControlQueue),
+		control: controlQueue{limit: r.cfg.ControlQueue, ready: make(chan struct{}, 1)},
 		done:    make(chan struct{}),
 
 		resumeToken: newResumeToken(),
@@ -361,8 +361,12 @@ func (p *Peer) countSkipped() {
 	p.room.metrics.ticksSkipped.Inc()
 }
 
-// Control returns the peer's queue of outgoing control messages (roster, joins, leaves, events).
-func (p *Peer) Control() <-chan *schema.ControlMessage { return p.control }
+// ControlReady is signalled when a control message (roster, join, leave, event) was queued for
+// the peer; NextControl then takes the queued ones, oldest first.
+func (p *Peer) ControlReady() <-chan struct{} { return p.control.ready }
+
+// NextControl takes the oldest queued control message, or returns nil if none is queued.
+func (p *Peer) NextControl() *schema.ControlMessage { return p.control.pop() }
 
 // Done is closed when the peer must end: it left, the room closed, or it fell behind on control
 // messages. Reason says why.
@@ -416,12 +420,85 @@ func (p *Peer) Stats() PeerStats {
 // sendControl queues m for the peer without blocking. A peer whose queue is full is ended as a slow
 // consumer: control messages are reliable, so dropping one would be silent corruption.
 func (p *Peer) sendControl(m *schema.ControlMessage) {
-	select {
-	case p.control <- m:
-	default:
+	if !p.control.push(m) {
 		p.room.metrics.controlOverflow.Inc()
 		p.Leave(ReasonSlowConsumer)
 	}
+}
+
+// controlQueue is a peer's FIFO of outgoing control messages, bounded by Config.ControlQueue.
+// Its ring grows as messages wait and is let go once the writer has emptied a large one: most of
+// the time a peer has none waiting, and a buffer of the full bound allocated up front would cost
+// every client 8 bytes per slot (10 KB at the default bound) for bursts that seldom come.
+type controlQueue struct {
+	mu      sync.Mutex
+	buf     []*schema.ControlMessage // a ring: n messages from head, in order
+	head, n int
+	limit   int           // the most messages that may wait
+	ready   chan struct{} // capacity 1: signalled by every push
+}
+
+// controlQueueStart is the ring's capacity when it first holds a message; controlQueueKeep is the
+// largest the writer keeps once it has emptied it.
+const (
+	controlQueueStart = 4
+	controlQueueKeep  = 16
+)
+
+// push appends m and signals ready; it reports false, queuing nothing, when limit messages wait.
+func (q *controlQueue) push(m *schema.ControlMessage) bool {
+	q.mu.Lock()
+	if q.n >= q.limit {
+		q.mu.Unlock()
+		return false
+	}
+	if q.n == len(q.buf) {
+		q.grow()
+	}
+	q.buf[(q.head+q.n)%len(q.buf)] = m
+	q.n++
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default: // a signal is already pending: the reader takes every message queued
+	}
+	return true
+}
+
+// grow makes room for one more message, keeping their order. The lock is held.
+func (q *controlQueue) grow() {
+	buf := make([]*schema.ControlMessage, min(max(2*len(q.buf), controlQueueStart), q.limit))
+	for i := range q.n {
+		buf[i] = q.buf[(q.head+i)%len(q.buf)]
+	}
+	q.buf, q.head = buf, 0
+}
+
+// pop takes the oldest message, nil if none waits.
+func (q *controlQueue) pop() *schema.ControlMessage {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == 0 {
+		return nil
+	}
+	m := q.buf[q.head]
+	q.buf[q.head] = nil
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	if q.n == 0 {
+		q.head = 0
+		if len(q.buf) > controlQueueKeep {
+			q.buf = nil // a burst's ring: let it go
+		}
+	}
+	return m
+}
+
+// len returns how many messages wait.
+func (q *controlQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
 }
 
 // queuedInput is one input as it came from the wire: quantized by the room's input plan.

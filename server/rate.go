@@ -97,7 +97,11 @@ type deliveryRate struct {
 }
 
 const (
-	rateRecords = 64
+	// rateRecords is how many sent snapshots the controller remembers: twice the largest
+	// SendWindow (16), so that every snapshot in flight has its record and as many acknowledged
+	// ones lie behind them. A record is overwritten only after rateRecords newer sends, which
+	// the window allows only once SendWindow of them were acknowledged or given up as lost.
+	rateRecords = 32
 	rateSamples = 32
 	rateWindow  = time.Second
 	// rateMinInterval ignores samples over intervals too short to measure.

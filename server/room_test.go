@@ -246,19 +246,19 @@ func TestPresenceRosterJoinLeave(t *testing.T) {
 	g := &recorder{}
 	r := newTestRoom(t, g, server.Config{})
 	a := join(t, r, "a")
-	if m := <-a.Control(); len(m.GetRoster().GetPlayers()) != 1 {
+	if m := nextControl(t, a); len(m.GetRoster().GetPlayers()) != 1 {
 		t.Fatalf("a's first control message %v, want a roster of one", m)
 	}
 	b := join(t, r, "b")
-	if m := <-a.Control(); m.GetJoined().GetPlayer().GetName() != "b" {
+	if m := nextControl(t, a); m.GetJoined().GetPlayer().GetName() != "b" {
 		t.Fatalf("a got %v, want b's join", m)
 	}
-	if m := <-b.Control(); len(m.GetRoster().GetPlayers()) != 2 {
+	if m := nextControl(t, b); len(m.GetRoster().GetPlayers()) != 2 {
 		t.Fatalf("b's roster %v, want two players", m)
 	}
 	b.Leave(server.ReasonNormal)
 	r.Tick(time.Now())
-	m := <-a.Control()
+	m := nextControl(t, a)
 	if m.GetLeft().GetPlayerId() != b.Player().ID || m.GetLeft().GetReason() != server.ReasonNormal {
 		t.Fatalf("a got %v, want b's leave", m)
 	}
@@ -267,6 +267,22 @@ func TestPresenceRosterJoinLeave(t *testing.T) {
 	}
 	if _, ok := r.Peer(b.Player().ID); ok {
 		t.Fatal("room still has b's peer")
+	}
+}
+
+// nextControl returns p's oldest queued control message, waiting for one for at most 10 s.
+func nextControl(t *testing.T, p *server.Peer) *schema.ControlMessage {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		if m := p.NextControl(); m != nil {
+			return m
+		}
+		select {
+		case <-p.ControlReady():
+		case <-deadline:
+			t.Fatal("no control message within 10 s")
+		}
 	}
 }
 

@@ -507,13 +507,18 @@ func (ss *session) writeControl(m *schema.ControlMessage) error {
 
 func (ss *session) writeLoop() {
 	defer close(ss.writerDone)
+	// Messages may wait without a signal: queued before, and left by the writer of a session
+	// this one resumes, which took the signal and was stopped.
+	if !ss.writeQueuedControl() {
+		return
+	}
 	for {
 		select {
 		case <-ss.writerStop:
 			return
-		case m := <-ss.peer.Control():
-			if err := ss.writeControl(m); err != nil {
-				return // the connection is gone; serve learns why from its context
+		case <-ss.peer.ControlReady():
+			if !ss.writeQueuedControl() {
+				return // the connection is gone, or the writer was stopped
 			}
 		case m := <-ss.hints.c:
 			if err := ss.writeControl(m); err != nil {
@@ -522,6 +527,23 @@ func (ss *session) writeLoop() {
 			ss.hints.metrics.sent.Inc()
 		}
 	}
+}
+
+// writeQueuedControl writes the peer's queued control messages, oldest first, until none is left;
+// it reports false when a write failed (the connection is gone; serve learns why from its
+// context) or the writer was stopped.
+func (ss *session) writeQueuedControl() bool {
+	for m := ss.peer.NextControl(); m != nil; m = ss.peer.NextControl() {
+		if err := ss.writeControl(m); err != nil {
+			return false
+		}
+		select {
+		case <-ss.writerStop:
+			return false
+		default:
+		}
+	}
+	return true
 }
 
 // stopWriter stops the control writer, unblocking a write stuck on a client that does not read.

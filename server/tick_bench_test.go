@@ -114,8 +114,7 @@ func (a *arenaTick) drain(count bool) {
 			}
 			server.ReleaseSnapshotForTest(pl.peer, pkt)
 		}
-		for len(pl.peer.Control()) > 0 {
-			<-pl.peer.Control()
+		for pl.peer.NextControl() != nil {
 		}
 		pl.wander(a.rng)
 		var values [netcode.MaxFields]int32
