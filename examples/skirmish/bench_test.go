@@ -42,11 +42,9 @@ func benchSkirmishBytes(b *testing.B, n int) {
 		return true
 	})
 	before := sumStats(clients)
-	for b.Loop() {
+	for b.Loop() { // one tick of play per iteration
 		t := a.Room.CurrentTick()
-		for a.Room.CurrentTick() == t {
-			time.Sleep(time.Millisecond)
-		}
+		testkit.WaitFor(b, 5*time.Second, "the next tick", func() bool { return a.Room.CurrentTick() != t })
 	}
 	after := sumStats(clients)
 	bytes := float64(after.SnapshotBytes - before.SnapshotBytes)
