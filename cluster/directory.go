@@ -241,10 +241,8 @@ func (n *Node) loop() {
 // publishes the node's load.
 func (n *Node) heartbeat(ctx context.Context) {
 	rooms := n.srv.Rooms()
-	players := 0
 	here := make(map[string]bool, len(rooms))
 	for _, r := range rooms {
-		players += r.Players
 		here[r.Name] = true
 		n.refresh(ctx, r)
 	}
@@ -259,10 +257,27 @@ func (n *Node) heartbeat(ctx context.Context) {
 	for _, room := range gone {
 		n.Released(room)
 	}
-	rec := NodeRecord{Location: n.srv.Location(), Rooms: len(rooms), Players: players, Updated: time.Now()}
+	n.publishLoad(ctx, rooms)
+}
+
+// publishLoad writes the node's load: its rooms, counting those it has claimed and not yet
+// created, and their players.
+func (n *Node) publishLoad(ctx context.Context, rooms []server.RoomInfo) {
+	names := make(map[string]bool, len(rooms))
+	players := 0
+	for _, r := range rooms {
+		names[r.Name] = true
+		players += r.Players
+	}
+	n.mu.Lock()
+	for room := range n.held {
+		names[room] = true
+	}
+	n.mu.Unlock()
+	rec := NodeRecord{Location: n.srv.Location(), Rooms: len(names), Players: players, Updated: time.Now()}
 	data, _ := json.Marshal(rec)
 	if _, err := n.nodes.Put(ctx, Key(n.name), data); err != nil {
-		n.log.Warn("cluster heartbeat failed", "err", err)
+		n.log.Warn("cluster: publishing load failed", "err", err)
 	}
 }
 
@@ -337,6 +352,8 @@ func (n *Node) Claim(ctx context.Context, room, typ string) error {
 		rev, err := n.rooms.Create(ctx, Key(room), n.roomRecord(room, typ, 0, 0))
 		if err == nil {
 			n.setHeld(room, rev)
+			// Lookups elsewhere see the new room in this node's load now, not at the next heartbeat.
+			n.publishLoad(ctx, n.srv.Rooms())
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyExists) {

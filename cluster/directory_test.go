@@ -342,3 +342,20 @@ func FuzzKey(f *testing.F) {
 		}
 	})
 }
+
+func TestLookupsSpreadNewRoomsBeforeTheNextHeartbeat(t *testing.T) {
+	ns := testkit.NATS(t)
+	slow := cluster.Config{TTL: time.Minute, Heartbeat: 30 * time.Second} // no heartbeat during the test
+	a := startNode(t, "a", ns.ClientURL(), slow)
+	b := startNode(t, "b", ns.ClientURL(), slow)
+	on := map[string]int{}
+	for i := range 6 {
+		on[connect(t, a, fmt.Sprint("duel:spread", i)).Node]++
+	}
+	if on["a"] != 3 || on["b"] != 3 {
+		t.Fatalf("six new rooms went %v, want 3 on each node", on)
+	}
+	if len(a.srv.Rooms()) != 4 || len(b.srv.Rooms()) != 4 {
+		t.Errorf("nodes host %d and %d rooms, want 4 each with the static arena", len(a.srv.Rooms()), len(b.srv.Rooms()))
+	}
+}
