@@ -39,4 +39,7 @@ require (
 	golang.org/x/time v0.16.0 // indirect
 )
 
-tool google.golang.org/protobuf/cmd/protoc-gen-go
+tool (
+	github.com/nats-io/nats-server/v2
+	google.golang.org/protobuf/cmd/protoc-gen-go
+)
