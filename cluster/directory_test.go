@@ -33,7 +33,7 @@ type node struct {
 
 // startNode starts a server named name with the "duel" room type and joins it to the cluster at
 // natsURL.
-func startNode(t *testing.T, name, natsURL string, cc cluster.Config) node {
+func startNode(t testing.TB, name, natsURL string, cc cluster.Config) node {
 	t.Helper()
 	a := testkit.Start(t, testkit.Options{Config: server.Config{NodeName: name}, Arena: arena.Config{NPCs: -1}})
 	if err := a.Server.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
@@ -53,7 +53,7 @@ func startNode(t *testing.T, name, natsURL string, cc cluster.Config) node {
 	return node{srv: a.Server, dir: d}
 }
 
-func connect(t *testing.T, n node, room string) server.Location {
+func connect(t testing.TB, n node, room string) server.Location {
 	t.Helper()
 	resp, err := http.Get("http://" + n.srv.HTTPAddr().String() + "/connect?room=" + url.QueryEscape(room))
 	if err != nil {
