@@ -121,9 +121,11 @@ type Node struct {
 	stopped atomic.Bool // after Stop the node neither writes nor answers
 }
 
-// Join connects srv, which must have been started, to the cluster: it opens (or creates) the
-// buckets, answers other nodes' requests to create rooms, claims srv's rooms and heartbeats, and
-// makes itself srv's Directory.
+// Join connects srv to the cluster: it opens (or creates) the buckets, answers other nodes'
+// requests to create rooms, makes itself srv's Directory, and heartbeats: it claims srv's rooms
+// and publishes its load. Join srv before Start, so that no lookup or hello reaches it before it
+// consults the directory, then call Heartbeat once it serves so that other nodes see it at once
+// rather than at the first heartbeat; a node joined after Start heartbeats at once.
 func Join(ctx context.Context, srv *server.Server, cfg Config) (*Node, error) {
 	cfg.populate()
 	if err := cfg.validate(); err != nil {
@@ -143,7 +145,7 @@ func Join(ctx context.Context, srv *server.Server, cfg Config) (*Node, error) {
 		return nil, err
 	}
 	srv.SetDirectory(n)
-	n.heartbeat(ctx)
+	n.Heartbeat(ctx)
 	go n.loop()
 	return n, nil
 }
@@ -230,16 +232,20 @@ func (n *Node) loop() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), n.cfg.Heartbeat)
-			n.heartbeat(ctx)
+			n.Heartbeat(ctx)
 			cancel()
 		}
 	}
 }
 
-// heartbeat refreshes the claim on every room of the server (claiming those it holds no claim on
+// Heartbeat refreshes the claim on every room of the server (claiming those it holds no claim on
 // yet: rooms added with AddRoom, or created before Join), drops claims on rooms that closed, and
-// publishes the node's load.
-func (n *Node) heartbeat(ctx context.Context) {
+// publishes the node's load. The node calls it every Config.Heartbeat; before the server has
+// started it does nothing.
+func (n *Node) Heartbeat(ctx context.Context) {
+	if n.srv.Addr() == nil || n.stopped.Load() {
+		return
+	}
 	rooms := n.srv.Rooms()
 	here := make(map[string]bool, len(rooms))
 	for _, r := range rooms {

@@ -119,15 +119,22 @@ func run() error {
 		return err
 	}
 	srv.SetPage(web.Handler())
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	leave, err := joinCluster(srv, *natsURL, log)
+	// The server joins the cluster before it serves, so that it consults the directory from its
+	// first hello or lookup on.
+	member, leave, err := joinCluster(srv, *natsURL, log)
 	if err != nil {
-		_ = srv.Shutdown(context.Background())
 		return err
 	}
 	defer leave()
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	if member != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		member.Heartbeat(ctx) // other nodes see this one now, not at its first heartbeat
+		cancel()
+		log.Info("joined cluster", "node", member.Name(), "nats", *natsURL, "advertised", srv.Location().Addr)
+	}
 	if hash, dev := srv.CertHash(); dev {
 		log.Info("development certificate", "sha256", fmt.Sprintf("%x", hash))
 	}
@@ -146,20 +153,20 @@ func run() error {
 
 // joinCluster joins srv to the cluster at natsURL ("embedded": an in-process NATS server first);
 // leave leaves it. Without natsURL it does nothing.
-func joinCluster(srv *server.Server, natsURL string, log *slog.Logger) (leave func(), err error) {
+func joinCluster(srv *server.Server, natsURL string, log *slog.Logger) (node *cluster.Node, leave func(), err error) {
 	if natsURL == "" {
-		return func() {}, nil
+		return nil, func() {}, nil
 	}
 	var stopNATS func()
 	if natsURL == "embedded" {
 		dir, err := os.MkdirTemp("", "tickrelay-nats-")
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		ns, err := cluster.Embedded(cluster.EmbeddedConfig{Port: 4222, StoreDir: dir})
 		if err != nil {
 			_ = os.RemoveAll(dir)
-			return nil, err
+			return nil, nil, err
 		}
 		natsURL = ns.ClientURL()
 		log.Info("embedded NATS server", "url", natsURL, "store", dir)
@@ -176,10 +183,9 @@ func joinCluster(srv *server.Server, natsURL string, log *slog.Logger) (leave fu
 		if stopNATS != nil {
 			stopNATS()
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	log.Info("joined cluster", "node", n.Name(), "nats", natsURL, "advertised", srv.Location().Addr)
-	return func() {
+	return n, func() {
 		n.Close()
 		if stopNATS != nil {
 			stopNATS()
