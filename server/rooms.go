@@ -116,7 +116,7 @@ func newRoomMetrics(reg prometheus.Registerer) *roomMetrics {
 	const ns = "tickrelay"
 	return &roomMetrics{
 		rooms: reuse(prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "rooms",
-			Help: "Rooms hosted by this node."})).(prometheus.Gauge),
+			Help: "Rooms hosted by this node: added at start and created on demand."})).(prometheus.Gauge),
 		created: reuse(prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rooms_created_total",
 			Help: "Rooms created on demand."})).(prometheus.Counter),
 		closed: reuse(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rooms_closed_total",

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -82,8 +83,8 @@ func TestRoomCreatedOnDemandListedAndClosedWhenIdle(t *testing.T) {
 		}
 		return false
 	})
-	if got := metricValue(t, reg, "tickrelay_rooms"); got != 1 {
-		t.Errorf("rooms gauge %v, want 1 (the static arena is not counted)", got)
+	if got := metricValue(t, reg, "tickrelay_rooms"); got != 2 {
+		t.Errorf("rooms gauge %v, want 2: the static arena and the duel", got)
 	}
 	if hooks.disposed.Load() != 0 {
 		t.Fatal("room disposed while its player is in it")
@@ -95,6 +96,9 @@ func TestRoomCreatedOnDemandListedAndClosedWhenIdle(t *testing.T) {
 	})
 	if got := metricValue(t, reg, "tickrelay_rooms_closed_total", "why", "idle"); got != 1 {
 		t.Errorf("rooms closed for idleness %v, want 1", got)
+	}
+	if got := metricValue(t, reg, "tickrelay_rooms"); got != 1 {
+		t.Errorf("rooms gauge %v after the idle close, want 1", got)
 	}
 	for _, r := range getRooms(t, srv) {
 		if r.Name == "duel:1" {
@@ -168,5 +172,24 @@ func TestTypeOfRoomName(t *testing.T) {
 	}
 	if err := srv.Define("race", server.RoomType{New: func(string) (server.Game, float32, float32, error) { return nil, 0, 0, nil }}); err == nil {
 		t.Error("a type defined twice was accepted")
+	}
+}
+
+func TestRoomConfigValidated(t *testing.T) {
+	if _, err := server.New(server.Config{MaxRooms: -1}); err == nil || !strings.Contains(err.Error(), "MaxRooms") {
+		t.Errorf("MaxRooms -1: %v, want an error naming the field", err)
+	}
+	srv, err := server.New(server.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.NodeName() == "" {
+		t.Error("no default node name")
+	}
+	if err := srv.Define("a:b", server.RoomType{New: func(string) (server.Game, float32, float32, error) { return nil, 0, 0, nil }}); err == nil {
+		t.Error("a type with ':' was accepted")
+	}
+	if err := srv.Define("x", server.RoomType{}); err == nil {
+		t.Error("a type without New was accepted")
 	}
 }

@@ -108,6 +108,7 @@ func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, err
 	}
 	r.onLeave = s.forgetResume
 	s.rooms[name] = r
+	s.set.metrics.rooms.Inc()
 	if s.defaultRoom == "" {
 		s.defaultRoom = name
 	}
