@@ -359,3 +359,42 @@ func TestLookupsSpreadNewRoomsBeforeTheNextHeartbeat(t *testing.T) {
 		t.Errorf("nodes host %d and %d rooms, want 4 each with the static arena", len(a.srv.Rooms()), len(b.srv.Rooms()))
 	}
 }
+
+func TestNodeJoinedBeforeStartConsultsTheDirectoryFromItsFirstLookup(t *testing.T) {
+	ns := testkit.NATS(t)
+	a := startNode(t, "a", ns.ClientURL(), cluster.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.srv.Open(ctx, "duel:early", ""); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{NodeName: "b", Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "-",
+		Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 1}), 100, 100, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := cluster.Join(ctx, srv, cluster.Config{URL: ns.ClientURL(), Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatalf("join before start: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.ShutdownOnCleanup(t, srv)
+	t.Cleanup(d.Close)
+	if loc := connect(t, node{srv: srv, dir: d}, "duel:early"); loc.Node != "a" {
+		t.Fatalf("the first lookup at b answered node %q, want a", loc.Node)
+	}
+	if _, ok := srv.Room("duel:early"); ok {
+		t.Fatal("node b created a room that node a hosts")
+	}
+	d.Heartbeat(ctx)
+	if loc := connect(t, a, "duel:b-side"); loc.Node != "b" {
+		t.Errorf("with b announced, a new room went to %q, want the idle node b", loc.Node)
+	}
+}
