@@ -395,14 +395,21 @@ func (n *Node) Released(room string) {
 // Locate implements server.Directory: where room lives, created on the least-loaded live node when
 // it lives nowhere.
 func (n *Node) Locate(ctx context.Context, room, typ string) (server.Location, error) {
-	rec, _, err := n.get(ctx, room)
+	// Each step is bounded on its own: a request lost while the connection fails over to another
+	// NATS server must not hold the lookup for the caller's whole deadline.
+	gctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	rec, _, err := n.get(gctx, room)
+	cancel()
 	if err == nil {
 		return rec.Location, nil
 	}
 	if !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return server.Location{}, err
 	}
-	if target := n.leastLoaded(ctx); target != "" && target != n.name {
+	lctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	target := n.leastLoaded(lctx)
+	cancel()
+	if target != "" && target != n.name {
 		loc, err := n.askOpen(ctx, target, room, typ)
 		if err == nil {
 			return loc, nil
