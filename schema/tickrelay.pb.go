@@ -105,6 +105,9 @@ const (
 	// The client's entity or input schema (plan ID) differs from the room's, or the client sent 0;
 	// not worth retrying with the same client. Close.message names both sides' ids.
 	CloseReason_CLOSE_REASON_SCHEMA_MISMATCH CloseReason = 17
+	// The node hosts as many rooms as it may (Config.MaxRooms) and would have to create one more;
+	// worth retrying later, or through a lookup that may pick another node.
+	CloseReason_CLOSE_REASON_ROOM_LIMIT CloseReason = 18
 )
 
 // Enum value maps for CloseReason.
@@ -128,6 +131,7 @@ var (
 		15: "CLOSE_REASON_CONNECTION_LOST",
 		16: "CLOSE_REASON_HANDSHAKE_TIMEOUT",
 		17: "CLOSE_REASON_SCHEMA_MISMATCH",
+		18: "CLOSE_REASON_ROOM_LIMIT",
 	}
 	CloseReason_value = map[string]int32{
 		"CLOSE_REASON_UNSPECIFIED":        0,
@@ -148,6 +152,7 @@ var (
 		"CLOSE_REASON_CONNECTION_LOST":    15,
 		"CLOSE_REASON_HANDSHAKE_TIMEOUT":  16,
 		"CLOSE_REASON_SCHEMA_MISMATCH":    17,
+		"CLOSE_REASON_ROOM_LIMIT":         18,
 	}
 )
 
@@ -1348,7 +1353,7 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x03msg*7\n" +
 	"\aVersion\x12\x17\n" +
 	"\x13VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fVERSION_CURRENT\x10\x02*\xd1\x04\n" +
+	"\x0fVERSION_CURRENT\x10\x02*\xee\x04\n" +
 	"\vCloseReason\x12\x1c\n" +
 	"\x18CLOSE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLOSE_REASON_NORMAL\x10\x01\x12\x1a\n" +
@@ -1368,7 +1373,8 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x1bCLOSE_REASON_INTERNAL_ERROR\x10\x0e\x12 \n" +
 	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0f\x12\"\n" +
 	"\x1eCLOSE_REASON_HANDSHAKE_TIMEOUT\x10\x10\x12 \n" +
-	"\x1cCLOSE_REASON_SCHEMA_MISMATCH\x10\x11B'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
+	"\x1cCLOSE_REASON_SCHEMA_MISMATCH\x10\x11\x12\x1b\n" +
+	"\x17CLOSE_REASON_ROOM_LIMIT\x10\x12B'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
 
 var (
 	file_tickrelay_proto_rawDescOnce sync.Once

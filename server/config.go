@@ -165,6 +165,19 @@ type Config struct {
 	// CheckOrigin replaces the origin check entirely when set.
 	CheckOrigin func(*http.Request) bool
 
+	// NodeName names this node in /connect answers, /rooms and a cluster's directory. Default
+	// the host name and the process ID, "host-1234".
+	NodeName string
+	// DefaultRoomType is the type of a room created on demand whose name does not start with
+	// "TYPE:" (see Server.TypeOf). Default the first type defined.
+	DefaultRoomType string
+	// RoomIdleClose closes a room created on demand once it has had no players for this long.
+	// Rooms added with AddRoom stay. Default 30s; negative: never.
+	RoomIdleClose time.Duration
+	// MaxRooms caps the rooms this node hosts, counting those added with AddRoom; a hello or lookup
+	// that would create one more is refused with ReasonRoomLimit. Default 1024.
+	MaxRooms int
+
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the server's Prometheus metrics, served at the admin listener's /metrics.
@@ -206,6 +219,9 @@ func (c *Config) populate() {
 	setDefault(&c.ConnectionTimeout, 15*time.Second)
 	setDefault(&c.EventRate, 10)
 	setDefault(&c.EventLog, 256)
+	setDefault(&c.NodeName, defaultNodeName())
+	setDefault(&c.RoomIdleClose, 30*time.Second)
+	setDefault(&c.MaxRooms, 1024)
 	if c.Verifier == nil {
 		secret := c.TokenSecret
 		if len(secret) == 0 {
@@ -257,6 +273,7 @@ func (c *Config) validate() error {
 		{"InputQueue", c.InputQueue}, {"ControlQueue", c.ControlQueue}, {"MaxSessions", c.MaxSessions},
 		{"MaxPlayersPerRoom", c.MaxPlayersPerRoom}, {"MaxSessionsPerIP", c.MaxSessionsPerIP},
 		{"EventRate", c.EventRate}, {"EventLog", c.EventLog}, {"HTTPMaxConns", c.HTTPMaxConns},
+		{"MaxRooms", c.MaxRooms},
 	} {
 		if f.v < 1 {
 			return fmt.Errorf("server: Config.%s %d must be positive", f.name, f.v)

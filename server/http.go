@@ -87,6 +87,7 @@ func (s *Server) httpHandler() http.Handler {
 		})
 	}
 	mux.HandleFunc("/connect", s.handleConnect)
+	mux.HandleFunc("GET /rooms", s.handleRooms)
 	if s.page != nil {
 		mux.Handle("/", s.page)
 	}
@@ -156,6 +157,10 @@ type connectInfo struct {
 // handleConnect answers with the WebTransport URL a page should open. Its host is never taken
 // from the request alone (a forged Host header would send the page elsewhere): see connectHost.
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	if room := r.URL.Query().Get("room"); room != "" {
+		s.connectRoom(w, r, room) // rooms.go
+		return
+	}
 	info := connectInfo{URL: "https://" + s.connectHost(r) + transport.PlayPath, DevMode: s.DevMode()}
 	if s.devCert {
 		info.CertHash = hex.EncodeToString(s.certHash[:])

@@ -30,6 +30,7 @@ const (
 	ReasonConnectionLost    = schema.CloseReason_CLOSE_REASON_CONNECTION_LOST
 	ReasonHandshakeTimeout  = schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT
 	ReasonSchemaMismatch    = schema.CloseReason_CLOSE_REASON_SCHEMA_MISMATCH
+	ReasonRoomLimit         = schema.CloseReason_CLOSE_REASON_ROOM_LIMIT
 )
 
 // ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:

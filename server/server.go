@@ -36,6 +36,7 @@ type Server struct {
 	mu          sync.Mutex
 	rooms       map[string]*Room
 	defaultRoom string
+	set         roomSet // room types and the lifecycle of rooms created on demand (rooms.go)
 	page        http.Handler
 
 	udp      *net.UDPConn
@@ -83,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		s.devCert, s.certHash = true, hash
 	}
 	s.metrics = newMetrics(cfg.Registry)
+	s.initRooms()
 	registerRuntime(cfg.Registry)
 	return s, nil
 }
@@ -106,6 +108,7 @@ func (s *Server) AddRoom(name string, g Game, width, height float32) (*Room, err
 	}
 	r.onLeave = s.forgetResume
 	s.rooms[name] = r
+	s.set.metrics.rooms.Inc()
 	if s.defaultRoom == "" {
 		s.defaultRoom = name
 	}

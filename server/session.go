@@ -152,9 +152,11 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		}
 		roomName = id.Room
 	}
-	room, ok := ss.srv.Room(roomName)
-	if !ok {
-		return closeErr(ReasonNoSuchRoom, "no room %q", clip(roomName))
+	room, err := ss.srv.Open(ctx, roomName, "")
+	if he, ok := errors.AsType[*HostedElsewhere](err); ok {
+		return closeErr(ReasonNoSuchRoom, "%v", he)
+	} else if err != nil {
+		return err
 	}
 	if err := room.checkSchemas(hello); err != nil {
 		return err

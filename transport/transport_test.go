@@ -68,7 +68,7 @@ func TestRetryable(t *testing.T) {
 		schema.CloseReason_CLOSE_REASON_CONNECTION_LOST, schema.CloseReason_CLOSE_REASON_SERVER_SHUTDOWN,
 		schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, schema.CloseReason_CLOSE_REASON_ROOM_FULL,
 		schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS, schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER,
-		schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT,
+		schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT, schema.CloseReason_CLOSE_REASON_ROOM_LIMIT,
 	}
 	for _, r := range again {
 		if !transport.Retryable(r) {

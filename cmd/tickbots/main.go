@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -33,6 +34,7 @@ type options struct {
 	asJSON   bool
 	progress time.Duration
 	cpuProf  string // file for a CPU profile of the whole run; empty: none
+	lookup   string // a node's HTTP base URL to ask where -room lives; empty: dial -addr
 	common   cli.Flags
 }
 
@@ -48,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.Token, "token", "", "token every bot presents; empty: development tokens for <name>-<i>")
 	fs.StringVar(&c.Name, "name", "bot", "name prefix of the bots' development tokens")
 	fs.StringVar(&c.Room, "room", "", "room to join; empty: the server's default")
+	fs.StringVar(&o.lookup, "lookup", "", "ask this node (http://HOST:PORT) where -room lives, then dial the node that hosts it instead of -addr")
 	certHash := fs.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object with the results")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "interval between progress lines on stderr; 0: none")
@@ -106,6 +109,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "tickbots:", err)
 			}
 		}()
+	}
+	if err := lookUp(ctx, &o, stderr); err != nil {
+		fmt.Fprintln(stderr, "tickbots:", err)
+		return 1
 	}
 	if o.progress > 0 {
 		o.swarm.ProgressEvery = o.progress
@@ -166,4 +173,27 @@ func printSummary(w io.Writer, sum bots.Summary) {
 	if len(sum.Refused) > 0 {
 		fmt.Fprintf(w, "closed by server: %v\n", sum.Refused)
 	}
+}
+
+// lookUp points the bots at the node that hosts -room when -lookup is given, and pins that node's
+// development certificate unless -cert-hash pins one.
+func lookUp(ctx context.Context, o *options, stderr io.Writer) error {
+	if o.lookup == "" {
+		return nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	loc, err := bots.Lookup(lctx, o.lookup, o.swarm.Client.Room)
+	if err != nil {
+		return err
+	}
+	c := &o.swarm.Client
+	c.Addr, c.Room = loc.Addr, cmp.Or(loc.Room, c.Room)
+	if c.CertHash == nil {
+		if c.CertHash, err = loc.Pin(); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "tickbots: room %q is on node %q at %s\n", c.Room, loc.Node, loc.Addr)
+	return nil
 }

@@ -125,3 +125,20 @@ func TestCPUProfileUnwritable(t *testing.T) {
 		t.Errorf("exit status %d, stderr %q; want 2 and the flag named", code, stderr.String())
 	}
 }
+
+func TestLookupDialsTheNodeThatHostsTheRoom(t *testing.T) {
+	a := testkit.Start(t, testkit.Options{Arena: arena.Config{NPCs: -1}})
+	if err := a.Server.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 10}), 500, 500, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	code, sum, stderr := runJSON(t, "-lookup", "http://"+a.Server.HTTPAddr().String(), "-room", "duel:7",
+		"-addr", stoppedAddr(t), "-n", "2", "-duration", "1s", "-progress", "0")
+	if code != 0 || sum.Connected != 2 || sum.SnapshotsPerSec <= 0 {
+		t.Fatalf("exit status %d, summary %+v; stderr:\n%s", code, sum, stderr)
+	}
+	if r, ok := a.Server.Room("duel:7"); !ok || !strings.Contains(stderr, `on node "`+a.Server.NodeName()+`"`) {
+		t.Fatalf("room created %v (%v); stderr:\n%s", ok, r, stderr)
+	}
+}

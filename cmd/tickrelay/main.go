@@ -5,6 +5,11 @@
 // 127.0.0.1:8080, /metrics, /stats and /debug/pprof/ on the admin listener 127.0.0.1:9090, 30 Hz.
 // With the development certificate the listeners stay on loopback unless -public, -addr or -http
 // says otherwise; with a certificate (-cert, -key) they listen on every interface.
+//
+// Rooms named in a hello or a /connect?room= lookup are created on demand as arena rooms and closed
+// once empty for -room-idle. With -nats URL the server joins a cluster: a room directory on NATS
+// JetStream that any node answers /connect from; -nats embedded runs an in-process NATS server
+// (client port 127.0.0.1:4222) that other nodes on the machine join with -nats nats://127.0.0.1:4222.
 package main
 
 import (
@@ -13,12 +18,14 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tickrelay/tickrelay/cluster"
 	"github.com/tickrelay/tickrelay/internal/cli"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
@@ -52,6 +59,11 @@ func run() error {
 		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
 		classic  = flag.Bool("classical-kex", false, "TLS key exchange X25519 and P-256 only, no post-quantum hybrid: a first handshake flight about 1.1 kB smaller, for players behind narrow links (session keys then have no post-quantum protection)")
 		verbose  = flag.Bool("v", false, "debug logging (same as -log-level debug)")
+		natsURL  = flag.String("nats", "", "NATS server URL(s) to join a cluster's room directory; \"embedded\" runs an in-process NATS server with JetStream on 127.0.0.1:4222")
+		node     = flag.String("node", "", "this node's name in the cluster (default host name and process ID)")
+		pubAddr  = flag.String("public-addr", "", "host (or host:port) of the UDP port that the directory advertises to other nodes' lookups (same as -public-host, which it overrides)")
+		roomIdle = flag.Duration("room-idle", 30*time.Second, "close a room created on demand once it has been empty this long")
+		maxRooms = flag.Int("max-rooms", 1024, "most rooms this node hosts")
 		common   cli.Flags
 	)
 	common.Register(flag.CommandLine)
@@ -72,7 +84,9 @@ func run() error {
 		Addr: *addr, HTTPAddr: *httpAddr, AdminAddr: *admin, PublicHost: *pubHost, TickRate: *tick,
 		AOIRadius: float32(*aoi), MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret),
 		ResumeGrace: *grace, ClassicalKeyExchange: *classic,
+		NodeName: *node, RoomIdleClose: *roomIdle, MaxRooms: *maxRooms,
 	}
+	cfg.PublicHost = cmp.Or(*pubAddr, cfg.PublicHost)
 	if *public {
 		cfg.Addr = cmp.Or(cfg.Addr, ":4433")
 		cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, ":8080")
@@ -99,9 +113,27 @@ func run() error {
 	if _, err := srv.AddRoom("arena", game, float32(*world), float32(*world)); err != nil {
 		return err
 	}
+	if err := srv.Define("arena", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: n, Seed: *seed}), float32(*world), float32(*world), nil
+	}}); err != nil {
+		return err
+	}
 	srv.SetPage(web.Handler())
+	// The server joins the cluster before it serves, so that it consults the directory from its
+	// first hello or lookup on.
+	member, leave, err := joinCluster(srv, *natsURL, log)
+	if err != nil {
+		return err
+	}
+	defer leave()
 	if err := srv.Start(); err != nil {
 		return err
+	}
+	if member != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		member.Heartbeat(ctx) // other nodes see this one now, not at its first heartbeat
+		cancel()
+		log.Info("joined cluster", "node", member.Name(), "nats", *natsURL, "advertised", srv.Location().Addr)
 	}
 	if hash, dev := srv.CertHash(); dev {
 		log.Info("development certificate", "sha256", fmt.Sprintf("%x", hash))
@@ -117,4 +149,46 @@ func run() error {
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(sctx)
+}
+
+// joinCluster joins srv to the cluster at natsURL ("embedded": an in-process NATS server first);
+// leave leaves it. Without natsURL it does nothing.
+func joinCluster(srv *server.Server, natsURL string, log *slog.Logger) (node *cluster.Node, leave func(), err error) {
+	if natsURL == "" {
+		return nil, func() {}, nil
+	}
+	var stopNATS func()
+	if natsURL == "embedded" {
+		dir, err := os.MkdirTemp("", "tickrelay-nats-")
+		if err != nil {
+			return nil, nil, err
+		}
+		ns, err := cluster.Embedded(cluster.EmbeddedConfig{Port: 4222, StoreDir: dir})
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		natsURL = ns.ClientURL()
+		log.Info("embedded NATS server", "url", natsURL, "store", dir)
+		stopNATS = func() {
+			ns.Shutdown()
+			ns.WaitForShutdown()
+			_ = os.RemoveAll(dir)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n, err := cluster.Join(ctx, srv, cluster.Config{URL: natsURL, Logger: log})
+	if err != nil {
+		if stopNATS != nil {
+			stopNATS()
+		}
+		return nil, nil, err
+	}
+	return n, func() {
+		n.Close()
+		if stopNATS != nil {
+			stopNATS()
+		}
+	}, nil
 }

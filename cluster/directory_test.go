@@ -1,0 +1,402 @@
+package cluster_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/cluster"
+	"github.com/tickrelay/tickrelay/internal/testkit"
+	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
+)
+
+// node is one tickrelay server of a test cluster.
+type node struct {
+	srv *server.Server
+	dir *cluster.Node
+}
+
+// startNode starts a server named name with the "duel" room type and joins it to the cluster at
+// natsURL.
+func startNode(t testing.TB, name, natsURL string, cc cluster.Config) node {
+	t.Helper()
+	a := testkit.Start(t, testkit.Options{Config: server.Config{NodeName: name}, Arena: arena.Config{NPCs: -1}})
+	if err := a.Server.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 4}), 500, 500, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cc.URL = natsURL
+	cc.Logger = testkit.Quiet()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := cluster.Join(ctx, a.Server, cc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close) // runs before the server's shutdown, registered earlier
+	return node{srv: a.Server, dir: d}
+}
+
+func connect(t testing.TB, n node, room string) server.Location {
+	t.Helper()
+	resp, err := http.Get("http://" + n.srv.HTTPAddr().String() + "/connect?room=" + url.QueryEscape(room))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/connect?room=%s: %s", room, resp.Status)
+	}
+	var loc server.Location
+	if err := json.NewDecoder(resp.Body).Decode(&loc); err != nil {
+		t.Fatal(err)
+	}
+	return loc
+}
+
+func TestBotAskingOneNodePlaysOnTheNodeHostingTheRoom(t *testing.T) {
+	ns := testkit.NATS(t)
+	a := startNode(t, "a", ns.ClientURL(), cluster.Config{})
+	b := startNode(t, "b", ns.ClientURL(), cluster.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.srv.Open(ctx, "duel:1", ""); err != nil {
+		t.Fatal(err)
+	}
+	loc := connect(t, b, "duel:1")
+	if loc.Node != "a" || loc.Addr != a.srv.Addr().String() || loc.Room != "duel:1" || loc.Type != "duel" ||
+		loc.URL != "https://"+a.srv.Addr().String()+"/play" || loc.CertHash == "" {
+		t.Fatalf("node b answered %+v, want node a at %s", loc, a.srv.Addr())
+	}
+	bot := testkit.Dial(t, a.srv, bots.Config{Addr: loc.Addr, Room: loc.Room})
+	testkit.WaitFor(t, 10*time.Second, "snapshots from node a", func() bool { return bot.Stats().Snapshots > 5 })
+	if r, _ := a.srv.Room("duel:1"); r.Players() != 1 {
+		t.Errorf("node a's room has %d players, want 1", r.Players())
+	}
+	if _, ok := b.srv.Room("duel:1"); ok {
+		t.Error("node b created the room too")
+	}
+	// A hello for the room at node b is refused with where it lives.
+	_, err := bots.Dial(ctx, bots.Config{Addr: b.srv.Addr().String(), Room: "duel:1", NoReconnect: true})
+	if ce, ok := errors.AsType[*bots.CloseError](err); !ok || ce.Reason != server.ReasonNoSuchRoom || !strings.Contains(ce.Msg, `node "a"`) {
+		t.Errorf("hello at node b for a's room: %v, want NO_SUCH_ROOM naming node a", err)
+	}
+}
+
+func TestRoomClaimedOnceUnderConcurrentCreates(t *testing.T) {
+	ns := testkit.NATS(t)
+	nodes := []node{startNode(t, "a", ns.ClientURL(), cluster.Config{}), startNode(t, "b", ns.ClientURL(), cluster.Config{})}
+	const workers = 16
+	for round := range 3 {
+		room := fmt.Sprintf("duel:race%d", round)
+		hosts := make([]string, workers)
+		var wg sync.WaitGroup
+		for i := range workers {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				n := nodes[i%2]
+				if i%4 < 2 { // half create through a hello's path, half through a lookup
+					_, err := n.srv.Open(ctx, room, "")
+					if he, ok := errors.AsType[*server.HostedElsewhere](err); ok {
+						hosts[i] = he.Location.Node
+					} else if err == nil {
+						hosts[i] = n.srv.NodeName()
+					} else {
+						hosts[i] = "error: " + err.Error()
+					}
+					return
+				}
+				loc, err := n.dir.Locate(ctx, room, "")
+				if err != nil {
+					hosts[i] = "error: " + err.Error()
+				}
+				hosts[i] = loc.Node
+			})
+		}
+		wg.Wait()
+		hosting := 0
+		for _, n := range nodes {
+			if _, ok := n.srv.Room(room); ok {
+				hosting++
+			}
+		}
+		if hosting != 1 {
+			t.Fatalf("%s: %d nodes host the room, want 1", room, hosting)
+		}
+		for i, h := range hosts {
+			if h != hosts[0] {
+				t.Fatalf("%s: worker %d was told %q, worker 0 %q", room, i, h, hosts[0])
+			}
+		}
+		if _, ok := nodes[0].srv.Room(room); ok != (hosts[0] == "a") {
+			t.Fatalf("%s: workers say %q hosts it, but node a hosting is %v", room, hosts[0], ok)
+		}
+	}
+}
+
+func TestDeadNodesRoomsExpireAndAreCreatedElsewhere(t *testing.T) {
+	ns := testkit.NATS(t)
+	cc := cluster.Config{TTL: time.Second, Heartbeat: 200 * time.Millisecond}
+	a := startNode(t, "a", ns.ClientURL(), cc)
+	b := startNode(t, "b", ns.ClientURL(), cc)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.srv.Open(ctx, "duel:x", ""); err != nil {
+		t.Fatal(err)
+	}
+	if loc, err := b.dir.Locate(ctx, "duel:x", ""); err != nil || loc.Node != "a" {
+		t.Fatalf("before: located at %q (%v), want a", loc.Node, err)
+	}
+	a.dir.Stop() // heartbeats end as if the node had crashed; its entries stay until they expire
+	if err := a.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, 20*time.Second, "the room to move to node b", func() bool {
+		loc, err := b.dir.Locate(ctx, "duel:x", "")
+		return err == nil && loc.Node == "b"
+	})
+	if _, ok := b.srv.Room("duel:x"); !ok {
+		t.Fatal("node b says it hosts the room but has none")
+	}
+}
+
+func TestLookupCreatesTheRoomOnTheLeastLoadedNode(t *testing.T) {
+	ns := testkit.NATS(t)
+	a := startNode(t, "a", ns.ClientURL(), cluster.Config{TTL: time.Second, Heartbeat: 100 * time.Millisecond})
+	b := startNode(t, "b", ns.ClientURL(), cluster.Config{TTL: time.Second, Heartbeat: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, room := range []string{"duel:1", "duel:2"} {
+		if _, err := a.srv.Open(ctx, room, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// Both nodes host the static arena; a hosts two rooms more once its heartbeat says so.
+	testkit.WaitFor(t, 10*time.Second, "node a's load in the directory", func() bool {
+		return len(a.srv.Rooms()) == 3 && connect(t, a, "duel:1").Node == "a" && loadOf(t, nc, "a") == 3
+	})
+	loc := connect(t, a, "duel:new")
+	if loc.Node != "b" || loc.Addr != b.srv.Addr().String() {
+		t.Fatalf("a lookup at node a created the room on %q (%s), want the idle node b", loc.Node, loc.Addr)
+	}
+	if _, ok := b.srv.Room("duel:new"); !ok {
+		t.Fatal("node b has no such room")
+	}
+}
+
+// loadOf reads a node's room count from the nodes bucket.
+func loadOf(t *testing.T, nc *nats.Conn, node string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "tickrelay_nodes")
+	if err != nil {
+		return -1
+	}
+	e, err := kv.Get(ctx, node)
+	if err != nil {
+		return -1
+	}
+	var rec cluster.NodeRecord
+	if json.Unmarshal(e.Value(), &rec) != nil {
+		return -1
+	}
+	return rec.Rooms
+}
+
+func TestDirectoryCarriesOnWhenOneOfThreeNATSServersStops(t *testing.T) {
+	ports := make([]int, 3)
+	routes := make([]*url.URL, 3)
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		_ = ln.Close()
+		routes[i] = &url.URL{Scheme: "nats-route", Host: ln.Addr().String()}
+	}
+	natsNode := func(i int) *natsserver.Server {
+		return testkit.NATSWith(t, cluster.EmbeddedConfig{Name: fmt.Sprint("n", i+1), Cluster: "tr",
+			ClusterPort: ports[i], Routes: routes})
+	}
+	seed, n2, n3 := natsNode(0), natsNode(1), natsNode(2)
+	urls := strings.Join([]string{seed.ClientURL(), n2.ClientURL(), n3.ClientURL()}, ",")
+	testkit.WaitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
+		return seed.JetStreamIsLeader() || n2.JetStreamIsLeader() || n3.JetStreamIsLeader()
+	})
+	cc := cluster.Config{Replicas: 3, TTL: 5 * time.Second, RequestTimeout: 5 * time.Second}
+	var a node
+	testkit.WaitFor(t, 30*time.Second, "the directory's buckets with 3 replicas", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a2, err := joinNode(t, ctx, "a", urls, cc)
+		a = a2
+		return err == nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := a.srv.Open(ctx, "duel:before", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Both tickrelay nodes know all three NATS servers; the one stopped may be either's, or the
+	// JetStream meta leader, or a bucket's leader: each carries on after a reconnect or election.
+	b := startNode(t, "b", urls, cc)
+	n3.Shutdown()
+	n3.WaitForShutdown()
+	testkit.WaitFor(t, 30*time.Second, "the directory to answer with a NATS server down", func() bool {
+		loc, err := b.dir.Locate(ctx, "duel:before", "")
+		return err == nil && loc.Node == "a"
+	})
+	var loc server.Location
+	testkit.WaitFor(t, 30*time.Second, "a new room claimed with a NATS server down", func() bool {
+		var err error
+		loc, err = b.dir.Locate(ctx, "duel:after", "")
+		return err == nil
+	})
+	if _, ok := map[string]*server.Server{"a": a.srv, "b": b.srv}[loc.Node].Room("duel:after"); !ok {
+		t.Fatalf("located on %q, which has no such room", loc.Node)
+	}
+}
+
+// joinNode is startNode for a cluster that may not be ready: it returns the error of Join.
+func joinNode(t *testing.T, ctx context.Context, name, urls string, cc cluster.Config) (node, error) {
+	t.Helper()
+	a := testkit.Start(t, testkit.Options{Config: server.Config{NodeName: name}, Arena: arena.Config{NPCs: -1}})
+	if err := a.Server.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 4}), 500, 500, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	cc.URL, cc.Logger = urls, testkit.Quiet()
+	d, err := cluster.Join(ctx, a.Server, cc)
+	if err != nil {
+		return node{}, err
+	}
+	t.Cleanup(d.Close)
+	return node{srv: a.Server, dir: d}, nil
+}
+
+func TestDirectoryOnExternalNATSServer(t *testing.T) {
+	natsURL := testkit.ExternalNATS(t)
+	prefix := fmt.Sprintf("t%d", time.Now().UnixNano()) // a run's buckets of its own
+	a := startNode(t, "a", natsURL, cluster.Config{Prefix: prefix})
+	b := startNode(t, "b", natsURL, cluster.Config{Prefix: prefix})
+	loc := connect(t, b, "duel:ci")
+	bot := testkit.Dial(t, b.srv, bots.Config{Addr: loc.Addr, Room: loc.Room})
+	testkit.WaitFor(t, 10*time.Second, "snapshots", func() bool { return bot.Stats().Snapshots > 5 })
+	if got := connect(t, a, "duel:ci"); got.Node != loc.Node || got.Addr != loc.Addr {
+		t.Fatalf("node a locates the room at %+v, node b at %+v", got, loc)
+	}
+}
+
+var keyChars = regexp.MustCompile(`^[-/_=.a-zA-Z0-9]+$`)
+
+func TestKeyIsValidAndOneToOne(t *testing.T) {
+	seen := map[string]string{}
+	for _, name := range []string{"arena", "duel:1", "duel=3A1", "a.b", "a/b", "é", "x y", "=", "-_", "Arena"} {
+		k := cluster.Key(name)
+		if !keyChars.MatchString(k) || strings.ContainsAny(k, "./") {
+			t.Errorf("Key(%q) = %q: not a plain bucket key", name, k)
+		}
+		if prev, dup := seen[k]; dup {
+			t.Errorf("Key(%q) = Key(%q) = %q", name, prev, k)
+		}
+		seen[k] = name
+	}
+	if cluster.Key("duel:1") != "duel=3A1" {
+		t.Errorf("Key(duel:1) = %q", cluster.Key("duel:1"))
+	}
+}
+
+func FuzzKey(f *testing.F) {
+	f.Add("duel:1")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, name string) {
+		if k := cluster.Key(name); !keyChars.MatchString(k) {
+			t.Fatalf("Key(%q) = %q", name, k)
+		}
+	})
+}
+
+func TestLookupsSpreadNewRoomsBeforeTheNextHeartbeat(t *testing.T) {
+	ns := testkit.NATS(t)
+	slow := cluster.Config{TTL: time.Minute, Heartbeat: 30 * time.Second} // no heartbeat during the test
+	a := startNode(t, "a", ns.ClientURL(), slow)
+	b := startNode(t, "b", ns.ClientURL(), slow)
+	on := map[string]int{}
+	for i := range 6 {
+		on[connect(t, a, fmt.Sprint("duel:spread", i)).Node]++
+	}
+	if on["a"] != 3 || on["b"] != 3 {
+		t.Fatalf("six new rooms went %v, want 3 on each node", on)
+	}
+	if len(a.srv.Rooms()) != 4 || len(b.srv.Rooms()) != 4 {
+		t.Errorf("nodes host %d and %d rooms, want 4 each with the static arena", len(a.srv.Rooms()), len(b.srv.Rooms()))
+	}
+}
+
+func TestNodeJoinedBeforeStartConsultsTheDirectoryFromItsFirstLookup(t *testing.T) {
+	ns := testkit.NATS(t)
+	a := startNode(t, "a", ns.ClientURL(), cluster.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.srv.Open(ctx, "duel:early", ""); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{NodeName: "b", Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "-",
+		Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 1}), 100, 100, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := cluster.Join(ctx, srv, cluster.Config{URL: ns.ClientURL(), Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatalf("join before start: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testkit.ShutdownOnCleanup(t, srv)
+	t.Cleanup(d.Close)
+	if loc := connect(t, node{srv: srv, dir: d}, "duel:early"); loc.Node != "a" {
+		t.Fatalf("the first lookup at b answered node %q, want a", loc.Node)
+	}
+	if _, ok := srv.Room("duel:early"); ok {
+		t.Fatal("node b created a room that node a hosts")
+	}
+	d.Heartbeat(ctx)
+	if loc := connect(t, a, "duel:b-side"); loc.Node != "b" {
+		t.Errorf("with b announced, a new room went to %q, want the idle node b", loc.Node)
+	}
+}

@@ -1,0 +1,50 @@
+package testkit
+
+import (
+	"os"
+	"testing"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+
+	"github.com/tickrelay/tickrelay/cluster"
+)
+
+// NATS starts an in-process NATS server with JetStream (its store in a temporary folder), shut
+// down when the test ends, and returns it.
+func NATS(tb testing.TB) *natsserver.Server {
+	tb.Helper()
+	return NATSWith(tb, cluster.EmbeddedConfig{})
+}
+
+// NATSWith starts an in-process NATS server as cfg says (StoreDir defaults to a temporary folder),
+// shut down when the test ends.
+func NATSWith(tb testing.TB, cfg cluster.EmbeddedConfig) *natsserver.Server {
+	tb.Helper()
+	if cfg.StoreDir == "" {
+		cfg.StoreDir = tb.TempDir()
+	}
+	ns, err := cluster.Embedded(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	})
+	return ns
+}
+
+// ExternalNATS returns the URL of the NATS server in TICKRELAY_NATS_URL (.ci/run starts a real
+// nats-server process and sets it). Without it the test is skipped, unless TICKRELAY_NATS_TEST is
+// "require", when it fails instead, so that CI cannot skip it silently.
+func ExternalNATS(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv("TICKRELAY_NATS_URL")
+	if url == "" {
+		if os.Getenv("TICKRELAY_NATS_TEST") == "require" {
+			tb.Fatal("TICKRELAY_NATS_TEST=require but TICKRELAY_NATS_URL is not set")
+		}
+		tb.Skip("TICKRELAY_NATS_URL is not set: no external nats-server to test against (.ci/run starts one)")
+	}
+	return url
+}
