@@ -296,17 +296,14 @@ func (ss *session) joinAfresh(ctx context.Context, id Identity, room *Room) (*Pe
 func (ss *session) serve(ctx context.Context) error {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
-	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
-	// The first review only takes the counters: taken now, the first hint can go one review
-	// after the start, not two, while the client's input frames still each draw an ACK.
-	ss.pacer.review(ss.peer.Stats(), time.Now())
-	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
+	var path *sharedPath
 	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
-		path := ss.srv.paths.join(key)
+		path = ss.srv.paths.join(key)
 		ss.peer.rate.setPath(path)
 		defer ss.srv.paths.leave(key, path)
 		defer ss.peer.rate.clearPath(path)
 	}
+	ss.startPacing(path)
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
