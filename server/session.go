@@ -60,8 +60,9 @@ type session struct {
 	ackWait     time.Duration // the ack timeout in force (see awaitWindow)
 	byToken     bool          // the session resumed its player with the resume token
 	controlBuf  []byte
-	pacer       inputPacer // how often the client should send input frames
-	hints       hintSlot   // the newest input hint, for the control writer
+	pacer       inputPacer          // how often the client should send input frames
+	hints       hintSlot            // the newest input hint, for the control writer
+	wireSeen    transport.ConnStats // the connection's figures at the last tallyWire
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
@@ -304,6 +305,7 @@ func (ss *session) serve(ctx context.Context) error {
 		defer ss.peer.rate.clearPath(path)
 	}
 	ss.startPacing(path)
+	defer ss.tallyWire()
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
@@ -329,6 +331,7 @@ func (ss *session) serve(ctx context.Context) error {
 	for {
 		select {
 		case now := <-review.C:
+			ss.tallyWire()
 			if step, ok := ss.pacer.review(ss.peer.Stats(), now); ok {
 				ss.log.Debug("input hint", "send_every", step)
 				ss.hints.put(inputHint(step))
