@@ -103,6 +103,10 @@ type PeerStats struct {
 	ConnPacketsReceived uint64 `json:"conn_packets_received"`
 	ConnBytesLost       uint64 `json:"conn_bytes_lost"`   // declared lost by QUIC
 	ConnPacketsLost     uint64 `json:"conn_packets_lost"` // declared lost by QUIC
+	// QUIC's own round-trip estimates of the connection (what its probe timeout goes by), as
+	// of the last update.
+	ConnMinRTT      time.Duration `json:"conn_min_rtt_ns"`
+	ConnSmoothedRTT time.Duration `json:"conn_smoothed_rtt_ns"`
 }
 
 type peerCounters struct {
@@ -431,6 +435,8 @@ func (p *Peer) Stats() PeerStats {
 		ConnPacketsReceived: p.wire.packetsReceived.Load(),
 		ConnBytesLost:       p.wire.bytesLost.Load(),
 		ConnPacketsLost:     p.wire.packetsLost.Load(),
+		ConnMinRTT:          time.Duration(p.wire.minRTT.Load()),
+		ConnSmoothedRTT:     time.Duration(p.wire.smoothedRTT.Load()),
 	}
 }
 

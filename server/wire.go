@@ -18,6 +18,7 @@ import (
 // wireCounters are a peer's totals over its connections.
 type wireCounters struct {
 	bytesSent, bytesReceived, packetsSent, packetsReceived, bytesLost, packetsLost atomic.Uint64
+	minRTT, smoothedRTT                                                            atomic.Int64 // nanoseconds, at the last tally
 }
 
 // tallyWire adds what the session's connection carried since the last tally.
@@ -35,6 +36,8 @@ func (ss *session) tallyWire() {
 			metric.Add(float64(now - before))
 		}
 	}
+	w.minRTT.Store(int64(st.MinRTT))
+	w.smoothedRTT.Store(int64(st.SmoothedRTT))
 	add(&w.bytesSent, m.quicBytesSent, st.BytesSent, prev.BytesSent)
 	add(&w.bytesReceived, m.quicBytesReceived, st.BytesReceived, prev.BytesReceived)
 	add(&w.packetsSent, m.quicPacketsSent, st.PacketsSent, prev.PacketsSent)

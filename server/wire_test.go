@@ -40,6 +40,9 @@ func TestConnStatsCountTheWire(t *testing.T) {
 				t.Errorf("packets sent %d, received %d (%d bytes); want some of each",
 					st.ConnPacketsSent, st.ConnPacketsReceived, st.ConnBytesReceived)
 			}
+			if st.ConnSmoothedRTT <= 0 || st.ConnMinRTT <= 0 {
+				t.Errorf("QUIC's RTT: min %v, smoothed %v; want both above 0", st.ConnMinRTT, st.ConnSmoothedRTT)
+			}
 			for name, want := range map[string]uint64{
 				"client_quic_bytes_sent_total":       st.ConnBytesSent,
 				"client_quic_bytes_received_total":   st.ConnBytesReceived,

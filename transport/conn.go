@@ -100,6 +100,9 @@ type ConnStats struct {
 	// BytesLost and PacketsLost are what QUIC declared lost. They may fall: a packet declared
 	// lost and acknowledged later is taken back.
 	BytesLost, PacketsLost uint64
+	// MinRTT and SmoothedRTT are QUIC's own round-trip estimates (what its probe timeout and
+	// loss detection go by), from its packets' acknowledgements.
+	MinRTT, SmoothedRTT time.Duration
 }
 
 // Stats returns what c's QUIC connection has carried so far, and false where c's transport does
@@ -125,5 +128,6 @@ func quicStats(q *quic.Conn) (ConnStats, bool) {
 		BytesSent: s.BytesSent, BytesReceived: s.BytesReceived,
 		PacketsSent: s.PacketsSent, PacketsReceived: s.PacketsReceived,
 		BytesLost: s.BytesLost, PacketsLost: s.PacketsLost,
+		MinRTT: s.MinRTT, SmoothedRTT: s.SmoothedRTT,
 	}, true
 }

@@ -206,7 +206,7 @@ func TestStatsCountWhatTheConnectionCarried(t *testing.T) {
 		t.Fatalf("read %d bytes, %v; want %d", len(b), err, n)
 	}
 	sent, ok := transport.Stats(cc)
-	if !ok || sent.BytesSent < n || sent.PacketsSent < 4 {
+	if !ok || sent.BytesSent < n || sent.PacketsSent < 4 || sent.SmoothedRTT <= 0 || sent.MinRTT <= 0 {
 		t.Fatalf("client Stats = %+v, %v; want at least %d bytes in 4 packets sent", sent, ok, n)
 	}
 	got, ok := transport.Stats(srv)
