@@ -35,9 +35,13 @@ const (
 	// maxSendEvery is the most inputs per frame a hint asks for: with hintMinCopies copies of
 	// each, a frame must hold hintMinCopies × maxSendEvery inputs.
 	maxSendEvery = netcode.MaxInputsPerFrame / hintMinCopies
-	// hintMinFrameRate is the fewest input frames per second a hint asks for (it also bounds how
-	// often acks reach the snapshot sender).
-	hintMinFrameRate = 10
+	// hintFloorFrameRate is the fewest input frames per second a hint asks for (it also bounds
+	// how often acks reach the snapshot sender, with the client's frame after every two
+	// snapshots). stepFor asks for fewer than 10 only where the acks of 10 would take more than
+	// hintAckShare of the link (below about 56 kbit/s for one client, 280 for five sharing it),
+	// each input still in hintMinCopies frames; at an input rate of 30 Hz maxSendEvery bounds it
+	// to 6. The cost is input delay: a frame every 1/6 s instead of every 1/10 s.
+	hintFloorFrameRate = 5
 	// hintAckBytes is what one QUIC ACK-only packet costs on the link with UDP and IPv4 headers.
 	hintAckBytes = 70
 	// hintSnapshotOverhead is what a snapshot datagram costs on the link beyond its payload.
@@ -61,6 +65,8 @@ type inputPacer struct {
 	tickRate  float64 // Config.TickRate
 	maxStep   int     // the largest send_every for this input rate; 1 turns pacing off
 
+	path *sharedPath // the client's shared path, told each new step; nil: none
+
 	step   int       // the send_every the client was last told (1 before any hint)
 	faster int       // reviews in a row that allowed a smaller step
 	hinted time.Time // when the last hint was given; zero: never
@@ -71,8 +77,29 @@ type inputPacer struct {
 func newInputPacer(inputRate, tickRate int) inputPacer {
 	return inputPacer{
 		inputRate: float64(inputRate), tickRate: float64(tickRate), step: 1,
-		maxStep: max(1, min(maxSendEvery, inputRate/hintMinFrameRate)),
+		maxStep: max(1, min(maxSendEvery, inputRate/hintFloorFrameRate)),
 	}
+}
+
+// A client that joins a path already known to be narrow need not wait for its first review (a
+// second or more of input frames at the full rate, each drawing an ACK): behind a link its
+// neighbours already share, its share is narrower still. So each path remembers the newest step
+// a pacer on it decided, and a new session on the path starts at that step and tells its client
+// at once, right after the welcome; its reviews then go on as for any other client.
+
+// start sets the pacer of a session that begins at now on path (nil: none) and returns the step
+// to hint the client at once, or 0 when the client should start at 1, unhinted.
+func (p *inputPacer) start(path *sharedPath, now time.Time) int {
+	p.path = path
+	if path == nil {
+		return 0
+	}
+	step := min(int(path.inputStep.Load()), p.maxStep)
+	if step <= 1 {
+		return 0
+	}
+	p.step, p.hinted = step, now
+	return step
 }
 
 // review takes the peer's counters at now and returns the send_every the client should use, and
@@ -117,6 +144,9 @@ func (p *inputPacer) decide(snaps, link float64, now time.Time) (int, bool) {
 		return p.step, false
 	}
 	p.step, p.hinted, p.faster = want, now, 0
+	if p.path != nil {
+		p.path.inputStep.Store(int32(want))
+	}
 	return want, true
 }
 
@@ -131,6 +161,21 @@ func (p *inputPacer) stepFor(link float64) int {
 	}
 	frames := hintAckShare * link / hintAckBytes
 	return max(1, min(p.maxStep, int(math.Ceil(p.inputRate/frames))))
+}
+
+// startPacing sets the session's input pacer and hint slot; a client on a path known to be
+// narrow is given its hint at once (see inputPacer.start). Called before the writer starts.
+func (ss *session) startPacing(path *sharedPath) {
+	now := time.Now()
+	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
+	// The first review only takes the counters: taken now, the first hint can go one review
+	// after the start, not two, while the client's input frames still each draw an ACK.
+	ss.pacer.review(ss.peer.Stats(), now)
+	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
+	if step := ss.pacer.start(path, now); step > 1 {
+		ss.log.Debug("input hint at start", "send_every", step)
+		ss.hints.put(inputHint(step))
+	}
 }
 
 // inputHint returns the control message that tells a client its send_every.

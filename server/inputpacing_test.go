@@ -36,24 +36,7 @@ func (g *inputRecorder) applied(player uint32) []uint32 {
 // A client behind a 32 kbit/s downlink is told to send fewer input frames, sends them, and the room
 // still applies every input it sampled, each once, in order.
 func TestNarrowLinkGetsFewerInputFrames(t *testing.T) {
-	g := &inputRecorder{Game: arena.New(arena.Config{NPCs: 300}), seqs: map[uint32][]uint32{}}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", AdminAddr: "-", Logger: testkit.Quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := srv.AddRoom("game", g, 1000, 1000); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	})
+	srv, g := startRecorder(t)
 	proxy := testkit.Proxy(t, srv, impair.Link{RateKbps: 32, Delay: 20 * time.Millisecond})
 	if err := proxy.SetLink(impair.Up, impair.Link{Delay: 20 * time.Millisecond}); err != nil {
 		t.Fatal(err)
@@ -85,4 +68,44 @@ func TestNarrowLinkGetsFewerInputFrames(t *testing.T) {
 	if a[0] != 1 {
 		t.Fatalf("first input applied is %d, want 1", a[0])
 	}
+}
+
+// A client that joins from an address whose path is known to be narrow is told to send fewer
+// input frames at once, not after reviews of its own link. The server sees both clients from
+// 127.0.0.1, one path; the first goes through a 32 kbit/s link and is hinted by its reviews, the
+// second comes straight over loopback, where its own reviews never ask for fewer frames (it
+// keeps up with the ticks, and its link has room for every frame's ack): a step above 1 can only
+// be the one its path gave it when it joined.
+func TestClientJoiningANarrowPathIsHintedAtOnce(t *testing.T) {
+	srv, _ := startRecorder(t)
+	proxy := testkit.Proxy(t, srv, impair.Link{RateKbps: 32, Delay: 20 * time.Millisecond})
+	narrow := testkit.Dial(t, srv, bots.Config{Addr: proxy.Addr().String(), Name: "narrow", Room: "game"})
+	waitFor(t, 30*time.Second, "an input hint to the first client", func() bool { return narrow.SendEvery() > 1 })
+
+	second := testkit.Dial(t, srv, bots.Config{Name: "second", Room: "game"})
+	waitFor(t, 10*time.Second, "an input hint to the second client", func() bool { return second.SendEvery() > 1 })
+}
+
+// startRecorder starts a server with one room, "game": the arena with 300 NPCs, recording inputs.
+func startRecorder(t *testing.T) (*server.Server, *inputRecorder) {
+	t.Helper()
+	g := &inputRecorder{Game: arena.New(arena.Config{NPCs: 300}), seqs: map[uint32][]uint32{}}
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", AdminAddr: "-", Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddRoom("game", g, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	})
+	return srv, g
 }

@@ -33,6 +33,9 @@ type metrics struct {
 	sendDelay       prometheus.Histogram
 	connsActive     prometheus.Gauge
 	h3Expired       prometheus.Counter
+	// What the clients' connections carried as QUIC counts it (see wire.go).
+	quicBytesSent, quicBytesReceived, quicPacketsSent   prometheus.Counter
+	quicPacketsReceived, quicBytesLost, quicPacketsLost prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -98,6 +101,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			"QUIC connections admitted and not yet ended; they count against MaxSessions and MaxSessionsPerIP."),
 		h3Expired: counter("h3_connections_expired_total",
 			"HTTP/3 connections closed because they carried no WebTransport session for HelloTimeout."),
+		quicBytesSent: counter("client_quic_bytes_sent_total",
+			"Bytes of the QUIC packets sent to clients (snapshots, control, ACK-only packets, retransmissions; no UDP or IP headers), as the connections count them."),
+		quicBytesReceived:   counter("client_quic_bytes_received_total", "Bytes of the QUIC packets received from clients."),
+		quicPacketsSent:     counter("client_quic_packets_sent_total", "QUIC packets sent to clients."),
+		quicPacketsReceived: counter("client_quic_packets_received_total", "QUIC packets received from clients."),
+		quicBytesLost:       counter("client_quic_bytes_lost_total", "Bytes of the QUIC packets to clients that QUIC declared lost."),
+		quicPacketsLost:     counter("client_quic_packets_lost_total", "QUIC packets to clients that QUIC declared lost."),
 	}
 }
 

@@ -68,6 +68,7 @@ type Peer struct {
 	reason   atomic.Int32
 
 	stats peerCounters
+	wire  wireCounters // what its connections carried (see wire.go)
 	rate  deliveryRate
 }
 
@@ -93,6 +94,19 @@ type PeerStats struct {
 	// Of SnapshotsSent, those the tick sent as it encoded them, the sender being idle and the
 	// window open; the others waited in the slot for the sender.
 	SentAtTick uint64 `json:"sent_at_tick"`
+	// What the client's connections carried as QUIC counts it: every packet, snapshots, control,
+	// ACK-only packets and retransmissions, without UDP and IP headers; updated every half
+	// second and when a connection ends (see wire.go). 0 where the transport does not tell.
+	ConnBytesSent       uint64 `json:"conn_bytes_sent"`
+	ConnBytesReceived   uint64 `json:"conn_bytes_received"`
+	ConnPacketsSent     uint64 `json:"conn_packets_sent"`
+	ConnPacketsReceived uint64 `json:"conn_packets_received"`
+	ConnBytesLost       uint64 `json:"conn_bytes_lost"`   // declared lost by QUIC
+	ConnPacketsLost     uint64 `json:"conn_packets_lost"` // declared lost by QUIC
+	// QUIC's own round-trip estimates of the connection (what its probe timeout goes by), as
+	// of the last update.
+	ConnMinRTT      time.Duration `json:"conn_min_rtt_ns"`
+	ConnSmoothedRTT time.Duration `json:"conn_smoothed_rtt_ns"`
 }
 
 type peerCounters struct {
@@ -414,6 +428,15 @@ func (p *Peer) Stats() PeerStats {
 		Budget:        p.rate.rateNow(),
 		WireBytes:     p.stats.wireBytes.Load(),
 		SentAtTick:    p.stats.sentNow.Load(),
+
+		ConnBytesSent:       p.wire.bytesSent.Load(),
+		ConnBytesReceived:   p.wire.bytesReceived.Load(),
+		ConnPacketsSent:     p.wire.packetsSent.Load(),
+		ConnPacketsReceived: p.wire.packetsReceived.Load(),
+		ConnBytesLost:       p.wire.bytesLost.Load(),
+		ConnPacketsLost:     p.wire.packetsLost.Load(),
+		ConnMinRTT:          time.Duration(p.wire.minRTT.Load()),
+		ConnSmoothedRTT:     time.Duration(p.wire.smoothedRTT.Load()),
 	}
 }
 

@@ -404,6 +404,10 @@ type sharedPath struct {
 	minRTTs [minRTTBuckets]rttSample
 	users   int // sessions joined; owned by sharedPaths
 
+	// inputStep is the newest send_every a pacer of a client on the path decided (see
+	// inputPacer.start); 0: none yet.
+	inputStep atomic.Int32
+
 	// handshakeAt is when a new connection from the path's address last began its handshake
 	// (unix nanoseconds; 0: none since the last session joined).
 	handshakeAt atomic.Int64

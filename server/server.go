@@ -368,8 +368,10 @@ func (s *Server) acceptLoop() {
 func (s *Server) handlePlay(w http.ResponseWriter, r *http.Request) {
 	// The session counts from before the upgrade, so that the watch's timer cannot close a
 	// connection whose session is being set up.
+	var q *quic.Conn // the session's connection, for its wire figures
 	if watch, ok := r.Context().Value(h3WatchKey{}).(*h3Watch); ok {
 		defer watch.begin()()
+		q = watch.c
 	}
 	sess, err := s.wt.Upgrade(w, r)
 	if err != nil {
@@ -380,7 +382,7 @@ func (s *Server) handlePlay(w http.ResponseWriter, r *http.Request) {
 	if !s.originAllowed(r) {
 		refuse = closeErr(ReasonOriginNotAllowed, "origin %q is not allowed", r.Header.Get("Origin"))
 	}
-	s.serveConn(transport.NewWebTransport(sess), refuse)
+	s.serveConn(transport.NewWebTransportOn(sess, q), refuse)
 }
 
 // Shutdown stops accepting sessions, ends every player with ReasonServerShutdown (clients are told

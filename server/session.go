@@ -60,8 +60,9 @@ type session struct {
 	ackWait     time.Duration // the ack timeout in force (see awaitWindow)
 	byToken     bool          // the session resumed its player with the resume token
 	controlBuf  []byte
-	pacer       inputPacer // how often the client should send input frames
-	hints       hintSlot   // the newest input hint, for the control writer
+	pacer       inputPacer          // how often the client should send input frames
+	hints       hintSlot            // the newest input hint, for the control writer
+	wireSeen    transport.ConnStats // the connection's figures at the last tallyWire
 }
 
 // serveConn runs a session to its end. refuse, when set, ends it at once with that reason.
@@ -298,17 +299,15 @@ func (ss *session) joinAfresh(ctx context.Context, id Identity, room *Room) (*Pe
 func (ss *session) serve(ctx context.Context) error {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
-	ss.pacer = newInputPacer(ss.srv.cfg.InputRate, ss.srv.cfg.TickRate)
-	// The first review only takes the counters: taken now, the first hint can go one review
-	// after the start, not two, while the client's input frames still each draw an ACK.
-	ss.pacer.review(ss.peer.Stats(), time.Now())
-	ss.hints = newHintSlot(newHintMetrics(ss.srv.cfg.Registry))
+	var path *sharedPath
 	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
-		path := ss.srv.paths.join(key)
+		path = ss.srv.paths.join(key)
 		ss.peer.rate.setPath(path)
 		defer ss.srv.paths.leave(key, path)
 		defer ss.peer.rate.clearPath(path)
 	}
+	ss.startPacing(path)
+	defer ss.tallyWire()
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
@@ -334,6 +333,7 @@ func (ss *session) serve(ctx context.Context) error {
 	for {
 		select {
 		case now := <-review.C:
+			ss.tallyWire()
 			if step, ok := ss.pacer.review(ss.peer.Stats(), now); ok {
 				ss.log.Debug("input hint", "send_every", step)
 				ss.hints.put(inputHint(step))

@@ -91,3 +91,43 @@ func PeerCloseCode(err error) (code uint32, ok bool) {
 	}
 	return 0, false
 }
+
+// ConnStats are what a connection carried as QUIC packets: snapshots, control, ACK-only packets,
+// probes and retransmissions, headers and encryption included; UDP and IP headers not.
+type ConnStats struct {
+	BytesSent, BytesReceived     uint64
+	PacketsSent, PacketsReceived uint64
+	// BytesLost and PacketsLost are what QUIC declared lost. They may fall: a packet declared
+	// lost and acknowledged later is taken back.
+	BytesLost, PacketsLost uint64
+	// MinRTT and SmoothedRTT are QUIC's own round-trip estimates (what its probe timeout and
+	// loss detection go by), from its packets' acknowledgements.
+	MinRTT, SmoothedRTT time.Duration
+}
+
+// Stats returns what c's QUIC connection has carried so far, and false where c's transport does
+// not tell (an in-memory pair, a WebTransport session made without its connection). A
+// WebTransport session's figures are its HTTP/3 connection's, which may carry other sessions.
+func Stats(c Conn) (ConnStats, bool) {
+	if cc, ok := c.(*ClientConn); ok {
+		c = cc.Conn
+	}
+	if s, ok := c.(interface{ stats() (ConnStats, bool) }); ok {
+		return s.stats()
+	}
+	return ConnStats{}, false
+}
+
+// quicStats returns q's figures, or false where q is nil.
+func quicStats(q *quic.Conn) (ConnStats, bool) {
+	if q == nil {
+		return ConnStats{}, false
+	}
+	s := q.ConnectionStats()
+	return ConnStats{
+		BytesSent: s.BytesSent, BytesReceived: s.BytesReceived,
+		PacketsSent: s.PacketsSent, PacketsReceived: s.PacketsReceived,
+		BytesLost: s.BytesLost, PacketsLost: s.PacketsLost,
+		MinRTT: s.MinRTT, SmoothedRTT: s.SmoothedRTT,
+	}, true
+}

@@ -14,6 +14,8 @@ func NewQUIC(c *quic.Conn) Conn { return quicConn{c} }
 
 type quicConn struct{ c *quic.Conn }
 
+func (q quicConn) stats() (ConnStats, bool) { return quicStats(q.c) }
+
 func (q quicConn) SendDatagram(b []byte) error { return datagramErr(q.c.SendDatagram(b)) }
 func (q quicConn) ReceiveDatagram(ctx context.Context) ([]byte, error) {
 	return q.c.ReceiveDatagram(ctx)

@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"io"
 	"math/big"
 	"net"
 	"testing"
@@ -168,5 +169,51 @@ func TestDialPinsCertificateAndReadsTheServersCloseCode(t *testing.T) {
 	code, ok := transport.PeerCloseCode(context.Cause(cc.Context()))
 	if !ok || code != uint32(schema.CloseReason_CLOSE_REASON_ROOM_FULL) {
 		t.Fatalf("PeerCloseCode = %d, %v; want ROOM_FULL", code, ok)
+	}
+}
+
+// Stats reads a QUIC connection's own counters: after 5000 bytes on a stream, each side has sent
+// and received at least that many bytes in packets, headers and acks on top. A WebTransport
+// session made without its connection tells nothing.
+func TestStatsCountWhatTheConnectionCarried(t *testing.T) {
+	ln, hash := listen(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	accepted := make(chan *quic.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(ctx); err == nil {
+			accepted <- c
+		}
+	}()
+	cc, err := transport.Dial(ctx, transport.DialConfig{Addr: ln.Addr().String(), CertHash: hash[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close(0, "")
+	srv := transport.NewQUIC(<-accepted)
+	const n = 5000
+	go func() {
+		if s, err := cc.OpenStreamSync(ctx); err == nil {
+			_, _ = s.Write(make([]byte, n))
+			_ = s.Close()
+		}
+	}()
+	s, err := srv.AcceptStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := io.ReadAll(s); err != nil || len(b) != n {
+		t.Fatalf("read %d bytes, %v; want %d", len(b), err, n)
+	}
+	sent, ok := transport.Stats(cc)
+	if !ok || sent.BytesSent < n || sent.PacketsSent < 4 || sent.SmoothedRTT <= 0 || sent.MinRTT <= 0 {
+		t.Fatalf("client Stats = %+v, %v; want at least %d bytes in 4 packets sent", sent, ok, n)
+	}
+	got, ok := transport.Stats(srv)
+	if !ok || got.BytesReceived < n || got.PacketsReceived < 4 || got.BytesSent == 0 {
+		t.Fatalf("server Stats = %+v, %v; want at least %d bytes in 4 packets received, and acks sent", got, ok, n)
+	}
+	if _, ok := transport.Stats(transport.NewWebTransport(&webtransport.Session{})); ok {
+		t.Fatal("Stats of a WebTransport session without its connection: ok, want false")
 	}
 }

@@ -4,13 +4,23 @@ import (
 	"context"
 	"net"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/webtransport-go"
 )
 
 // NewWebTransport wraps a WebTransport session (ALPN h3, endpoint PlayPath).
-func NewWebTransport(s *webtransport.Session) Conn { return wtConn{s} }
+func NewWebTransport(s *webtransport.Session) Conn { return wtConn{s: s} }
 
-type wtConn struct{ s *webtransport.Session }
+// NewWebTransportOn wraps a WebTransport session carried by QUIC connection q, whose figures
+// Stats then tells (webtransport-go does not give a session's connection away).
+func NewWebTransportOn(s *webtransport.Session, q *quic.Conn) Conn { return wtConn{s: s, q: q} }
+
+type wtConn struct {
+	s *webtransport.Session
+	q *quic.Conn // nil: unknown
+}
+
+func (w wtConn) stats() (ConnStats, bool) { return quicStats(w.q) }
 
 func (w wtConn) SendDatagram(b []byte) error { return datagramErr(w.s.SendDatagram(b)) }
 func (w wtConn) ReceiveDatagram(ctx context.Context) ([]byte, error) {

@@ -70,13 +70,14 @@ func buildTimeline(start time.Time, every time.Duration, frames []FrameRecord, s
 // FormatTimeline renders rows as text, one line per row.
 func FormatTimeline(rows []TimelineRow) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%6s %6s %6s %6s %5s %6s %4s %5s | player: sent inflight capB budget delivery minRTT queue\n",
+	fmt.Fprintf(&b, "%6s %6s %6s %6s %5s %6s %4s %5s | player: sent inflight capB budget delivery minRTT queue, QUIC: pkts lostB srtt\n",
 		"t ms", "smallB", "midB", "largeB", "longB", "backlg", "qlen", "drops")
 	for _, r := range rows {
 		fmt.Fprintf(&b, "%6d %6d %6d %6d %5d %6d %4d %5d |", r.At.Milliseconds(), r.SmallB, r.MidB, r.LargeB, r.LongB, r.Backlog, r.Qlen, r.Drops)
 		for _, p := range r.Players {
-			fmt.Fprintf(&b, " %d: %d %d %d %.0f %.0f %.0f %.0f;", p.Player, p.SnapshotsSent, p.InFlight, p.InFlightCap, p.Budget, p.DeliveryRate,
-				float64(p.MinRTT.Milliseconds()), float64(p.QueueDelay.Milliseconds()))
+			fmt.Fprintf(&b, " %d: %d %d %d %.0f %.0f %.0f %.0f, %d %d %d;", p.Player, p.SnapshotsSent, p.InFlight, p.InFlightCap, p.Budget, p.DeliveryRate,
+				float64(p.MinRTT.Milliseconds()), float64(p.QueueDelay.Milliseconds()),
+				p.ConnPacketsSent, p.ConnBytesLost, p.ConnSmoothedRTT.Milliseconds())
 		}
 		b.WriteByte('\n')
 	}
