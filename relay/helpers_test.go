@@ -171,3 +171,45 @@ func spectate(tb testing.TB, r *Relay, cam func(time.Time) *schema.Camera, onSna
 	}
 	return testkit.Dial(tb, r.Server(), cfg)
 }
+
+// watchInterest connects a spectator with a fixed camera at (cx, cy) to rel and checks its views
+// against the origin's.
+func watchInterest(t *testing.T, origin *server.Room, rel *Relay, cx, cy float32) *interestCheck {
+	t.Helper()
+	check := &interestCheck{origin: origin, relay: rel, plan: origin.EntityPlan(), cx: cx, cy: cy,
+		radius: rel.Room().Config().AOIRadius}
+	spectate(t, rel, fixedCamera(cx, cy), check.onSnapshot)
+	return check
+}
+
+// wait waits for n views compared and fails the test on any mismatch or if no entity was seen.
+func (c *interestCheck) wait(t *testing.T, n int) {
+	t.Helper()
+	testkit.WaitFor(t, 20*time.Second, fmt.Sprintf("%d views compared", n), func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.compared >= n
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.mismatches > 0 {
+		t.Errorf("%d of %d views differ from the origin's interest set; last: %s", c.mismatches, c.compared, c.lastDiff)
+	}
+	if c.seen == 0 {
+		t.Error("the camera's views were empty: nothing was compared")
+	}
+}
+
+// replicaMatchesOrigin reports whether f's replica has a state equal to the origin's world at the
+// replica's tick.
+func replicaMatchesOrigin(f *Follower, origin *server.Room) bool {
+	match := false
+	f.Read(func(tick uint32, state []netcode.EntityState, ok bool) {
+		if !ok {
+			return
+		}
+		world, kept := origin.WorldAt(tick)
+		match = kept && len(state) > 0 && slices.Equal(state, world)
+	})
+	return match
+}
