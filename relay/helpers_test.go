@@ -96,11 +96,11 @@ func fixedCamera(x, y float32) func(time.Time) *schema.Camera {
 // matches (the first ones are built up over a few ticks by the bandwidth budget's slow start),
 // every view must match exactly, entity by entity and field by field.
 type interestCheck struct {
-	origin *server.Room
-	relay  *Relay
-	plan   *netcode.Plan
-	cx, cy float32
-	radius float32
+	worldAt func(tick uint32) ([]netcode.EntityState, bool) // the origin's world at its tick
+	relay   *Relay
+	plan    *netcode.Plan
+	cx, cy  float32
+	radius  float32
 
 	mu         sync.Mutex
 	warm       bool // a view has matched: the budget's slow start is over
@@ -115,7 +115,7 @@ func (c *interestCheck) onSnapshot(h netcode.Header, view []netcode.EntityState)
 	if !ok || h.LastInputSeq == 0 {
 		return // no camera applied yet
 	}
-	world, ok := c.origin.WorldAt(ot)
+	world, ok := c.worldAt(ot)
 	if !ok {
 		return // the origin has moved on past its history
 	}
@@ -176,7 +176,13 @@ func spectate(tb testing.TB, r *Relay, cam func(time.Time) *schema.Camera, onSna
 // against the origin's.
 func watchInterest(t *testing.T, origin *server.Room, rel *Relay, cx, cy float32) *interestCheck {
 	t.Helper()
-	check := &interestCheck{origin: origin, relay: rel, plan: origin.EntityPlan(), cx: cx, cy: cy,
+	return watchWorld(t, origin.WorldAt, rel, cx, cy)
+}
+
+// watchWorld is watchInterest with the origin's world at each tick given by worldAt.
+func watchWorld(t *testing.T, worldAt func(uint32) ([]netcode.EntityState, bool), rel *Relay, cx, cy float32) *interestCheck {
+	t.Helper()
+	check := &interestCheck{worldAt: worldAt, relay: rel, plan: rel.Room().EntityPlan(), cx: cx, cy: cy,
 		radius: rel.Room().Config().AOIRadius}
 	spectate(t, rel, fixedCamera(cx, cy), check.onSnapshot)
 	return check

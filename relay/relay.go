@@ -39,6 +39,7 @@ type Relay struct {
 	mirror   *mirror
 	srv      *server.Server
 	room     *server.Room
+	stop     func() // stops a replay's clock
 }
 
 // Start follows cfg.Room on nc, waits for the first keyframe (which gives the world's extents and
@@ -80,6 +81,11 @@ func serve(cfg server.Config, room string, m *mirror, width, height float32) (*R
 	if err != nil {
 		return nil, err
 	}
+	return serveOn(srv, room, m, width, height)
+}
+
+// serveOn adds to srv a room that mirrors m's source and starts srv.
+func serveOn(srv *server.Server, room string, m *mirror, width, height float32) (*Relay, error) {
 	rm, err := srv.AddRoom(room, m, width, height)
 	if err == nil {
 		err = srv.Start()
@@ -128,8 +134,11 @@ func (r *Relay) Follower() *Follower { return r.follower }
 // local (a spectator's snapshot tick), while that is among the last 256.
 func (r *Relay) OriginTick(local uint32) (uint32, bool) { return r.mirror.originTick(local) }
 
-// Shutdown stops following and shuts the server down.
+// Shutdown stops following (or replaying) and shuts the server down.
 func (r *Relay) Shutdown(ctx context.Context) error {
+	if r.stop != nil {
+		r.stop()
+	}
 	var err error
 	if r.follower != nil {
 		err = r.follower.Close()
