@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,6 +30,8 @@ type Config struct {
 	FirstKeyframe time.Duration
 	// Follower tunes the stream's follower; its Room, Plan and Logger are the relay's.
 	Follower FollowerConfig
+	// Page, if set, is served at "/" on the HTTP listener (the demo page).
+	Page http.Handler
 }
 
 // Relay serves a room it follows on NATS to spectators.
@@ -66,7 +69,7 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Relay, error) {
 		return nil, err
 	}
 	m := newMirror(cfg.Entity, f)
-	r, err := serve(cfg.Server, cfg.Room, m, header.Width, header.Height)
+	r, err := serve(cfg.Server, cfg.Page, cfg.Room, m, header.Width, header.Height)
 	if err != nil {
 		_ = f.Close()
 		return nil, err
@@ -76,10 +79,13 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Relay, error) {
 }
 
 // serve starts a server whose one room mirrors m's source.
-func serve(cfg server.Config, room string, m *mirror, width, height float32) (*Relay, error) {
+func serve(cfg server.Config, page http.Handler, room string, m *mirror, width, height float32) (*Relay, error) {
 	srv, err := server.New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if page != nil {
+		srv.SetPage(page)
 	}
 	return serveOn(srv, room, m, width, height)
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
-	"github.com/tickrelay/tickrelay/server"
 )
 
 // RecorderConfig configures a Recorder.
@@ -222,20 +221,22 @@ func (rp *Replay) Read(fn func(tick uint32, state []netcode.EntityState, ok bool
 	fn(tick, rp.replica.State(), ok)
 }
 
-// ServeReplay serves rp to spectators through a server configured by cfg, advancing it at its
+// ServeReplay serves rp to spectators through a server configured by cfg.Server (cfg.Room and
+// cfg.Follower are unused; cfg.Entity must be the replay's entity message), advancing it at its
 // recorded tick rate until ctx is done or the relay shuts down. Its HTTP listener answers
-// GET /replay with the replay's position and keyframes (JSON) and POST /replay/seek?tick=N.
-func ServeReplay(ctx context.Context, cfg server.Config, entity proto.Message, rp *Replay) (*Relay, error) {
-	m := newMirror(entity, rp)
+// GET /replay with the replay's position and keyframes (JSON) and POST /replay/seek?tick=N; other
+// paths go to cfg.Page.
+func ServeReplay(ctx context.Context, cfg Config, rp *Replay) (*Relay, error) {
+	if cfg.Entity == nil {
+		return nil, errors.New("relay: Config.Entity is required")
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /replay", rp.serveStatus)
 	mux.HandleFunc("POST /replay/seek", rp.serveSeek)
-	srv, err := server.New(cfg)
-	if err != nil {
-		return nil, err
+	if cfg.Page != nil {
+		mux.Handle("/", cfg.Page)
 	}
-	srv.SetPage(mux)
-	r, err := serveOn(srv, cmp.Or(rp.hdr.Room, "replay"), m, rp.hdr.Width, rp.hdr.Height)
+	r, err := serve(cfg.Server, mux, cmp.Or(rp.hdr.Room, "replay"), newMirror(cfg.Entity, rp), rp.hdr.Width, rp.hdr.Height)
 	if err != nil {
 		return nil, err
 	}

@@ -72,8 +72,10 @@ func TestReplayServesTheRecordedWorldAndSeeks(t *testing.T) {
 	if len(keys) < 2 {
 		t.Fatalf("keyframes %v: want at least 2 in 60 frames", keys)
 	}
-	rel, err := ServeReplay(t.Context(), server.Config{Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "-", Logger: testkit.Quiet()},
-		&arenapb.Entity{}, rp)
+	rel, err := ServeReplay(t.Context(), Config{
+		Server: server.Config{Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", AdminAddr: "-", Logger: testkit.Quiet()},
+		Entity: &arenapb.Entity{},
+	}, rp)
 	if err != nil {
 		t.Fatal(err)
 	}
