@@ -1,13 +1,18 @@
 package relay
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tickrelay/tickrelay/examples/skirmish/skirmishpb"
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server"
 )
 
 // TestSpectatorsGetTheirCameraInterestSet: a spectator of a relay with a fixed camera receives
@@ -111,5 +116,21 @@ func TestSubjectsEscapeRoomNames(t *testing.T) {
 		if got, _ := Subjects(room); got != want {
 			t.Errorf("Subjects(%q) = %q, want %q", room, got, want)
 		}
+	}
+}
+
+// TestRelayRefusesAnotherSchema: a relay whose entity message is not the stream's does not start,
+// and says why.
+func TestRelayRefusesAnotherSchema(t *testing.T) {
+	url := startNATS(t)
+	startOrigin(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Start(ctx, connectNATS(t, url), Config{
+		Server: server.Config{Addr: "127.0.0.1:0", HTTPAddr: "-", AdminAddr: "-", Logger: testkit.Quiet()},
+		Room:   "arena", Entity: &skirmishpb.Entity{},
+	})
+	if !errors.Is(err, ErrSchema) || !strings.Contains(err.Error(), "tickrelay.arena.v1.Entity") {
+		t.Fatalf("err %v, want ErrSchema naming the stream's message", err)
 	}
 }
