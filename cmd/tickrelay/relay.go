@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -76,7 +77,7 @@ func runRelay(args []string) error {
 	room := fs.String("room", "arena", "room to relay")
 	wait := fs.Duration("wait", 10*time.Second, "how long to wait for the room's first keyframe")
 	if err := parse(fs, args); err != nil {
-		return err
+		return helpIsNoError(err)
 	}
 	cfg, log, err := sf.config()
 	if err != nil {
@@ -109,6 +110,14 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
 	}
 	return nil
+}
+
+// helpIsNoError turns a subcommand's -h (its usage printed) into success.
+func helpIsNoError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
 }
 
 func logServing(log *slog.Logger, srv *server.Server, msg string, attrs ...any) {

@@ -23,7 +23,7 @@ func runReplay(args []string) error {
 	var sf spectatorFlags
 	sf.register(fs, "127.0.0.1:4444", "127.0.0.1:8082")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return helpIsNoError(err)
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("tickrelay replay: want one replay FILE after the flags, got %q", fs.Args())
@@ -64,7 +64,7 @@ func runRecord(args []string) error {
 	common.LogLevel = "info"
 	common.Register(fs)
 	if err := parse(fs, args); err != nil {
-		return err
+		return helpIsNoError(err)
 	}
 	if *out == "" {
 		return fmt.Errorf("tickrelay record: -o FILE is required")
