@@ -33,6 +33,7 @@ type Publisher struct {
 	cfg     PublisherConfig
 	subject string
 	keySub  *nats.Subscription
+	untap   func()
 	enc     *FrameEncoder
 
 	mu      sync.Mutex // guards the hand-off below
@@ -84,7 +85,7 @@ func Publish(nc *nats.Conn, room *server.Room, cfg PublisherConfig) (*Publisher,
 	}
 	p.keySub = sub
 	go p.loop()
-	room.Tap(p.tap)
+	p.untap = room.Tap(p.tap)
 	return p, nil
 }
 
@@ -163,7 +164,7 @@ func (p *Publisher) Stats() PublisherStats {
 	}
 }
 
-// Close stops publishing. The room keeps its tap, which does nothing more.
+// Close stops publishing and removes the publisher's tap from the room.
 func (p *Publisher) Close() {
 	p.mu.Lock()
 	if p.closed {
@@ -172,6 +173,7 @@ func (p *Publisher) Close() {
 	}
 	p.closed = true
 	p.mu.Unlock()
+	p.untap()
 	_ = p.keySub.Unsubscribe()
 	close(p.done)
 	<-p.stopped

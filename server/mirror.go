@@ -1,6 +1,7 @@
 package server
 
 import (
+	"slices"
 	"time"
 
 	"github.com/tickrelay/tickrelay/netcode"
@@ -12,15 +13,28 @@ import (
 type TickTap func(tick uint32, at time.Time, frame []netcode.EntityState)
 
 // Tap adds f to the functions that see every tick after it is recorded; a spectator stream's
-// publisher uses it. Safe to call while the room runs: f sees the ticks from the next on.
-func (r *Room) Tap(f TickTap) {
+// publisher uses it. Safe to call while the room runs: f sees the ticks from the next on, until
+// the returned untap is called.
+func (r *Room) Tap(f TickTap) (untap func()) {
+	t := &tap{f: f}
+	r.updateTaps(func(ts []*tap) []*tap { return append(ts, t) })
+	return func() {
+		r.updateTaps(func(ts []*tap) []*tap { return slices.DeleteFunc(ts, func(o *tap) bool { return o == t }) })
+	}
+}
+
+// tap is one TickTap; its address identifies it for untapping.
+type tap struct{ f TickTap }
+
+// updateTaps replaces the taps by change of a copy of them.
+func (r *Room) updateTaps(change func([]*tap) []*tap) {
 	for {
 		old := r.taps.Load()
-		var next []TickTap
+		var next []*tap
 		if old != nil {
-			next = append(next, *old...)
+			next = slices.Clone(*old)
 		}
-		next = append(next, f)
+		next = change(next)
 		if r.taps.CompareAndSwap(old, &next) {
 			return
 		}
@@ -30,8 +44,8 @@ func (r *Room) Tap(f TickTap) {
 // runTaps hands the tick's recorded frame to the taps. Only the tick goroutine calls it.
 func (r *Room) runTaps(tick uint32, now time.Time) {
 	if taps := r.taps.Load(); taps != nil {
-		for _, f := range *taps {
-			f(tick, now, r.record.frame)
+		for _, t := range *taps {
+			t.f(tick, now, r.record.frame)
 		}
 	}
 }

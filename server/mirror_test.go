@@ -45,7 +45,7 @@ func TestMirrorKeepsIDsAndTapSeesTicks(t *testing.T) {
 	}
 	defer room.Close()
 	var tapped [][]netcode.EntityState
-	room.Tap(func(_ uint32, _ time.Time, frame []netcode.EntityState) { tapped = append(tapped, slices.Clone(frame)) })
+	untap := room.Tap(func(_ uint32, _ time.Time, frame []netcode.EntityState) { tapped = append(tapped, slices.Clone(frame)) })
 	for i, want := range frames {
 		room.Tick(time.Now())
 		got, _ := room.WorldAt(room.CurrentTick())
@@ -61,5 +61,11 @@ func TestMirrorKeepsIDsAndTapSeesTicks(t *testing.T) {
 	}
 	if room.World().Entity(900) != nil || room.World().Entity(3) == nil {
 		t.Error("entity 900 still alive or entity 3 missing")
+	}
+	untap()
+	g.frames = append(g.frames, nil)
+	room.Tick(time.Now())
+	if len(tapped) != len(frames) {
+		t.Errorf("an untapped tap saw %d frames, want %d", len(tapped), len(frames))
 	}
 }

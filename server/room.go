@@ -32,7 +32,7 @@ type Room struct {
 
 	currentTick atomic.Uint32
 	lastTickNs  atomic.Int64
-	taps        atomic.Pointer[[]TickTap] // see Tap
+	taps        atomic.Pointer[[]*tap] // see Tap
 
 	mu      sync.Mutex // guards the fields below
 	joins   []*Peer

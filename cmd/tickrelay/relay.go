@@ -25,7 +25,7 @@ import (
 // spectatorFlags are the flags of the servers that spectators connect to (relay and replay).
 type spectatorFlags struct {
 	addr, httpAddr, admin, certFile, keyFile, secret, origins string
-	tick, maxVis                                              int
+	tick, maxVis, maxSpectators                               int
 	aoi                                                       float64
 	common                                                    cli.Flags
 }
@@ -37,6 +37,7 @@ func (f *spectatorFlags) register(fs *flag.FlagSet, udp, http string) {
 	fs.IntVar(&f.tick, "tick", 30, "tick rate in Hz of the spectators' snapshots")
 	fs.Float64Var(&f.aoi, "aoi", 300, "area-of-interest radius around a spectator's camera, in units")
 	fs.IntVar(&f.maxVis, "max-visible", 0, "most entities in one snapshot (0: default 256)")
+	fs.IntVar(&f.maxSpectators, "max-spectators", 0, "most spectators at once (0: default 1024)")
 	fs.StringVar(&f.certFile, "cert", "", "TLS certificate file (PEM); without it a development certificate is generated")
 	fs.StringVar(&f.keyFile, "key", "", "TLS key file (PEM)")
 	fs.StringVar(&f.secret, "secret", os.Getenv("TICKRELAY_SECRET"), "secret that signs spectator tokens (default $TICKRELAY_SECRET); empty: development mode")
@@ -54,6 +55,7 @@ func (f *spectatorFlags) config() (server.Config, *slog.Logger, error) {
 	cfg := server.Config{
 		Addr: f.addr, HTTPAddr: f.httpAddr, AdminAddr: f.admin, TickRate: f.tick, AOIRadius: float32(f.aoi),
 		MaxVisible: f.maxVis, Logger: log, TokenSecret: []byte(f.secret),
+		MaxPlayersPerRoom: f.maxSpectators, MaxSessions: f.maxSpectators,
 	}
 	if f.origins != "" {
 		cfg.AllowedOrigins = strings.Split(f.origins, ",")
