@@ -2,7 +2,8 @@
 // names over the players, moves with WASD or the arrow keys, and shows live statistics, a legend
 // and a graph of the last seconds. window.tickrelay mirrors the state for tests and debugging.
 // With ?watch the page is a spectator of a relay or a replay (tickrelay relay, tickrelay replay):
-// it has no entity and moves a camera instead, with the same keys or by dragging the view.
+// it has no entity and moves a camera instead, with the same keys or by dragging the view; on a
+// replay, "[" and "]" seek to the previous and next keyframe.
 
 import { arenaMove } from "./arena.js";
 import { TickrelayClient } from "./client.js";
@@ -36,6 +37,7 @@ const state = {
   watch: WATCH, // a spectator: no entity, a camera
   camera: null, // {x, y}: a spectator's camera, in world units
   scale: 1, // canvas pixels per world unit, as last drawn
+  sought: null, // the keyframe tick a replay was last sought to
   labels: [], // [{id, name}]: the names the last frame drew over entities
   frames: 0, // frames drawn
   graph: { samples: 0, kept: 0, last: null }, // last: the newest {rttMs, bytesPerSec, skipped}
@@ -78,6 +80,18 @@ function sampleCamera() {
   cam.x += moveX * CAMERA_SPEED * dt;
   cam.y += moveY * CAMERA_SPEED * dt;
   return { x: cam.x, y: cam.y, z: 0 };
+}
+
+// seekReplay seeks a replay (GET /replay, POST /replay/seek) to the keyframe before (dir -1) or
+// after (dir 1) the one being played; a relay has no /replay, and nothing happens.
+async function seekReplay(dir) {
+  const res = await fetch("/replay");
+  if (!res.ok) return;
+  const { tick, keyframes } = await res.json();
+  let i = keyframes.findLastIndex((k) => k <= tick);
+  i = Math.min(Math.max(i + dir, 0), keyframes.length - 1);
+  const seek = await fetch(`/replay/seek?tick=${keyframes[i]}`, { method: "POST" });
+  if (seek.ok) state.sought = (await seek.json()).tick;
 }
 
 // dragCamera lets a spectator drag the view to move the camera.
@@ -202,7 +216,12 @@ async function main() {
     }
   });
   startGraph(client);
-  if (WATCH) dragCamera(document.getElementById("view"));
+  if (WATCH) {
+    dragCamera(document.getElementById("view"));
+    addEventListener("keydown", (e) => {
+      if (e.code === "BracketLeft" || e.code === "BracketRight") seekReplay(e.code === "BracketLeft" ? -1 : 1);
+    });
+  }
   startRendering(() => ({ welcome, interp, predictor, names }));
 }
 
