@@ -47,7 +47,8 @@ type Config struct {
 	// with SCHEMA_MISMATCH). Default: the arena's, arenapb.Entity and arenapb.Input.
 	Entity, Input proto.Message
 	// Steer returns the input to send at each input interval: a message of Input's type, which the
-	// client quantizes at once (it may reuse one message). Default: Wander, for the arena's input.
+	// client quantizes at once (it may reuse one message). Default: Wander, for the arena's input;
+	// Orbit for a spectator, whose Input is a schema.Camera.
 	Steer func(now time.Time) proto.Message
 	// MaxSpeed is the fastest any entity moves, in units per second, for the area-of-interest check.
 	// Default 120, the arena's player speed.
@@ -91,6 +92,7 @@ type Client struct {
 	stats       Stats
 	first, last time.Time
 	history     netcode.InputHistory
+	cameras     cameraLog       // a spectator's recent cameras
 	lastEvent   uint64          // newest server event applied
 	eventSeq    uint64          // newest own event id
 	outbox      []*schema.Event // own events not known to be applied, at most maxOutbox
@@ -278,6 +280,10 @@ func (cl *Client) play(ctx context.Context) error {
 	}
 	l, down := cl.link, cl.linkDown
 	cl.mu.Unlock()
+	steer := cl.cfg.Steer
+	if steer == nil { // a spectator: orbit in the room's world
+		steer = Orbit(cl.cfg.Seed, cl.welcome.WorldWidth, cl.welcome.WorldHeight)
+	}
 	t := time.NewTicker(time.Second / time.Duration(rate))
 	defer t.Stop()
 	var frame schema.InputFrame
@@ -295,12 +301,14 @@ func (cl *Client) play(ctx context.Context) error {
 			if cl.paused.Load() {
 				continue
 			}
-			if err := cl.inputPlan.ReadMessage(cl.cfg.Steer(now), &values); err != nil {
+			if err := cl.inputPlan.ReadMessage(steer(now), &values); err != nil {
 				return fmt.Errorf("bots: Config.Steer: %w", err)
 			}
 			step := cl.SendEvery()
 			cl.mu.Lock()
-			cl.history.Push(&values)
+			if seq := cl.history.Push(&values); cl.cfg.isSpectator() {
+				cl.cameras.add(seq, cl.inputPlan, &values)
+			}
 			if unsent++; unsent < step && cl.stats.Snapshots-ackedSnaps < ackAfterSnapshots {
 				cl.mu.Unlock()
 				continue
@@ -534,25 +542,24 @@ func (cl *Client) apply(b []byte) {
 	}
 	cl.last = now
 	st.ages.add(float64(int32(uint32(now.UnixMicro())-h.ServerTimeUs)) / 1000)
-	cl.checkAOI(view)
+	cl.checkAOI(h, view)
 	if cl.cfg.OnSnapshot != nil {
 		cl.cfg.OnSnapshot(h, view)
 	}
 }
 
 // checkAOI counts entities received in this snapshot (entered or changed) farther from the own
-// entity, on the entity plan's plane, than the area of interest plus one tick of movement and the
+// entity (a spectator's camera), on the entity plan's plane, than the area of interest plus one tick of movement and the
 // quantization error allow. Entities the snapshot left as they were (a tight bandwidth budget
 // updates far ones less often) keep an older position, so they are not measured against this
 // tick's; nor are the ones the snapshot marks always-relevant, which are in every view whatever
 // the distance.
-func (cl *Client) checkAOI(view []netcode.EntityState) {
+func (cl *Client) checkAOI(h netcode.Header, view []netcode.EntityState) {
 	w := cl.welcome
-	i := netcode.FindEntity(view, w.EntityId)
-	if i < 0 {
+	ox, oy, ok := cl.viewCentre(h, view)
+	if !ok {
 		return
 	}
-	ox, oy := planePosition(cl.entityPlan, &view[i])
 	limit := float64(w.AoiRadius) + float64(cl.cfg.MaxSpeed)/float64(w.TickRateHz) + 2*positionError(cl.entityPlan)
 	for _, id := range cl.recv.Updated() {
 		if cl.recv.AlwaysRelevant(id) {

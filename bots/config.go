@@ -38,7 +38,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("bots: Config.Addr is required")
 	case c.Entity == nil || c.Input == nil:
 		return fmt.Errorf("bots: Config.Entity and Config.Input go together: set both or neither")
-	case c.Steer == nil:
+	case c.Steer == nil && !c.isSpectator():
 		return fmt.Errorf("bots: Config.Steer is required with a Config.Input of %T", c.Input)
 	case c.Transport != transport.KindQUIC && c.Transport != transport.KindWebTransport:
 		return fmt.Errorf("bots: Config.Transport %q: want %q or %q", c.Transport, transport.KindQUIC, transport.KindWebTransport)

@@ -169,18 +169,17 @@ func (r *Room) ownEntity(p *Peer) uint32 {
 }
 
 // visible appends to dst the frame indices of the entities p perceives, ascending (which is
-// ascending ID): those within the area of interest of its own entity (on the plane, and within
-// AOIVertical on the vertical axis when that is set), plus the always-relevant ones. Beyond
+// ascending ID): those within the area of interest of its view point, its own entity or a
+// spectator's View (on the plane, and within AOIVertical on the vertical axis when that is set),
+// plus the always-relevant ones. Beyond
 // MaxVisible the nearest are kept, always-relevant ones first.
 func (r *Room) visible(p *Peer, dst []int32) []int32 {
 	rec := &r.record
-	own := netcode.FindEntity(rec.frame, p.player.Entity)
-	var x, y float32
-	if own >= 0 {
-		x, y = rec.xs[own], rec.ys[own]
+	x, y, z, ok := r.viewPoint(p)
+	if ok {
 		dst = rec.grid.Query(x, y, r.cfg.AOIRadius, dst)
 		if len(rec.zs) > 0 {
-			dst = r.withinVertical(dst, rec.zs[own])
+			dst = r.withinVertical(dst, z)
 		}
 	}
 	if len(rec.always) > 0 {

@@ -57,6 +57,8 @@ type Player struct {
 	Entity uint32
 	// Data is free for the game to use.
 	Data any
+	// View is where a player without an entity (a spectator) looks from; the game sets it.
+	View View
 }
 
 // Input is one input of a player, as the client sampled it.

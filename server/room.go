@@ -32,6 +32,7 @@ type Room struct {
 
 	currentTick atomic.Uint32
 	lastTickNs  atomic.Int64
+	taps        atomic.Pointer[[]*tap] // see Tap
 
 	mu      sync.Mutex // guards the fields below
 	joins   []*Peer
@@ -288,6 +289,7 @@ func (r *Room) Tick(now time.Time) {
 	r.world.compact()
 	r.recordWorld(tick, now)
 	r.currentTick.Store(tick)
+	r.runTaps(tick, now)
 	r.encoder.encodeAll(tick)
 	d := time.Since(start)
 	r.lastTickNs.Store(int64(d))

@@ -19,6 +19,8 @@ import (
 
 	"github.com/tickrelay/tickrelay/bots"
 	"github.com/tickrelay/tickrelay/internal/cli"
+	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
 func main() {
@@ -51,6 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.Name, "name", "bot", "name prefix of the bots' development tokens")
 	fs.StringVar(&c.Room, "room", "", "room to join; empty: the server's default")
 	fs.StringVar(&o.lookup, "lookup", "", "ask this node (http://HOST:PORT) where -room lives, then dial the node that hosts it instead of -addr")
+	spectate := fs.Bool("spectate", false, "connect spectators to a relay (tickrelay relay or replay): each moves a camera around the world instead of playing")
 	certHash := fs.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object with the results")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "interval between progress lines on stderr; 0: none")
@@ -69,6 +72,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, errors.New("-cert-hash must be 64 hex digits")
 		}
 		c.CertHash = pin
+	}
+	if *spectate {
+		c.Entity, c.Input = &arenapb.Entity{}, &schema.Camera{}
 	}
 	if o.swarm.Bots < 1 {
 		return o, fmt.Errorf("-n must be positive, got %d", o.swarm.Bots)

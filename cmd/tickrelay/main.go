@@ -40,6 +40,16 @@ func main() {
 }
 
 func run() error {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "relay":
+			return runRelay(os.Args[2:])
+		case "replay":
+			return runReplay(os.Args[2:])
+		case "record":
+			return runRecord(os.Args[2:])
+		}
+	}
 	var (
 		addr     = flag.String("addr", "", "UDP address for QUIC and WebTransport (default 127.0.0.1:4433 with the development certificate, else :4433)")
 		httpAddr = flag.String("http", "", "TCP address for the page, /healthz, /connect, /cert-hash and /dev-token (default 127.0.0.1:8080 with the development certificate, else :8080); - to disable")

@@ -1,16 +1,22 @@
 // The demo page: connects to the server that served it, draws the arena around the player with
 // names over the players, moves with WASD or the arrow keys, and shows live statistics, a legend
 // and a graph of the last seconds. window.tickrelay mirrors the state for tests and debugging.
+// With ?watch the page is a spectator of a relay or a replay (tickrelay relay, tickrelay replay):
+// it has no entity and moves a camera instead, with the same keys or by dragging the view; on a
+// replay, "[" and "]" seek to the previous and next keyframe.
 
 import { arenaMove } from "./arena.js";
 import { TickrelayClient } from "./client.js";
 import { EntitySchema, InputSchema } from "./gen/arena_pb.js";
+import { CameraSchema } from "./gen/tickrelay/stream_pb.js";
 import { GRAPH_COLORS, History, drawGraph } from "./graph.js";
 import { Interpolator, Predictor } from "./smooth.js";
 
 const PLAYER_SPEED = 120; // the arena's top speed, units per second
 const KIND_PLAYER = 1;
 const GRAPH_EVERY_MS = 250; // graph sample interval; 40 samples make 10 s
+const CAMERA_SPEED = 400; // a spectator's camera, units per second
+const WATCH = new URLSearchParams(location.search).has("watch");
 
 // What the canvas draws, with the legend's words for each; one table so that they agree.
 const LOOK = {
@@ -28,6 +34,10 @@ const state = {
   ownName: "", // the own player's name, from the roster
   roster: [], // [{playerId, name, entityId}] of the room's members
   ghost: null, // {x, y, tick}: the own entity where the newest snapshot has it
+  watch: WATCH, // a spectator: no entity, a camera
+  camera: null, // {x, y}: a spectator's camera, in world units
+  scale: 1, // canvas pixels per world unit, as last drawn
+  sought: null, // the keyframe tick a replay was last sought to
   labels: [], // [{id, name}]: the names the last frame drew over entities
   frames: 0, // frames drawn
   graph: { samples: 0, kept: 0, last: null }, // last: the newest {rttMs, bytesPerSec, skipped}
@@ -57,6 +67,45 @@ function sampleInput() {
   }
   const l = Math.hypot(x, y) || 1;
   return { moveX: x / l, moveY: y / l, buttons: 0 };
+}
+
+// sampleCamera moves a spectator's camera with the keys and returns it as a Camera input.
+let lastCameraMs = 0;
+function sampleCamera() {
+  const now = performance.now();
+  const dt = lastCameraMs ? Math.min((now - lastCameraMs) / 1000, 0.25) : 0;
+  lastCameraMs = now;
+  const { moveX, moveY } = sampleInput();
+  const cam = state.camera ?? { x: 0, y: 0 };
+  cam.x += moveX * CAMERA_SPEED * dt;
+  cam.y += moveY * CAMERA_SPEED * dt;
+  return { x: cam.x, y: cam.y, z: 0 };
+}
+
+// seekReplay seeks a replay (GET /replay, POST /replay/seek) to the keyframe before (dir -1) or
+// after (dir 1) the one being played; a relay has no /replay, and nothing happens.
+async function seekReplay(dir) {
+  const res = await fetch("/replay");
+  if (!res.ok) return;
+  const { tick, keyframes } = await res.json();
+  let i = keyframes.findLastIndex((k) => k <= tick);
+  i = Math.min(Math.max(i + dir, 0), keyframes.length - 1);
+  const seek = await fetch(`/replay/seek?tick=${keyframes[i]}`, { method: "POST" });
+  if (seek.ok) state.sought = (await seek.json()).tick;
+}
+
+// dragCamera lets a spectator drag the view to move the camera.
+function dragCamera(canvas) {
+  let from = null;
+  canvas.addEventListener("pointerdown", (e) => { from = { x: e.clientX, y: e.clientY }; });
+  addEventListener("pointerup", () => { from = null; });
+  addEventListener("pointermove", (e) => {
+    if (!from || !state.camera) return;
+    const k = devicePixelRatio / state.scale;
+    state.camera.x -= (e.clientX - from.x) * k;
+    state.camera.y -= (e.clientY - from.y) * k;
+    from = { x: e.clientX, y: e.clientY };
+  });
 }
 
 async function main() {
@@ -89,8 +138,8 @@ async function main() {
     certHash: info.certHash,
     token,
     entitySchema: EntitySchema,
-    inputSchema: InputSchema,
-    sample: sampleInput,
+    inputSchema: WATCH ? CameraSchema : InputSchema,
+    sample: WATCH ? sampleCamera : sampleInput,
     onEvent(e) {
       if (e.kind !== "chat") return;
       const who = roster.get(e.fromPlayer)?.name ?? `player ${e.fromPlayer}`;
@@ -105,6 +154,7 @@ async function main() {
     onWelcome(w) {
       welcome = w;
       state.connected = true;
+      if (WATCH && !state.camera) state.camera = { x: w.worldWidth / 2, y: w.worldHeight / 2 };
       state.reconnects = client.stats.reconnects;
       interp = new Interpolator({ tickRate: w.tickRateHz, delayMs: 100 });
       predictor = new Predictor({
@@ -166,6 +216,12 @@ async function main() {
     }
   });
   startGraph(client);
+  if (WATCH) {
+    dragCamera(document.getElementById("view"));
+    addEventListener("keydown", (e) => {
+      if (e.code === "BracketLeft" || e.code === "BracketRight") seekReplay(e.code === "BracketLeft" ? -1 : 1);
+    });
+  }
   startRendering(() => ({ welcome, interp, predictor, names }));
 }
 
@@ -279,7 +335,9 @@ function listNames(list) {
 // draw draws one frame and returns the names it wrote over entities, as [{id, name}].
 function draw(ctx, w, h, welcome, ents, me, names, ghost) {
   const scale = (Math.min(w, h) / (2.6 * welcome.aoiRadius));
-  const cx = me ? me.x : welcome.worldWidth / 2, cy = me ? me.y : welcome.worldHeight / 2;
+  state.scale = scale;
+  const centre = me ?? state.camera ?? { x: welcome.worldWidth / 2, y: welcome.worldHeight / 2 };
+  const cx = centre.x, cy = centre.y;
   const sx = (x) => w / 2 + (x - cx) * scale, sy = (y) => h / 2 + (y - cy) * scale;
   ctx.fillStyle = "#10141c";
   ctx.fillRect(0, 0, w, h);
@@ -299,10 +357,10 @@ function draw(ctx, w, h, welcome, ents, me, names, ghost) {
   }
   ctx.strokeStyle = "#56627a";
   ctx.strokeRect(sx(0), sy(0), welcome.worldWidth * scale, welcome.worldHeight * scale);
-  if (me) {
+  if (me || state.camera) {
     ctx.strokeStyle = LOOK.aoi.color;
     ctx.beginPath();
-    ctx.arc(sx(me.x), sy(me.y), welcome.aoiRadius * scale, 0, 2 * Math.PI);
+    ctx.arc(sx(cx), sy(cy), welcome.aoiRadius * scale, 0, 2 * Math.PI);
     ctx.stroke();
   }
   const labels = [];
