@@ -186,6 +186,9 @@ func (n *Node) openSubject(node string) string {
 // Name returns the node's name.
 func (n *Node) Name() string { return n.name }
 
+// Conn returns the node's NATS connection, for other traffic of the node (its rooms' tick streams).
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
 // Close leaves the cluster: heartbeats stop, the node's rooms and load entry are deleted so that
 // lookups stop naming it at once, and the connection is closed if Join opened it.
 func (n *Node) Close() {

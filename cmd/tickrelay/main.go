@@ -22,11 +22,15 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/tickrelay/tickrelay/cluster"
 	"github.com/tickrelay/tickrelay/internal/cli"
+	"github.com/tickrelay/tickrelay/relay"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
 	"github.com/tickrelay/tickrelay/web"
@@ -69,6 +73,7 @@ func run() error {
 		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
 		classic  = flag.Bool("classical-kex", false, "TLS key exchange X25519 and P-256 only, no post-quantum hybrid: a first handshake flight about 1.1 kB smaller, for players behind narrow links (session keys then have no post-quantum protection)")
 		verbose  = flag.Bool("v", false, "debug logging (same as -log-level debug)")
+		publish  = flag.Bool("publish", true, "with -nats, publish every room's ticks on NATS for spectator relays and recorders (tickrelay relay, record)")
 		natsURL  = flag.String("nats", "", "NATS server URL(s) to join a cluster's room directory; \"embedded\" runs an in-process NATS server with JetStream on 127.0.0.1:4222")
 		node     = flag.String("node", "", "this node's name in the cluster (default host name and process ID)")
 		pubAddr  = flag.String("public-addr", "", "host (or host:port) of the UDP port that the directory advertises to other nodes' lookups (same as -public-host, which it overrides)")
@@ -123,9 +128,13 @@ func run() error {
 	if _, err := srv.AddRoom("arena", game, float32(*world), float32(*world)); err != nil {
 		return err
 	}
-	if err := srv.Define("arena", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
-		return arena.New(arena.Config{NPCs: n, Seed: *seed}), float32(*world), float32(*world), nil
-	}}); err != nil {
+	pubs := &publishers{log: log, on: *publish}
+	if err := srv.Define("arena", server.RoomType{
+		New: func(string) (server.Game, float32, float32, error) {
+			return arena.New(arena.Config{NPCs: n, Seed: *seed}), float32(*world), float32(*world), nil
+		},
+		OnCreate: pubs.start, OnDispose: pubs.stop,
+	}); err != nil {
 		return err
 	}
 	srv.SetPage(web.Handler())
@@ -136,6 +145,13 @@ func run() error {
 		return err
 	}
 	defer leave()
+	if member != nil {
+		pubs.join(member.Conn())
+		defer pubs.close()
+		if r, ok := srv.Room("arena"); ok {
+			pubs.start(r) // the static room; rooms created on demand start theirs in OnCreate
+		}
+	}
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -201,4 +217,61 @@ func joinCluster(srv *server.Server, natsURL string, log *slog.Logger) (node *cl
 			stopNATS()
 		}
 	}, nil
+}
+
+// publishers put the rooms of a clustered node on NATS, one relay.Publisher per room, for
+// spectator relays and recorders to follow.
+type publishers struct {
+	log *slog.Logger
+	on  bool // -publish
+
+	mu    sync.Mutex
+	nc    *nats.Conn // nil until the node joins a cluster
+	rooms map[string]*relay.Publisher
+}
+
+// join starts publishing on nc, the cluster's connection.
+func (ps *publishers) join(nc *nats.Conn) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.on {
+		ps.nc, ps.rooms = nc, make(map[string]*relay.Publisher)
+	}
+}
+
+// start publishes r's ticks; it does nothing outside a cluster.
+func (ps *publishers) start(r *server.Room) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.nc == nil || ps.rooms[r.Name()] != nil {
+		return
+	}
+	p, err := relay.Publish(ps.nc, r, relay.PublisherConfig{Logger: ps.log})
+	if err != nil {
+		ps.log.Error("room not published", "room", r.Name(), "err", err)
+		return
+	}
+	ps.rooms[r.Name()] = p
+}
+
+// stop ends the publishing of r, which has closed.
+func (ps *publishers) stop(r *server.Room) {
+	ps.mu.Lock()
+	p := ps.rooms[r.Name()]
+	delete(ps.rooms, r.Name())
+	ps.mu.Unlock()
+	if p != nil {
+		p.Close()
+	}
+}
+
+// close ends every publisher.
+func (ps *publishers) close() {
+	ps.mu.Lock()
+	rooms := ps.rooms
+	ps.rooms, ps.nc = nil, nil
+	ps.mu.Unlock()
+	for _, p := range rooms {
+		p.Close()
+	}
 }
