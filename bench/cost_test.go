@@ -64,6 +64,7 @@ type costRun struct {
 	heapStack, rss     int64         // growth over the idle server, with the swarm connected
 	stack              int64         // of which goroutine stacks
 	goroutines         int           // growth over the idle server
+	sent, sentAtTick   uint64        // snapshots sent over the window, and of them by the tick itself
 	sum                bots.Summary
 }
 
@@ -102,10 +103,13 @@ func runCost(b *testing.B, n int, transport string) costRun {
 	var r costRun
 	stopProfile := startCPUProfile(b, fmt.Sprintf("%s-%d", transport, n))
 	t0, s0, c0 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	sent0, atTick0 := sentSnapshots(a.Room)
 	time.Sleep(costWindow)
 	stopProfile()
 	t1, s1, c1 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	sent1, atTick1 := sentSnapshots(a.Room)
 	r.ticks, r.serverCPU, r.botsCPU, r.clients = t1-t0, s1-s0, c1-c0, a.Room.Players()
+	r.sent, r.sentAtTick = sent1-sent0, atTick1-atTick0
 	heap, rss := memNow(b)
 	r.heapStack, r.rss = heap-idleHeap, rss-idleRSS
 	r.stack, r.goroutines = stackNow()-idleStack, runtime.NumGoroutine()-idleG
@@ -145,8 +149,19 @@ func reportCost(b *testing.B, runs []costRun) {
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.stack) / float64(max(r.clients, 1)) }), "stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.goroutines) / float64(max(r.clients, 1)) }), "goroutines/client")
 	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotsPerSec }), "snapshots/s")
+	b.ReportMetric(med(func(r costRun) float64 { return 100 * float64(r.sentAtTick) / float64(max(r.sent, 1)) }), "sent_at_tick_%")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.clients) }), "clients")
 	b.ReportMetric(0, "ns/op")
+}
+
+// sentSnapshots returns the snapshots the room's players were sent so far, and of them those the
+// tick sent itself (PeerStats.SentAtTick); the others woke their session's goroutine.
+func sentSnapshots(r *server.Room) (sent, atTick uint64) {
+	for _, p := range r.Stats() {
+		sent += p.SnapshotsSent
+		atTick += p.SentAtTick
+	}
+	return sent, atTick
 }
 
 // processCPU returns the CPU time, user and system, this process has used.

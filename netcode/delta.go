@@ -41,6 +41,13 @@ func DecodeSnapshot(b []byte, s *schema.Snapshot) error {
 // count as 0 in both views, so they enter as 0 and never change. It does not allocate once s has
 // grown to size.
 func EncodeDelta(p *Plan, s *schema.Snapshot, base, target []EntityState, owner uint32) {
+	b, t := ViewOf(base), ViewOf(target)
+	EncodeDeltaView(p, s, &b, &t, owner)
+}
+
+// EncodeDeltaView is EncodeDelta on views that may refer into the world's frames (see View): a
+// server encodes every client's snapshot so without copying the states of what it sends.
+func EncodeDeltaView(p *Plan, s *schema.Snapshot, base, target *View, owner uint32) {
 	s.Removed = s.Removed[:0]
 	s.EnteredIds = s.EnteredIds[:0]
 	s.EnteredKinds = s.EnteredKinds[:0]
@@ -51,25 +58,28 @@ func EncodeDelta(p *Plan, s *schema.Snapshot, base, target []EntityState, owner 
 
 	lastRemoved, lastChanged := -1, -1 // baseline positions
 	var lastEntered uint32
+	nb, nt := base.Len(), target.Len()
 	i, j := 0, 0
-	for i < len(base) || j < len(target) {
+	for i < nb || j < nt {
 		switch {
-		case j == len(target) || (i < len(base) && base[i].ID < target[j].ID):
+		case j == nt || (i < nb && base.At(i).ID < target.At(j).ID):
 			s.Removed = append(s.Removed, uint32(i-lastRemoved-1))
 			lastRemoved = i
 			i++
-		case i == len(base) || target[j].ID < base[i].ID:
-			lastEntered = appendEntered(p, s, &target[j], lastEntered, owner)
+		case i == nb || target.At(j).ID < base.At(i).ID:
+			lastEntered = appendEntered(p, s, target.At(j), lastEntered, owner)
 			j++
 		default: // same ID
-			b, t := &base[i], &target[j]
+			b, t := base.At(i), target.At(j)
 			if b.Kind != t.Kind {
 				s.Removed = append(s.Removed, uint32(i-lastRemoved-1))
 				lastRemoved = i
 				lastEntered = appendEntered(p, s, t, lastEntered, owner)
-			} else if diff := p.diff(b, t, owner); diff != 0 {
-				appendChanged(p, s, uint64(i-lastChanged-1), diff, b, t)
-				lastChanged = i
+			} else if b != t {
+				if diff := p.diff(b, t, owner); diff != 0 {
+					appendChanged(p, s, uint64(i-lastChanged-1), diff, b, t)
+					lastChanged = i
+				}
 			}
 			i++
 			j++

@@ -117,3 +117,98 @@ func (r *ViewRing) Reset() {
 		r.slots[i].tick = 0
 	}
 }
+
+// RefRing keeps a server's views of the snapshots it sent a client, one per tick for the most
+// recent ticks, as ViewRing does, but compactly (see View): each holds the indices of its
+// entities in the world's frame of its tick and copies only of the states that frame lacks. The
+// frames themselves are the room's, shared by every client; Baseline takes the frame of the tick
+// it returns. A server sending many clients the same entities so keeps 4 bytes per entity and
+// view where a ViewRing keeps 64, and its encoders read the states from one shared frame, which
+// stays in cache, instead of every client's own copies. The slots' ticks are kept apart from
+// their storage, so that Forget, run for every client every tick, reads two cache lines of a
+// ring of 32, not the whole ring.
+type RefRing struct {
+	ticks    []uint32 // per slot: the tick whose view it holds; 0: empty
+	views    []refViews
+	spare    []refViews // storage of forgotten slots, at most maxSpareViews
+	capacity int        // the least capacity of Refs that Reserve returns, after Grow
+}
+
+// refViews is a view's storage: View.Refs and View.Kept.
+type refViews struct {
+	refs []int32
+	kept []EntityState
+}
+
+// NewRefRing returns a ring of n slots; n must be at least 2.
+func NewRefRing(n int) *RefRing {
+	n = max(n, 2)
+	return &RefRing{ticks: make([]uint32, n), views: make([]refViews, n)}
+}
+
+// Len returns the number of slots.
+func (r *RefRing) Len() int { return len(r.ticks) }
+
+// Baseline returns the view stored for tick, with frame (the world at tick) as its Frame, to
+// encode the snapshot of tick now against, under ViewRing.Baseline's conditions: in the ring and
+// less than Len ticks before now, not sharing now's slot.
+func (r *RefRing) Baseline(tick, now uint32, frame []EntityState) (View, bool) {
+	n := uint32(len(r.ticks))
+	d := SeqDiff(now, tick)
+	if tick == 0 || d <= 0 || d >= int32(n) || tick%n == now%n || r.ticks[tick%n] != tick {
+		return View{}, false
+	}
+	v := &r.views[tick%n]
+	return View{Frame: frame, Refs: v.refs, Kept: v.kept}, true
+}
+
+// Reserve empties the slot of tick and returns a view over frame with storage for it, empty and
+// with Refs of at least Cap capacity, for the caller to fill and hand back with Store: the slot's
+// own storage, a spare one, or new. Whatever the slot held before is gone.
+func (r *RefRing) Reserve(tick uint32, frame []EntityState) View {
+	i := tick % uint32(len(r.ticks))
+	r.ticks[i] = 0
+	st := r.views[i]
+	r.views[i] = refViews{}
+	if st.refs == nil && len(r.spare) > 0 {
+		st = r.spare[len(r.spare)-1]
+		r.spare[len(r.spare)-1] = refViews{}
+		r.spare = r.spare[:len(r.spare)-1]
+	}
+	if cap(st.refs) < r.capacity {
+		st.refs = make([]int32, 0, r.capacity)
+	}
+	return View{Frame: frame, Refs: st.refs[:0], Kept: st.kept[:0]}
+}
+
+// Store records v as the view of tick; its Frame is not kept.
+func (r *RefRing) Store(tick uint32, v *View) {
+	i := tick % uint32(len(r.ticks))
+	r.ticks[i], r.views[i] = tick, refViews{refs: v.Refs, kept: v.Kept}
+}
+
+// Forget empties every slot of a tick before tick, keeping up to maxSpareViews of their storage
+// for Reserve, as ViewRing.Forget does.
+func (r *RefRing) Forget(tick uint32) {
+	if tick == 0 {
+		return
+	}
+	for i, t := range r.ticks {
+		if t == 0 || !SeqAfter(tick, t) {
+			continue
+		}
+		if v := r.views[i]; v.refs != nil && len(r.spare) < maxSpareViews {
+			r.spare = append(r.spare, refViews{refs: v.refs[:0], kept: v.kept[:0]})
+		}
+		r.ticks[i], r.views[i] = 0, refViews{}
+	}
+}
+
+// Cap returns the least capacity of Refs that Reserve returns, as raised by Grow; 0 before.
+func (r *RefRing) Cap() int { return r.capacity }
+
+// Grow makes Reserve return Refs with capacity for at least capacity entities from now on, as
+// ViewRing.Grow does. Kept grows by appending: it holds only the states a budget left behind.
+func (r *RefRing) Grow(capacity int) {
+	r.capacity = max(r.capacity, capacity)
+}

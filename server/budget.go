@@ -150,37 +150,40 @@ type candidate struct {
 
 // fitBudget turns the visible entities (frame indices, ascending) into the view to send: all of
 // them when their delta against base fits allowance, else the most urgent that fit, the others
-// left as the client has them (or, if new, left out). It appends to view and returns it.
-func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base []netcode.EntityState, allowance float64, view []netcode.EntityState) []netcode.EntityState {
+// left as the client has them (or, if new, left out). It appends to view, which refers into the
+// recorded frame.
+func (r *Room) fitBudget(p *Peer, w *encodeWorker, tick, baseTick uint32, base *netcode.View, allowance float64, view *netcode.View) {
 	rec := &r.record
 	w.cands = w.cands[:0]
 	total := snapshotHeaderBytes
-	bi := 0
-	start := len(view)
+	bi, nb := 0, base.Len()
 	for _, fi := range w.cand {
 		e := &rec.frame[fi]
-		view = append(view, *e) // in case all fit, while e is in cache
-		for bi < len(base) && base[bi].ID < e.ID {
+		for bi < nb && base.At(bi).ID < e.ID {
 			total++ // a removal
 			bi++
 		}
 		c := candidate{frame: fi, base: -1}
-		if bi < len(base) && base[bi].ID == e.ID && base[bi].Kind == e.Kind {
-			c.base = int32(bi)
-			c.cost = r.plans.cost.change(&base[bi], e)
-			bi++
-		} else {
+		if bi < nb {
+			if b := base.At(bi); b.ID == e.ID && b.Kind == e.Kind {
+				c.base = int32(bi)
+				c.cost = r.plans.cost.change(b, e)
+				bi++
+			}
+		}
+		if c.base < 0 {
 			c.cost = r.plans.cost.enter(e)
 		}
 		total += c.cost
 		w.cands = append(w.cands, c)
 	}
-	total += len(base) - bi // removals after the last visible entity
+	total += nb - bi // removals after the last visible entity
 	if float64(total+packetOverhead) <= allowance {
 		r.markSent(p, w.cands, tick)
-		return view
+		view.Refs = append(view.Refs, w.cand...)
+		return
 	}
-	return r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view[:start])
+	r.choose(p, w, tick, baseTick, base, allowance-packetOverhead-float64(total-r.sumCosts(w.cands)), view)
 }
 
 func (r *Room) sumCosts(cs []candidate) int {
@@ -195,7 +198,7 @@ func (r *Room) sumCosts(cs []candidate) int {
 // player's own entity and the always-relevant ones, then entities updated in a snapshot the client
 // has not acknowledged yet: leaving one out would take the client back to the baseline's older
 // state. Then the rest by age times nearness.
-func (r *Room) choose(p *Peer, w *encodeWorker, tick, baseTick uint32, base []netcode.EntityState, allowance float64, view []netcode.EntityState) []netcode.EntityState {
+func (r *Room) choose(p *Peer, w *encodeWorker, tick, baseTick uint32, base *netcode.View, allowance float64, view *netcode.View) {
 	rec := &r.record
 	own := netcode.FindEntity(rec.frame, p.player.Entity)
 	var ox, oy float32
@@ -248,12 +251,11 @@ func (r *Room) choose(p *Peer, w *encodeWorker, tick, baseTick uint32, base []ne
 	for _, c := range w.cands {
 		switch {
 		case c.cost >= 0:
-			view = append(view, rec.frame[c.frame])
+			view.AppendFrame(c.frame)
 		case c.base >= 0:
-			view = append(view, base[c.base]) // the client keeps what it has
+			view.AppendKept(base.At(int(c.base))) // the client keeps what it has
 		}
 	}
-	return view
 }
 
 // markSent records that every candidate with a change was sent at tick (only tracked once a client

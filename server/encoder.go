@@ -134,18 +134,18 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 	}
 	ack := p.ack.Load()
 	p.ring.Forget(ack) // acks only advance: no later snapshot is encoded against an older view
-	base, ok := p.ring.Baseline(ack, tick)
+	base, ok := r.baseline(p, ack, tick)
 	if !ok {
 		ack = 0
 	}
-	view := p.ring.Reserve(tick) // grown above to hold every visible entity
-	view = r.fitBudget(p, w, tick, ack, base, allowance, view)
+	view := p.ring.Reserve(tick, rec.frame) // grown above to hold every visible entity
+	r.fitBudget(p, w, tick, ack, &base, allowance, &view)
 	s := &w.snap
 	s.Tick, s.BaselineTick = tick, ack
 	s.LastInputSeq, s.ServerTimeUs = p.lastApplied, rec.timeUs
-	netcode.EncodeDelta(r.plans.entity, s, base, view, r.ownEntity(p))
+	netcode.EncodeDeltaView(r.plans.entity, s, &base, &view, r.ownEntity(p))
 	s.AlwaysRelevant = r.encoder.always
-	p.ring.Store(tick, view)
+	p.ring.Store(tick, &view)
 
 	pkt := p.packet()
 	pkt.Tick, pkt.At, pkt.Updates = tick, rec.at, len(s.EnteredIds)+len(s.Changed)
@@ -156,6 +156,18 @@ func (r *Room) encodePeer(p *Peer, w *encodeWorker, tick uint32) {
 		w.skipped++
 		p.releaseSnapshot(old)
 	}
+}
+
+// baseline returns p's view at tick ack to encode the snapshot of tick against, over the room's
+// frame of ack: history frames are not written once stored, and the tick stores the next only
+// after every encoder is done. Without one (nothing acknowledged, or too long ago) it returns an
+// empty view and false: a full snapshot.
+func (r *Room) baseline(p *Peer, ack, tick uint32) (netcode.View, bool) {
+	frame, ok := r.history.Get(ack)
+	if !ok {
+		return netcode.View{}, false
+	}
+	return p.ring.Baseline(ack, tick, frame)
 }
 
 // ownEntity returns the entity whose owner-only fields p receives: its own entity, while that

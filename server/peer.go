@@ -41,7 +41,7 @@ type Peer struct {
 	eventRefill     time.Time
 
 	// Owned by the tick goroutine.
-	ring        *netcode.ViewRing
+	ring        *netcode.RefRing // the views of the snapshots sent, over the room's history frames
 	lastApplied uint32
 	// inputsRestarted is set when a new client took the player over by name (forgetClient) and
 	// cleared by the tick, which then forgets lastApplied.
@@ -157,7 +157,7 @@ func newPeer(r *Room, name string) *Peer {
 		joined:  make(chan struct{}),
 		acked:   make(chan struct{}, 1),
 		inbox:   inputQueue{buf: make([]queuedInput, r.cfg.InputQueue)},
-		ring:    netcode.NewViewRing(r.cfg.BaselineWindow),
+		ring:    netcode.NewRefRing(r.cfg.BaselineWindow),
 		slot:    netcode.NewSlot[snapshotPacket](),
 		free:    make(chan *snapshotPacket, packetsPerPeer),
 		control: controlQueue{limit: r.cfg.ControlQueue, ready: make(chan struct{}, 1)},

@@ -539,6 +539,10 @@ func (r *Room) recordWorld(tick uint32, now time.Time) {
 	ps := &r.plans
 	vertical := r.cfg.AOIVertical > 0 && ps.vertical >= 0
 	r.histMu.Lock()
+	if n := len(ents); n > r.history.Cap() {
+		// Every frame grows once per sixteenth more entities, not by append's quarter at a time.
+		r.history.Grow(n + n/16)
+	}
 	frame := r.history.Reserve(tick)
 	rec.xs, rec.ys, rec.zs, rec.owners, rec.always = rec.xs[:0], rec.ys[:0], rec.zs[:0], rec.owners[:0], rec.always[:0]
 	for i, e := range ents {

@@ -31,8 +31,9 @@ const controlReadBuffer = 512
 // as a protocol violation.
 const maxBadDatagrams = 32
 
-// session serves one connection: hello, join, then a datagram reader, a snapshot sender, a control
-// writer and a control reader, until one of them, the room, or the client ends it.
+// session serves one connection: hello, join, then a datagram reader, a control writer and a
+// control reader, while the session's own goroutine watches the session's end and sends the
+// snapshots the tick could not, until one of them, the room, or the client ends it.
 type session struct {
 	srv  *Server
 	c    transport.Conn
@@ -47,18 +48,20 @@ type session struct {
 	writerDone chan struct{}
 	writerStop chan struct{}
 	readerDone chan struct{}      // closed when the control reader returns
-	stopData   context.CancelFunc // ends the datagram reader and the sender
-	dataPath   sync.WaitGroup     // the datagram reader and the sender
+	stopData   context.CancelFunc // ends the datagram reader
+	dataPath   sync.WaitGroup     // the datagram reader
 	errs       chan error
 	inflight   []uint32 // ticks sent and not known to be acknowledged
 	streamSend *streamJob
-	// sendMu is held by the sender goroutine while it sends or waits for the window, and by
-	// sendNow; it guards inflight, streamSend and the two flags below.
+	// sendMu is held by the session's goroutine while it sends, and by sendNow; it guards
+	// inflight, streamSend, pending and the fields below it.
 	sendMu      sync.Mutex
-	sendStopped bool          // the session let go of the peer's sends (stopSendNow)
-	noSendNow   bool          // a datagram was too large for sendNow: snapshots go through the sender
-	ackWait     time.Duration // the ack timeout in force (see awaitWindow)
-	byToken     bool          // the session resumed its player with the resume token
+	pending     *snapshotPacket // taken from the slot, waiting for the window
+	waited      bool            // pending had to wait: the link, not the server, held it back
+	sendStopped bool            // the session let go of the peer's sends (stopSendNow)
+	noSendNow   bool            // a datagram was too large for sendNow: snapshots go through the slot
+	ackWait     time.Duration   // the ack timeout in force: AckTimeout, doubled by each in a row (onAckTimeout)
+	byToken     bool            // the session resumed its player with the resume token
 	controlBuf  []byte
 	pacer       inputPacer          // how often the client should send input frames
 	hints       hintSlot            // the newest input hint, for the control writer
@@ -316,21 +319,23 @@ func (ss *session) serve(ctx context.Context) error {
 	if !ss.srv.cfg.UnboundedQueue {
 		ss.peer.sender.Store(ss)
 	}
-	ss.dataPath.Add(2)
+	ss.dataPath.Add(1)
 	go func() {
 		defer ss.dataPath.Done()
 		ss.readDatagrams(dctx)
 	}()
-	go func() {
-		defer ss.dataPath.Done()
-		ss.sendLoop(dctx)
-	}()
+	// This goroutine sends the snapshots the tick could not (see senderState): one goroutine
+	// fewer per session than a sender of its own, which would wake for the same signals.
+	send := newSenderState()
+	defer send.timer.Stop()
+	sending := true // false once a send failed: the connection is gone, and ctx ends soon
 
 	idle := time.NewTicker(max(ss.srv.cfg.IdleTimeout/4, 10*time.Millisecond))
 	defer idle.Stop()
 	review := time.NewTicker(hintReview)
 	defer review.Stop()
 	for {
+		snapshotC, ackC := ss.sendWakes(sending)
 		select {
 		case now := <-review.C:
 			ss.tallyWire()
@@ -346,6 +351,12 @@ func (ss *session) serve(ctx context.Context) error {
 			return ss.connectionEnded()
 		case err := <-ss.errs:
 			return err
+		case <-snapshotC:
+			sending = ss.pump(dctx, &send)
+		case <-ackC:
+			sending = ss.onAck(dctx, &send)
+		case <-send.timer.C:
+			sending = ss.onAckTimeout(dctx, &send)
 		case now := <-idle.C:
 			// A client that sends no datagram for IdleTimeout is treated as a lost connection,
 			// whatever QUIC (whose own timeout is longer) still believes: its player is parked for
@@ -387,6 +398,7 @@ func (ss *session) finish(err error) {
 		ss.stopSendNow()
 		ss.stopData()
 		ss.dataPath.Wait()
+		ss.stopSender()
 	}
 	if ss.peer != nil {
 		reason = ss.release(reason)

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +66,7 @@ type arenaTick struct {
 	now     time.Time
 
 	bytes, updates, snaps float64 // counted by drain(true)
+	heapPerPlayer         float64 // heap in use per player once warm, over the idle room's
 }
 
 // newArenaTick builds the scenario's room, joins its players and plays 300 ticks (joins, full
@@ -79,6 +82,10 @@ func newArenaTick(tb testing.TB, sc scenario) *arenaTick {
 	}
 	tb.Cleanup(room.Close)
 	a := &arenaTick{room: room, players: make([]*inProcessPlayer, sc.players), rng: rand.New(rand.NewPCG(1, 2)), now: time.Now()}
+	for range 2 * room.Config().BaselineWindow { // the idle room's history filled
+		a.step()
+	}
+	idle := heapInuse()
 	for i := range a.players {
 		p, err := room.Join(fmt.Sprint("p", i))
 		if err != nil {
@@ -92,7 +99,16 @@ func newArenaTick(tb testing.TB, sc scenario) *arenaTick {
 		a.step()
 		a.drain(false)
 	}
+	a.heapPerPlayer = float64(heapInuse()-idle) / float64(sc.players)
 	return a
+}
+
+// heapInuse returns the heap in use after a collection.
+func heapInuse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
 }
 
 // step runs one tick, a thirtieth of a second after the last.
@@ -130,16 +146,30 @@ func benchTick(b *testing.B, sc scenario) {
 	a := newArenaTick(b, sc)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU(b)
 	for b.Loop() {
 		a.step()
 		a.drain(true)
 	}
 	b.StopTimer()
 	perTick := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+	// The process's CPU time per tick (every encode worker's, and the collector's): on a machine
+	// shared with other work it varies far less than the wall time, which counts waiting for a core.
+	b.ReportMetric(float64((processCPU(b)-cpu0).Nanoseconds())/float64(b.N), "cpu_ns/op")
 	b.ReportMetric(perTick/float64(sc.players), "ns/player")
 	b.ReportMetric(a.bytes/a.snaps, "bytes/snapshot")
 	b.ReportMetric(a.bytes/a.updates, "bytes/entity")
 	b.ReportMetric(a.updates/a.snaps, "updates/snapshot")
+	b.ReportMetric(a.heapPerPlayer, "heap_B/player")
+}
+
+// processCPU returns the user and system CPU time the process has used.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // In steady state a tick of the arena, with every player acking and steering, allocates nothing:
