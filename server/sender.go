@@ -80,7 +80,11 @@ func (ss *session) onAckTimeout(ctx context.Context, st *senderState) bool {
 	}
 	ss.ackWait = min(2*ss.ackWait, maxAckBackoff*ss.srv.cfg.AckTimeout)
 	ss.srv.metrics.ackTimeouts.Inc()
-	ss.inflight = ss.inflight[:copy(ss.inflight, ss.inflight[1:])]
+	// The session's own list may be empty while the rate still counts bytes in flight: those
+	// of the connection a resumed player left.
+	if len(ss.inflight) > 0 {
+		ss.inflight = ss.inflight[:copy(ss.inflight, ss.inflight[1:])]
+	}
 	ss.peer.rate.forgetOldest()
 	return ss.pumpLocked(ctx, st)
 }
