@@ -165,6 +165,15 @@ type Config struct {
 	// CheckOrigin replaces the origin check entirely when set.
 	CheckOrigin func(*http.Request) bool
 
+	// MaxRewind is how far into the past lag compensation may judge an input: an input's view
+	// time (see Input.View) older than this before the room's newest tick is clamped to it and
+	// counted. Default 200ms, or less when the history holds less: at most the span of
+	// BaselineWindow-2 ticks.
+	MaxRewind time.Duration
+	// NoLagComp turns lag compensation off: every Input.View is zero, so games judge inputs
+	// against the present world. Default false (on).
+	NoLagComp bool
+
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
 	// Registry receives the server's Prometheus metrics, served at the admin listener's /metrics.
@@ -206,6 +215,7 @@ func (c *Config) populate() {
 	setDefault(&c.ConnectionTimeout, 15*time.Second)
 	setDefault(&c.EventRate, 10)
 	setDefault(&c.EventLog, 256)
+	setDefault(&c.MaxRewind, min(200*time.Millisecond, c.historySpan()))
 	if c.Verifier == nil {
 		secret := c.TokenSecret
 		if len(secret) == 0 {
@@ -277,9 +287,21 @@ func (c *Config) validate() error {
 			return fmt.Errorf("server: Config.%s %v out of range %v..%v", f.name, f.v, f.min, f.max)
 		}
 	}
+	if held := c.historySpan(); c.MaxRewind < 0 || c.MaxRewind > held {
+		return fmt.Errorf("server: Config.MaxRewind %v out of range 0..%v (BaselineWindow-2 ticks)", c.MaxRewind, held)
+	}
 	if c.ResumeGrace > time.Hour {
 		// A parked player keeps its place in the room; a grace of hours is a leak by configuration.
 		return fmt.Errorf("server: Config.ResumeGrace %v above 1h", c.ResumeGrace)
 	}
 	return nil
+}
+
+// historySpan is how far back the room's history reaches with room to spare: BaselineWindow-2
+// ticks, so that both ticks around any allowed view time are still held.
+func (c *Config) historySpan() time.Duration {
+	if c.TickRate <= 0 || c.BaselineWindow < 2 {
+		return 0
+	}
+	return time.Duration(c.BaselineWindow-2) * time.Second / time.Duration(c.TickRate)
 }
