@@ -51,6 +51,8 @@ func run() error {
 		origins  = flag.String("allow-origin", "", "comma-separated origins allowed to open WebTransport sessions, e.g. https://game.example")
 		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
 		classic  = flag.Bool("classical-kex", false, "TLS key exchange X25519 and P-256 only, no post-quantum hybrid: a first handshake flight about 1.1 kB smaller, for players behind narrow links (session keys then have no post-quantum protection)")
+		lagComp  = flag.Bool("lagcomp", true, "lag compensation: judge shots against the world as each player saw it; false: against the present")
+		rewind   = flag.Duration("max-rewind", 200*time.Millisecond, "how far back lag compensation may rewind")
 		verbose  = flag.Bool("v", false, "debug logging (same as -log-level debug)")
 		common   cli.Flags
 	)
@@ -72,6 +74,7 @@ func run() error {
 		Addr: *addr, HTTPAddr: *httpAddr, AdminAddr: *admin, PublicHost: *pubHost, TickRate: *tick,
 		AOIRadius: float32(*aoi), MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret),
 		ResumeGrace: *grace, ClassicalKeyExchange: *classic,
+		NoLagComp: !*lagComp, MaxRewind: *rewind,
 	}
 	if *public {
 		cfg.Addr = cmp.Or(cfg.Addr, ":4433")
