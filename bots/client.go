@@ -467,8 +467,8 @@ func (cl *Client) receiveEvent(e *schema.Event) {
 	}
 	cl.lastEvent = e.Id
 	cl.stats.Events++
-	if e.Kind == "hit" && e.FromPlayer == 0 {
-		cl.stats.Hits++
+	if e.FromPlayer == 0 {
+		cl.shotResult(e)
 	}
 	cl.mu.Unlock()
 	if cl.cfg.OnEvent != nil {

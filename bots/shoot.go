@@ -1,12 +1,14 @@
 package bots
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
 	"github.com/tickrelay/tickrelay/netcode"
+	"github.com/tickrelay/tickrelay/schema"
 )
 
 // A bot renders others as a browser does, InterpDelay behind the newest snapshot, between the two
@@ -25,6 +27,7 @@ type renderState struct {
 	aim      int // input plan field of the aim angle; -1: none
 	nextShot time.Time
 	rng      *rand.Rand
+	target   uint32 // the entity the newest shot aimed at
 }
 
 type renderFrame struct {
@@ -93,7 +96,7 @@ func (cl *Client) shoot(values *[netcode.MaxFields]int32, v netcode.ViewTime, no
 	if a == nil {
 		return false
 	}
-	best, bx, by := math.Inf(1), 0.0, 0.0
+	best, bx, by, id := math.Inf(1), 0.0, 0.0, uint32(0)
 	for k := range b {
 		e := &b[k]
 		if e.Kind == kind || e.ID == cl.welcome.EntityId {
@@ -105,7 +108,7 @@ func (cl *Client) shoot(values *[netcode.MaxFields]int32, v netcode.ViewTime, no
 			x, y = x0+(x-x0)*frac, y0+(y-y0)*frac
 		}
 		if d := math.Hypot(x-ox, y-oy); d < best {
-			best, bx, by = d, x, y
+			best, bx, by, id = d, x, y, e.ID
 		}
 	}
 	if math.IsInf(best, 1) {
@@ -118,7 +121,28 @@ func (cl *Client) shoot(values *[netcode.MaxFields]int32, v netcode.ViewTime, no
 	// About once a second, jittered so that a swarm does not fire in step.
 	rs.nextShot = now.Add(800*time.Millisecond + time.Duration(rs.rng.Int64N(int64(400*time.Millisecond))))
 	cl.stats.Shots++
+	rs.target = id
 	return true
+}
+
+// shotResult counts the server's verdict on a shot: a "hit" event on the entity the newest shot
+// aimed at is a hit, a "hit" on another a stray, a "miss" a miss. Shots are a second apart and
+// their results come a round trip later, so the newest shot is the one judged. Called with cl.mu
+// held.
+func (cl *Client) shotResult(e *schema.Event) {
+	switch e.Kind {
+	case "hit":
+		var h struct {
+			Target uint32 `json:"target"`
+		}
+		if json.Unmarshal(e.Payload, &h) == nil && h.Target == cl.render.target {
+			cl.stats.Hits++
+		} else {
+			cl.stats.Strays++
+		}
+	case "miss":
+		cl.stats.Misses++
+	}
 }
 
 // around returns the two kept views around v and the fraction between them; the nearest kept

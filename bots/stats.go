@@ -85,7 +85,9 @@ type Stats struct {
 	Events          uint64             // server events applied
 	EventsDuplicate uint64             // server events received again and ignored
 	Shots           uint64             // shots fired (Config.Shoot)
-	Hits            uint64             // shots the server reported as hits ("hit" events)
+	Hits            uint64             // shots the server reported as hits on the entity aimed at ("hit" events)
+	Strays          uint64             // shots the server reported as hits on another entity
+	Misses          uint64             // shots the server reported as misses ("miss" events)
 	Seconds         float64            // time from the first applied snapshot to the last
 	Reason          schema.CloseReason // why the session ended, 0 while it runs
 	CloseReason     string             // Reason's enum name (CLOSE_REASON_...), "" while it runs

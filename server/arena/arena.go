@@ -206,7 +206,7 @@ func (g *Game) RewindPolicy() server.RewindPolicy {
 // nearest entity within HitRadius of it is hit. With a view time (lag compensation on, the
 // client said what it saw) the ray meets the world as the shooter saw it (World.Rewind), else the
 // world as it is. A hit NPC respawns elsewhere and counts the hit in its state; the shooter's
-// state counts its score, and it is told by a "hit" event.
+// state counts its score, and it is told by a "hit" event (a "miss" event otherwise).
 func (g *Game) fire(w *server.World, p *server.Player, shooter *server.Entity, aim float32, view netcode.ViewTime) {
 	st := State(shooter)
 	if st == nil {
@@ -229,6 +229,7 @@ func (g *Game) fire(w *server.World, p *server.Player, shooter *server.Entity, a
 	}
 	target := w.Entity(shot.hit)
 	if shot.hit == 0 || target == nil {
+		w.Send(p, "miss", nil, 0)
 		return
 	}
 	if ts := State(target); ts != nil && target.Kind == KindNPC {
