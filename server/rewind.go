@@ -59,9 +59,12 @@ type Seen struct {
 // rewinder is a room's compiled RewindPolicy with the buffers its queries reuse.
 type rewinder struct {
 	plan     *netcode.Plan
+	a0, a1   int // the plan's plane axes
 	interp   [netcode.MaxFields]bool
 	teleport float64 // squared, in world units; 0: none
 	out      []Seen
+	near     []int32                             // scratch: indices of a query's candidates
+	index    [2]tickIndex                        // grids of the two ticks queried most recently
 	reasons  [numClampReasons]prometheus.Counter // tickrelay_rewind_clamped_total{reason}
 }
 
@@ -78,6 +81,7 @@ var clampReasonNames = [numClampReasons]string{"future", "too_old", "inconsisten
 
 func newRewinder(g Game, p *netcode.Plan, reg prometheus.Registerer) (rewinder, error) {
 	rw := rewinder{plan: p}
+	rw.a0, rw.a1, _ = p.PlaneAxes()
 	var pol RewindPolicy
 	if r, ok := g.(Rewinder); ok {
 		pol = r.RewindPolicy()
@@ -113,6 +117,39 @@ func newRewinder(g Game, p *netcode.Plan, reg prometheus.Registerer) (rewinder, 
 		rw.reasons[i] = cv.WithLabelValues(n)
 	}
 	return rw, nil
+}
+
+// tickIndex is a spatial grid over the recorded entities of one tick, built by the first query of
+// that tick and kept while queries ask for it: a tick's shots mostly look at the same few ticks.
+type tickIndex struct {
+	tick   uint32 // 0: none
+	grid   *netcode.Grid
+	xs, ys []float32
+}
+
+// indexOf returns a grid over view, the recorded state of tick, building it unless it is kept.
+func (r *Room) indexOf(tick uint32, view []netcode.EntityState) *netcode.Grid {
+	rw := &r.rewind
+	for i := range rw.index {
+		if rw.index[i].tick == tick {
+			return rw.index[i].grid
+		}
+	}
+	ix := &rw.index[0] // replace an empty one, else the older
+	if ix.tick != 0 && (rw.index[1].tick == 0 || netcode.SeqAfter(ix.tick, rw.index[1].tick)) {
+		ix = &rw.index[1]
+	}
+	if ix.grid == nil {
+		ix.grid = netcode.NewGrid(r.world.Width, r.world.Height, r.cfg.AOIRadius)
+	}
+	ix.xs, ix.ys = ix.xs[:0], ix.ys[:0]
+	for k := range view {
+		x, y := rw.plane(&view[k])
+		ix.xs, ix.ys = append(ix.xs, float32(x)), append(ix.ys, float32(y))
+	}
+	ix.grid.Build(ix.xs, ix.ys)
+	ix.tick = tick
+	return ix.grid
 }
 
 // lagState is what the room knows of a client's rendering, for checking its view times.
@@ -215,19 +252,23 @@ func (r *Room) AsSeen(p *Player, v netcode.ViewTime) []Seen {
 		}
 	}
 	cx, cy, filter := r.viewerAt(p, a, b)
-	rr := float64(r.cfg.AOIRadius) * float64(r.cfg.AOIRadius)
-	j := 0
-	for k := range b {
+	later := v.Tick
+	if frac != 0 {
+		later = netcode.NextTick(v.Tick)
+	}
+	if filter {
+		rw.near = r.indexOf(later, b).Query(float32(cx), float32(cy), r.cfg.AOIRadius, rw.near[:0])
+		slices.Sort(rw.near) // b is sorted by ID: so is the answer
+	} else {
+		rw.near = rw.near[:0]
+		for k := range b {
+			rw.near = append(rw.near, int32(k))
+		}
+	}
+	for _, k := range rw.near {
 		e := &b[k]
-		x, y := rw.plane(e)
-		if filter && (x-cx)*(x-cx)+(y-cy)*(y-cy) > rr {
-			continue
-		}
-		for j < len(a) && a[j].ID < e.ID {
-			j++
-		}
 		var prev *netcode.EntityState
-		if j < len(a) && a[j].ID == e.ID {
+		if j := netcode.FindEntity(a, e.ID); j >= 0 {
 			prev = &a[j]
 		}
 		rw.out = append(rw.out, rw.seen(prev, e, frac, e.ID == p.Entity))
@@ -250,8 +291,7 @@ func (r *Room) viewerAt(p *Player, a, b []netcode.EntityState) (x, y float64, ok
 // plane returns an entity's position on the plan's two plane axes.
 func (rw *rewinder) plane(e *netcode.EntityState) (float64, float64) {
 	p := rw.plan
-	a, b, _ := p.PlaneAxes()
-	return p.Dequantize(a, e.Fields[a]), p.Dequantize(b, e.Fields[b])
+	return p.Dequantize(rw.a0, e.Fields[rw.a0]), p.Dequantize(rw.a1, e.Fields[rw.a1])
 }
 
 // seen builds the Seen of an entity that was prev at the earlier tick (nil: not there) and e at

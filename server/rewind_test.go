@@ -338,3 +338,22 @@ func TestMaxRewindWithinHistory(t *testing.T) {
 		t.Fatalf("default MaxRewind %v, want 200ms", got)
 	}
 }
+
+// In steady state a rewind allocates nothing: its answer, candidates and grids are reused.
+func TestRewindAllocatesNothing(t *testing.T) {
+	g := &mover{recorder: recorder{spawnAt: [][2]float32{{500, 500}}}}
+	r := newTestRoom(t, g, server.Config{})
+	p := join(t, r, "a")
+	me := p.Player()
+	for i := range 200 {
+		spawnAt(r.World(), 2, float32(i*5), float32(i*5))
+	}
+	for range 5 {
+		r.Tick(time.Now())
+	}
+	v := netcode.ViewTime{Tick: r.CurrentTick() - 2, Frac: 100}
+	r.AsSeen(&me, v)
+	if n := testing.AllocsPerRun(100, func() { r.AsSeen(&me, v) }); n != 0 {
+		t.Fatalf("a rewind allocates %v times", n)
+	}
+}
