@@ -4,15 +4,19 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena/arenapb"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // mover is a game whose entities the test moves by hand between ticks, with a rewind policy that
@@ -355,5 +359,69 @@ func TestRewindAllocatesNothing(t *testing.T) {
 	r.AsSeen(&me, v)
 	if n := testing.AllocsPerRun(100, func() { r.AsSeen(&me, v) }); n != 0 {
 		t.Fatalf("a rewind allocates %v times", n)
+	}
+}
+
+// viewSpy records, for every input, how far its view time lies before the newest recorded tick.
+type viewSpy struct {
+	recorder
+	mu       sync.Mutex
+	n        int
+	deepest  int64 // in 1/256 ticks
+	withView int
+}
+
+func (g *viewSpy) Input(w *server.World, p *server.Player, in server.Input) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.n++
+	if in.View.Tick != 0 {
+		g.withView++
+		g.deepest = max(g.deepest, netcode.ViewTime{Tick: w.Tick() - 1}.Sub(in.View))
+	}
+}
+
+// A raw client over real QUIC that lies about its view times (far older than MaxRewind allows,
+// after its ack, going backwards) has every lie clamped and counted, and no input reaches the game
+// with a view older than MaxRewind.
+func TestLyingClientIsClampedOverTheWire(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	g := &viewSpy{}
+	a := testkit.Start(t, testkit.Options{Game: g, Config: server.Config{Registry: reg, MaxRewind: 200 * time.Millisecond}})
+	l := rawDial(t, a.Server, transport.KindQUIC)
+	ctrl, br := openControl(t, l, helloMsg(validHello(t, "liar")))
+	readWelcome(t, ctrl, br)
+	testkit.WaitFor(t, 10*time.Second, "the room's ticks", func() bool { return a.Room.CurrentTick() > 20 })
+	lies := []int32{40 * 256, -5 * 256, 30 * 256, 2 * 256, 20 * 256} // back from the ack: too old, future, too old, honest, backwards
+	for i, back := range lies {
+		ack := a.Room.CurrentTick()
+		f := frame(uint32(i+1), 1, ack)
+		f.ViewBack = []int32{back}
+		b, err := proto.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.SendDatagram(b); err != nil {
+			t.Fatal(err)
+		}
+		testkit.WaitFor(t, 10*time.Second, "the input applied", func() bool {
+			g.mu.Lock()
+			defer g.mu.Unlock()
+			return g.n > i
+		})
+	}
+	g.mu.Lock()
+	deepest, withView := g.deepest, g.withView
+	g.mu.Unlock()
+	if withView != len(lies) {
+		t.Fatalf("%d inputs reached the game with a view time, want %d", withView, len(lies))
+	}
+	if limit := int64(6 * 256); deepest > limit { // 200 ms at 30 Hz
+		t.Fatalf("an input reached the game %d/256 ticks back, beyond MaxRewind's %d", deepest, limit)
+	}
+	for _, reason := range []string{"too_old", "future", "not_monotonic"} {
+		if n := metricValue(t, reg, "tickrelay_rewind_clamped_total", "reason", reason); n < 1 {
+			t.Errorf("rewind_clamped_total{reason=%q} = %v, want at least 1", reason, n)
+		}
 	}
 }
