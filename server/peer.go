@@ -186,6 +186,7 @@ func (p *Peer) HandleInput(f *schema.InputFrame) {
 		v := queuedInput{seq: f.Seq - uint32(i)}
 		netcode.FrameInput(f, plan, i, &v.values)
 		v.view, _ = netcode.FrameView(f, i)
+		v.arrived = p.room.currentTick.Load()
 		if p.inbox.push(v) {
 			p.stats.inputsDropped.Add(1)
 			p.room.metrics.inputsDropped.Inc()
@@ -505,9 +506,10 @@ func (q *controlQueue) len() int {
 
 // queuedInput is one input as it came from the wire: quantized by the room's input plan.
 type queuedInput struct {
-	seq    uint32
-	values [netcode.MaxFields]int32
-	view   netcode.ViewTime // what the client rendered when it sampled the input; Tick 0: not said
+	seq     uint32
+	values  [netcode.MaxFields]int32
+	view    netcode.ViewTime // what the client rendered when it sampled the input; Tick 0: not said
+	arrived uint32           // the room's newest tick when the input arrived
 }
 
 // inputQueue is a fixed ring of inputs; on overflow the oldest is dropped.

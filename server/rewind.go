@@ -163,16 +163,18 @@ func (l *lagState) setInterpDelay(ms uint32) {
 }
 
 // viewSlack is how much older than its round trip and interpolation delay predict a client's
-// view time may be: jitter, the delay before the client acks, a frame that waited in the inbox.
-const viewSlack = 100 * time.Millisecond
+// view time may be: jitter, a client's render clock running late, a tick that ran late.
+const viewSlack = 150 * time.Millisecond
 
 // checkView returns the view time the game sees for an input of p that the client sent with view
-// v: zero when there is none (or Config.NoLagComp), else v clamped to what the room allows and
-// counted when it was. It is not after the newest tick the client acknowledged (nor the room's
-// newest tick), not older than Config.MaxRewind before the room's newest tick, not older than the
-// client's previous view time, and not older than the round trip, the announced interpolation
-// delay and viewSlack explain. MaxRewind wins over every other bound. Tick goroutine only.
-func (r *Room) checkView(p *Peer, v netcode.ViewTime) netcode.ViewTime {
+// v, which arrived when the room's newest tick was arrived: zero when there is none (or
+// Config.NoLagComp), else v clamped to what the room allows and counted when it was. It is not
+// after the newest tick the client acknowledged (nor the room's newest tick), not older than
+// Config.MaxRewind before the room's newest tick, not older than the client's previous view time,
+// and not older, at its arrival, than the recent round trip, the announced interpolation delay and
+// viewSlack explain (time the input then waited in the inbox is the server's, not the client's).
+// MaxRewind wins over every other bound. Tick goroutine only.
+func (r *Room) checkView(p *Peer, v netcode.ViewTime, arrived uint32) netcode.ViewTime {
 	cur := r.currentTick.Load()
 	if r.cfg.NoLagComp || v.Tick == 0 || cur == 0 {
 		return netcode.ViewTime{}
@@ -184,8 +186,9 @@ func (r *Room) checkView(p *Peer, v netcode.ViewTime) netcode.ViewTime {
 	}
 	oldest := now.Add(-r.ticks256(r.cfg.MaxRewind))
 	lower, why := oldest, clampTooOld
-	if rtt := p.rate.minRTTEstimate(); rtt > 0 {
-		expect := now.Add(-r.ticks256(rtt + time.Duration(p.lag.interpDelay.Load()) + viewSlack))
+	if rtt := p.rate.minRTTEstimate(); rtt > 0 && arrived != 0 {
+		rtt += p.rate.queueDelay()
+		expect := netcode.ViewTime{Tick: arrived}.Add(-r.ticks256(rtt + time.Duration(p.lag.interpDelay.Load()) + viewSlack))
 		if expect.Sub(upper) > 0 { // an ack that lags: the client renders older ticks, rightly
 			expect = upper
 		}

@@ -483,7 +483,7 @@ func (r *Room) applyInputs() {
 					continue
 				}
 			}
-			r.game.Input(r.world, &p.player, Input{Seq: in.seq, Dt: r.inputDt, Msg: r.inputMsg, View: r.checkView(p, in.view)})
+			r.game.Input(r.world, &p.player, Input{Seq: in.seq, Dt: r.inputDt, Msg: r.inputMsg, View: r.checkView(p, in.view, in.arrived)})
 		}
 	}
 }

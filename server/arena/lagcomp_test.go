@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/bots"
@@ -19,8 +20,9 @@ import (
 // radius a second) through a proxy of the given round trip and jitter, until the server has told
 // them the results (hit or miss) of at least shots shots, and returns hits and shots resolved.
 func shootThroughProxy(t *testing.T, rtt, jitter time.Duration, lagComp bool, shots uint64) (uint64, uint64) {
+	reg := prometheus.NewRegistry()
 	a := testkit.Start(t, testkit.Options{
-		Config: server.Config{NoLagComp: !lagComp, MaxRewind: 500 * time.Millisecond},
+		Config: server.Config{NoLagComp: !lagComp, MaxRewind: 500 * time.Millisecond, Registry: reg},
 		Arena:  arena.Config{NPCs: 120, NPCSpeed: 120},
 		World:  600,
 	})
@@ -42,6 +44,15 @@ func shootThroughProxy(t *testing.T, rtt, jitter time.Duration, lagComp bool, sh
 	}
 	testkit.WaitFor(t, 2*time.Minute, fmt.Sprintf("the results of %d shots", shots), func() bool { h, m := total(); return h+m >= shots })
 	h, m := total()
+	if fams, err := reg.Gather(); err == nil {
+		for _, f := range fams {
+			if f.GetName() == "tickrelay_rewind_clamped_total" {
+				for _, mm := range f.GetMetric() {
+					t.Logf("clamped %v: %v", mm.GetLabel(), mm.GetCounter().GetValue())
+				}
+			}
+		}
+	}
 	return h, h + m
 }
 
