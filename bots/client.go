@@ -74,8 +74,17 @@ type Config struct {
 	OnEvent func(e *schema.Event)
 	// OnPresence, if set, is called with every roster, join and leave message.
 	OnPresence func(m *schema.ControlMessage)
-	// Seed seeds Wander. Default: random.
+	// Seed seeds Wander and the shooting bot's timing. Default: random.
 	Seed uint64
+	// InterpDelay is how far behind its newest snapshot the bot renders others, as a browser
+	// does: every input carries the moment it renders as its view time, and the hello announces
+	// the delay. Default 100ms.
+	InterpDelay time.Duration
+	// Shoot makes the bot fire about once a second at the nearest entity of another kind than
+	// its own, aimed where it renders that entity (see InterpDelay). The input message needs an
+	// int field buttons (bit 0 fires) and an angle field aim, as the arena's. Stats count the
+	// shots, and the hits the server reports with "hit" events.
+	Shoot bool
 }
 
 // Client is one bot. It keeps its player, view and statistics across reconnects.
@@ -92,7 +101,8 @@ type Client struct {
 	stats       Stats
 	first, last time.Time
 	history     netcode.InputHistory
-	cameras     cameraLog       // a spectator's recent cameras
+	cameras     cameraLog // a spectator's recent cameras
+	render      renderState
 	lastEvent   uint64          // newest server event applied
 	eventSeq    uint64          // newest own event id
 	outbox      []*schema.Event // own events not known to be applied, at most maxOutbox
@@ -130,6 +140,9 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cl.inputPlan, err = netcode.CompileInput(cfg.Input); err != nil {
 		return nil, fmt.Errorf("bots: Config.Input: %w", err)
+	}
+	if cl.render, err = newRenderState(&cl.cfg, cl.inputPlan); err != nil {
+		return nil, err
 	}
 	if err := cl.connect(ctx); err != nil {
 		return nil, err
@@ -196,7 +209,8 @@ func (cl *Client) hello(ctx context.Context, l *transport.ClientConn) (io.ReadWr
 		return nil, nil, nil, refusal(l, fmt.Errorf("bots: control stream: %w", err))
 	}
 	h := &schema.Hello{ProtocolVersion: uint32(schema.Version_VERSION_CURRENT), Token: cl.cfg.Token, Room: cl.cfg.Room,
-		EntitySchema: cl.entityPlan.ID, InputSchema: cl.inputPlan.ID}
+		EntitySchema: cl.entityPlan.ID, InputSchema: cl.inputPlan.ID,
+		InterpDelayMs: uint32(cl.cfg.InterpDelay.Milliseconds())}
 	cl.mu.Lock()
 	if cl.welcome != nil {
 		h.ResumeToken, h.LastEventId, h.AckTick = cl.welcome.ResumeToken, cl.lastEvent, cl.recv.Tick()
@@ -306,7 +320,9 @@ func (cl *Client) play(ctx context.Context) error {
 			}
 			step := cl.SendEvery()
 			cl.mu.Lock()
-			if seq := cl.history.Push(&values); cl.cfg.isSpectator() {
+			view := cl.viewTime(now)
+			cl.shoot(&values, view, now)
+			if seq := cl.history.PushView(&values, view); cl.cfg.isSpectator() {
 				cl.cameras.add(seq, cl.inputPlan, &values)
 			}
 			if unsent++; unsent < step && cl.stats.Snapshots-ackedSnaps < ackAfterSnapshots {
@@ -459,6 +475,9 @@ func (cl *Client) receiveEvent(e *schema.Event) {
 	}
 	cl.lastEvent = e.Id
 	cl.stats.Events++
+	if e.FromPlayer == 0 {
+		cl.shotResult(e)
+	}
 	cl.mu.Unlock()
 	if cl.cfg.OnEvent != nil {
 		cl.cfg.OnEvent(e)
@@ -541,6 +560,7 @@ func (cl *Client) apply(b []byte) {
 		cl.first = now
 	}
 	cl.last = now
+	cl.applied(h.Tick, view, now)
 	st.ages.add(float64(int32(uint32(now.UnixMicro())-h.ServerTimeUs)) / 1000)
 	cl.checkAOI(h, view)
 	if cl.cfg.OnSnapshot != nil {

@@ -23,6 +23,7 @@ func (c *Config) populate() {
 	setDefault(&c.Redundancy, 4)
 	setDefault(&c.MaxSpeed, 120)
 	setDefault(&c.MaxBackoff, 5*time.Second)
+	setDefault(&c.InterpDelay, 100*time.Millisecond)
 	if c.Entity == nil && c.Input == nil {
 		c.Entity, c.Input = &arenapb.Entity{}, &arenapb.Input{}
 	}
@@ -54,6 +55,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("bots: Config.InputRate %d out of range 0..1000", c.InputRate)
 	case c.MaxBackoff < 0:
 		return fmt.Errorf("bots: Config.MaxBackoff %v must not be negative", c.MaxBackoff)
+	case c.InterpDelay < 0 || c.InterpDelay > 10*time.Second:
+		return fmt.Errorf("bots: Config.InterpDelay %v out of range 0..10s", c.InterpDelay)
 	}
 	return nil
 }

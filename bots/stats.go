@@ -84,6 +84,10 @@ type Stats struct {
 	Reconnects      uint64             // successful reconnects
 	Events          uint64             // server events applied
 	EventsDuplicate uint64             // server events received again and ignored
+	Shots           uint64             // shots fired (Config.Shoot)
+	Hits            uint64             // shots the server reported as hits on the entity aimed at ("hit" events)
+	Strays          uint64             // shots the server reported as hits on another entity
+	Misses          uint64             // shots the server reported as misses ("miss" events)
 	Seconds         float64            // time from the first applied snapshot to the last
 	Reason          schema.CloseReason // why the session ended, 0 while it runs
 	CloseReason     string             // Reason's enum name (CLOSE_REASON_...), "" while it runs
@@ -107,6 +111,8 @@ type Summary struct {
 	StaleSnapshots  uint64         `json:"stale_snapshots"`
 	DialErrors      int            `json:"dial_errors"`
 	Reconnects      uint64         `json:"reconnects"`
+	Shots           uint64         `json:"shots"`   // shots fired by shooting bots
+	Hits            uint64         `json:"hits"`    // of them, hits the server reported
 	Refused         map[string]int `json:"refused"` // by transport.ReasonName: "bad_token"
 }
 
@@ -129,6 +135,8 @@ func Summarize(all []Stats, dialErrors int) Summary {
 		s.DecodeErrors += st.DecodeErrors
 		s.StaleSnapshots += st.Stale
 		s.Reconnects += st.Reconnects
+		s.Shots += st.Shots
+		s.Hits += st.Hits
 		visible += st.VisibleSum
 		snaps += st.Snapshots
 		updates += st.Updates

@@ -35,16 +35,16 @@ func TestSummarize(t *testing.T) {
 	b.add(4)
 	sum := Summarize([]Stats{
 		{Connected: true, Snapshots: 31, Seconds: 1, Bytes: 3000, SnapshotBytes: 2000, Updates: 400,
-			VisibleSum: 310, TicksSkipped: 2, AOIViolations: 1, Stale: 3, Reconnects: 1, ages: a},
+			VisibleSum: 310, TicksSkipped: 2, AOIViolations: 1, Stale: 3, Reconnects: 1, Shots: 5, Hits: 4, ages: a},
 		{Connected: false, Reason: schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, CloseReason: "CLOSE_REASON_IDLE_TIMEOUT",
 			Snapshots: 11, Seconds: 0.5, Bytes: 1000, SnapshotBytes: 800, Updates: 100, VisibleSum: 110,
-			DecodeErrors: 1, ages: b},
+			DecodeErrors: 1, Shots: 2, Hits: 1, ages: b},
 		{Connected: false, Reason: schema.CloseReason_CLOSE_REASON_NORMAL, CloseReason: "CLOSE_REASON_NORMAL"},
 	}, 1)
 	want := Summary{
 		Bots: 4, Connected: 1, DialErrors: 1, SnapshotsPerSec: 25, TicksSkipped: 2, BytesPerSec: 2500,
 		SnapshotAgeP50: 2.5, SnapshotAgeP99: 4.5, SnapshotAgeMean: 3, VisibleAvg: 10, BytesPerUpdate: 5.6,
-		AOIViolations: 1, DecodeErrors: 1, StaleSnapshots: 3, Reconnects: 1,
+		AOIViolations: 1, DecodeErrors: 1, StaleSnapshots: 3, Reconnects: 1, Shots: 7, Hits: 5,
 		Refused: map[string]int{"idle_timeout": 1}, // a normal close is no refusal
 	}
 	if !reflect.DeepEqual(sum, want) {

@@ -294,11 +294,13 @@ type inputCase struct {
 	Plan     string         `json:"plan"`
 	StartSeq uint32         `json:"start_seq"` // the history's sequence before the pushes
 	Pushes   [][]int32      `json:"pushes"`
+	Views    []ViewTime     `json:"views,omitempty"` // the view time of each push, if any
 	N        int            `json:"n"`
 	AckTick  uint32         `json:"ack_tick"`
 	Frame    string         `json:"frame"` // hex
 	Seq      uint32         `json:"seq"`
-	Inputs   [][]int32      `json:"inputs"` // newest first
+	Inputs   [][]int32      `json:"inputs"`              // newest first
+	ViewBack []int32        `json:"view_back,omitempty"` // the frame's view times, newest first
 	Rejected []rejectedCase `json:"rejected,omitempty"`
 }
 
@@ -350,16 +352,24 @@ func goldenInputs(t *testing.T) []inputCase {
 			inputCase{Name: name + ": more than the history holds", Plan: name, Pushes: goldenPushes(p, 40), N: 20, AckTick: maxU32},
 			inputCase{Name: name + ": sequences wrap past 0", Plan: name, StartSeq: maxU32 - 2, Pushes: goldenPushes(p, 6), N: 6, AckTick: 1},
 			inputCase{Name: name + ": no inputs, only the ack", Plan: name, Pushes: [][]int32{}, N: 0, AckTick: 5},
+			inputCase{Name: name + ": view times", Plan: name, Pushes: goldenPushes(p, 4), N: 4, AckTick: 300,
+				Views: []ViewTime{{Tick: 294, Frac: 0}, {Tick: 296, Frac: 128}, {Tick: 297, Frac: 255}, {Tick: 301, Frac: 3}}},
+			inputCase{Name: name + ": view times across the wrap", Plan: name, StartSeq: 9, Pushes: goldenPushes(p, 2), N: 2, AckTick: 2,
+				Views: []ViewTime{{Tick: maxU32 - 1, Frac: 17}, {Tick: 1, Frac: 200}}},
 		)
 	}
 	for i := range cases {
 		c := &cases[i]
 		p := goldenPlans[c.Plan]
 		h := InputHistory{seq: c.StartSeq}
-		for _, v := range c.Pushes {
+		for k, v := range c.Pushes {
 			var in [MaxFields]int32
 			copy(in[:], v)
-			h.Push(&in)
+			if c.Views != nil {
+				h.PushView(&in, c.Views[k])
+			} else {
+				h.Push(&in)
+			}
 		}
 		var f schema.InputFrame
 		h.Fill(&f, p, c.N, c.AckTick)
@@ -371,7 +381,7 @@ func goldenInputs(t *testing.T) []inputCase {
 		if err := DecodeInputFrame(b, &got, p); err != nil {
 			t.Fatalf("%s: the filled frame does not decode: %v", c.Name, err)
 		}
-		c.Frame, c.Seq, c.Inputs = hex.EncodeToString(b), got.Seq, [][]int32{}
+		c.Frame, c.Seq, c.Inputs, c.ViewBack = hex.EncodeToString(b), got.Seq, [][]int32{}, got.ViewBack
 		for k := range FrameInputs(&got, p) {
 			var in [MaxFields]int32
 			FrameInput(&got, p, k, &in)
@@ -385,18 +395,22 @@ func goldenInputs(t *testing.T) []inputCase {
 		}
 		return rejectedCase{name, hex.EncodeToString(b)}
 	}
-	// arena_input: move_x, move_y in [0, 254], buttons in [0, 255].
+	// arena_input: move_x, move_y in [0, 254], buttons in [0, 255], aim in [0, 1023].
 	cases[1].Rejected = []rejectedCase{
-		reject("axis above its range", &schema.InputFrame{Seq: 3, InputValues: []int32{255, 0, 0}}),
-		reject("axis below its range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, -1, 0}}),
-		reject("buttons above their range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 256}}),
-		reject("not whole inputs", &schema.InputFrame{Seq: 3, InputValues: []int32{1, 2, 3, 4}}),
-		reject("inputs with sequence 0", &schema.InputFrame{InputValues: []int32{0, 0, 0}}),
-		reject("more inputs than a frame holds", &schema.InputFrame{Seq: 30, InputValues: make([]int32, 3*(MaxInputsPerFrame+1))}),
+		reject("axis above its range", &schema.InputFrame{Seq: 3, InputValues: []int32{255, 0, 0, 0}}),
+		reject("axis below its range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, -1, 0, 0}}),
+		reject("buttons above their range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 256, 0}}),
+		reject("aim above its range", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 0, 1024}}),
+		reject("not whole inputs", &schema.InputFrame{Seq: 3, InputValues: []int32{1, 2, 3, 4, 5}}),
+		reject("inputs with sequence 0", &schema.InputFrame{InputValues: []int32{0, 0, 0, 0}}),
+		reject("more inputs than a frame holds", &schema.InputFrame{Seq: 30, InputValues: make([]int32, 4*(MaxInputsPerFrame+1))}),
+		reject("fewer view times than inputs", &schema.InputFrame{Seq: 3, AckTick: 8, InputValues: make([]int32, 8), ViewBack: []int32{1}}),
+		reject("view times without an ack", &schema.InputFrame{Seq: 3, InputValues: make([]int32, 4), ViewBack: []int32{1}}),
+		reject("view time too far back", &schema.InputFrame{Seq: 3, AckTick: 8, InputValues: make([]int32, 4), ViewBack: []int32{MaxViewBack + 1}}),
 		{"truncated", cases[1].Frame[:len(cases[1].Frame)-2]},
 	}
 	// pad: move_x, move_z in [0, 200], look [0, 65535], aim any, jump [0, 1], mode int32.
-	cases[6].Rejected = []rejectedCase{
+	cases[8].Rejected = []rejectedCase{
 		reject("bool above 1", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 0, 0, 2, 0}}),
 		reject("angle of 16 bits at 65536", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 65536, 0, 0, 0}}),
 		reject("fixed at qmax+1", &schema.InputFrame{Seq: 3, InputValues: []int32{201, 0, 0, 0, 0, 0}}),

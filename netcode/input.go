@@ -18,15 +18,23 @@ const MaxInputsPerFrame = 16
 type InputHistory struct {
 	seq    uint32 // sequence of the newest input; 0: none yet
 	inputs [MaxInputsPerFrame][MaxFields]int32
+	views  [MaxInputsPerFrame]ViewTime
 }
 
-// Push records in as the next input and returns its sequence number.
+// Push records in as the next input, with no view time, and returns its sequence number.
 func (h *InputHistory) Push(in *[MaxFields]int32) uint32 {
+	return h.PushView(in, ViewTime{})
+}
+
+// PushView records in as the next input, sampled while the client rendered view, and returns its
+// sequence number.
+func (h *InputHistory) PushView(in *[MaxFields]int32, view ViewTime) uint32 {
 	h.seq++
 	if h.seq == 0 {
 		h.seq = 1
 	}
 	h.inputs[h.seq%MaxInputsPerFrame] = *in
+	h.views[h.seq%MaxInputsPerFrame] = view
 	return h.seq
 }
 
@@ -43,15 +51,23 @@ func (h *InputHistory) Input(seq uint32) (*[MaxFields]int32, bool) {
 }
 
 // Fill sets f to carry the newest n inputs (at most MaxInputsPerFrame, at most as many as pushed)
-// under the input plan p, and the ack tick: len(p.Fields) values per input, newest first. It
-// reuses f.InputValues' capacity.
+// under the input plan p, and the ack tick: len(p.Fields) values per input, newest first, and
+// their view times when every one of them has one and ack is not 0. It reuses f's capacity.
 func (h *InputHistory) Fill(f *schema.InputFrame, p *Plan, n int, ack uint32) {
 	n = min(n, MaxInputsPerFrame, int(min(h.seq, MaxInputsPerFrame)))
 	f.Seq, f.AckTick = h.seq, ack
-	f.InputValues = f.InputValues[:0]
+	f.InputValues, f.ViewBack = f.InputValues[:0], f.ViewBack[:0]
+	views := ack != 0
 	for i := range n {
-		in := &h.inputs[(h.seq-uint32(i))%MaxInputsPerFrame]
-		f.InputValues = append(f.InputValues, in[:len(p.Fields)]...)
+		k := (h.seq - uint32(i)) % MaxInputsPerFrame
+		f.InputValues = append(f.InputValues, h.inputs[k][:len(p.Fields)]...)
+		views = views && h.views[k].Tick != 0
+	}
+	if !views {
+		return
+	}
+	for i := range n {
+		f.ViewBack = append(f.ViewBack, h.views[(h.seq-uint32(i))%MaxInputsPerFrame].back(ack))
 	}
 }
 
@@ -85,6 +101,17 @@ func CheckInputFrame(f *schema.InputFrame, p *Plan) error {
 	if len(f.InputValues) > 0 && f.Seq == 0 {
 		return fmt.Errorf("%w: inputs with sequence 0", ErrBadInputFrame)
 	}
+	if k := len(f.ViewBack); k != 0 && k != len(f.InputValues)/n {
+		return fmt.Errorf("%w: %d view times for %d inputs", ErrBadInputFrame, k, len(f.InputValues)/n)
+	}
+	if len(f.ViewBack) != 0 && f.AckTick == 0 {
+		return fmt.Errorf("%w: view times without an ack tick", ErrBadInputFrame)
+	}
+	for i, b := range f.ViewBack {
+		if b > MaxViewBack || b < -MaxViewBack {
+			return fmt.Errorf("%w: input %d view %d/256 ticks from the ack, at most %d", ErrBadInputFrame, i, b, MaxViewBack)
+		}
+	}
 	for i, v := range f.InputValues {
 		if fl := &p.Fields[i%n]; !fl.InRange(v) {
 			return fmt.Errorf("%w: input %d field %s value %d out of range", ErrBadInputFrame, i/n, fl.Name, v)
@@ -105,6 +132,15 @@ func FrameInputs(f *schema.InputFrame, p *Plan) int {
 func FrameInput(f *schema.InputFrame, p *Plan, i int, dst *[MaxFields]int32) {
 	n := len(p.Fields)
 	copy(dst[:n], f.InputValues[i*n:(i+1)*n])
+}
+
+// FrameView returns the view time of input i of a frame checked under p, and false when the
+// frame carries none.
+func FrameView(f *schema.InputFrame, i int) (ViewTime, bool) {
+	if i >= len(f.ViewBack) {
+		return ViewTime{}, false
+	}
+	return viewFromBack(f.AckTick, f.ViewBack[i]), true
 }
 
 // NewInputs returns how many inputs of a frame are new to a receiver that has applied inputs up to

@@ -139,7 +139,7 @@ func TestNewInputs(t *testing.T) {
 }
 
 func TestCheckInputFrame(t *testing.T) {
-	p := arenaInputPlan // move_x, move_y in [0, 254]; buttons in [0, 255]
+	p := arenaInputPlan // move_x, move_y in [0, 254]; buttons in [0, 255]; aim in [0, 1023]
 	inputs := func(n int, in ...int32) []int32 { return slices.Repeat(in, n) }
 	tests := []struct {
 		name  string
@@ -147,15 +147,22 @@ func TestCheckInputFrame(t *testing.T) {
 		ok    bool
 	}{
 		{"ack only", &schema.InputFrame{AckTick: 9}, true},
-		{"full", &schema.InputFrame{Seq: 20, InputValues: inputs(MaxInputsPerFrame, 254, 0, 255)}, true},
-		{"too many", &schema.InputFrame{Seq: 20, InputValues: inputs(MaxInputsPerFrame+1, 0, 0, 0)}, false},
+		{"full", &schema.InputFrame{Seq: 20, InputValues: inputs(MaxInputsPerFrame, 254, 0, 255, 1023)}, true},
+		{"too many", &schema.InputFrame{Seq: 20, InputValues: inputs(MaxInputsPerFrame+1, 0, 0, 0, 0)}, false},
 		{"not whole inputs", &schema.InputFrame{Seq: 20, InputValues: inputs(1, 0, 0)}, false},
-		{"inputs with sequence 0", &schema.InputFrame{InputValues: inputs(1, 0, 0, 0)}, false},
-		{"x too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 255, 0, 0)}, false},
-		{"x too small", &schema.InputFrame{Seq: 1, InputValues: inputs(1, -1, 0, 0)}, false},
-		{"y too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 1<<20, 0)}, false},
-		{"buttons too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 0, 256)}, false},
-		{"bad input after good ones", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 0, 1, 1, 1, 200, 300, 0}}, false},
+		{"inputs with sequence 0", &schema.InputFrame{InputValues: inputs(1, 0, 0, 0, 0)}, false},
+		{"x too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 255, 0, 0, 0)}, false},
+		{"x too small", &schema.InputFrame{Seq: 1, InputValues: inputs(1, -1, 0, 0, 0)}, false},
+		{"y too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 1<<20, 0, 0)}, false},
+		{"buttons too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 0, 256, 0)}, false},
+		{"aim too large", &schema.InputFrame{Seq: 1, InputValues: inputs(1, 0, 0, 0, 1024)}, false},
+		{"bad input after good ones", &schema.InputFrame{Seq: 3, InputValues: []int32{0, 0, 0, 0, 1, 1, 1, 1, 200, 300, 0, 0}}, false},
+		{"a view per input", &schema.InputFrame{Seq: 3, AckTick: 9, InputValues: inputs(2, 0, 0, 0, 0), ViewBack: []int32{700, -3}}, true},
+		{"views without inputs", &schema.InputFrame{AckTick: 9, ViewBack: []int32{700}}, false},
+		{"fewer views than inputs", &schema.InputFrame{Seq: 3, AckTick: 9, InputValues: inputs(2, 0, 0, 0, 0), ViewBack: []int32{700}}, false},
+		{"views without an ack", &schema.InputFrame{Seq: 3, InputValues: inputs(1, 0, 0, 0, 0), ViewBack: []int32{700}}, false},
+		{"view too far back", &schema.InputFrame{Seq: 3, AckTick: 9, InputValues: inputs(1, 0, 0, 0, 0), ViewBack: []int32{MaxViewBack + 1}}, false},
+		{"view too far ahead", &schema.InputFrame{Seq: 3, AckTick: 9, InputValues: inputs(1, 0, 0, 0, 0), ViewBack: []int32{-MaxViewBack - 1}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -264,7 +271,7 @@ func FuzzDecodeInputFrame(f *testing.F) {
 		for i, in := range goldenPushes(p, 20) {
 			var v [MaxFields]int32
 			copy(v[:], in)
-			h.Push(&v)
+			h.PushView(&v, ViewTime{Tick: uint32(i*5 + 1), Frac: uint8(i * 13)})
 			h.Fill(&frame, p, i, uint32(i*7))
 			b, err := proto.Marshal(&frame)
 			if err != nil {
@@ -299,6 +306,15 @@ func FuzzDecodeInputFrame(f *testing.F) {
 					t.Fatalf("accepted value %d of field %s out of range", v, p.Fields[i%len(p.Fields)].Name)
 				}
 			}
+			if k := len(got.ViewBack); k != 0 && (k != n || got.AckTick == 0) {
+				t.Fatalf("accepted %d view times for %d inputs, ack %d", k, n, got.AckTick)
+			}
+			for i := range n { // a view time lies within MaxViewBack of the ack and round-trips
+				v, ok := FrameView(&got, i)
+				if ok != (len(got.ViewBack) > 0) || ok && (v.Tick == 0 || abs64(v.Sub(ViewTime{Tick: got.AckTick})) > MaxViewBack+256) {
+					t.Fatalf("input %d view %+v, %v from back %v ack %d", i, v, ok, got.ViewBack, got.AckTick)
+				}
+			}
 			for i := range n { // every accepted input writes into the game's message
 				var in [MaxFields]int32
 				FrameInput(&got, p, i, &in)
@@ -313,4 +329,76 @@ func FuzzDecodeInputFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+func abs64(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// TestViewTime checks view-time arithmetic against a reference in plain int64 1/256 ticks, across
+// the tick wrap: ViewAt, Add and Sub agree with it, and a view sent as a back from an ack comes
+// back as it was.
+func TestViewTime(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for range 20000 {
+		ack := rng.Uint32()
+		if rng.IntN(4) == 0 {
+			ack = maxU32 - uint32(rng.IntN(40))
+		}
+		if ack == 0 {
+			ack = 1
+		}
+		d := rng.Int64N(2*40*256) - 40*256 // within ±40 ticks
+		v := ViewTime{Tick: ack}.Add(d)
+		if v.Tick == 0 {
+			t.Fatalf("Add(%d) from %d gave tick 0", d, ack)
+		}
+		ref := int64(ack)*256 + d // reference, unwrapped
+		got := int64(v.Tick)*256 + int64(v.Frac)
+		if wrapped := ref - got; wrapped != 0 && wrapped != 1<<40 && wrapped != -(1<<40) && !(v.Tick == 1 || v.Tick == maxU32) {
+			t.Fatalf("ack %d + %d: %+v, reference %d", ack, d, v, ref)
+		}
+		if v.Tick != 1 && v.Tick != maxU32 { // the two neighbours of the unused tick 0 may be nudged
+			if s := v.Sub(ViewTime{Tick: ack}); s != d {
+				t.Fatalf("(%d + %d) - %d = %d", ack, d, ack, s)
+			}
+			if w := viewFromBack(ack, v.back(ack)); w != v {
+				t.Fatalf("view %+v sent from ack %d as %d came back as %+v", v, ack, v.back(ack), w)
+			}
+		}
+		if w := ViewAt(ack, float64(d)/256); w != v {
+			t.Fatalf("ViewAt(%d, %v) = %+v, Add gives %+v", ack, float64(d)/256, w, v)
+		}
+	}
+	if v := ViewAt(10, -0.5); v != (ViewTime{Tick: 9, Frac: 128}) {
+		t.Fatalf("ViewAt(10, -0.5) = %+v", v)
+	}
+}
+
+// TestFillViews checks that a frame carries view times only when every input it carries has one.
+func TestFillViews(t *testing.T) {
+	p := arenaInputPlan
+	var h InputHistory
+	var in [MaxFields]int32
+	var f schema.InputFrame
+	h.Push(&in)
+	h.PushView(&in, ViewTime{Tick: 40, Frac: 64})
+	h.Fill(&f, p, 2, 42)
+	if len(f.ViewBack) != 0 {
+		t.Fatalf("a frame with an input without a view carries views %v", f.ViewBack)
+	}
+	h.Fill(&f, p, 1, 42)
+	if len(f.ViewBack) != 1 || f.ViewBack[0] != 2*256-64 {
+		t.Fatalf("views %v, want [%d]", f.ViewBack, 2*256-64)
+	}
+	if v, ok := FrameView(&f, 0); !ok || v != (ViewTime{Tick: 40, Frac: 64}) {
+		t.Fatalf("FrameView = %+v, %v", v, ok)
+	}
+	h.Fill(&f, p, 1, 0)
+	if len(f.ViewBack) != 0 {
+		t.Fatalf("a frame without an ack carries views %v", f.ViewBack)
+	}
 }

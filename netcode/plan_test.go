@@ -46,7 +46,7 @@ func TestCompileArena(t *testing.T) {
 		t.Fatalf("canonical %q id %#x, want %q %#x", p.Canonical(), p.ID, canonical, 0x01a03d71)
 	}
 	in := arenaInputPlan
-	if len(in.Fields) != 3 || in.Fields[0].QMax != 254 || in.Fields[2].Min != 0 || in.Fields[2].Max != 255 {
+	if len(in.Fields) != 4 || in.Fields[0].QMax != 254 || in.Fields[2].Min != 0 || in.Fields[2].Max != 255 || in.Fields[3].QMax != 1023 {
 		t.Fatalf("arena input plan %+v", in.Fields)
 	}
 }

@@ -194,8 +194,11 @@ type Hello struct {
 	AckTick         uint32                 `protobuf:"varint,6,opt,name=ack_tick,json=ackTick,proto3" json:"ack_tick,omitempty"`                // resuming: newest snapshot tick the client still holds as a baseline
 	EntitySchema    uint32                 `protobuf:"varint,7,opt,name=entity_schema,json=entitySchema,proto3" json:"entity_schema,omitempty"` // ID of the client's entity plan (netcode.Plan.ID); must equal the room's
 	InputSchema     uint32                 `protobuf:"varint,8,opt,name=input_schema,json=inputSchema,proto3" json:"input_schema,omitempty"`    // ID of the client's input plan; must equal the room's
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How far behind the newest snapshot the client renders other entities (its interpolation
+	// delay), in milliseconds; 0: not said. The server checks inputs' view times against it.
+	InterpDelayMs uint32 `protobuf:"varint,9,opt,name=interp_delay_ms,json=interpDelayMs,proto3" json:"interp_delay_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Hello) Reset() {
@@ -280,6 +283,13 @@ func (x *Hello) GetEntitySchema() uint32 {
 func (x *Hello) GetInputSchema() uint32 {
 	if x != nil {
 		return x.InputSchema
+	}
+	return 0
+}
+
+func (x *Hello) GetInterpDelayMs() uint32 {
+	if x != nil {
+		return x.InterpDelayMs
 	}
 	return 0
 }
@@ -473,10 +483,15 @@ func (x *Welcome) GetInputMessage() string {
 // field, in field order, each the quantized value itself (Fixed: [0, QMax]; Int: [min, max]; Angle:
 // [0, 2^bits); Quaternion: any 32-bit word). A frame carries at most 16 inputs.
 type InputFrame struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint32                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`                                             // sequence of input 0; sequences start at 1 and wrap
-	AckTick       uint32                 `protobuf:"varint,3,opt,name=ack_tick,json=ackTick,proto3" json:"ack_tick,omitempty"`                      // newest snapshot tick the client has applied; 0: none
-	InputValues   []int32                `protobuf:"zigzag32,4,rep,packed,name=input_values,json=inputValues,proto3" json:"input_values,omitempty"` // len(input plan fields) values per input, newest input first
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Seq         uint32                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`                                             // sequence of input 0; sequences start at 1 and wrap
+	AckTick     uint32                 `protobuf:"varint,3,opt,name=ack_tick,json=ackTick,proto3" json:"ack_tick,omitempty"`                      // newest snapshot tick the client has applied; 0: none
+	InputValues []int32                `protobuf:"zigzag32,4,rep,packed,name=input_values,json=inputValues,proto3" json:"input_values,omitempty"` // len(input plan fields) values per input, newest input first
+	// The view time of each input, newest first: what the client was rendering when it sampled the
+	// input, in 1/256 ticks before ack_tick (view = ack_tick*256 - view_back). Either one per input
+	// or none (a client that does not say: the server judges its inputs against the present).
+	// Negative values (a view after ack_tick) are valid on the wire; the server clamps them.
+	ViewBack      []int32 `protobuf:"zigzag32,5,rep,packed,name=view_back,json=viewBack,proto3" json:"view_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -528,6 +543,13 @@ func (x *InputFrame) GetAckTick() uint32 {
 func (x *InputFrame) GetInputValues() []int32 {
 	if x != nil {
 		return x.InputValues
+	}
+	return nil
+}
+
+func (x *InputFrame) GetViewBack() []int32 {
+	if x != nil {
+		return x.ViewBack
 	}
 	return nil
 }
@@ -1261,7 +1283,7 @@ var File_tickrelay_proto protoreflect.FileDescriptor
 
 const file_tickrelay_proto_rawDesc = "" +
 	"\n" +
-	"\x0ftickrelay.proto\x12\ftickrelay.v1\"\x86\x02\n" +
+	"\x0ftickrelay.proto\x12\ftickrelay.v1\"\xae\x02\n" +
 	"\x05Hello\x12)\n" +
 	"\x10protocol_version\x18\x01 \x01(\rR\x0fprotocolVersion\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12!\n" +
@@ -1270,7 +1292,8 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\rlast_event_id\x18\x05 \x01(\x04R\vlastEventId\x12\x19\n" +
 	"\back_tick\x18\x06 \x01(\rR\aackTick\x12#\n" +
 	"\rentity_schema\x18\a \x01(\rR\fentitySchema\x12!\n" +
-	"\finput_schema\x18\b \x01(\rR\vinputSchema\"\x9e\x05\n" +
+	"\finput_schema\x18\b \x01(\rR\vinputSchema\x12&\n" +
+	"\x0finterp_delay_ms\x18\t \x01(\rR\rinterpDelayMs\"\x9e\x05\n" +
 	"\aWelcome\x12\x1b\n" +
 	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x1b\n" +
 	"\tentity_id\x18\x02 \x01(\rR\bentityId\x12 \n" +
@@ -1294,12 +1317,13 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\rentity_schema\x18\x11 \x01(\rR\fentitySchema\x12!\n" +
 	"\finput_schema\x18\x12 \x01(\rR\vinputSchema\x12%\n" +
 	"\x0eentity_message\x18\x13 \x01(\tR\rentityMessage\x12#\n" +
-	"\rinput_message\x18\x14 \x01(\tR\finputMessageJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x0eposition_scaleR\fheading_bits\"j\n" +
+	"\rinput_message\x18\x14 \x01(\tR\finputMessageJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x0eposition_scaleR\fheading_bits\"\x87\x01\n" +
 	"\n" +
 	"InputFrame\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12\x19\n" +
 	"\back_tick\x18\x03 \x01(\rR\aackTick\x12!\n" +
-	"\finput_values\x18\x04 \x03(\x11R\vinputValuesJ\x04\b\x02\x10\x03R\x06inputs\"\xa3\x03\n" +
+	"\finput_values\x18\x04 \x03(\x11R\vinputValues\x12\x1b\n" +
+	"\tview_back\x18\x05 \x03(\x11R\bviewBackJ\x04\b\x02\x10\x03R\x06inputs\"\xa3\x03\n" +
 	"\bSnapshot\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\rR\x04tick\x12#\n" +
 	"\rbaseline_tick\x18\x02 \x01(\rR\fbaselineTick\x12$\n" +

@@ -177,6 +177,14 @@ type Config struct {
 	// MaxRooms caps the rooms this node hosts, counting those added with AddRoom; a hello or lookup
 	// that would create one more is refused with ReasonRoomLimit. Default 1024.
 	MaxRooms int
+	// MaxRewind is how far into the past lag compensation may judge an input: an input's view
+	// time (see Input.View) older than this before the room's newest tick is clamped to it and
+	// counted. Default 300ms (an interpolation delay of 100 ms plus round trips up to about
+	// 200 ms), or less when the history holds less: at most the span of BaselineWindow-2 ticks.
+	MaxRewind time.Duration
+	// NoLagComp turns lag compensation off: every Input.View is zero, so games judge inputs
+	// against the present world. Default false (on).
+	NoLagComp bool
 
 	// Logger receives structured logs. Default slog.Default().
 	Logger *slog.Logger
@@ -222,6 +230,7 @@ func (c *Config) populate() {
 	setDefault(&c.NodeName, defaultNodeName())
 	setDefault(&c.RoomIdleClose, 30*time.Second)
 	setDefault(&c.MaxRooms, 1024)
+	setDefault(&c.MaxRewind, min(300*time.Millisecond, c.historySpan()))
 	if c.Verifier == nil {
 		secret := c.TokenSecret
 		if len(secret) == 0 {
@@ -294,9 +303,21 @@ func (c *Config) validate() error {
 			return fmt.Errorf("server: Config.%s %v out of range %v..%v", f.name, f.v, f.min, f.max)
 		}
 	}
+	if held := c.historySpan(); c.MaxRewind < 0 || c.MaxRewind > held {
+		return fmt.Errorf("server: Config.MaxRewind %v out of range 0..%v (BaselineWindow-2 ticks)", c.MaxRewind, held)
+	}
 	if c.ResumeGrace > time.Hour {
 		// A parked player keeps its place in the room; a grace of hours is a leak by configuration.
 		return fmt.Errorf("server: Config.ResumeGrace %v above 1h", c.ResumeGrace)
 	}
 	return nil
+}
+
+// historySpan is how far back the room's history reaches with room to spare: BaselineWindow-2
+// ticks, so that both ticks around any allowed view time are still held.
+func (c *Config) historySpan() time.Duration {
+	if c.TickRate <= 0 || c.BaselineWindow < 2 {
+		return 0
+	}
+	return time.Duration(c.BaselineWindow-2) * time.Second / time.Duration(c.TickRate)
 }

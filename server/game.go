@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+
+	"github.com/tickrelay/tickrelay/netcode"
 )
 
 // Game is the logic of one room, written by the game developer. The room calls its methods from its
@@ -69,6 +71,11 @@ type Input struct {
 	// within its replicate option's range, at its precision. The room reuses it for the next
 	// input: valid during the call only; copy what you keep.
 	Msg proto.Message
+	// View is the moment of the world the player was looking at when it sampled the input, as
+	// the room checked and clamped it (see Config.MaxRewind): World.Rewind returns the world as
+	// it was then, to judge a shot against what the player saw. Tick 0: none (the client did not
+	// say, or Config.NoLagComp); judge against the present.
+	View netcode.ViewTime
 }
 
 // EventHandler is implemented by games that take reliable events from clients (chat, emotes,

@@ -51,6 +51,7 @@ type Peer struct {
 	parkedUntil     time.Time // when a parked player leaves
 	credits         float64   // inputs the player may still apply: InputRate per second, bounded burst
 	budget          budgetState
+	lag             lagState // view-time checks (rewind.go)
 
 	resumeToken []byte
 	linkMu      sync.Mutex
@@ -198,6 +199,8 @@ func (p *Peer) HandleInput(f *schema.InputFrame) {
 	for i := k - 1; i >= 0; i-- {
 		v := queuedInput{seq: f.Seq - uint32(i)}
 		netcode.FrameInput(f, plan, i, &v.values)
+		v.view, _ = netcode.FrameView(f, i)
+		v.arrived = p.room.currentTick.Load()
 		if p.inbox.push(v) {
 			p.stats.inputsDropped.Add(1)
 			p.room.metrics.inputsDropped.Inc()
@@ -526,8 +529,10 @@ func (q *controlQueue) len() int {
 
 // queuedInput is one input as it came from the wire: quantized by the room's input plan.
 type queuedInput struct {
-	seq    uint32
-	values [netcode.MaxFields]int32
+	seq     uint32
+	values  [netcode.MaxFields]int32
+	view    netcode.ViewTime // what the client rendered when it sampled the input; Tick 0: not said
+	arrived uint32           // the room's newest tick when the input arrived
 }
 
 // inputQueue is a fixed ring of inputs; on overflow the oldest is dropped.

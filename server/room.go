@@ -54,6 +54,7 @@ type Room struct {
 	inputMsg proto.Message // the game's input message, reused for every input
 	record   recordState
 	encoder  *encoder
+	rewind   rewinder // lag compensation (rewind.go)
 
 	histMu  sync.Mutex
 	history *netcode.ViewRing // the whole world's quantized state at recent ticks
@@ -190,6 +191,9 @@ func newRoom(name string, g Game, width, height float32, cfg Config, m *metrics,
 		log:      cfg.Logger.With("room", name),
 		history:  netcode.NewViewRing(cfg.BaselineWindow),
 		byID:     make(map[uint32]*Peer),
+	}
+	if r.rewind, err = newRewinder(g, ps.entity, cfg.Registry); err != nil {
+		return nil, err
 	}
 	r.world.room = r
 	r.record.grid = netcode.NewGrid(width, height, cfg.AOIRadius)
@@ -481,7 +485,7 @@ func (r *Room) applyInputs() {
 					continue
 				}
 			}
-			r.game.Input(r.world, &p.player, Input{Seq: in.seq, Dt: r.inputDt, Msg: r.inputMsg})
+			r.game.Input(r.world, &p.player, Input{Seq: in.seq, Dt: r.inputDt, Msg: r.inputMsg, View: r.checkView(p, in.view, in.arrived)})
 		}
 	}
 }

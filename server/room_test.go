@@ -72,7 +72,7 @@ func join(t *testing.T, r *server.Room, name string) *server.Peer {
 func frame(seq uint32, n int, ack uint32) *schema.InputFrame {
 	f := &schema.InputFrame{Seq: seq, AckTick: ack}
 	for range n {
-		f.InputValues = append(f.InputValues, 127, 127, 0) // move_x 0, move_y 0, no buttons
+		f.InputValues = append(f.InputValues, 127, 127, 0, 0) // move_x 0, move_y 0, no buttons, aim 0
 	}
 	return f
 }

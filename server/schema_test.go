@@ -80,7 +80,7 @@ func TestInputValidatorRejectsAndCounts(t *testing.T) {
 	r := newTestRoom(t, g, server.Config{Registry: reg})
 	p := join(t, r, "a")
 	// Inputs 1..4, newest first: 4 and 2 press button 1.
-	p.HandleInput(&schema.InputFrame{Seq: 4, InputValues: []int32{127, 127, 1, 127, 127, 0, 127, 127, 1, 127, 127, 0}})
+	p.HandleInput(&schema.InputFrame{Seq: 4, InputValues: []int32{127, 127, 1, 0, 127, 127, 0, 0, 127, 127, 1, 0, 127, 127, 0, 0}})
 	for range 6 {
 		r.Tick(time.Now())
 	}

@@ -170,6 +170,7 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		return err
 	}
 	ss.peer = p
+	p.lag.setInterpDelay(hello.InterpDelayMs)
 	ss.log = ss.log.With("player", p.player.ID, "name", clip(p.player.Name))
 	p.inMu.Lock()
 	lastClientEvent := p.lastClientEvent

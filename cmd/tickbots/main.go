@@ -54,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&c.Room, "room", "", "room to join; empty: the server's default")
 	fs.StringVar(&o.lookup, "lookup", "", "ask this node (http://HOST:PORT) where -room lives, then dial the node that hosts it instead of -addr")
 	spectate := fs.Bool("spectate", false, "connect spectators to a relay (tickrelay relay or replay): each moves a camera around the world instead of playing")
+	fs.BoolVar(&c.Shoot, "shoot", false, "fire about once a second at the nearest entity as the bot renders it; the results count shots and hits")
 	certHash := fs.String("cert-hash", "", "hex SHA-256 of the server certificate to pin; empty: do not verify")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON object with the results")
 	fs.DurationVar(&o.progress, "progress", 5*time.Second, "interval between progress lines on stderr; 0: none")
@@ -176,6 +177,9 @@ func printSummary(w io.Writer, sum bots.Summary) {
 		sum.BytesPerSec, sum.BytesPerUpdate, sum.VisibleAvg)
 	fmt.Fprintf(w, "snapshot age p50 %.1f ms, p99 %.1f ms, AOI violations %d\n",
 		sum.SnapshotAgeP50, sum.SnapshotAgeP99, sum.AOIViolations)
+	if sum.Shots > 0 {
+		fmt.Fprintf(w, "shots %d, hits %d (%.0f%%)\n", sum.Shots, sum.Hits, 100*float64(sum.Hits)/float64(sum.Shots))
+	}
 	if len(sum.Refused) > 0 {
 		fmt.Fprintf(w, "closed by server: %v\n", sum.Refused)
 	}

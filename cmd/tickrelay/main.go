@@ -72,6 +72,8 @@ func run() error {
 		origins  = flag.String("allow-origin", "", "comma-separated origins allowed to open WebTransport sessions, e.g. https://game.example")
 		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
 		classic  = flag.Bool("classical-kex", false, "TLS key exchange X25519 and P-256 only, no post-quantum hybrid: a first handshake flight about 1.1 kB smaller, for players behind narrow links (session keys then have no post-quantum protection)")
+		lagComp  = flag.Bool("lagcomp", true, "lag compensation: judge shots against the world as each player saw it; false: against the present")
+		rewind   = flag.Duration("max-rewind", 300*time.Millisecond, "how far back lag compensation may judge a shot: the interpolation delay plus the round trips to compensate (at most the history, about 1 s at 30 Hz)")
 		verbose  = flag.Bool("v", false, "debug logging (same as -log-level debug)")
 		publish  = flag.Bool("publish", true, "with -nats, publish every room's ticks on NATS for spectator relays and recorders (tickrelay relay, record)")
 		natsURL  = flag.String("nats", "", "NATS server URL(s) to join a cluster's room directory; \"embedded\" runs an in-process NATS server with JetStream on 127.0.0.1:4222")
@@ -100,6 +102,7 @@ func run() error {
 		AOIRadius: float32(*aoi), MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret),
 		ResumeGrace: *grace, ClassicalKeyExchange: *classic,
 		NodeName: *node, RoomIdleClose: *roomIdle, MaxRooms: *maxRooms,
+		NoLagComp: !*lagComp, MaxRewind: *rewind,
 	}
 	cfg.PublicHost = cmp.Or(*pubAddr, cfg.PublicHost)
 	if *public {

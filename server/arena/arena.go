@@ -4,11 +4,13 @@
 package arena
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"time"
 
+	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
@@ -31,6 +33,13 @@ type Config struct {
 	NPCTurn float32
 	// PlayerSpeed is the players' top speed in units per second. Default 120.
 	PlayerSpeed float32
+	// ShotRange is how far a shot reaches, in units. Default 400.
+	ShotRange float32
+	// HitRadius is the radius of an entity's target circle, in units. Default 12.
+	HitRadius float32
+	// FireInterval is the least time between two shots of a player; a fire button held or
+	// pressed sooner is ignored. Default 200ms.
+	FireInterval time.Duration
 }
 
 // DefaultWorld is the side of the standard scenario's square world, in units.
@@ -45,7 +54,8 @@ type Game struct {
 
 // pilot is a player's state in the arena.
 type pilot struct {
-	entity uint32
+	entity   uint32
+	cooldown time.Duration // input time left before the player may fire again
 }
 
 // New returns an arena game, to run in a room (which calls Init). It panics on a config that
@@ -72,6 +82,9 @@ func (c *Config) populate() {
 	setDefault(&c.NPCSpeed, 60)
 	setDefault(&c.NPCTurn, 0.5)
 	setDefault(&c.PlayerSpeed, 120)
+	setDefault(&c.ShotRange, 400)
+	setDefault(&c.HitRadius, 12)
+	setDefault(&c.FireInterval, 200*time.Millisecond)
 }
 
 // validate rejects a populated config the arena cannot run.
@@ -83,6 +96,12 @@ func (c *Config) validate() error {
 		return fmt.Errorf("arena: Config.NPCTurn %v out of range (0, 2π]", c.NPCTurn)
 	case !(c.PlayerSpeed > 0 && c.PlayerSpeed < math.MaxFloat32):
 		return fmt.Errorf("arena: Config.PlayerSpeed %v must be positive and finite", c.PlayerSpeed)
+	case !(c.ShotRange > 0 && c.ShotRange < math.MaxFloat32):
+		return fmt.Errorf("arena: Config.ShotRange %v must be positive and finite", c.ShotRange)
+	case !(c.HitRadius > 0 && c.HitRadius < math.MaxFloat32):
+		return fmt.Errorf("arena: Config.HitRadius %v must be positive and finite", c.HitRadius)
+	case c.FireInterval < 0:
+		return fmt.Errorf("arena: Config.FireInterval %v must not be negative", c.FireInterval)
 	}
 	return nil
 }
@@ -95,7 +114,8 @@ func setDefault[T comparable](v *T, def T) {
 }
 
 // Schema declares the arena's messages: arenapb.Entity (position in steps of 0.25 units, an 8-bit
-// heading, a rare 32-bit state word) and arenapb.Input (two axes in steps of 1/127, 8 buttons).
+// heading, a rare 32-bit state word) and arenapb.Input (two axes in steps of 1/127, 8 buttons, a
+// 10-bit aim angle).
 func (g *Game) Schema() server.Schema { return Schema() }
 
 // Schema returns the arena's messages, for clients (bots) and games that reuse them.
@@ -136,7 +156,8 @@ func (g *Game) Leave(w *server.World, p *server.Player) {
 
 // Input moves the player for the time one input stands for: MoveX and MoveY give the direction
 // and, by their length out of 1, the fraction of top speed. Moving per input rather than per tick
-// lets a client predict its own movement exactly from the inputs it sent.
+// lets a client predict its own movement exactly from the inputs it sent. With ButtonFire
+// pressed it fires a shot towards Aim (see fire).
 func (g *Game) Input(w *server.World, p *server.Player, in server.Input) {
 	pl, ok := g.players[p.ID]
 	if !ok {
@@ -157,6 +178,88 @@ func (g *Game) Input(w *server.World, p *server.Player, in server.Input) {
 	if vx != 0 || vy != 0 {
 		st.Heading = float32(math.Atan2(float64(vy), float64(vx)))
 	}
+	pl.cooldown -= in.Dt
+	if mv.Buttons&ButtonFire != 0 && pl.cooldown <= 0 {
+		pl.cooldown = g.cfg.FireInterval
+		g.fire(w, p, e, mv.Aim, in.View)
+	}
+}
+
+// ButtonFire is the bit of Input.Buttons that fires a shot.
+const ButtonFire = 1
+
+// Hit is the payload (JSON) of the "hit" event a shooter receives when its shot hits.
+type Hit struct {
+	Target uint32  `json:"target"` // the entity hit
+	X      float64 `json:"x"`      // where the target was, as the shooter saw it
+	Y      float64 `json:"y"`
+	Score  uint32  `json:"score"` // the shooter's hits so far (its entity's state)
+}
+
+// RewindPolicy interpolates positions and headings, and calls a move of more than 50 units in a
+// tick (an NPC respawning where it was hit) a jump.
+func (g *Game) RewindPolicy() server.RewindPolicy {
+	return server.RewindPolicy{Interpolate: []string{"x", "y", "heading"}, Teleport: 50}
+}
+
+// fire resolves a shot of p from its entity's position now towards aim, a ray of ShotRange: the
+// nearest entity within HitRadius of it is hit. With a view time (lag compensation on, the
+// client said what it saw) the ray meets the world as the shooter saw it (World.Rewind), else the
+// world as it is. A hit NPC respawns elsewhere and counts the hit in its state; the shooter's
+// state counts its score, and it is told by a "hit" event (a "miss" event otherwise).
+func (g *Game) fire(w *server.World, p *server.Player, shooter *server.Entity, aim float32, view netcode.ViewTime) {
+	st := State(shooter)
+	if st == nil {
+		return
+	}
+	shot := ray{ox: float64(st.X), oy: float64(st.Y), r: float64(g.cfg.HitRadius), best: float64(g.cfg.ShotRange)}
+	shot.dx, shot.dy = math.Cos(float64(aim)), math.Sin(float64(aim))
+	if view.Tick != 0 {
+		for _, s := range w.Rewind(p, view) {
+			if !s.Own {
+				shot.consider(s.ID, s.X, s.Y)
+			}
+		}
+	} else {
+		for _, e := range w.Entities() {
+			if t := State(e); t != nil && e.Alive() && e.ID != shooter.ID {
+				shot.consider(e.ID, float64(t.X), float64(t.Y))
+			}
+		}
+	}
+	target := w.Entity(shot.hit)
+	if shot.hit == 0 || target == nil {
+		w.Send(p, "miss", nil, 0)
+		return
+	}
+	if ts := State(target); ts != nil && target.Kind == KindNPC {
+		ts.State++
+		ts.X, ts.Y = g.rng.Float32()*w.Width, g.rng.Float32()*w.Height
+	}
+	st.State++
+	b, _ := json.Marshal(Hit{Target: shot.hit, X: shot.hx, Y: shot.hy, Score: st.State})
+	w.Send(p, "hit", b, 0)
+}
+
+// ray is a shot being resolved: the nearest entity it meets so far.
+type ray struct {
+	ox, oy, dx, dy float64 // origin and unit direction
+	r              float64 // target radius
+	best           float64 // distance along the ray of the nearest hit so far; starts at the range
+	hit            uint32
+	hx, hy         float64
+}
+
+func (s *ray) consider(id uint32, x, y float64) {
+	t := (x-s.ox)*s.dx + (y-s.oy)*s.dy
+	if t < 0 || t > s.best {
+		return
+	}
+	px, py := x-(s.ox+s.dx*t), y-(s.oy+s.dy*t)
+	if px*px+py*py > s.r*s.r {
+		return
+	}
+	s.best, s.hit, s.hx, s.hy = t, id, x, y
 }
 
 // State returns an arena entity's state, nil for an entity of another game.

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickrelay/tickrelay/schema"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
 	"github.com/tickrelay/tickrelay/server/arena/arenapb"
@@ -80,5 +81,75 @@ func TestPlayerSteersAtMostTopSpeedAndStaysInside(t *testing.T) {
 	g.Leave(w, p)
 	if w.Entity(id) != nil {
 		t.Fatal("player's entity still alive after leaving")
+	}
+}
+
+// shootingRange runs the arena in a room with one player at (100, 100) and a target (not an NPC,
+// so the test moves it) crossing y = 300 at 10 units a tick, and returns a function that fires
+// one shot at the target where it was `back` ticks ago, with that view time or none, and reports
+// whether the shooter's score went up.
+func shootingRange(t *testing.T, cfg server.Config) func(back uint32, withView bool) bool {
+	g := arena.New(arena.Config{NPCs: -1, FireInterval: time.Nanosecond})
+	r, err := server.NewRoom("range", g, 1000, 1000, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	p, err := r.Join("shooter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Tick(time.Now())
+	<-p.Joined()
+	me := arena.State(r.World().Entity(p.Player().Entity))
+	me.X, me.Y = 100, 100
+	target := r.World().MustSpawn(3, &arenapb.Entity{X: 0, Y: 300})
+	var xs []float32 // target x by tick
+	step := func() {
+		arena.State(target).X += 10
+		r.Tick(time.Now())
+		for uint32(len(xs)) <= r.CurrentTick() {
+			xs = append(xs, arena.State(target).X)
+		}
+	}
+	for range 10 {
+		step()
+	}
+	seq := uint32(0)
+	return func(back uint32, withView bool) bool {
+		cur := r.CurrentTick()
+		aim := math.Atan2(300-100, float64(xs[cur-back])-100)
+		seq++
+		f := &schema.InputFrame{Seq: seq, AckTick: cur, InputValues: []int32{127, 127, arena.ButtonFire, int32(math.Round(aim / (2 * math.Pi) * 1024))}}
+		if withView {
+			f.ViewBack = []int32{int32(back * 256)}
+		}
+		before := me.State
+		p.HandleInput(f)
+		step()
+		return me.State > before
+	}
+}
+
+// A shot at a moving target where the shooter saw it, 3 ticks (100 ms) ago, hits with lag
+// compensation, and misses without it (the target has moved 30 units, beyond the hit radius of
+// 12) or when the client does not say what it saw; a shot at where the target is now hits then.
+func TestShotsResolvedAgainstWhatTheShooterSaw(t *testing.T) {
+	shoot := shootingRange(t, server.Config{})
+	if !shoot(3, true) {
+		t.Fatal("a shot at what the shooter saw 3 ticks ago missed with lag compensation")
+	}
+	if shoot(3, false) {
+		t.Fatal("a shot without a view time, at where the target was 3 ticks ago, hit")
+	}
+	if !shoot(0, false) {
+		t.Fatal("a shot without a view time at where the target is missed")
+	}
+	off := shootingRange(t, server.Config{NoLagComp: true})
+	if off(3, true) {
+		t.Fatal("with NoLagComp, a shot at where the target was 3 ticks ago hit")
+	}
+	if !off(0, true) {
+		t.Fatal("with NoLagComp, a shot at where the target is missed")
 	}
 }

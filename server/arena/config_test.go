@@ -4,15 +4,17 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigPopulate(t *testing.T) {
 	var c Config
 	c.populate()
-	if want := (Config{NPCs: 2000, Seed: 1, NPCSpeed: 60, NPCTurn: 0.5, PlayerSpeed: 120}); c != want {
+	if want := (Config{NPCs: 2000, Seed: 1, NPCSpeed: 60, NPCTurn: 0.5, PlayerSpeed: 120, ShotRange: 400, HitRadius: 12,
+		FireInterval: 200 * time.Millisecond}); c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
-	set := Config{NPCs: -1, Seed: 9, NPCSpeed: 1, NPCTurn: 2, PlayerSpeed: 3}
+	set := Config{NPCs: -1, Seed: 9, NPCSpeed: 1, NPCTurn: 2, PlayerSpeed: 3, ShotRange: 4, HitRadius: 5, FireInterval: 6}
 	got := set
 	got.populate()
 	if got != set {
@@ -36,6 +38,9 @@ func TestConfigValidate(t *testing.T) {
 		{"Config.NPCTurn", Config{NPCTurn: 7}},
 		{"Config.PlayerSpeed", Config{PlayerSpeed: -120}},
 		{"Config.PlayerSpeed", Config{PlayerSpeed: nan}},
+		{"Config.ShotRange", Config{ShotRange: -1}},
+		{"Config.HitRadius", Config{HitRadius: inf}},
+		{"Config.FireInterval", Config{FireInterval: -1}},
 	} {
 		err := tc.cfg.Validate()
 		switch {

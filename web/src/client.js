@@ -7,6 +7,7 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { CloseReason, ControlMessageSchema, InputFrameSchema, Version } from "./gen/tickrelay_pb.js";
 import {
   InputHistory, ViewRing, applyDelta, decodeSnapshot, entityView, inputValues, quantizeInput, seqAfter, tickGap,
+  viewBacks, viewTime,
 } from "./netcode.js";
 import { compileEntity, compileInput, dequantize } from "./plan.js";
 
@@ -172,6 +173,8 @@ export function clampSendEvery(n) {
  * @property {string} [room] room name; "" for the default
  * @property {number} [redundancy] frames each input is sent in (default 4); a frame carries redundancy × sendEvery inputs, at most 16
  * @property {boolean} [ignoreInputHints] send a frame for every input whatever the server's InputHint says
+ * @property {() => (number | null)} [renderTick] the fractional tick the page renders others at (Interpolator.time), sent with every input as its view time so that the server judges it against what the player saw (lag compensation); null or absent: none
+ * @property {number} [interpDelayMs] how far behind the newest snapshot the page renders, told to the server in the hello (default 100)
  * @property {boolean} [reconnect] reconnect after a retryable close (default true)
  * @property {number} [maxBackoffMs] the longest reconnect delay (default 5000)
  * @property {(welcome: any) => void} [onWelcome]
@@ -273,6 +276,7 @@ export class TickrelayClient {
     const hello = {
       protocolVersion: Version.CURRENT, token: o.token, room: o.room,
       entitySchema: this.entityPlan.id, inputSchema: this.inputPlan.id,
+      interpDelayMs: Math.max(0, Math.round(o.interpDelayMs ?? 100)),
     };
     if (this.welcome) {
       Object.assign(hello, {
@@ -495,7 +499,7 @@ export class TickrelayClient {
     const input = this.opts.sample();
     const values = quantizeInput(this.inputPlan, input);
     const seen = dequantizeInput(this.inputPlan, values);
-    const seq = this.history.push(seen, values);
+    const seq = this.history.push(seen, values, viewTime(this.opts.renderTick?.() ?? null));
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
     this.opts.onInput?.(seen);
@@ -504,10 +508,12 @@ export class TickrelayClient {
     this.unsent = 0;
     this.ackedSnapshots = this.stats.snapshots;
     const n = Math.min(this.history.size, this.opts.redundancy * this.sendEvery);
+    const records = this.history.newest(n);
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputValues: inputValues(this.history.newest(n).map((r) => r.values)),
+      inputValues: inputValues(records.map((r) => r.values)),
+      viewBack: viewBacks(records, this.tick),
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {});
     return input;

@@ -1,9 +1,10 @@
 // The demo page: connects to the server that served it, draws the arena around the player with
-// names over the players, moves with WASD or the arrow keys, and shows live statistics, a legend
-// and a graph of the last seconds. window.tickrelay mirrors the state for tests and debugging.
-// With ?watch the page is a spectator of a relay or a replay (tickrelay relay, tickrelay replay):
-// it has no entity and moves a camera instead, with the same keys or by dragging the view; on a
-// replay, "[" and "]" seek to the previous and next keyframe.
+// names over the players, moves with WASD or the arrow keys, fires at a click (the server judges
+// the shot against what this page rendered: lag compensation), and shows hit markers, the score,
+// live statistics, a legend and a graph of the last seconds. window.tickrelay mirrors the state
+// for tests and debugging. With ?watch the page is a spectator of a relay or a replay (tickrelay
+// relay, tickrelay replay): it has no entity and moves a camera instead, with the same keys or by
+// dragging the view; on a replay, "[" and "]" seek to the previous and next keyframe.
 
 import { arenaMove } from "./arena.js";
 import { TickrelayClient } from "./client.js";
@@ -25,7 +26,10 @@ const LOOK = {
   player: { color: "#f0a03c", label: "other players" },
   npc: { color: "#7f93b5", label: "NPCs" },
   aoi: { color: "#2e7d5b", label: "area of interest" },
+  hit: { color: "#ff4d4d", label: "hit marker (click to fire)" },
 };
+const INTERP_DELAY_MS = 100; // how far behind the newest snapshot others are drawn
+const MARKER_MS = 700; // how long a hit marker shows
 
 const state = {
   connected: false, tick: 0, snapshots: 0, ownEntity: null, predicted: null, entities: 0,
@@ -41,6 +45,10 @@ const state = {
   labels: [], // [{id, name}]: the names the last frame drew over entities
   frames: 0, // frames drawn
   graph: { samples: 0, kept: 0, last: null }, // last: the newest {rttMs, bytesPerSec, skipped}
+  shots: 0, hits: 0, misses: 0, score: 0, // shots fired and the server's verdicts; score: own hits
+  markers: [], // [{x, y, target, at}]: hits the server reported, in world units, at performance.now()
+  camera: null, // {cx, cy, scale, w, h}: the last frame's world-to-canvas transform
+  npcs: [], // [{id, px, py}]: up to 8 NPCs the last frame drew, in canvas pixels (for tests)
 };
 window.tickrelay = state;
 
@@ -59,6 +67,16 @@ addEventListener("keydown", (e) => {
 addEventListener("keyup", (e) => keys.delete(e.code));
 addEventListener("blur", () => keys.clear());
 
+let pendingAim = null; // a shot to send with the next input: its aim in radians
+
+// fireAt aims a shot from the own (predicted) position at a canvas point, in device pixels.
+function fireAt(px, py) {
+  const c = state.camera, me = state.predicted;
+  if (!c || !me) return;
+  const wx = c.cx + (px - c.w / 2) / c.scale, wy = c.cy + (py - c.h / 2) / c.scale;
+  pendingAim = Math.atan2(wy - me.y, wx - me.x);
+}
+
 function sampleInput() {
   let x = 0, y = 0;
   for (const k of keys) {
@@ -66,7 +84,14 @@ function sampleInput() {
     y += KEYMAP[k][1];
   }
   const l = Math.hypot(x, y) || 1;
-  return { moveX: x / l, moveY: y / l, buttons: 0 };
+  const input = { moveX: x / l, moveY: y / l, buttons: 0, aim: 0 };
+  if (pendingAim !== null) {
+    input.buttons = 1; // fire
+    input.aim = (pendingAim + 2 * Math.PI) % (2 * Math.PI);
+    pendingAim = null;
+    state.shots++;
+  }
+  return input;
 }
 
 // sampleCamera moves a spectator's camera with the keys and returns it as a Camera input.
@@ -140,7 +165,21 @@ async function main() {
     entitySchema: EntitySchema,
     inputSchema: WATCH ? CameraSchema : InputSchema,
     sample: WATCH ? sampleCamera : sampleInput,
+    renderTick: () => (WATCH ? null : interp?.clock ?? null),
+    interpDelayMs: INTERP_DELAY_MS,
     onEvent(e) {
+      if (e.kind === "hit" && e.fromPlayer === 0) {
+        const h = JSON.parse(new TextDecoder().decode(e.payload)); // {target, x, y, score}
+        state.hits++;
+        state.score = h.score;
+        state.markers.push({ x: h.x, y: h.y, target: h.target, at: performance.now() });
+        if (state.markers.length > 16) state.markers.shift();
+        return;
+      }
+      if (e.kind === "miss" && e.fromPlayer === 0) {
+        state.misses++;
+        return;
+      }
       if (e.kind !== "chat") return;
       const who = roster.get(e.fromPlayer)?.name ?? `player ${e.fromPlayer}`;
       state.chat.push(`${who}: ${new TextDecoder().decode(e.payload)}`);
@@ -156,7 +195,7 @@ async function main() {
       state.connected = true;
       if (WATCH && !state.camera) state.camera = { x: w.worldWidth / 2, y: w.worldHeight / 2 };
       state.reconnects = client.stats.reconnects;
-      interp = new Interpolator({ tickRate: w.tickRateHz, delayMs: 100 });
+      interp = new Interpolator({ tickRate: w.tickRateHz, delayMs: INTERP_DELAY_MS });
       predictor = new Predictor({
         move: arenaMove({ speed: PLAYER_SPEED, width: w.worldWidth, height: w.worldHeight }),
         dt: 1 / w.inputRateHz,
@@ -215,6 +254,9 @@ async function main() {
       chat.value = "";
     }
   });
+  document.getElementById("view").addEventListener("click", (e) => {
+    fireAt(e.offsetX * devicePixelRatio, e.offsetY * devicePixelRatio);
+  });
   startGraph(client);
   if (WATCH) {
     dragCamera(document.getElementById("view"));
@@ -229,7 +271,19 @@ async function main() {
 function fillLegend() {
   const el = document.getElementById("legend");
   el.replaceChildren();
-  const draw = { own: swatchDot(8), player: swatchDot(7), npc: swatchDot(4), ghost: swatchGhost, aoi: swatchRing };
+  const draw = {
+    own: swatchDot(8), player: swatchDot(7), npc: swatchDot(4), ghost: swatchGhost, aoi: swatchRing,
+    hit: (c, color) => {
+      c.strokeStyle = color;
+      c.lineWidth = 2;
+      c.beginPath();
+      c.moveTo(3, 3);
+      c.lineTo(11, 11);
+      c.moveTo(11, 3);
+      c.lineTo(3, 11);
+      c.stroke();
+    },
+  };
   for (const [key, { color, label }] of Object.entries(LOOK)) {
     const row = document.createElement("div");
     row.dataset.key = key;
@@ -320,6 +374,7 @@ function startRendering(get) {
       `RTT ${state.rttMs} ms   age ${state.snapshotAgeMs} ms`,
       `${(state.bytesPerSec / 1024).toFixed(1)} KiB/s   visible ${state.entities}`,
       `ahead ${round(ahead)} u   correction ${state.correction} u   reconnects ${state.reconnects}`,
+      `score ${state.score}   shots ${state.shots}   hits ${state.hits}   misses ${state.misses}`,
     ].join("\n");
     requestAnimationFrame(frame);
   };
@@ -339,6 +394,7 @@ function draw(ctx, w, h, welcome, ents, me, names, ghost) {
   const centre = me ?? state.camera ?? { x: welcome.worldWidth / 2, y: welcome.worldHeight / 2 };
   const cx = centre.x, cy = centre.y;
   const sx = (x) => w / 2 + (x - cx) * scale, sy = (y) => h / 2 + (y - cy) * scale;
+  state.camera = { cx, cy, scale, w, h };
   ctx.fillStyle = "#10141c";
   ctx.fillRect(0, 0, w, h);
   ctx.strokeStyle = "#1d2533";
@@ -365,9 +421,11 @@ function draw(ctx, w, h, welcome, ents, me, names, ghost) {
   }
   const labels = [];
   const dpr = devicePixelRatio;
+  state.npcs.length = 0;
   for (const e of ents.values()) {
     if (e.id === welcome.entityId) continue;
     const player = e.kind === KIND_PLAYER;
+    if (!player && state.npcs.length < 8) state.npcs.push({ id: e.id, px: sx(e.x), py: sy(e.y) });
     drawEntity(ctx, sx(e.x), sy(e.y), e.heading, (player ? 7 : 4) * dpr,
       player ? LOOK.player.color : LOOK.npc.color);
     const name = names.get(e.id);
@@ -375,6 +433,10 @@ function draw(ctx, w, h, welcome, ents, me, names, ghost) {
       drawName(ctx, sx(e.x), sy(e.y) - 12 * dpr, name);
       labels.push({ id: e.id, name });
     }
+  }
+  const now = performance.now();
+  for (const m of state.markers) {
+    if (now - m.at < MARKER_MS) drawMarker(ctx, sx(m.x), sy(m.y), 7 * dpr);
   }
   if (ghost) drawGhost(ctx, sx(ghost.x), sy(ghost.y), me && sx(me.x), me && sy(me.y), 8 * dpr);
   if (me) {
@@ -387,6 +449,20 @@ function draw(ctx, w, h, welcome, ents, me, names, ghost) {
     }
   }
   return labels;
+}
+
+// drawMarker draws a hit marker: a cross where the server says the shot hit.
+function drawMarker(ctx, x, y, r) {
+  ctx.save();
+  ctx.strokeStyle = LOOK.hit.color;
+  ctx.lineWidth = 2 * devicePixelRatio;
+  ctx.beginPath();
+  ctx.moveTo(x - r, y - r);
+  ctx.lineTo(x + r, y + r);
+  ctx.moveTo(x + r, y - r);
+  ctx.lineTo(x - r, y + r);
+  ctx.stroke();
+  ctx.restore();
 }
 
 // drawGhost draws the own entity where the newest snapshot has it: a dashed ring, tied by a thin

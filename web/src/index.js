@@ -4,6 +4,7 @@ export { Interpolator, Predictor, angleDelta } from "./smooth.js";
 export {
   applyDelta, decodeSnapshot, decodeInputFrame, BadInputFrameError, entityView, inputValues, quantizeInput, tickGap, seqAfter,
   ViewRing, InputHistory, MalformedSnapshotError, MAX_ENTITIES_PER_SNAPSHOT, MAX_INPUTS_PER_FRAME, MAX_KIND,
+  MAX_VIEW_BACK, viewTime, viewBacks,
 } from "./netcode.js";
 export {
   compileEntity, compileInput, makePlan, canonicalForm, fnv1a32, quantize, dequantize, inRange, FieldKind, Plane, PlanError,

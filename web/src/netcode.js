@@ -415,6 +415,12 @@ export function decodeInputFrame(plan, bytes) {
   const n = nf === 0 ? 0 : values.length / nf;
   if (n > MAX_INPUTS_PER_FRAME) throw new BadInputFrameError(`${n} inputs, at most ${MAX_INPUTS_PER_FRAME}`);
   if (n > 0 && f.seq === 0) throw new BadInputFrameError("inputs with sequence 0");
+  const vb = f.viewBack;
+  if (vb.length !== 0 && vb.length !== n) throw new BadInputFrameError(`${vb.length} view times for ${n} inputs`);
+  if (vb.length !== 0 && f.ackTick === 0) throw new BadInputFrameError("view times without an ack tick");
+  vb.forEach((b, i) => {
+    if (b > MAX_VIEW_BACK || b < -MAX_VIEW_BACK) throw new BadInputFrameError(`input ${i} view ${b}/256 ticks from the ack`);
+  });
   const inputs = [];
   for (let i = 0; i < n; i++) {
     const q = Int32Array.from(values.slice(i * nf, (i + 1) * nf));
@@ -423,7 +429,32 @@ export function decodeInputFrame(plan, bytes) {
     });
     inputs.push(q);
   }
-  return { seq: f.seq, ackTick: f.ackTick, inputs };
+  return { seq: f.seq, ackTick: f.ackTick, inputs, viewBack: Array.from(vb) };
+}
+
+/** How far from its frame's ack an input's view time may be, in 1/256 ticks (Go's MaxViewBack). */
+export const MAX_VIEW_BACK = 4096 * 256;
+
+/**
+ * The view time of a fractional render tick (what the client draws: between two ticks), as Go's
+ * netcode.ViewTime: the tick and the fraction towards the next one in 1/256. null for none.
+ */
+export function viewTime(renderTick) {
+  if (renderTick === null || renderTick === undefined || !Number.isFinite(renderTick) || renderTick < 1) return null;
+  const tick = Math.floor(renderTick);
+  return { tick: tick >>> 0, frac: Math.min(255, Math.floor((renderTick - tick) * 256)) };
+}
+
+/**
+ * The view_back values of a frame's records (newest first) against its ack tick, as Go's
+ * InputHistory.Fill: one per record when every record has a view time and ack is not 0, else none.
+ */
+export function viewBacks(records, ack) {
+  if (ack === 0 || records.some((r) => !r.view)) return [];
+  return records.map((r) => {
+    const d = ((r.view.tick - ack) | 0) * 256 + r.view.frac;
+    return Math.max(-MAX_VIEW_BACK, Math.min(MAX_VIEW_BACK, -d));
+  });
 }
 
 /** Keeps the views of the most recent ticks, as baselines for the snapshots to come. */
@@ -468,10 +499,11 @@ export class InputHistory {
    * Records an input and returns its sequence number.
    * @param {object} input the input in real units
    * @param {Int32Array} [values] its quantized values
+   * @param {{tick: number, frac: number} | null} [view] the view time it was sampled at (viewTime)
    */
-  push(input, values = new Int32Array(0)) {
+  push(input, values = new Int32Array(0), view = null) {
     this.seq = (this.seq + 1) >>> 0 || 1;
-    this.inputs[this.seq % this.size] = { seq: this.seq, input, values };
+    this.inputs[this.seq % this.size] = { seq: this.seq, input, values, view };
     return this.seq;
   }
 

@@ -4206,7 +4206,7 @@ function assertExtendee(extension, message) {
 }
 
 // src/gen/tickrelay_pb.js
-var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSKqAQoFSGVsbG8SGAoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDRINCgV0b2tlbhgCIAEoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAwSDAoEcm9vbRgEIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAUgASgEEhAKCGFja190aWNrGAYgASgNEhUKDWVudGl0eV9zY2hlbWEYByABKA0SFAoMaW5wdXRfc2NoZW1hGAggASgNIrsDCgdXZWxjb21lEhEKCXBsYXllcl9pZBgBIAEoDRIRCgllbnRpdHlfaWQYAiABKA0SFAoMdGlja19yYXRlX2h6GAMgASgNEhIKCmFvaV9yYWRpdXMYBCABKAISEwoLd29ybGRfd2lkdGgYBSABKAISFAoMd29ybGRfaGVpZ2h0GAYgASgCEhMKC3NlcnZlcl90aWNrGAkgASgNEhQKDHJlc3VtZV90b2tlbhgKIAEoDBIXCg9iYXNlbGluZV93aW5kb3cYCyABKA0SFQoNaW5wdXRfcmF0ZV9oehgMIAEoDRIMCgRyb29tGA0gASgJEg8KB3Jlc3VtZWQYDiABKAgSHAoUbGFzdF9jbGllbnRfZXZlbnRfaWQYDyABKAQSFwoPcmVzdW1lX2dyYWNlX21zGBAgASgNEhUKDWVudGl0eV9zY2hlbWEYESABKA0SFAoMaW5wdXRfc2NoZW1hGBIgASgNEhYKDmVudGl0eV9tZXNzYWdlGBMgASgJEhUKDWlucHV0X21lc3NhZ2UYFCABKAlKBAgHEAhKBAgIEAlSDnBvc2l0aW9uX3NjYWxlUgxoZWFkaW5nX2JpdHMiTwoKSW5wdXRGcmFtZRILCgNzZXEYASABKA0SEAoIYWNrX3RpY2sYAyABKA0SFAoMaW5wdXRfdmFsdWVzGAQgAygRSgQIAhADUgZpbnB1dHMijAIKCFNuYXBzaG90EgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIWCg5zZXJ2ZXJfdGltZV91cxgEIAEoBxIPCgdyZW1vdmVkGAUgAygNEhMKC2VudGVyZWRfaWRzGAYgAygNEhUKDWVudGVyZWRfa2luZHMYByADKA0SFgoOZW50ZXJlZF92YWx1ZXMYCCADKBESDwoHY2hhbmdlZBgJIAMoBBIWCg5jaGFuZ2VkX3ZhbHVlcxgKIAMoERIXCg9hbHdheXNfcmVsZXZhbnQYCyADKA0SFAoMY2hhbmdlZF9yYXJlGAwgAygNIjwKBlBsYXllchIRCglwbGF5ZXJfaWQYASABKA0SDAoEbmFtZRgCIAEoCRIRCgllbnRpdHlfaWQYAyABKA0iLwoGUm9zdGVyEiUKB3BsYXllcnMYASADKAsyFC50aWNrcmVsYXkudjEuUGxheWVyIjQKDFBsYXllckpvaW5lZBIkCgZwbGF5ZXIYASABKAsyFC50aWNrcmVsYXkudjEuUGxheWVyIkoKClBsYXllckxlZnQSEQoJcGxheWVyX2lkGAEgASgNEikKBnJlYXNvbhgCIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbiJbCgVDbG9zZRIpCgZyZWFzb24YASABKA4yGS50aWNrcmVsYXkudjEuQ2xvc2VSZWFzb24SDwoHbWVzc2FnZRgCIAEoCRIWCg5yZXRyeV9hZnRlcl9tcxgDIAEoDSJHCgVFdmVudBIKCgJpZBgBIAEoBBIMCgRraW5kGAIgASgJEg8KB3BheWxvYWQYAyABKAwSEwoLZnJvbV9wbGF5ZXIYBCABKA0iHwoJSW5wdXRIaW50EhIKCnNlbmRfZXZlcnkYASABKA0i4gIKDkNvbnRyb2xNZXNzYWdlEiQKBWhlbGxvGAEgASgLMhMudGlja3JlbGF5LnYxLkhlbGxvSAASKAoHd2VsY29tZRgCIAEoCzIVLnRpY2tyZWxheS52MS5XZWxjb21lSAASJgoGcm9zdGVyGAMgASgLMhQudGlja3JlbGF5LnYxLlJvc3RlckgAEiwKBmpvaW5lZBgEIAEoCzIaLnRpY2tyZWxheS52MS5QbGF5ZXJKb2luZWRIABIoCgRsZWZ0GAUgASgLMhgudGlja3JlbGF5LnYxLlBsYXllckxlZnRIABIkCgVjbG9zZRgGIAEoCzITLnRpY2tyZWxheS52MS5DbG9zZUgAEiQKBWV2ZW50GAcgASgLMhMudGlja3JlbGF5LnYxLkV2ZW50SAASLQoKaW5wdXRfaGludBgIIAEoCzIXLnRpY2tyZWxheS52MS5JbnB1dEhpbnRIAEIFCgNtc2cqNwoHVmVyc2lvbhIXChNWRVJTSU9OX1VOU1BFQ0lGSUVEEAASEwoPVkVSU0lPTl9DVVJSRU5UEAIq7gQKC0Nsb3NlUmVhc29uEhwKGENMT1NFX1JFQVNPTl9VTlNQRUNJRklFRBAAEhcKE0NMT1NFX1JFQVNPTl9OT1JNQUwQARIaChZDTE9TRV9SRUFTT05fQkFEX1RPS0VOEAISHgoaQ0xPU0VfUkVBU09OX1RPS0VOX0VYUElSRUQQAxIjCh9DTE9TRV9SRUFTT05fT1JJR0lOX05PVF9BTExPV0VEEAQSGgoWQ0xPU0VfUkVBU09OX1JPT01fRlVMTBAFEiIKHkNMT1NFX1JFQVNPTl9UT09fTUFOWV9TRVNTSU9OUxAGEiMKH0NMT1NFX1JFQVNPTl9QUk9UT0NPTF9WSU9MQVRJT04QBxIdChlDTE9TRV9SRUFTT05fSURMRV9USU1FT1VUEAgSIAocQ0xPU0VfUkVBU09OX1NFUlZFUl9TSFVURE9XThAJEh4KGkNMT1NFX1JFQVNPTl9TTE9XX0NPTlNVTUVSEAoSIQodQ0xPU0VfUkVBU09OX1ZFUlNJT05fTUlTTUFUQ0gQCxIZChVDTE9TRV9SRUFTT05fUkVQTEFDRUQQDBIdChlDTE9TRV9SRUFTT05fTk9fU1VDSF9ST09NEA0SHwobQ0xPU0VfUkVBU09OX0lOVEVSTkFMX0VSUk9SEA4SIAocQ0xPU0VfUkVBU09OX0NPTk5FQ1RJT05fTE9TVBAPEiIKHkNMT1NFX1JFQVNPTl9IQU5EU0hBS0VfVElNRU9VVBAQEiAKHENMT1NFX1JFQVNPTl9TQ0hFTUFfTUlTTUFUQ0gQERIbChdDTE9TRV9SRUFTT05fUk9PTV9MSU1JVBASQidaJWdpdGh1Yi5jb20vdGlja3JlbGF5L3RpY2tyZWxheS9zY2hlbWFiBnByb3RvMw");
+var file_tickrelay = /* @__PURE__ */ fileDesc("Cg90aWNrcmVsYXkucHJvdG8SDHRpY2tyZWxheS52MSLDAQoFSGVsbG8SGAoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDRINCgV0b2tlbhgCIAEoCRIUCgxyZXN1bWVfdG9rZW4YAyABKAwSDAoEcm9vbRgEIAEoCRIVCg1sYXN0X2V2ZW50X2lkGAUgASgEEhAKCGFja190aWNrGAYgASgNEhUKDWVudGl0eV9zY2hlbWEYByABKA0SFAoMaW5wdXRfc2NoZW1hGAggASgNEhcKD2ludGVycF9kZWxheV9tcxgJIAEoDSK7AwoHV2VsY29tZRIRCglwbGF5ZXJfaWQYASABKA0SEQoJZW50aXR5X2lkGAIgASgNEhQKDHRpY2tfcmF0ZV9oehgDIAEoDRISCgphb2lfcmFkaXVzGAQgASgCEhMKC3dvcmxkX3dpZHRoGAUgASgCEhQKDHdvcmxkX2hlaWdodBgGIAEoAhITCgtzZXJ2ZXJfdGljaxgJIAEoDRIUCgxyZXN1bWVfdG9rZW4YCiABKAwSFwoPYmFzZWxpbmVfd2luZG93GAsgASgNEhUKDWlucHV0X3JhdGVfaHoYDCABKA0SDAoEcm9vbRgNIAEoCRIPCgdyZXN1bWVkGA4gASgIEhwKFGxhc3RfY2xpZW50X2V2ZW50X2lkGA8gASgEEhcKD3Jlc3VtZV9ncmFjZV9tcxgQIAEoDRIVCg1lbnRpdHlfc2NoZW1hGBEgASgNEhQKDGlucHV0X3NjaGVtYRgSIAEoDRIWCg5lbnRpdHlfbWVzc2FnZRgTIAEoCRIVCg1pbnB1dF9tZXNzYWdlGBQgASgJSgQIBxAISgQICBAJUg5wb3NpdGlvbl9zY2FsZVIMaGVhZGluZ19iaXRzImIKCklucHV0RnJhbWUSCwoDc2VxGAEgASgNEhAKCGFja190aWNrGAMgASgNEhQKDGlucHV0X3ZhbHVlcxgEIAMoERIRCgl2aWV3X2JhY2sYBSADKBFKBAgCEANSBmlucHV0cyKMAgoIU25hcHNob3QSDAoEdGljaxgBIAEoDRIVCg1iYXNlbGluZV90aWNrGAIgASgNEhYKDmxhc3RfaW5wdXRfc2VxGAMgASgNEhYKDnNlcnZlcl90aW1lX3VzGAQgASgHEg8KB3JlbW92ZWQYBSADKA0SEwoLZW50ZXJlZF9pZHMYBiADKA0SFQoNZW50ZXJlZF9raW5kcxgHIAMoDRIWCg5lbnRlcmVkX3ZhbHVlcxgIIAMoERIPCgdjaGFuZ2VkGAkgAygEEhYKDmNoYW5nZWRfdmFsdWVzGAogAygREhcKD2Fsd2F5c19yZWxldmFudBgLIAMoDRIUCgxjaGFuZ2VkX3JhcmUYDCADKA0iPAoGUGxheWVyEhEKCXBsYXllcl9pZBgBIAEoDRIMCgRuYW1lGAIgASgJEhEKCWVudGl0eV9pZBgDIAEoDSIvCgZSb3N0ZXISJQoHcGxheWVycxgBIAMoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiNAoMUGxheWVySm9pbmVkEiQKBnBsYXllchgBIAEoCzIULnRpY2tyZWxheS52MS5QbGF5ZXIiSgoKUGxheWVyTGVmdBIRCglwbGF5ZXJfaWQYASABKA0SKQoGcmVhc29uGAIgASgOMhkudGlja3JlbGF5LnYxLkNsb3NlUmVhc29uIlsKBUNsb3NlEikKBnJlYXNvbhgBIAEoDjIZLnRpY2tyZWxheS52MS5DbG9zZVJlYXNvbhIPCgdtZXNzYWdlGAIgASgJEhYKDnJldHJ5X2FmdGVyX21zGAMgASgNIkcKBUV2ZW50EgoKAmlkGAEgASgEEgwKBGtpbmQYAiABKAkSDwoHcGF5bG9hZBgDIAEoDBITCgtmcm9tX3BsYXllchgEIAEoDSIfCglJbnB1dEhpbnQSEgoKc2VuZF9ldmVyeRgBIAEoDSLiAgoOQ29udHJvbE1lc3NhZ2USJAoFaGVsbG8YASABKAsyEy50aWNrcmVsYXkudjEuSGVsbG9IABIoCgd3ZWxjb21lGAIgASgLMhUudGlja3JlbGF5LnYxLldlbGNvbWVIABImCgZyb3N0ZXIYAyABKAsyFC50aWNrcmVsYXkudjEuUm9zdGVySAASLAoGam9pbmVkGAQgASgLMhoudGlja3JlbGF5LnYxLlBsYXllckpvaW5lZEgAEigKBGxlZnQYBSABKAsyGC50aWNrcmVsYXkudjEuUGxheWVyTGVmdEgAEiQKBWNsb3NlGAYgASgLMhMudGlja3JlbGF5LnYxLkNsb3NlSAASJAoFZXZlbnQYByABKAsyEy50aWNrcmVsYXkudjEuRXZlbnRIABItCgppbnB1dF9oaW50GAggASgLMhcudGlja3JlbGF5LnYxLklucHV0SGludEgAQgUKA21zZyo3CgdWZXJzaW9uEhcKE1ZFUlNJT05fVU5TUEVDSUZJRUQQABITCg9WRVJTSU9OX0NVUlJFTlQQAiruBAoLQ2xvc2VSZWFzb24SHAoYQ0xPU0VfUkVBU09OX1VOU1BFQ0lGSUVEEAASFwoTQ0xPU0VfUkVBU09OX05PUk1BTBABEhoKFkNMT1NFX1JFQVNPTl9CQURfVE9LRU4QAhIeChpDTE9TRV9SRUFTT05fVE9LRU5fRVhQSVJFRBADEiMKH0NMT1NFX1JFQVNPTl9PUklHSU5fTk9UX0FMTE9XRUQQBBIaChZDTE9TRV9SRUFTT05fUk9PTV9GVUxMEAUSIgoeQ0xPU0VfUkVBU09OX1RPT19NQU5ZX1NFU1NJT05TEAYSIwofQ0xPU0VfUkVBU09OX1BST1RPQ09MX1ZJT0xBVElPThAHEh0KGUNMT1NFX1JFQVNPTl9JRExFX1RJTUVPVVQQCBIgChxDTE9TRV9SRUFTT05fU0VSVkVSX1NIVVRET1dOEAkSHgoaQ0xPU0VfUkVBU09OX1NMT1dfQ09OU1VNRVIQChIhCh1DTE9TRV9SRUFTT05fVkVSU0lPTl9NSVNNQVRDSBALEhkKFUNMT1NFX1JFQVNPTl9SRVBMQUNFRBAMEh0KGUNMT1NFX1JFQVNPTl9OT19TVUNIX1JPT00QDRIfChtDTE9TRV9SRUFTT05fSU5URVJOQUxfRVJST1IQDhIgChxDTE9TRV9SRUFTT05fQ09OTkVDVElPTl9MT1NUEA8SIgoeQ0xPU0VfUkVBU09OX0hBTkRTSEFLRV9USU1FT1VUEBASIAocQ0xPU0VfUkVBU09OX1NDSEVNQV9NSVNNQVRDSBAREhsKF0NMT1NFX1JFQVNPTl9ST09NX0xJTUlUEBJCJ1olZ2l0aHViLmNvbS90aWNrcmVsYXkvdGlja3JlbGF5L3NjaGVtYWIGcHJvdG8z");
 var InputFrameSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 2);
 var ControlMessageSchema = /* @__PURE__ */ messageDesc(file_tickrelay, 11);
 var VersionSchema = /* @__PURE__ */ enumDesc(file_tickrelay, 0);
@@ -4823,6 +4823,12 @@ function decodeInputFrame(plan, bytes) {
   const n = nf === 0 ? 0 : values.length / nf;
   if (n > MAX_INPUTS_PER_FRAME) throw new BadInputFrameError(`${n} inputs, at most ${MAX_INPUTS_PER_FRAME}`);
   if (n > 0 && f.seq === 0) throw new BadInputFrameError("inputs with sequence 0");
+  const vb = f.viewBack;
+  if (vb.length !== 0 && vb.length !== n) throw new BadInputFrameError(`${vb.length} view times for ${n} inputs`);
+  if (vb.length !== 0 && f.ackTick === 0) throw new BadInputFrameError("view times without an ack tick");
+  vb.forEach((b, i) => {
+    if (b > MAX_VIEW_BACK || b < -MAX_VIEW_BACK) throw new BadInputFrameError(`input ${i} view ${b}/256 ticks from the ack`);
+  });
   const inputs = [];
   for (let i = 0; i < n; i++) {
     const q = Int32Array.from(values.slice(i * nf, (i + 1) * nf));
@@ -4831,7 +4837,20 @@ function decodeInputFrame(plan, bytes) {
     });
     inputs.push(q);
   }
-  return { seq: f.seq, ackTick: f.ackTick, inputs };
+  return { seq: f.seq, ackTick: f.ackTick, inputs, viewBack: Array.from(vb) };
+}
+var MAX_VIEW_BACK = 4096 * 256;
+function viewTime(renderTick) {
+  if (renderTick === null || renderTick === void 0 || !Number.isFinite(renderTick) || renderTick < 1) return null;
+  const tick = Math.floor(renderTick);
+  return { tick: tick >>> 0, frac: Math.min(255, Math.floor((renderTick - tick) * 256)) };
+}
+function viewBacks(records, ack) {
+  if (ack === 0 || records.some((r) => !r.view)) return [];
+  return records.map((r) => {
+    const d = (r.view.tick - ack | 0) * 256 + r.view.frac;
+    return Math.max(-MAX_VIEW_BACK, Math.min(MAX_VIEW_BACK, -d));
+  });
 }
 var ViewRing = class {
   constructor(size) {
@@ -4864,10 +4883,11 @@ var InputHistory = class {
    * Records an input and returns its sequence number.
    * @param {object} input the input in real units
    * @param {Int32Array} [values] its quantized values
+   * @param {{tick: number, frac: number} | null} [view] the view time it was sampled at (viewTime)
    */
-  push(input, values = new Int32Array(0)) {
+  push(input, values = new Int32Array(0), view = null) {
     this.seq = this.seq + 1 >>> 0 || 1;
-    this.inputs[this.seq % this.size] = { seq: this.seq, input, values };
+    this.inputs[this.seq % this.size] = { seq: this.seq, input, values, view };
     return this.seq;
   }
   /** The newest n records, newest first. */
@@ -5069,7 +5089,8 @@ var TickrelayClient = class {
       token: o.token,
       room: o.room,
       entitySchema: this.entityPlan.id,
-      inputSchema: this.inputPlan.id
+      inputSchema: this.inputPlan.id,
+      interpDelayMs: Math.max(0, Math.round(o.interpDelayMs ?? 100))
     };
     if (this.welcome) {
       Object.assign(hello, {
@@ -5291,7 +5312,7 @@ var TickrelayClient = class {
     const input = this.opts.sample();
     const values = quantizeInput(this.inputPlan, input);
     const seen = dequantizeInput(this.inputPlan, values);
-    const seq = this.history.push(seen, values);
+    const seq = this.history.push(seen, values, viewTime(this.opts.renderTick?.() ?? null));
     this.sentAt.set(seq, performance.now());
     if (this.sentAt.size > 64) this.sentAt.delete(this.sentAt.keys().next().value);
     this.opts.onInput?.(seen);
@@ -5300,10 +5321,12 @@ var TickrelayClient = class {
     this.unsent = 0;
     this.ackedSnapshots = this.stats.snapshots;
     const n = Math.min(this.history.size, this.opts.redundancy * this.sendEvery);
+    const records = this.history.newest(n);
     const frame = create(InputFrameSchema, {
       seq,
       ackTick: this.tick,
-      inputValues: inputValues(this.history.newest(n).map((r) => r.values))
+      inputValues: inputValues(records.map((r) => r.values)),
+      viewBack: viewBacks(records, this.tick)
     });
     this.datagramWriter.write(toBinary(InputFrameSchema, frame)).catch(() => {
     });
@@ -5531,6 +5554,7 @@ export {
   MAX_FIELDS,
   MAX_INPUTS_PER_FRAME,
   MAX_KIND,
+  MAX_VIEW_BACK,
   MalformedSnapshotError,
   PlanError,
   Plane,
@@ -5557,5 +5581,7 @@ export {
   quantizeInput,
   reasonName,
   seqAfter,
-  tickGap
+  tickGap,
+  viewBacks,
+  viewTime
 };

@@ -10,7 +10,7 @@ import { EntitySchema as ArenaEntity, InputSchema as ArenaInput } from "../src/g
 import { BodySchema, FlatSchema, PadSchema } from "../src/gen/test_pb.js";
 import { InputFrameSchema } from "../src/gen/tickrelay_pb.js";
 import {
-  BadInputFrameError, InputHistory, MalformedSnapshotError, ViewRing, applyDelta, decodeInputFrame, decodeSnapshot, seqAfter,
+  BadInputFrameError, InputHistory, MalformedSnapshotError, ViewRing, applyDelta, decodeInputFrame, decodeSnapshot, seqAfter, viewBacks,
   tickGap,
 } from "../src/netcode.js";
 import { compileEntity, compileInput, dequantize, makePlan } from "../src/plan.js";
@@ -154,12 +154,18 @@ test("golden input frames: InputHistory fills the frames Go fills, byte for byte
     const plan = plans[c.plan];
     const h = new InputHistory(16);
     h.seq = c.start_seq;
-    for (const values of c.pushes) h.push({}, Int32Array.from(values));
-    const inputValues = h.newest(c.n).flatMap((r) => Array.from(r.values));
-    const frame = create(InputFrameSchema, { seq: h.seq, ackTick: c.ack_tick, inputValues });
+    c.pushes.forEach((values, k) => {
+      const v = c.views?.[k];
+      h.push({}, Int32Array.from(values), v ? { tick: v.Tick, frac: v.Frac } : null);
+    });
+    const records = h.newest(c.n);
+    const inputValues = records.flatMap((r) => Array.from(r.values));
+    const viewBack = viewBacks(records, c.ack_tick);
+    const frame = create(InputFrameSchema, { seq: h.seq, ackTick: c.ack_tick, inputValues, viewBack });
     assert.equal(toHex(toBinary(InputFrameSchema, frame)), c.frame, c.name);
     const back = decodeInputFrame(plan, fromHex(c.frame));
     assert.equal(back.seq, c.seq, c.name);
+    assert.deepEqual(back.viewBack, c.view_back ?? [], c.name);
     assert.deepEqual(back.inputs.map((q) => Array.from(q)), c.inputs, c.name);
     for (const r of c.rejected ?? []) {
       assert.throws(() => decodeInputFrame(plan, fromHex(r.frame)), BadInputFrameError, `${c.name}: ${r.name}`);
@@ -190,7 +196,7 @@ test("golden tick arithmetic and baseline ring", () => {
 // arena's: a change to a test message shows here even before plans.json is regenerated.
 test("the test messages' plans have the IDs Go computes", () => {
   assert.deepEqual(Object.fromEntries(Object.entries(plans).map(([n, p]) => [n, p.id])), {
-    arena: 27278705, arena_input: 1811460314, body: 2892191310, flat: 4066619297, pad: 1013134465, wide: 782585581,
+    arena: 27278705, arena_input: 1412333412, body: 2892191310, flat: 4066619297, pad: 1013134465, wide: 782585581,
   });
 });
 

@@ -17,7 +17,8 @@ function fakeClient(opts = {}) {
   c.datagramWriter = {
     write: (b) => {
       const f = fromBinary(InputFrameSchema, b);
-      f.inputs = Array.from({ length: f.inputValues.length / 3 }, (_, i) => f.inputValues.slice(3 * i, 3 * i + 3));
+      const nf = InputSchema.fields.length; // the arena input: move_x, move_y, buttons, aim
+      f.inputs = Array.from({ length: f.inputValues.length / nf }, (_, i) => f.inputValues.slice(nf * i, nf * i + nf));
       frames.push(f);
       return Promise.resolve();
     },

@@ -5,7 +5,7 @@ import { EntitySchema as ArenaEntity, InputSchema as ArenaInput } from "../src/g
 import { InputFrameSchema, SnapshotSchema } from "../src/gen/tickrelay_pb.js";
 import {
   BadInputFrameError, InputHistory, MAX_ENTITIES_PER_SNAPSHOT, MalformedSnapshotError, ViewRing, applyDelta,
-  decodeInputFrame, decodeSnapshot, entityView, inputValues, quantizeInput, seqAfter, tickGap,
+  decodeInputFrame, decodeSnapshot, entityView, inputValues, quantizeInput, seqAfter, tickGap, viewBacks, viewTime,
 } from "../src/netcode.js";
 import { compileEntity, compileInput, inRange } from "../src/plan.js";
 import { T, angle, fixed, int, messageDesc, quat } from "./lib/descriptors.js";
@@ -128,19 +128,32 @@ test("InputHistory repeats the newest inputs and lists those after an acked one"
 
 test("input frames carry the input plan's values, newest first, and are checked", () => {
   const p = compileInput(ArenaInput);
-  const a = quantizeInput(p, { moveX: 1, moveY: -1, buttons: 3 });
+  const a = quantizeInput(p, { moveX: 1, moveY: -1, buttons: 3, aim: Math.PI });
   const b = quantizeInput(p, create(ArenaInput, { moveX: 0.5, moveY: Number.NaN, buttons: 999 }));
-  assert.deepEqual([...a], [254, 0, 3]);
-  assert.deepEqual([...b], [190, 0, 255], "NaN is the range's 0; values are clamped");
+  assert.deepEqual([...a], [254, 0, 3, 512]);
+  assert.deepEqual([...b], [190, 0, 255, 0], "NaN is the range's 0; values are clamped");
   const values = inputValues([b, a]);
-  assert.deepEqual(values, [190, 0, 255, 254, 0, 3]);
-  const frame = (seq, inputValues) => toBinary(InputFrameSchema, create(InputFrameSchema, { seq, ackTick: 4, inputValues }));
-  assert.deepEqual(decodeInputFrame(p, frame(9, values)), { seq: 9, ackTick: 4, inputs: [b, a] });
+  assert.deepEqual(values, [190, 0, 255, 0, 254, 0, 3, 512]);
+  const frame = (seq, inputValues, viewBack = []) =>
+    toBinary(InputFrameSchema, create(InputFrameSchema, { seq, ackTick: 4, inputValues, viewBack }));
+  assert.deepEqual(decodeInputFrame(p, frame(9, values)), { seq: 9, ackTick: 4, inputs: [b, a], viewBack: [] });
+  assert.deepEqual(decodeInputFrame(p, frame(9, values, [3, -2])).viewBack, [3, -2]);
+  assert.throws(() => decodeInputFrame(p, frame(9, values, [3])), BadInputFrameError, "a view time short");
   assert.throws(() => decodeInputFrame(p, frame(9, [1, 2])), BadInputFrameError, "not a whole input");
-  assert.throws(() => decodeInputFrame(p, frame(9, [255, 0, 0])), BadInputFrameError, "move_x past 254");
-  assert.throws(() => decodeInputFrame(p, frame(9, new Array(3 * 17).fill(0))), BadInputFrameError, "17 inputs");
+  assert.throws(() => decodeInputFrame(p, frame(9, [255, 0, 0, 0])), BadInputFrameError, "move_x past 254");
+  assert.throws(() => decodeInputFrame(p, frame(9, new Array(4 * 17).fill(0))), BadInputFrameError, "17 inputs");
   assert.throws(() => decodeInputFrame(p, frame(0, values)), BadInputFrameError, "sequence 0");
   assert.throws(() => inputValues(new Array(17).fill(a)), RangeError);
+});
+
+test("view times: a render tick becomes a tick and 1/256, sent as a back from the ack", () => {
+  assert.deepEqual(viewTime(41.5), { tick: 41, frac: 128 });
+  assert.equal(viewTime(null), null);
+  assert.equal(viewTime(0.5), null, "before the first tick");
+  const recs = [{ view: { tick: 40, frac: 64 } }, { view: { tick: 39, frac: 0 } }];
+  assert.deepEqual(viewBacks(recs, 42), [2 * 256 - 64, 3 * 256]);
+  assert.deepEqual(viewBacks([...recs, { view: null }], 42), [], "an input without a view: none");
+  assert.deepEqual(viewBacks(recs, 0), [], "no ack: none");
 });
 
 // As Go's ApplyDelta: a snapshot names at most MAX_ENTITIES_PER_SNAPSHOT entities in all its

@@ -35,8 +35,8 @@ test("the arena's plans: fields, groups, axes and fingerprints", () => {
     ["x", "f", 262140], ["y", "f", 262140], ["heading", "a", 255], ["state", "i", 4294967295],
   ]);
   const i = compileInput(ArenaInput);
-  assert.deepEqual(i.fields.map((f) => f.localName), ["moveX", "moveY", "buttons"]);
-  assert.match(i.canonical, /^tickrelay\.arena\.v1\.Input;1:move_x:f:bff0000000000000,3ff0000000000000,[0-9a-f]{16}:;2:move_y:.*;3:buttons:i:0,255:;plane=xy$/);
+  assert.deepEqual(i.fields.map((f) => f.localName), ["moveX", "moveY", "buttons", "aim"]);
+  assert.match(i.canonical, /^tickrelay\.arena\.v1\.Input;1:move_x:f:bff0000000000000,3ff0000000000000,[0-9a-f]{16}:;2:move_y:.*;3:buttons:i:0,255:;4:aim:a:10:;plane=xy$/);
   assert.notEqual(i.id, e.id);
 });
 

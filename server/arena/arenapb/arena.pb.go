@@ -32,7 +32,7 @@ type Entity struct {
 	X             float32                `protobuf:"fixed32,1,opt,name=x,proto3" json:"x,omitempty"`
 	Y             float32                `protobuf:"fixed32,2,opt,name=y,proto3" json:"y,omitempty"`
 	Heading       float32                `protobuf:"fixed32,3,opt,name=heading,proto3" json:"heading,omitempty"` // radians
-	State         uint32                 `protobuf:"varint,4,opt,name=state,proto3" json:"state,omitempty"`      // game-defined
+	State         uint32                 `protobuf:"varint,4,opt,name=state,proto3" json:"state,omitempty"`      // a player's score (hits); an NPC's number of times hit
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -100,7 +100,8 @@ type Input struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	MoveX         float32                `protobuf:"fixed32,1,opt,name=move_x,json=moveX,proto3" json:"move_x,omitempty"` // -1..1 in steps of 1/127
 	MoveY         float32                `protobuf:"fixed32,2,opt,name=move_y,json=moveY,proto3" json:"move_y,omitempty"`
-	Buttons       uint32                 `protobuf:"varint,3,opt,name=buttons,proto3" json:"buttons,omitempty"` // bit set
+	Buttons       uint32                 `protobuf:"varint,3,opt,name=buttons,proto3" json:"buttons,omitempty"` // bit set: bit 0 fires
+	Aim           float32                `protobuf:"fixed32,4,opt,name=aim,proto3" json:"aim,omitempty"`        // radians: the direction a shot flies
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -156,6 +157,13 @@ func (x *Input) GetButtons() uint32 {
 	return 0
 }
 
+func (x *Input) GetAim() float32 {
+	if x != nil {
+		return x.Aim
+	}
+	return 0
+}
+
 var File_arena_proto protoreflect.FileDescriptor
 
 const file_arena_proto_rawDesc = "" +
@@ -168,7 +176,7 @@ const file_arena_proto_rawDesc = "" +
 	"\x12\x11\x00\x00\x00\x00\xe0\xff\xef@\x19\x00\x00\x00\x00\x00\x00\xd0?R\x01y\x12\"\n" +
 	"\aheading\x18\x03 \x01(\x02B\b\xea\xc7\x18\x04\x12\x02\b\bR\aheading\x12$\n" +
 	"\x05state\x18\x04 \x01(\rB\x0e\xea\xc7\x18\n" +
-	"X\x01\x1a\x06\x10\xff\xff\xff\xff\x0fR\x05state:\x04\xf2\xc7\x18\x00\"\xa0\x01\n" +
+	"X\x01\x1a\x06\x10\xff\xff\xff\xff\x0fR\x05state:\x04\xf2\xc7\x18\x00\"\xbc\x01\n" +
 	"\x05Input\x128\n" +
 	"\x06move_x\x18\x01 \x01(\x02B!\xea\xc7\x18\x1d\n" +
 	"\x1b\t\x00\x00\x00\x00\x00\x00\xf0\xbf\x11\x00\x00\x00\x00\x00\x00\xf0?\x19\n" +
@@ -176,7 +184,9 @@ const file_arena_proto_rawDesc = "" +
 	"\x06move_y\x18\x02 \x01(\x02B!\xea\xc7\x18\x1d\n" +
 	"\x1b\t\x00\x00\x00\x00\x00\x00\xf0\xbf\x11\x00\x00\x00\x00\x00\x00\xf0?\x19\n" +
 	"\x04\x02\x81@ \x80?R\x05moveY\x12#\n" +
-	"\abuttons\x18\x03 \x01(\rB\t\xea\xc7\x18\x05\x1a\x03\x10\xff\x01R\abuttonsB5Z3github.com/tickrelay/tickrelay/server/arena/arenapbb\x06proto3"
+	"\abuttons\x18\x03 \x01(\rB\t\xea\xc7\x18\x05\x1a\x03\x10\xff\x01R\abuttons\x12\x1a\n" +
+	"\x03aim\x18\x04 \x01(\x02B\b\xea\xc7\x18\x04\x12\x02\b\n" +
+	"R\x03aimB5Z3github.com/tickrelay/tickrelay/server/arena/arenapbb\x06proto3"
 
 var (
 	file_arena_proto_rawDescOnce sync.Once
