@@ -212,7 +212,11 @@ func TestLossyLinkNeverDiverges(t *testing.T) {
 					}
 				}
 			}})
-			waitFor(t, 20*time.Second, "60 snapshots", func() bool { return c.Stats().Snapshots >= 60 })
+			// Until a snapshot was lost too: the first drops may hit handshake or ACK packets.
+			waitFor(t, 20*time.Second, "60 snapshots and a lost tick", func() bool {
+				st := c.Stats()
+				return st.Snapshots >= 60 && st.TicksSkipped > 0
+			})
 			st := c.Stats()
 			mu.Lock()
 			defer mu.Unlock()
