@@ -33,7 +33,7 @@ const shootingJS = `JSON.stringify((() => {
 // clickNearestNPC clicks the canvas on the NPC drawn nearest to its centre (the own entity).
 const clickNearestNPC = `(() => {
 	const c = document.getElementById("view"), r = c.getBoundingClientRect(), d = devicePixelRatio;
-	const cam = window.tickrelay.camera;
+	const cam = window.tickrelay.screen;
 	let best = null, bd = Infinity;
 	for (const n of window.tickrelay.npcs) {
 		const dist = Math.hypot(n.px - cam.w / 2, n.py - cam.h / 2);

@@ -47,7 +47,7 @@ const state = {
   graph: { samples: 0, kept: 0, last: null }, // last: the newest {rttMs, bytesPerSec, skipped}
   shots: 0, hits: 0, misses: 0, score: 0, // shots fired and the server's verdicts; score: own hits
   markers: [], // [{x, y, target, at}]: hits the server reported, in world units, at performance.now()
-  camera: null, // {cx, cy, scale, w, h}: the last frame's world-to-canvas transform
+  screen: null, // {cx, cy, scale, w, h}: the last frame's world-to-canvas transform
   npcs: [], // [{id, px, py}]: up to 8 NPCs the last frame drew, in canvas pixels (for tests)
 };
 window.tickrelay = state;
@@ -71,7 +71,7 @@ let pendingAim = null; // a shot to send with the next input: its aim in radians
 
 // fireAt aims a shot from the own (predicted) position at a canvas point, in device pixels.
 function fireAt(px, py) {
-  const c = state.camera, me = state.predicted;
+  const c = state.screen, me = state.predicted;
   if (!c || !me) return;
   const wx = c.cx + (px - c.w / 2) / c.scale, wy = c.cy + (py - c.h / 2) / c.scale;
   pendingAim = Math.atan2(wy - me.y, wx - me.x);
@@ -394,7 +394,7 @@ function draw(ctx, w, h, welcome, ents, me, names, ghost) {
   const centre = me ?? state.camera ?? { x: welcome.worldWidth / 2, y: welcome.worldHeight / 2 };
   const cx = centre.x, cy = centre.y;
   const sx = (x) => w / 2 + (x - cx) * scale, sy = (y) => h / 2 + (y - cy) * scale;
-  state.camera = { cx, cy, scale, w, h };
+  state.screen = { cx, cy, scale, w, h };
   ctx.fillStyle = "#10141c";
   ctx.fillRect(0, 0, w, h);
   ctx.strokeStyle = "#1d2533";
