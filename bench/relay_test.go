@@ -34,7 +34,8 @@ const relayBaseWindow = 3 * time.Second
 // the origin publishing alone, then with the relay following and no spectator. Reported:
 //
 //   - relay_cpu_us/spectator/tick: the process's CPU with the spectators minus with none, per
-//     spectator per relay tick (the relay's marginal cost of a spectator);
+//     spectator per relay tick (the relay's marginal cost of a spectator), and per snapshot
+//     delivered (relay_cpu_us/snapshot: the figure that holds once the relay falls behind);
 //   - follow_cpu_us/tick: the relay's cost of following the room (decode and apply each frame,
 //     mirror it into its room) with no spectator;
 //   - publish_cpu_us/tick: the origin's tick, simulation and publishing, per tick;
@@ -178,6 +179,10 @@ func reportRelay(b *testing.B, runs []relayRun) {
 	b.ReportMetric(med(func(r relayRun) float64 {
 		return (float64(r.specCPU.Microseconds()) - idle(r)) / float64(max(r.spectators, 1)) / float64(max(r.relayTicks, 1))
 	}), "relay_cpu_us/spectator/tick")
+	b.ReportMetric(med(func(r relayRun) float64 {
+		snaps := r.sum.SnapshotsPerSec * float64(r.spectators) * r.window.Seconds()
+		return (float64(r.specCPU.Microseconds()) - idle(r)) / max(snaps, 1)
+	}), "relay_cpu_us/snapshot")
 	b.ReportMetric(med(func(r relayRun) float64 {
 		return perTick(r.followCPU, r.followTicks) - perTick(r.originCPU, r.originTicks)
 	}), "follow_cpu_us/tick")
