@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"slices"
@@ -39,8 +40,13 @@ const relayBaseWindow = 3 * time.Second
 //   - follow_cpu_us/tick: the relay's cost of following the room (decode and apply each frame,
 //     mirror it into its room) with no spectator;
 //   - publish_cpu_us/tick: the origin's tick, simulation and publishing, per tick;
-//   - snapshots/s per spectator, delivered_% of the relay's ticks, bytes/s per spectator;
+//   - snapshots/s per spectator received, delivered_% of the relay's ticks, bytes/s per spectator,
+//     the median snapshot age; sent/s per spectator as the relay counts it, and the share of
+//     those its tick sent itself;
 //   - nats_B/s and frames/s published for the room, from the publisher's counters.
+//
+// TICKRELAY_COST_PROFILES, when it names a folder, gets the process's CPU profile over each
+// spectators' window as cpu-relay-N.pprof.
 //
 // One op is one run: the relay settles, the baselines are measured, the spectators join, settle
 // for a second and are measured for five.
@@ -64,6 +70,7 @@ type relayRun struct {
 	window                        time.Duration // the spectators' window
 	spectators                    int
 	natsBytes, frames             uint64 // published in the spectators' window
+	sent, sentAtTick              uint64 // snapshots the relay sent in the window, and by its tick
 	botsCPU                       time.Duration
 	sum                           bots.Summary
 }
@@ -135,12 +142,17 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 	time.Sleep(costSettle) // a benchmark's warm-up, not a wait for a condition
 
 	p0 := pub.Stats()
+	sent0, atTick0 := sentSnapshots(rel.Room())
+	stopProfile := startCPUProfile(b, fmt.Sprintf("relay-%d", n))
 	start := time.Now()
 	t0, c0, k0 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
 	time.Sleep(costWindow)
+	stopProfile()
 	t1, c1, k1 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
 	r.window = time.Since(start)
 	p1 := pub.Stats()
+	sent1, atTick1 := sentSnapshots(rel.Room())
+	r.sent, r.sentAtTick = sent1-sent0, atTick1-atTick0
 	r.relayTicks, r.specCPU, r.botsCPU, r.spectators = t1-t0, c1-c0, k1-k0, rel.Room().Players()
 	r.natsBytes, r.frames = p1.Bytes-p0.Bytes, p1.Published-p0.Published
 
@@ -194,6 +206,11 @@ func reportRelay(b *testing.B, runs []relayRun) {
 	b.ReportMetric(med(func(r relayRun) float64 {
 		return 100 * r.sum.SnapshotsPerSec / (float64(r.relayTicks) / r.window.Seconds())
 	}), "delivered_%")
+	b.ReportMetric(med(func(r relayRun) float64 {
+		return float64(r.sent) / float64(max(r.spectators, 1)) / r.window.Seconds()
+	}), "sent/s/spectator")
+	b.ReportMetric(med(func(r relayRun) float64 { return 100 * float64(r.sentAtTick) / float64(max(r.sent, 1)) }), "sent_at_tick_%")
+	b.ReportMetric(med(func(r relayRun) float64 { return r.sum.SnapshotAgeP50 }), "age_p50_ms")
 	b.ReportMetric(med(func(r relayRun) float64 { return r.sum.BytesPerSec }), "bytes/s/spectator")
 	b.ReportMetric(med(func(r relayRun) float64 { return float64(r.natsBytes) / r.window.Seconds() }), "nats_B/s")
 	b.ReportMetric(med(func(r relayRun) float64 { return float64(r.frames) / r.window.Seconds() }), "frames/s")
