@@ -51,7 +51,7 @@ const relayBaseWindow = 3 * time.Second
 // One op is one run: the relay settles, the baselines are measured, the spectators join, settle
 // for a second and are measured for five.
 func BenchmarkRelaySpectators(b *testing.B) {
-	for _, n := range []int{50, 200, 500} {
+	for _, n := range []int{50, 100, 200, 500} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			var runs []relayRun
 			for b.Loop() {
