@@ -36,7 +36,8 @@ type FollowerConfig struct {
 	// Logger logs gaps and refused frames. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer, if set, receives the follower's counters (FollowerStats) as Prometheus
-	// counters tickrelay_relay_follower_*_total labelled with the room, until Close. A relay
+	// counters tickrelay_relay_follower_*_total labelled with the room, until Close. Counters
+	// the registry refuses (another follower of the room on it) are logged and left out. A relay
 	// uses its server's registry when this is nil.
 	Registerer prometheus.Registerer
 }
@@ -100,8 +101,7 @@ func Follow(nc *nats.Conn, cfg FollowerConfig) (*Follower, error) {
 	}
 	f.sub = sub
 	if f.unreg, err = registerCounters(cfg.Registerer, cfg.Room, f.counters()); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, err
+		cfg.Logger.Warn("follower's counters not registered", "room", cfg.Room, "err", err)
 	}
 	f.mu.Lock()
 	f.askKeyframe(time.Now())

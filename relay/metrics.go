@@ -14,8 +14,9 @@ type counterFunc struct {
 }
 
 // registerCounters registers counters on reg, labelled with the room, and returns what
-// unregisters them. A nil reg registers nothing. Two publishers or followers of one room on one
-// registry are refused: their counters would be one series.
+// unregisters them. A nil reg registers nothing. The counters of a second publisher or follower
+// of one room on one registry are refused (they would be one series): it returns an error, and an
+// unregister that does nothing, so that the caller carries on without them.
 func registerCounters(reg prometheus.Registerer, room string, counters []counterFunc) (unregister func(), err error) {
 	if reg == nil {
 		return func() {}, nil
@@ -34,11 +35,12 @@ func registerCounters(reg prometheus.Registerer, room string, counters []counter
 		}, func() float64 { return float64(read()) })
 		if err := reg.Register(cf); err != nil {
 			unregister()
+			unregister = func() {}
 			var are prometheus.AlreadyRegisteredError
 			if errors.As(err, &are) {
-				return nil, errors.New("relay: room " + room + "'s counters are already registered")
+				return unregister, errors.New("relay: room " + room + "'s counters are already registered")
 			}
-			return nil, err
+			return unregister, err
 		}
 		done = append(done, cf)
 	}

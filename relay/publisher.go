@@ -22,7 +22,8 @@ type PublisherConfig struct {
 	// Logger logs publish errors. Default slog.Default().
 	Logger *slog.Logger
 	// Registerer, if set, receives the publisher's counters (PublisherStats) as Prometheus
-	// counters tickrelay_relay_publish_*_total labelled with the room, until Close.
+	// counters tickrelay_relay_publish_*_total labelled with the room, until Close. Counters
+	// the registry refuses (another publisher of the room on it) are logged and left out.
 	Registerer prometheus.Registerer
 }
 
@@ -90,8 +91,7 @@ func Publish(nc *nats.Conn, room *server.Room, cfg PublisherConfig) (*Publisher,
 	}
 	p.keySub = sub
 	if p.unreg, err = registerCounters(cfg.Registerer, room.Name(), p.counters()); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, err
+		cfg.Logger.Warn("publisher's counters not registered", "room", room.Name(), "err", err)
 	}
 	go p.loop()
 	p.untap = room.Tap(p.tap)
