@@ -42,7 +42,8 @@ const relayBaseWindow = 3 * time.Second
 //   - publish_cpu_us/tick: the origin's tick, simulation and publishing, per tick;
 //   - snapshots/s per spectator received, delivered_% of the relay's ticks, bytes/s per spectator,
 //     the median snapshot age; sent/s per spectator as the relay counts it, and the share of
-//     those its tick sent itself;
+//     those its tick sent itself; snapshots replaced in a spectator's slot before being sent
+//     (skipped/s) and the share of QUIC packets declared lost;
 //   - nats_B/s and frames/s published for the room, from the publisher's counters.
 //
 // TICKRELAY_COST_PROFILES, when it names a folder, gets the process's CPU profile over each
@@ -71,6 +72,7 @@ type relayRun struct {
 	spectators                    int
 	natsBytes, frames             uint64 // published in the spectators' window
 	sent, sentAtTick              uint64 // snapshots the relay sent in the window, and by its tick
+	wire                          relayWire
 	botsCPU                       time.Duration
 	sum                           bots.Summary
 }
@@ -143,6 +145,7 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 
 	p0 := pub.Stats()
 	sent0, atTick0 := sentSnapshots(rel.Room())
+	w0 := wireOf(rel.Room())
 	stopProfile := startCPUProfile(b, fmt.Sprintf("relay-%d", n))
 	start := time.Now()
 	t0, c0, k0 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
@@ -153,6 +156,8 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 	p1 := pub.Stats()
 	sent1, atTick1 := sentSnapshots(rel.Room())
 	r.sent, r.sentAtTick = sent1-sent0, atTick1-atTick0
+	w1 := wireOf(rel.Room())
+	r.wire = relayWire{skipped: w1.skipped - w0.skipped, packets: w1.packets - w0.packets, lost: w1.lost - w0.lost}
 	r.relayTicks, r.specCPU, r.botsCPU, r.spectators = t1-t0, c1-c0, k1-k0, rel.Room().Players()
 	r.natsBytes, r.frames = p1.Bytes-p0.Bytes, p1.Published-p0.Published
 
@@ -211,9 +216,27 @@ func reportRelay(b *testing.B, runs []relayRun) {
 	}), "sent/s/spectator")
 	b.ReportMetric(med(func(r relayRun) float64 { return 100 * float64(r.sentAtTick) / float64(max(r.sent, 1)) }), "sent_at_tick_%")
 	b.ReportMetric(med(func(r relayRun) float64 { return r.sum.SnapshotAgeP50 }), "age_p50_ms")
+	b.ReportMetric(med(func(r relayRun) float64 {
+		return float64(r.wire.skipped) / float64(max(r.spectators, 1)) / r.window.Seconds()
+	}), "skipped/s/spectator")
+	b.ReportMetric(med(func(r relayRun) float64 { return 100 * float64(r.wire.lost) / float64(max(r.wire.packets, 1)) }), "quic_lost_%")
 	b.ReportMetric(med(func(r relayRun) float64 { return r.sum.BytesPerSec }), "bytes/s/spectator")
 	b.ReportMetric(med(func(r relayRun) float64 { return float64(r.natsBytes) / r.window.Seconds() }), "nats_B/s")
 	b.ReportMetric(med(func(r relayRun) float64 { return float64(r.frames) / r.window.Seconds() }), "frames/s")
 	b.ReportMetric(med(func(r relayRun) float64 { return float64(r.spectators) }), "spectators")
 	b.ReportMetric(0, "ns/op")
+}
+
+// relayWire is what the relay's spectators' sessions counted: snapshots replaced in their slot
+// before being sent, and QUIC packets sent and declared lost.
+type relayWire struct{ skipped, packets, lost uint64 }
+
+func wireOf(r *server.Room) relayWire {
+	var w relayWire
+	for _, p := range r.Stats() {
+		w.skipped += p.TicksSkipped
+		w.packets += p.ConnPacketsSent
+		w.lost += p.ConnPacketsLost
+	}
+	return w
 }
