@@ -230,7 +230,10 @@ func loadOf(t *testing.T, nc *nats.Conn, node string) int {
 	return rec.Rooms
 }
 
-func TestDirectoryCarriesOnWhenOneOfThreeNATSServersStops(t *testing.T) {
+// threeNATS starts a NATS cluster of three in-process servers routed to one another and waits
+// for its JetStream meta leader.
+func threeNATS(t *testing.T) [3]*natsserver.Server {
+	t.Helper()
 	ports := make([]int, 3)
 	routes := make([]*url.URL, 3)
 	for i := range ports {
@@ -242,15 +245,21 @@ func TestDirectoryCarriesOnWhenOneOfThreeNATSServersStops(t *testing.T) {
 		_ = ln.Close()
 		routes[i] = &url.URL{Scheme: "nats-route", Host: ln.Addr().String()}
 	}
-	natsNode := func(i int) *natsserver.Server {
-		return testkit.NATSWith(t, cluster.EmbeddedConfig{Name: fmt.Sprint("n", i+1), Cluster: "tr",
+	var ns [3]*natsserver.Server
+	for i := range ns {
+		ns[i] = testkit.NATSWith(t, cluster.EmbeddedConfig{Name: fmt.Sprint("n", i+1), Cluster: "tr",
 			ClusterPort: ports[i], Routes: routes})
 	}
-	seed, n2, n3 := natsNode(0), natsNode(1), natsNode(2)
-	urls := strings.Join([]string{seed.ClientURL(), n2.ClientURL(), n3.ClientURL()}, ",")
 	testkit.WaitFor(t, 30*time.Second, "a JetStream meta leader", func() bool {
-		return seed.JetStreamIsLeader() || n2.JetStreamIsLeader() || n3.JetStreamIsLeader()
+		return ns[0].JetStreamIsLeader() || ns[1].JetStreamIsLeader() || ns[2].JetStreamIsLeader()
 	})
+	return ns
+}
+
+func TestDirectoryCarriesOnWhenOneOfThreeNATSServersStops(t *testing.T) {
+	ns := threeNATS(t)
+	seed, n2, n3 := ns[0], ns[1], ns[2]
+	urls := strings.Join([]string{seed.ClientURL(), n2.ClientURL(), n3.ClientURL()}, ",")
 	cc := cluster.Config{Replicas: 3, TTL: 5 * time.Second, RequestTimeout: 5 * time.Second}
 	var a node
 	testkit.WaitFor(t, 30*time.Second, "the directory's buckets with 3 replicas", func() bool {

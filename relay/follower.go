@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/netcode"
@@ -34,6 +35,11 @@ type FollowerConfig struct {
 	OnFrame func(f *schema.TickFrame, raw []byte)
 	// Logger logs gaps and refused frames. Default slog.Default().
 	Logger *slog.Logger
+	// Registerer, if set, receives the follower's counters (FollowerStats) as Prometheus
+	// counters tickrelay_relay_follower_*_total labelled with the room, until Close. Counters
+	// the registry refuses (another follower of the room on it) are logged and left out. A relay
+	// uses its server's registry when this is nil.
+	Registerer prometheus.Registerer
 }
 
 // Follower keeps a Replica of a room's world from its tick stream. On a gap (a delta whose base
@@ -44,6 +50,7 @@ type Follower struct {
 	nc      *nats.Conn
 	askSubj string
 	sub     *nats.Subscription
+	unreg   func() // unregisters the counters
 
 	mu        sync.Mutex // guards the replica and the fields below
 	replica   *Replica
@@ -93,6 +100,9 @@ func Follow(nc *nats.Conn, cfg FollowerConfig) (*Follower, error) {
 		return nil, err
 	}
 	f.sub = sub
+	if f.unreg, err = registerCounters(cfg.Registerer, cfg.Room, f.counters()); err != nil {
+		cfg.Logger.Warn("follower's counters not registered", "room", cfg.Room, "err", err)
+	}
 	f.mu.Lock()
 	f.askKeyframe(time.Now())
 	f.mu.Unlock()
@@ -193,11 +203,33 @@ func (f *Follower) Stats() FollowerStats {
 		Frames: f.frames.Load(), Gaps: f.gaps.Load(), DecodeErrors: f.decodeErrors.Load(),
 		SchemaErrors: f.schemaErrors.Load(), Asks: f.asks.Load(),
 	}
-	if n, err := f.sub.Dropped(); err == nil {
-		st.SlowDropped = uint64(n)
-	}
+	st.SlowDropped = f.slowDropped()
 	return st
 }
 
-// Close unsubscribes.
-func (f *Follower) Close() error { return f.sub.Unsubscribe() }
+// counters are the follower's counters as Prometheus exposes them.
+func (f *Follower) counters() []counterFunc {
+	return []counterFunc{
+		{"follower_frames_total", "Frames of the room the follower's replica applied.", f.frames.Load},
+		{"follower_gaps_total", "Deltas the follower refused for want of their base.", f.gaps.Load},
+		{"follower_decode_errors_total", "Frames of the room's stream that did not decode.", f.decodeErrors.Load},
+		{"follower_schema_errors_total", "Frames of the room's stream of another entity plan.", f.schemaErrors.Load},
+		{"follower_keyframe_requests_total", "Keyframe requests the follower sent.", f.asks.Load},
+		{"follower_slow_dropped_total", "Frames NATS dropped because the follower was behind (PendingMessages).", f.slowDropped},
+	}
+}
+
+// slowDropped returns the frames NATS dropped for the follower's subscription.
+func (f *Follower) slowDropped() uint64 {
+	n, err := f.sub.Dropped()
+	if err != nil || n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+// Close unsubscribes and unregisters the follower's counters.
+func (f *Follower) Close() error {
+	f.unreg()
+	return f.sub.Unsubscribe()
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/netcode"
@@ -20,6 +21,10 @@ type PublisherConfig struct {
 	KeyframeEvery int
 	// Logger logs publish errors. Default slog.Default().
 	Logger *slog.Logger
+	// Registerer, if set, receives the publisher's counters (PublisherStats) as Prometheus
+	// counters tickrelay_relay_publish_*_total labelled with the room, until Close. Counters
+	// the registry refuses (another publisher of the room on it) are logged and left out.
+	Registerer prometheus.Registerer
 }
 
 // Publisher puts each tick of a room on NATS. The room's tick only copies its frame into a
@@ -34,6 +39,7 @@ type Publisher struct {
 	subject string
 	keySub  *nats.Subscription
 	untap   func()
+	unreg   func() // unregisters the counters
 	enc     *FrameEncoder
 
 	mu      sync.Mutex // guards the hand-off below
@@ -84,6 +90,9 @@ func Publish(nc *nats.Conn, room *server.Room, cfg PublisherConfig) (*Publisher,
 		return nil, fmt.Errorf("relay: subscribe %s: %w", keyframe, err)
 	}
 	p.keySub = sub
+	if p.unreg, err = registerCounters(cfg.Registerer, room.Name(), p.counters()); err != nil {
+		cfg.Logger.Warn("publisher's counters not registered", "room", room.Name(), "err", err)
+	}
 	go p.loop()
 	p.untap = room.Tap(p.tap)
 	return p, nil
@@ -164,6 +173,18 @@ func (p *Publisher) Stats() PublisherStats {
 	}
 }
 
+// counters are the publisher's counters as Prometheus exposes them.
+func (p *Publisher) counters() []counterFunc {
+	return []counterFunc{
+		{"publish_frames_total", "Frames (keyframes and deltas) of the room published on NATS.", p.published.Load},
+		{"publish_keyframes_total", "Keyframes of the room published on NATS.", p.keyframes.Load},
+		{"publish_bytes_total", "Bytes of the room's frames published on NATS.", p.bytes.Load},
+		{"publish_dropped_total", "Ticks replaced in the publisher's latest-wins hand-off before being published.", p.dropped.Load},
+		{"publish_keyframe_requests_total", "Keyframe requests the publisher received from followers.", p.requests.Load},
+		{"publish_errors_total", "Frames NATS refused to publish.", p.errors.Load},
+	}
+}
+
 // Close stops publishing and removes the publisher's tap from the room.
 func (p *Publisher) Close() {
 	p.mu.Lock()
@@ -174,6 +195,7 @@ func (p *Publisher) Close() {
 	p.closed = true
 	p.mu.Unlock()
 	p.untap()
+	p.unreg()
 	_ = p.keySub.Unsubscribe()
 	close(p.done)
 	<-p.stopped

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/netcode"
@@ -28,7 +29,9 @@ type Config struct {
 	Entity proto.Message
 	// FirstKeyframe is how long Start waits for the stream's first keyframe. Default 10s.
 	FirstKeyframe time.Duration
-	// Follower tunes the stream's follower; its Room, Plan and Logger are the relay's.
+	// Follower tunes the stream's follower; its Room, Plan and Logger are the relay's, and its
+	// Registerer is by default Server.Registry, so that the follower's counters are on the
+	// relay's /metrics.
 	Follower FollowerConfig
 	// Page, if set, is served at "/" on the HTTP listener (the demo page).
 	Page http.Handler
@@ -57,8 +60,14 @@ func Start(ctx context.Context, nc *nats.Conn, cfg Config) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: Config.Entity: %w", err)
 	}
+	if cfg.Server.Registry == nil {
+		cfg.Server.Registry = prometheus.NewRegistry() // shared with the follower's counters
+	}
 	fc := cfg.Follower
 	fc.Room, fc.Plan, fc.Logger = cfg.Room, plan, log
+	if fc.Registerer == nil {
+		fc.Registerer = cfg.Server.Registry
+	}
 	f, err := Follow(nc, fc)
 	if err != nil {
 		return nil, err

@@ -249,7 +249,7 @@ func (ps *publishers) start(r *server.Room) {
 	if ps.nc == nil || ps.rooms[r.Name()] != nil {
 		return
 	}
-	p, err := relay.Publish(ps.nc, r, relay.PublisherConfig{Logger: ps.log})
+	p, err := relay.Publish(ps.nc, r, relay.PublisherConfig{Logger: ps.log, Registerer: r.Config().Registry})
 	if err != nil {
 		ps.log.Error("room not published", "room", r.Name(), "err", err)
 		return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tickrelay/tickrelay/internal/cli"
 	"github.com/tickrelay/tickrelay/relay"
@@ -92,8 +93,10 @@ func runRelay(args []string) error {
 	defer nc.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	cfg.Registry = prometheus.NewRegistry() // the server's and the follower's: one /metrics
 	r, err := relay.Start(ctx, nc, relay.Config{
 		Server: cfg, Room: *room, Entity: &arenapb.Entity{}, FirstKeyframe: *wait, Page: web.Handler(),
+		Follower: relay.FollowerConfig{Registerer: cfg.Registry},
 	})
 	if err != nil {
 		return err
