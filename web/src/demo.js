@@ -109,8 +109,12 @@ function dragCamera(canvas) {
 }
 
 async function main() {
-  const info = await (await fetch("/connect")).json();
   const params = new URLSearchParams(location.search);
+  // Any node answers where a room lives (?room=NAME, else the node's default room, which in a
+  // cluster may live on another node): the page connects to the URL and certificate hash it gives.
+  const askRoom = params.get("room") || "";
+  const info = await (await fetch(askRoom ? `/connect?room=${encodeURIComponent(askRoom)}` : "/connect")).json();
+  const room = info.room || askRoom;
   // ?via=host:port sends the session through another address, such as a tickproxy.
   if (params.get("via")) {
     const u = new URL(info.url);
@@ -137,6 +141,7 @@ async function main() {
     url: info.url,
     certHash: info.certHash,
     token,
+    room,
     entitySchema: EntitySchema,
     inputSchema: WATCH ? CameraSchema : InputSchema,
     sample: WATCH ? sampleCamera : sampleInput,
