@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/cluster"
 	"github.com/tickrelay/tickrelay/impair"
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/server"
@@ -689,4 +690,45 @@ func (w *tailBuffer) String() string {
 		}
 	}
 	return strings.Join(keep, "")
+}
+
+// In a cluster the page asks the node that served it where its room lives (?room=), and plays on
+// the node that hosts it, with that node's URL and certificate hash.
+func TestBrowserPlaysOnTheNodeHostingItsRoom(t *testing.T) {
+	chrome := testkit.Chromium(t)
+	ns := testkit.NATS(t)
+	a, b := clusterNode(t, "a", ns.ClientURL()), clusterNode(t, "b", ns.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.Open(ctx, "duel:web", ""); err != nil {
+		t.Fatal(err)
+	}
+	br := startBrowser(t, chrome)
+	br.navigate("http://" + b.HTTPAddr().String() + "/?name=carol&room=duel:web")
+	br.waitState(connectTimeout, "connected, with snapshots", func(st pageState) bool { return st.Connected && st.Tick > 0 })
+	r, _ := a.Room("duel:web")
+	testkit.WaitFor(t, waitTimeout, "the page's player in node a's room", func() bool { return r.Players() == 1 })
+	if _, ok := b.Room("duel:web"); ok {
+		t.Error("node b, which served the page, created the room too")
+	}
+}
+
+// clusterNode starts a server with the demo page and the arena as room type "duel", joined to the
+// cluster at natsURL.
+func clusterNode(t *testing.T, name, natsURL string) *server.Server {
+	t.Helper()
+	srv, _ := startServer(t, server.Config{NodeName: name})
+	if err := srv.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 10}), worldSide, worldSide, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := cluster.Join(ctx, srv, cluster.Config{URL: natsURL, Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return srv
 }
