@@ -17,6 +17,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/bots"
@@ -697,8 +699,9 @@ func (w *tailBuffer) String() string {
 func TestBrowserPlaysOnTheNodeHostingItsRoom(t *testing.T) {
 	chrome := testkit.Chromium(t)
 	ns := testkit.NATS(t)
-	a, b := clusterNode(t, "a", ns.ClientURL()), clusterNode(t, "b", ns.ClientURL())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	a, aDir := clusterNode(t, "a", ns.ClientURL())
+	b, _ := clusterNode(t, "b", ns.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := a.Open(ctx, "duel:web", ""); err != nil {
 		t.Fatal(err)
@@ -711,11 +714,37 @@ func TestBrowserPlaysOnTheNodeHostingItsRoom(t *testing.T) {
 	if _, ok := b.Room("duel:web"); ok {
 		t.Error("node b, which served the page, created the room too")
 	}
+
+	// Node a loses the room to b (its key gone, as after a NATS outage longer than the TTL): the
+	// page is told ROOM_MOVED, looks the room up again and plays on b.
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "tickrelay_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, cluster.Key("duel:web")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(ctx, "duel:web", ""); err != nil {
+		t.Fatal(err)
+	}
+	aDir.Heartbeat(ctx)
+	moved, _ := b.Room("duel:web")
+	testkit.WaitFor(t, waitTimeout, "the page's player in node b's room", func() bool { return moved.Players() == 1 })
+	br.waitState(connectTimeout, "connected again, with snapshots", func(st pageState) bool { return st.Connected && st.Tick > 0 })
 }
 
 // clusterNode starts a server with the demo page and the arena as room type "duel", joined to the
 // cluster at natsURL.
-func clusterNode(t *testing.T, name, natsURL string) *server.Server {
+func clusterNode(t *testing.T, name, natsURL string) (*server.Server, *cluster.Node) {
 	t.Helper()
 	srv, _ := startServer(t, server.Config{NodeName: name})
 	if err := srv.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
@@ -730,5 +759,5 @@ func clusterNode(t *testing.T, name, natsURL string) *server.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(d.Close)
-	return srv
+	return srv, d
 }
