@@ -242,7 +242,8 @@ func (n *Node) loop() {
 }
 
 // Heartbeat refreshes the claim on every room of the server (claiming those it holds no claim on
-// yet: rooms added with AddRoom, or created before Join), drops claims on rooms that closed, and
+// yet: rooms added with AddRoom, or created before Join), drops claims on rooms that closed,
+// closes rooms created on demand whose key now names another node (with ROOM_MOVED), and
 // publishes the node's load. The node calls it every Config.Heartbeat; before the server has
 // started it does nothing.
 func (n *Node) Heartbeat(ctx context.Context) {
@@ -311,11 +312,27 @@ func (n *Node) refresh(ctx context.Context, r server.RoomInfo) {
 	case err == nil:
 		n.setHeld(r.Name, newRev)
 	case errors.Is(err, jetstream.ErrKeyExists):
-		if rec, rev, gerr := n.get(ctx, r.Name); gerr == nil && rec.Node == n.name {
+		rec, rev, gerr := n.get(ctx, r.Name)
+		switch {
+		case gerr != nil: // asked again at the next heartbeat
+		case rec.Node == n.name:
 			n.setHeld(r.Name, rev) // ours from before (a restart under the same name)
+		default:
+			n.lost(r.Name, rec)
 		}
 	default:
 		n.log.Warn("cluster: claim failed", "room", r.Name, "err", err)
+	}
+}
+
+// lost closes a room that this node hosts while the directory names another host: its claim
+// expired (a NATS outage longer than the TTL) and another node created the room. Two hosts would
+// split the room's players, so the local room closes and its players are told ROOM_MOVED, which
+// sends them to a lookup that names the new host. Rooms added with AddRoom are left alone: every
+// node may have one of the same name, and only one of them is in the directory.
+func (n *Node) lost(room string, rec RoomRecord) {
+	if n.srv.CloseRoom(room, server.ReasonRoomMoved) {
+		n.log.Warn("cluster: room taken over by another node; closed here", "room", room, "host", rec.Node)
 	}
 }
 

@@ -409,3 +409,125 @@ func TestNodeJoinedBeforeStartConsultsTheDirectoryFromItsFirstLookup(t *testing.
 		t.Errorf("with b announced, a new room went to %q, want the idle node b", loc.Node)
 	}
 }
+
+// play dials room at srv without reconnecting and runs the bot; the returned channel gives the
+// error its Run ended with.
+func play(t *testing.T, srv *server.Server, room string) (*bots.Client, <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := bots.Dial(ctx, bots.Config{Addr: srv.Addr().String(), Room: room, NoReconnect: true})
+	if err != nil {
+		t.Fatalf("dial %s: %v", room, err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	ended, done := make(chan error, 1), make(chan struct{})
+	go func() {
+		defer close(done)
+		ended <- c.Run(runCtx)
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		_ = c.Close()
+	})
+	return c, ended
+}
+
+func TestNodeThatLostItsClaimClosesTheRoomWithRoomMoved(t *testing.T) {
+	ns := testkit.NATS(t)
+	manual := cluster.Config{TTL: time.Minute, Heartbeat: 30 * time.Second} // heartbeats by hand only
+	a := startNode(t, "a", ns.ClientURL(), manual)
+	b := startNode(t, "b", ns.ClientURL(), manual)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := a.srv.Open(ctx, "duel:moved", ""); err != nil {
+		t.Fatal(err)
+	}
+	bot, ended := play(t, a.srv, "duel:moved")
+	testkit.WaitFor(t, 10*time.Second, "snapshots from node a", func() bool { return bot.Stats().Snapshots > 3 })
+
+	// As after a NATS outage longer than the TTL: a's key expired and b created the room.
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "tickrelay_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, cluster.Key("duel:moved")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.srv.Open(ctx, "duel:moved", ""); err != nil {
+		t.Fatalf("node b creating the room after a's key went: %v", err)
+	}
+	a.dir.Heartbeat(ctx) // a finds its claim gone and the room on b
+
+	select {
+	case err := <-ended:
+		if ce, ok := errors.AsType[*bots.CloseError](err); !ok || ce.Reason != server.ReasonRoomMoved {
+			t.Fatalf("the bot on node a ended with %v, want ROOM_MOVED", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the bot on node a still plays after a lost the room to b")
+	}
+	if _, ok := a.srv.Room("duel:moved"); ok {
+		t.Error("node a still hosts the room")
+	}
+	if loc := connect(t, a, "duel:moved"); loc.Node != "b" || loc.Addr != b.srv.Addr().String() {
+		t.Errorf("a lookup at node a answered %q at %s, want node b", loc.Node, loc.Addr)
+	}
+	if _, ok := b.srv.Room("duel:moved"); !ok {
+		t.Error("node b has no such room")
+	}
+	// The static arena, on both nodes and in the directory for one of them, stays on both.
+	a.dir.Heartbeat(ctx)
+	b.dir.Heartbeat(ctx)
+	for _, n := range []node{a, b} {
+		if _, ok := n.srv.Room("arena"); !ok {
+			t.Errorf("node %s closed its static arena", n.srv.NodeName())
+		}
+	}
+}
+
+func TestDefaultRoomOfAClusterLivesOnOneNode(t *testing.T) {
+	ns := testkit.NATS(t)
+	a := startNode(t, "a", ns.ClientURL(), cluster.Config{})
+	b := startNode(t, "b", ns.ClientURL(), cluster.Config{})
+	for _, n := range []node{a, b} { // as tickrelay -nats does: the default room created on demand
+		n.srv.SetDefaultRoom("duel:lobby")
+	}
+	loc := connect(t, b, "") // /connect with no room: where the default room lives
+	if loc.Room != "duel:lobby" || (loc.Node != "a" && loc.Node != "b") {
+		t.Fatalf("/connect at node b answered %+v, want the default room on a node", loc)
+	}
+	nodes := map[string]node{"a": a, "b": b}
+	host, other := nodes[loc.Node], nodes[map[string]string{"a": "b", "b": "a"}[loc.Node]]
+	if got := connect(t, other, ""); got.Node != loc.Node || got.Addr != host.srv.Addr().String() {
+		t.Fatalf("the two nodes disagree on the default room: %+v and %+v", loc, got)
+	}
+	// A hello naming no room at the other node is refused with where the room lives, and creates
+	// no second copy there.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := bots.Dial(ctx, bots.Config{Addr: other.srv.Addr().String(), NoReconnect: true})
+	if ce, ok := errors.AsType[*bots.CloseError](err); !ok || ce.Reason != server.ReasonNoSuchRoom ||
+		!strings.Contains(ce.Msg, fmt.Sprintf("node %q", loc.Node)) {
+		t.Errorf("hello without a room at the node not hosting it: %v, want NO_SUCH_ROOM naming %s", err, loc.Node)
+	}
+	if _, ok := other.srv.Room("duel:lobby"); ok {
+		t.Fatal("the node not hosting the default room created a copy of it")
+	}
+	// At the address the lookup gave, a hello naming no room plays in it.
+	bot := testkit.Dial(t, host.srv, bots.Config{Addr: loc.Addr})
+	testkit.WaitFor(t, 10*time.Second, "snapshots from the default room", func() bool { return bot.Stats().Snapshots > 3 })
+	if r, ok := host.srv.Room("duel:lobby"); !ok || r.Players() != 1 {
+		t.Errorf("the host's default room: exists %v, want it with the bot in it", ok)
+	}
+}

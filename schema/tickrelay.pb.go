@@ -108,6 +108,10 @@ const (
 	// The node hosts as many rooms as it may (Config.MaxRooms) and would have to create one more;
 	// worth retrying later, or through a lookup that may pick another node.
 	CloseReason_CLOSE_REASON_ROOM_LIMIT CloseReason = 18
+	// The room now lives on another node of the cluster (this node lost its claim on it, e.g. its
+	// directory entry expired during a NATS outage and another node took the room over); worth
+	// retrying through a lookup, which names the new host.
+	CloseReason_CLOSE_REASON_ROOM_MOVED CloseReason = 19
 )
 
 // Enum value maps for CloseReason.
@@ -132,6 +136,7 @@ var (
 		16: "CLOSE_REASON_HANDSHAKE_TIMEOUT",
 		17: "CLOSE_REASON_SCHEMA_MISMATCH",
 		18: "CLOSE_REASON_ROOM_LIMIT",
+		19: "CLOSE_REASON_ROOM_MOVED",
 	}
 	CloseReason_value = map[string]int32{
 		"CLOSE_REASON_UNSPECIFIED":        0,
@@ -153,6 +158,7 @@ var (
 		"CLOSE_REASON_HANDSHAKE_TIMEOUT":  16,
 		"CLOSE_REASON_SCHEMA_MISMATCH":    17,
 		"CLOSE_REASON_ROOM_LIMIT":         18,
+		"CLOSE_REASON_ROOM_MOVED":         19,
 	}
 )
 
@@ -1377,7 +1383,7 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x03msg*7\n" +
 	"\aVersion\x12\x17\n" +
 	"\x13VERSION_UNSPECIFIED\x10\x00\x12\x13\n" +
-	"\x0fVERSION_CURRENT\x10\x02*\xee\x04\n" +
+	"\x0fVERSION_CURRENT\x10\x02*\x8b\x05\n" +
 	"\vCloseReason\x12\x1c\n" +
 	"\x18CLOSE_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CLOSE_REASON_NORMAL\x10\x01\x12\x1a\n" +
@@ -1398,7 +1404,8 @@ const file_tickrelay_proto_rawDesc = "" +
 	"\x1cCLOSE_REASON_CONNECTION_LOST\x10\x0f\x12\"\n" +
 	"\x1eCLOSE_REASON_HANDSHAKE_TIMEOUT\x10\x10\x12 \n" +
 	"\x1cCLOSE_REASON_SCHEMA_MISMATCH\x10\x11\x12\x1b\n" +
-	"\x17CLOSE_REASON_ROOM_LIMIT\x10\x12B'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
+	"\x17CLOSE_REASON_ROOM_LIMIT\x10\x12\x12\x1b\n" +
+	"\x17CLOSE_REASON_ROOM_MOVED\x10\x13B'Z%github.com/tickrelay/tickrelay/schemab\x06proto3"
 
 var (
 	file_tickrelay_proto_rawDescOnce sync.Once

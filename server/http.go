@@ -157,7 +157,11 @@ type connectInfo struct {
 // handleConnect answers with the WebTransport URL a page should open. Its host is never taken
 // from the request alone (a forged Host header would send the page elsewhere): see connectHost.
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
-	if room := r.URL.Query().Get("room"); room != "" {
+	room := r.URL.Query().Get("room")
+	if room == "" {
+		room = s.clusterDefaultRoom() // in a cluster, the default room may live on another node
+	}
+	if room != "" {
 		s.connectRoom(w, r, room) // rooms.go
 		return
 	}

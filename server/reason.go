@@ -31,6 +31,7 @@ const (
 	ReasonHandshakeTimeout  = schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT
 	ReasonSchemaMismatch    = schema.CloseReason_CLOSE_REASON_SCHEMA_MISMATCH
 	ReasonRoomLimit         = schema.CloseReason_CLOSE_REASON_ROOM_LIMIT
+	ReasonRoomMoved         = schema.CloseReason_CLOSE_REASON_ROOM_MOVED
 )
 
 // ReasonName returns the short lower-case name of a reason, as used in logs and metric labels:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,7 @@ type Room struct {
 	byID    map[uint32]*Peer // joined players
 	onLeave func(*Peer)      // the server forgets the player's resume token
 	closed  bool
+	endWith CloseReason // what Close ends players with; 0: ReasonServerShutdown (see Server.CloseRoom)
 
 	claims map[string]chan struct{} // guarded by mu: names whose session is being set up (claimName)
 
@@ -270,13 +272,14 @@ func (r *Room) Close() {
 	r.closed = true
 	joins := r.joins
 	r.joins = nil
+	reason := cmp.Or(r.endWith, ReasonServerShutdown)
 	r.mu.Unlock()
 	for _, p := range joins {
 		p.joinErr = ErrRoomClosed
 		close(p.joined)
 	}
 	for _, p := range slices.Concat(r.peers, r.parked) {
-		p.end(ReasonServerShutdown)
+		p.end(reason)
 	}
 	r.encoder.stop()
 }

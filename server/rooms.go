@@ -94,6 +94,10 @@ type roomState struct {
 	typ        string
 	emptySince time.Time // zero while players are in it
 	cancel     context.CancelFunc
+	// joining counts hellos that found the room and have not yet joined it (see openToJoin): the
+	// reaper leaves the room open for them, so that a hello never finds a room just as it closes.
+	joining int
+	why     string // why CloseRoom closed it; "" for idle or shutdown
 }
 
 type roomMetrics struct {
@@ -120,7 +124,7 @@ func newRoomMetrics(reg prometheus.Registerer) *roomMetrics {
 		created: reuse(prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rooms_created_total",
 			Help: "Rooms created on demand."})).(prometheus.Counter),
 		closed: reuse(prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "rooms_closed_total",
-			Help: "Rooms created on demand that closed, by why: idle or shutdown."}, []string{"why"})).(*prometheus.CounterVec),
+			Help: "Rooms created on demand that closed, by why: idle, shutdown, or the close reason of CloseRoom (room_moved)."}, []string{"why"})).(*prometheus.CounterVec),
 		refused: reuse(prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "rooms_refused_total",
 			Help: "Rooms not created because the node hosts Config.MaxRooms."})).(prometheus.Counter),
 	}
@@ -180,18 +184,53 @@ func (s *Server) typeOfLocked(name string) string {
 	return cmp.Or(s.cfg.DefaultRoomType, s.set.firstType)
 }
 
+// SetDefaultRoom names the room that a hello naming none joins (and that /connect without a room
+// answers for when the server has a Directory); by default the first room added with AddRoom. The
+// room need not exist: a room type creates it on demand, claimed in the directory first, so that
+// in a cluster every node's default room is the one room the directory knows.
+func (s *Server) SetDefaultRoom(name string) {
+	s.mu.Lock()
+	s.defaultRoom = name
+	s.mu.Unlock()
+}
+
+// clusterDefaultRoom returns the default room when the server has a Directory, else "": /connect
+// without a room then answers for the default room, wherever it lives.
+func (s *Server) clusterDefaultRoom() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.set.dir == nil {
+		return ""
+	}
+	return s.defaultRoom
+}
+
 // Open returns the room named name, creating it as type typ ("" for TypeOf(name)) when it does
 // not exist. With a Directory, the room is claimed first: when another node hosts it, Open returns
 // a *HostedElsewhere. A node that hosts Config.MaxRooms rooms refuses with a *CloseError of
 // ReasonRoomLimit; a name no type can create, with ReasonNoSuchRoom.
 func (s *Server) Open(ctx context.Context, name, typ string) (*Room, error) {
+	r, release, err := s.open(ctx, name, typ)
+	release()
+	return r, err
+}
+
+// openToJoin is Open for a hello: the room it returns, if created on demand, is not closed for
+// idleness until release is called, which the session does once it has joined the room (or
+// failed to). release is never nil.
+func (s *Server) openToJoin(ctx context.Context, name string) (r *Room, release func(), err error) {
+	return s.open(ctx, name, "")
+}
+
+func (s *Server) open(ctx context.Context, name, typ string) (*Room, func(), error) {
 	s.mu.Lock()
 	if name == "" {
 		name = s.defaultRoom
 	}
 	if r, ok := s.rooms[name]; ok {
+		release := s.reserveLocked(name)
 		s.mu.Unlock()
-		return r, nil
+		return r, release, nil
 	}
 	typ = cmp.Or(typ, s.typeOfLocked(name))
 	t, ok := s.set.types[typ]
@@ -200,39 +239,59 @@ func (s *Server) Open(ctx context.Context, name, typ string) (*Room, error) {
 	s.mu.Unlock()
 	switch {
 	case !ok || name == "":
-		return nil, closeErr(ReasonNoSuchRoom, "no room %q", clip(name))
+		return nil, noRelease, closeErr(ReasonNoSuchRoom, "no room %q", clip(name))
 	case full:
 		s.set.metrics.refused.Inc()
-		return nil, closeErr(ReasonRoomLimit, "node hosts %d rooms, its limit", s.cfg.MaxRooms)
+		return nil, noRelease, closeErr(ReasonRoomLimit, "node hosts %d rooms, its limit", s.cfg.MaxRooms)
 	}
 	if err := netcode.ValidRoom(name); err != nil {
-		return nil, closeErr(ReasonNoSuchRoom, "room: %v", err)
+		return nil, noRelease, closeErr(ReasonNoSuchRoom, "room: %v", err)
 	}
 	if dir != nil {
 		if err := dir.Claim(ctx, name, typ); err != nil {
-			return nil, err
+			return nil, noRelease, err
 		}
 	}
 	return s.create(name, typ, t)
 }
 
-// create makes a room of type t and starts it.
-func (s *Server) create(name, typ string, t RoomType) (*Room, error) {
+func noRelease() {}
+
+// reserveLocked keeps the room named name (if created on demand) from closing for idleness until
+// the returned func is called. s.mu must be held.
+func (s *Server) reserveLocked(name string) func() {
+	st, ok := s.set.info[name]
+	if !ok {
+		return noRelease
+	}
+	st.joining++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			st.joining--
+			s.mu.Unlock()
+		})
+	}
+}
+
+// create makes a room of type t and starts it; the room is reserved as by reserveLocked.
+func (s *Server) create(name, typ string, t RoomType) (*Room, func(), error) {
 	g, w, h, err := t.New(name)
 	if err != nil {
-		return nil, fmt.Errorf("server: room %q of type %q: %w", name, typ, err)
+		return nil, noRelease, fmt.Errorf("server: room %q of type %q: %w", name, typ, err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r, ok := s.rooms[name]; ok { // created meanwhile by another session
-		return r, nil
+		return r, s.reserveLocked(name), nil
 	}
 	if len(s.rooms) >= s.cfg.MaxRooms {
 		s.set.metrics.refused.Inc()
-		return nil, closeErr(ReasonRoomLimit, "node hosts %d rooms, its limit", s.cfg.MaxRooms)
+		return nil, noRelease, closeErr(ReasonRoomLimit, "node hosts %d rooms, its limit", s.cfg.MaxRooms)
 	}
 	if s.draining.Load() || s.runCtx == nil {
-		return nil, closeErr(ReasonServerShutdown, "server is not serving")
+		return nil, noRelease, closeErr(ReasonServerShutdown, "server is not serving")
 	}
 	r, err := newRoom(name, g, w, h, s.cfg, s.metrics, &s.ids)
 	if err == nil {
@@ -241,7 +300,7 @@ func (s *Server) create(name, typ string, t RoomType) (*Room, error) {
 		}
 	}
 	if err != nil {
-		return nil, err
+		return nil, noRelease, err
 	}
 	r.onLeave = s.forgetResume
 	s.rooms[name] = r
@@ -259,7 +318,28 @@ func (s *Server) create(name, typ string, t RoomType) (*Room, error) {
 	})
 	s.set.reaper.Do(func() { s.goServe(s.reapIdleRooms) })
 	s.log.Info("room created", "room", name, "type", typ)
-	return r, nil
+	return r, s.reserveLocked(name), nil
+}
+
+// CloseRoom closes the room named name if it was created on demand: further joins are refused,
+// its players are ended with reason, and its type's OnDispose runs once it has stopped. It
+// reports whether there was such a room; rooms added with AddRoom are left alone. A cluster node
+// closes a room with ReasonRoomMoved when another node has taken it over.
+func (s *Server) CloseRoom(name string, reason CloseReason) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.set.info[name]
+	if !ok {
+		return false
+	}
+	st.room.mu.Lock()
+	st.room.closed, st.room.endWith = true, reason
+	st.room.mu.Unlock()
+	delete(s.rooms, name)
+	delete(s.set.info, name)
+	st.why = ReasonName(reason)
+	st.cancel()
+	return true
 }
 
 // disposed runs after a created room's Run returned: idle close or shutdown.
@@ -270,10 +350,14 @@ func (s *Server) disposed(st *roomState, t RoomType) {
 		delete(s.set.info, st.room.name)
 	}
 	dir := s.set.dir
+	why := st.why
 	s.mu.Unlock()
-	why := "idle"
-	if s.runCtx.Err() != nil {
+	switch {
+	case why != "":
+	case s.runCtx.Err() != nil:
 		why = "shutdown"
+	default:
+		why = "idle"
 	}
 	s.set.metrics.rooms.Dec()
 	s.set.metrics.closed.WithLabelValues(why).Inc()
@@ -308,7 +392,7 @@ func (s *Server) reapOnce(now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, st := range s.set.info {
-		if st.room.Players() > 0 {
+		if st.room.Players() > 0 || st.joining > 0 {
 			st.emptySince = time.Time{}
 			continue
 		}
@@ -318,8 +402,8 @@ func (s *Server) reapOnce(now time.Time) {
 		if now.Sub(st.emptySince) < s.cfg.RoomIdleClose || !st.room.closeIfEmpty() {
 			continue
 		}
-		// Refused joins from here on: a session that found the room before it closed is told
-		// SERVER_SHUTDOWN and, retrying, creates it afresh.
+		// Refused joins from here on. A hello that found the room holds it open (joining), so
+		// none is refused for this close: later hellos create the room afresh.
 		delete(s.rooms, name)
 		delete(s.set.info, name)
 		st.cancel()

@@ -193,3 +193,39 @@ func TestRoomConfigValidated(t *testing.T) {
 		t.Error("a type without New was accepted")
 	}
 }
+
+func TestHelloThatFoundARoomKeepsItFromClosingForIdleness(t *testing.T) {
+	// The reaper runs by hand here, as if an hour had passed: its own pass never closes a room
+	// during the test.
+	srv, hooks := roomsServer(t, server.Config{RoomIdleClose: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	later := time.Now().Add(2 * time.Hour)
+	r, release, err := srv.OpenToJoin(ctx, "duel:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.ReapOnce(later) // the room is empty and idle, but a hello has found it
+	if _, ok := srv.Room("duel:1"); !ok || hooks.disposed.Load() != 0 {
+		t.Fatal("the reaper closed a room that a hello had found and not yet joined")
+	}
+	if _, err := r.Join("ann"); err != nil {
+		t.Fatalf("join after the reaper's pass: %v, want the room still open", err)
+	}
+	release()
+	release() // idempotent
+	srv.ReapOnce(later.Add(2 * time.Hour))
+	if _, ok := srv.Room("duel:1"); !ok {
+		t.Fatal("the reaper closed a room with a player joining")
+	}
+	// Without a hello in progress, an idle room closes.
+	_, release2, err := srv.OpenToJoin(ctx, "duel:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	release2()
+	srv.ReapOnce(later)
+	if _, ok := srv.Room("duel:2"); ok {
+		t.Fatal("an idle room with no hello in progress stayed open")
+	}
+}

@@ -156,7 +156,8 @@ func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
 		}
 		roomName = id.Room
 	}
-	room, err := ss.srv.Open(ctx, roomName, "")
+	room, release, err := ss.srv.openToJoin(ctx, roomName)
+	defer release() // the room stays open until this hello has joined it
 	if he, ok := errors.AsType[*HostedElsewhere](err); ok {
 		return closeErr(ReasonNoSuchRoom, "%v", he)
 	} else if err != nil {

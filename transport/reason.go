@@ -62,7 +62,8 @@ func Retryable(reason schema.CloseReason) bool {
 		schema.CloseReason_CLOSE_REASON_ROOM_FULL, schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS,
 		schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER, schema.CloseReason_CLOSE_REASON_INTERNAL_ERROR,
 		schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT,
-		schema.CloseReason_CLOSE_REASON_ROOM_LIMIT, schema.CloseReason_CLOSE_REASON_UNSPECIFIED:
+		schema.CloseReason_CLOSE_REASON_ROOM_LIMIT, schema.CloseReason_CLOSE_REASON_ROOM_MOVED,
+		schema.CloseReason_CLOSE_REASON_UNSPECIFIED:
 		return true
 	}
 	return false

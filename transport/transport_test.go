@@ -70,6 +70,7 @@ func TestRetryable(t *testing.T) {
 		schema.CloseReason_CLOSE_REASON_IDLE_TIMEOUT, schema.CloseReason_CLOSE_REASON_ROOM_FULL,
 		schema.CloseReason_CLOSE_REASON_TOO_MANY_SESSIONS, schema.CloseReason_CLOSE_REASON_SLOW_CONSUMER,
 		schema.CloseReason_CLOSE_REASON_HANDSHAKE_TIMEOUT, schema.CloseReason_CLOSE_REASON_ROOM_LIMIT,
+		schema.CloseReason_CLOSE_REASON_ROOM_MOVED,
 	}
 	for _, r := range again {
 		if !transport.Retryable(r) {

@@ -17,9 +17,12 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/bots"
+	"github.com/tickrelay/tickrelay/cluster"
 	"github.com/tickrelay/tickrelay/impair"
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/server"
@@ -689,4 +692,72 @@ func (w *tailBuffer) String() string {
 		}
 	}
 	return strings.Join(keep, "")
+}
+
+// In a cluster the page asks the node that served it where its room lives (?room=), and plays on
+// the node that hosts it, with that node's URL and certificate hash.
+func TestBrowserPlaysOnTheNodeHostingItsRoom(t *testing.T) {
+	chrome := testkit.Chromium(t)
+	ns := testkit.NATS(t)
+	a, aDir := clusterNode(t, "a", ns.ClientURL())
+	b, _ := clusterNode(t, "b", ns.ClientURL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Open(ctx, "duel:web", ""); err != nil {
+		t.Fatal(err)
+	}
+	br := startBrowser(t, chrome)
+	br.navigate("http://" + b.HTTPAddr().String() + "/?name=carol&room=duel:web")
+	br.waitState(connectTimeout, "connected, with snapshots", func(st pageState) bool { return st.Connected && st.Tick > 0 })
+	r, _ := a.Room("duel:web")
+	testkit.WaitFor(t, waitTimeout, "the page's player in node a's room", func() bool { return r.Players() == 1 })
+	if _, ok := b.Room("duel:web"); ok {
+		t.Error("node b, which served the page, created the room too")
+	}
+
+	// Node a loses the room to b (its key gone, as after a NATS outage longer than the TTL): the
+	// page is told ROOM_MOVED, looks the room up again and plays on b.
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "tickrelay_rooms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.Delete(ctx, cluster.Key("duel:web")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Open(ctx, "duel:web", ""); err != nil {
+		t.Fatal(err)
+	}
+	aDir.Heartbeat(ctx)
+	moved, _ := b.Room("duel:web")
+	testkit.WaitFor(t, waitTimeout, "the page's player in node b's room", func() bool { return moved.Players() == 1 })
+	br.waitState(connectTimeout, "connected again, with snapshots", func(st pageState) bool { return st.Connected && st.Tick > 0 })
+}
+
+// clusterNode starts a server with the demo page and the arena as room type "duel", joined to the
+// cluster at natsURL.
+func clusterNode(t *testing.T, name, natsURL string) (*server.Server, *cluster.Node) {
+	t.Helper()
+	srv, _ := startServer(t, server.Config{NodeName: name})
+	if err := srv.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 10}), worldSide, worldSide, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := cluster.Join(ctx, srv, cluster.Config{URL: natsURL, Logger: testkit.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return srv, d
 }

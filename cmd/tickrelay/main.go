@@ -10,6 +10,8 @@
 // once empty for -room-idle. With -nats URL the server joins a cluster: a room directory on NATS
 // JetStream that any node answers /connect from; -nats embedded runs an in-process NATS server
 // (client port 127.0.0.1:4222) that other nodes on the machine join with -nats nats://127.0.0.1:4222.
+// In a cluster the default room "arena" is created on demand too, on one node, so /connect on any
+// node (and the demo page) leads to the same default room.
 package main
 
 import (
@@ -127,9 +129,16 @@ func run() error {
 	if n == 0 {
 		n = -1
 	}
-	game := arena.New(arena.Config{NPCs: n, Seed: *seed})
-	if _, err := srv.AddRoom("arena", game, float32(*world), float32(*world)); err != nil {
-		return err
+	if *natsURL == "" {
+		game := arena.New(arena.Config{NPCs: n, Seed: *seed})
+		if _, err := srv.AddRoom("arena", game, float32(*world), float32(*world)); err != nil {
+			return err
+		}
+	} else {
+		// In a cluster the default room is one room in the directory, not one per node: it is
+		// created on demand like any arena room, on the node a lookup picks, and a hello naming no
+		// room at another node is told where it lives.
+		srv.SetDefaultRoom("arena")
 	}
 	pubs := &publishers{log: log, on: *publish}
 	if err := srv.Define("arena", server.RoomType{
@@ -151,9 +160,6 @@ func run() error {
 	if member != nil {
 		pubs.join(member.Conn())
 		defer pubs.close()
-		if r, ok := srv.Room("arena"); ok {
-			pubs.start(r) // the static room; rooms created on demand start theirs in OnCreate
-		}
 	}
 	if err := srv.Start(); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,6 +116,26 @@ func TestTwoProcessesShareARoomDirectory(t *testing.T) {
 	if err != nil || again.Node != first.Node || again.Addr != first.Addr {
 		t.Fatalf("the other node locates the room at %+v (%v), the first at %+v", again, err, first)
 	}
+	// The default room is one room of the cluster: /connect without a room names the same node at
+	// either node, and a hello naming no room there plays in it.
+	defA, defB := connectDefault(t, nodes["e2e-a-"+suffix]), connectDefault(t, nodes["e2e-b-"+suffix])
+	if defA.Room != "arena" || defA.Node != defB.Node || defA.Addr != defB.Addr || nodes[defA.Node] == nil {
+		t.Fatalf("the nodes answer /connect without a room with %+v and %+v, want one node's arena", defA, defB)
+	}
+	for name, p := range nodes { // the other node has no arena of its own: it says where it is
+		if name == defA.Node {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := bots.Dial(ctx, bots.Config{Addr: p.udp, NoReconnect: true})
+		cancel()
+		if ce, ok := errors.AsType[*bots.CloseError](err); !ok || !strings.Contains(ce.Msg, defA.Node) {
+			t.Fatalf("a hello naming no room at %s: %v, want a refusal naming %s", name, err, defA.Node)
+		}
+	}
+	pinDef, _ := defA.Pin()
+	inDefault := dialBot(t, bots.Config{Addr: defA.Addr, CertHash: pinDef})
+	testkit.WaitFor(t, 10*time.Second, "snapshots from the default room", func() bool { return inDefault.Stats().Snapshots > 5 })
 	pin, _ := first.Pin()
 	bot := dialBot(t, bots.Config{Addr: first.Addr, Room: room, CertHash: pin})
 	testkit.WaitFor(t, 10*time.Second, "snapshots from the room's node", func() bool { return bot.Stats().Snapshots > 5 })
@@ -142,6 +163,21 @@ func TestTwoProcessesShareARoomDirectory(t *testing.T) {
 	if !strings.Contains(string(body), `"name":"`+room+`"`) {
 		t.Fatalf("the remaining node's /rooms does not list the room: %s", body)
 	}
+}
+
+// connectDefault asks p's /connect with no room: where the default room lives.
+func connectDefault(t *testing.T, p *process) bots.Location {
+	t.Helper()
+	resp, err := http.Get(p.http + "/connect")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var loc bots.Location
+	if err := json.NewDecoder(resp.Body).Decode(&loc); err != nil {
+		t.Fatalf("/connect: %v", err)
+	}
+	return loc
 }
 
 // dialBot connects a bot and runs it until the test ends.

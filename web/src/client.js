@@ -118,7 +118,7 @@ export const RETRYABLE = new Set([
   CloseReason.UNSPECIFIED, CloseReason.CONNECTION_LOST, CloseReason.SERVER_SHUTDOWN,
   CloseReason.ROOM_FULL, CloseReason.TOO_MANY_SESSIONS, CloseReason.SLOW_CONSUMER,
   CloseReason.INTERNAL_ERROR, CloseReason.IDLE_TIMEOUT, CloseReason.HANDSHAKE_TIMEOUT,
-  CloseReason.ROOM_LIMIT,
+  CloseReason.ROOM_LIMIT, CloseReason.ROOM_MOVED,
 ]);
 
 // A client paced by an InputHint still sends a frame at its next input once this many snapshots

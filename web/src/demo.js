@@ -134,8 +134,32 @@ function dragCamera(canvas) {
 }
 
 async function main() {
-  const info = await (await fetch("/connect")).json();
   const params = new URLSearchParams(location.search);
+  // Any node answers where a room lives (?room=NAME, else the node's default room, which in a
+  // cluster may live on another node): the page connects to the URL and certificate hash it gives.
+  const askRoom = params.get("room") || "";
+  const info = await (await fetch(askRoom ? `/connect?room=${encodeURIComponent(askRoom)}` : "/connect")).json();
+  const room = info.room || askRoom;
+  const hostURL = info.url;
+  // The room may have moved to another node of the cluster (ROOM_MOVED, or a refusal seen only as
+  // a lost connection): on each reconnect ask again where it lives, and go there if that changed.
+  let relocating = false;
+  const relocate = async () => {
+    if (relocating) return;
+    relocating = true;
+    try {
+      const now = await (await fetch(`/connect?room=${encodeURIComponent(room)}`)).json();
+      if (now.url && now.url !== hostURL) {
+        console.info(`tickrelay: room ${room} now lives at ${now.url}`);
+        client.close();
+        location.reload();
+      }
+    } catch (err) {
+      console.info(`tickrelay: looking up room ${room}: ${err}`);
+    } finally {
+      relocating = false;
+    }
+  };
   // ?via=host:port sends the session through another address, such as a tickproxy.
   if (params.get("via")) {
     const u = new URL(info.url);
@@ -162,6 +186,7 @@ async function main() {
     url: info.url,
     certHash: info.certHash,
     token,
+    room,
     entitySchema: EntitySchema,
     inputSchema: WATCH ? CameraSchema : InputSchema,
     sample: WATCH ? sampleCamera : sampleInput,
@@ -188,6 +213,7 @@ async function main() {
     },
     onReconnecting({ delayMs, reason }) {
       state.connected = false;
+      if (room) relocate();
       console.info(`tickrelay: connection ended (${reason}); reconnecting in ${Math.round(delayMs)} ms`);
     },
     onWelcome(w) {
