@@ -286,6 +286,7 @@ async function main() {
   startGraph(client);
   if (WATCH) {
     dragCamera(document.getElementById("view"));
+    document.getElementById("help").textContent = "spectating: WASD, arrows or drag move the camera";
     addEventListener("keydown", (e) => {
       if (e.code === "BracketLeft" || e.code === "BracketRight") seekReplay(e.code === "BracketLeft" ? -1 : 1);
     });
@@ -311,6 +312,7 @@ function fillLegend() {
     },
   };
   for (const [key, { color, label }] of Object.entries(LOOK)) {
+    if (WATCH && (key === "own" || key === "ghost" || key === "hit")) continue; // a spectator has none
     const row = document.createElement("div");
     row.dataset.key = key;
     const sw = document.createElement("canvas");
@@ -399,8 +401,12 @@ function startRendering(get) {
       `tick ${state.tick}   snapshots/s ${state.snapshotsPerSec}   skipped ${state.skippedTicks}`,
       `RTT ${state.rttMs} ms   age ${state.snapshotAgeMs} ms`,
       `${(state.bytesPerSec / 1024).toFixed(1)} KiB/s   visible ${state.entities}`,
-      `ahead ${round(ahead)} u   correction ${state.correction} u   reconnects ${state.reconnects}`,
-      `score ${state.score}   shots ${state.shots}   hits ${state.hits}   misses ${state.misses}`,
+      ...(WATCH
+        ? [`camera ${round(state.camera?.x ?? 0)}, ${round(state.camera?.y ?? 0)}   reconnects ${state.reconnects}`]
+        : [
+          `ahead ${round(ahead)} u   correction ${state.correction} u   reconnects ${state.reconnects}`,
+          `score ${state.score}   shots ${state.shots}   hits ${state.hits}   misses ${state.misses}`,
+        ]),
     ].join("\n");
     requestAnimationFrame(frame);
   };
