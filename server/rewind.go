@@ -268,15 +268,34 @@ func (r *Room) AsSeen(p *Player, v netcode.ViewTime) []Seen {
 			rw.near = append(rw.near, int32(k))
 		}
 	}
+	from, shift := 0, 0
 	for _, k := range rw.near {
 		e := &b[k]
 		var prev *netcode.EntityState
-		if j := netcode.FindEntity(a, e.ID); j >= 0 {
+		if j := findNear(a, e.ID, int(k)+shift, from); j >= 0 {
 			prev = &a[j]
+			from, shift = j+1, j-int(k)
 		}
 		rw.out = append(rw.out, rw.seen(prev, e, frac, e.ID == p.Entity))
 	}
 	return rw.out
+}
+
+// findNear returns the index of id in a sorted view, or -1, knowing it is not before from and
+// trying guess first: the entities of two adjacent ticks mostly sit at the same index, or shifted
+// alike by the spawns and despawns before them, so one look usually replaces a binary search
+// through a frame that is not in the cache.
+func findNear(view []netcode.EntityState, id uint32, guess, from int) int {
+	if guess >= from && guess < len(view) && view[guess].ID == id {
+		return guess
+	}
+	if from > len(view) {
+		return -1
+	}
+	if j := netcode.FindEntity(view[from:], id); j >= 0 {
+		return from + j
+	}
+	return -1
 }
 
 // viewerAt returns where p's entity was at the later of the two ticks (else the earlier), and
