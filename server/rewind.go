@@ -64,6 +64,7 @@ type rewinder struct {
 	teleport float64 // squared, in world units; 0: none
 	out      []Seen
 	near     []int32                             // scratch: indices of a query's candidates
+	prev     []int32                             // scratch: their indices at the earlier tick; -1: none
 	index    [2]tickIndex                        // grids of the two ticks queried most recently
 	reasons  [numClampReasons]prometheus.Counter // tickrelay_rewind_clamped_total{reason}
 }
@@ -268,13 +269,22 @@ func (r *Room) AsSeen(p *Player, v netcode.ViewTime) []Seen {
 			rw.near = append(rw.near, int32(k))
 		}
 	}
+	// Every candidate's index at the earlier tick first, in a loop small enough that the
+	// processor overlaps the loads of both frames (neither is in the cache), then the answers.
+	rw.prev = rw.prev[:0]
 	from, shift := 0, 0
 	for _, k := range rw.near {
+		j := findNear(a, b[k].ID, int(k)+shift, from)
+		if j >= 0 {
+			from, shift = j+1, j-int(k)
+		}
+		rw.prev = append(rw.prev, int32(j))
+	}
+	for i, k := range rw.near {
 		e := &b[k]
 		var prev *netcode.EntityState
-		if j := findNear(a, e.ID, int(k)+shift, from); j >= 0 {
+		if j := rw.prev[i]; j >= 0 {
 			prev = &a[j]
-			from, shift = j+1, j-int(k)
 		}
 		rw.out = append(rw.out, rw.seen(prev, e, frac, e.ID == p.Entity))
 	}
