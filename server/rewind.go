@@ -65,7 +65,9 @@ type rewinder struct {
 	out      []Seen
 	near     []int32                             // scratch: indices of a query's candidates
 	prev     []int32                             // scratch: their indices at the earlier tick; -1: none
-	index    [2]tickIndex                        // grids of the two ticks queried most recently
+	index    [2]tickIndex                        // grids built for the two ticks queried most recently
+	kept     []keptGrid                          // recordWorld's grids of recent ticks, by tick modulo length
+	recTick  uint32                              // the tick of Room.record's grid; 0: none
 	reasons  [numClampReasons]prometheus.Counter // tickrelay_rewind_clamped_total{reason}
 }
 
@@ -128,9 +130,52 @@ type tickIndex struct {
 	xs, ys []float32
 }
 
-// indexOf returns a grid over view, the recorded state of tick, building it unless it is kept.
+// keptGrid is the grid recordWorld built over one tick's entities, with the positions it holds.
+type keptGrid struct {
+	tick   uint32 // 0: none
+	grid   *netcode.Grid
+	xs, ys []float32
+}
+
+// keepGrid hands the grid and positions that recordWorld built for the previous tick to the
+// rewind, and gives Room.record an old tick's to rebuild for tick, so that a rewind to any tick
+// within Config.MaxRewind finds the grid of that tick built already: the same grid over the same
+// positions (the axis fields are Fixed, so recordWorld's float32 of min+q*step is plane's), at
+// the memory cost of about 16 bytes per entity per kept tick. recordWorld calls it first.
+func (r *Room) keepGrid(tick uint32) {
+	rw, rec := &r.rewind, &r.record
+	if r.cfg.NoLagComp { // no view times, hardly any rewinds: each builds its grid (indexOf)
+		return
+	}
+	if rw.kept == nil {
+		n := int(r.ticks256(r.cfg.MaxRewind)/256) + 2
+		rw.kept = make([]keptGrid, max(min(n, r.cfg.BaselineWindow), 1))
+	}
+	if rw.recTick != 0 && rw.recTick != tick {
+		k := &rw.kept[rw.recTick%uint32(len(rw.kept))]
+		k.tick = rw.recTick
+		k.grid, rec.grid = rec.grid, k.grid
+		k.xs, rec.xs = rec.xs, k.xs
+		k.ys, rec.ys = rec.ys, k.ys
+		if rec.grid == nil {
+			rec.grid = netcode.NewGrid(r.world.Width, r.world.Height, r.cfg.AOIRadius)
+		}
+	}
+	rw.recTick = tick
+}
+
+// indexOf returns a grid over view, the recorded state of tick: recordWorld's own where it is
+// kept (keepGrid), else one built here and kept while queries ask for it.
 func (r *Room) indexOf(tick uint32, view []netcode.EntityState) *netcode.Grid {
 	rw := &r.rewind
+	if tick == rw.recTick {
+		return r.record.grid
+	}
+	if len(rw.kept) != 0 {
+		if k := &rw.kept[tick%uint32(len(rw.kept))]; k.tick == tick {
+			return k.grid
+		}
+	}
 	for i := range rw.index {
 		if rw.index[i].tick == tick {
 			return rw.index[i].grid
@@ -299,11 +344,45 @@ func findNear(view []netcode.EntityState, id uint32, guess, from int) int {
 	if guess >= from && guess < len(view) && view[guess].ID == id {
 		return guess
 	}
-	if from > len(view) {
+	return findID(view, id, from)
+}
+
+// findID returns the index of id in a sorted view, or -1, knowing it is not before from. IDs are
+// handed out in order, so a frame's are spread about evenly over its indices: it guesses where id
+// falls between the bounds' IDs (a few guesses, each narrowing the bounds), then searches
+// what remains in halves. Each guess touches one cache line of a frame that is not in the cache,
+// where a binary search through thousands of entities touches a dozen.
+func findID(view []netcode.EntityState, id uint32, from int) int {
+	lo, hi := from, len(view) // id is within view[lo:hi], if anywhere
+	for range 3 {
+		if hi-lo < 8 {
+			break
+		}
+		first, last := view[lo].ID, view[hi-1].ID
+		if id <= first || id >= last {
+			switch id {
+			case first:
+				return lo
+			case last:
+				return hi - 1
+			}
+			return -1
+		}
+		g := lo + int(uint64(id-first)*uint64(hi-1-lo)/uint64(last-first))
+		switch got := view[g].ID; {
+		case got == id:
+			return g
+		case got < id:
+			lo = g + 1
+		default:
+			hi = g
+		}
+	}
+	if lo >= hi {
 		return -1
 	}
-	if j := netcode.FindEntity(view[from:], id); j >= 0 {
-		return from + j
+	if j := netcode.FindEntity(view[lo:hi], id); j >= 0 {
+		return lo + j
 	}
 	return -1
 }
@@ -312,7 +391,7 @@ func findNear(view []netcode.EntityState, id uint32, guess, from int) int {
 // false when it was at neither: then nothing is filtered.
 func (r *Room) viewerAt(p *Player, a, b []netcode.EntityState) (x, y float64, ok bool) {
 	for _, view := range [2][]netcode.EntityState{b, a} {
-		if i := netcode.FindEntity(view, p.Entity); i >= 0 {
+		if i := findID(view, p.Entity, 0); i >= 0 {
 			x, y = r.rewind.plane(&view[i])
 			return x, y, true
 		}
