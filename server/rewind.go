@@ -307,7 +307,7 @@ func (r *Room) AsSeen(p *Player, v netcode.ViewTime) []Seen {
 	}
 	if filter {
 		rw.near = r.indexOf(later, b).Query(float32(cx), float32(cy), r.cfg.AOIRadius, rw.near[:0])
-		slices.Sort(rw.near) // b is sorted by ID: so is the answer
+		sortFew(rw.near) // b is sorted by ID: so is the answer
 	} else {
 		rw.near = rw.near[:0]
 		for k := range b {
@@ -465,4 +465,20 @@ func lerpAngle(a, b int32, bits uint8, frac float64) float64 {
 	turns := q / float64(n)
 	turns -= math.Floor(turns)
 	return turns * 2 * math.Pi
+}
+
+// sortFew sorts the few candidates of a query by insertion: a grid answers them in ascending runs,
+// one per cell, and a few dozen are too few for the setup of a general sort to pay.
+func sortFew(s []int32) {
+	if len(s) > 64 { // a crowd: insertion would take too many moves
+		slices.Sort(s)
+		return
+	}
+	for i := 1; i < len(s); i++ {
+		v, j := s[i], i
+		for ; j > 0 && s[j-1] > v; j-- {
+			s[j] = s[j-1]
+		}
+		s[j] = v
+	}
 }
