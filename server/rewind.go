@@ -331,7 +331,8 @@ func (r *Room) AsSeen(p *Player, v netcode.ViewTime) []Seen {
 		if j := rw.prev[i]; j >= 0 {
 			prev = &a[j]
 		}
-		rw.out = append(rw.out, rw.seen(prev, e, frac, e.ID == p.Entity))
+		rw.out = append(rw.out, Seen{})
+		rw.seen(&rw.out[len(rw.out)-1], prev, e, frac, e.ID == p.Entity)
 	}
 	return rw.out
 }
@@ -405,10 +406,10 @@ func (rw *rewinder) plane(e *netcode.EntityState) (float64, float64) {
 	return p.Dequantize(rw.a0, e.Fields[rw.a0]), p.Dequantize(rw.a1, e.Fields[rw.a1])
 }
 
-// seen builds the Seen of an entity that was prev at the earlier tick (nil: not there) and e at
-// the later, frac of the way from one to the other.
-func (rw *rewinder) seen(prev, e *netcode.EntityState, frac float64, own bool) Seen {
-	s := Seen{ID: e.ID, Kind: e.Kind, Own: own}
+// seen fills s, a zero Seen, with an entity that was prev at the earlier tick (nil: not there)
+// and e at the later, frac of the way from one to the other.
+func (rw *rewinder) seen(s *Seen, prev, e *netcode.EntityState, frac float64, own bool) {
+	s.ID, s.Kind, s.Own = e.ID, e.Kind, own
 	p := rw.plan
 	if prev == nil {
 		s.Teleported = true
@@ -448,7 +449,6 @@ func (rw *rewinder) seen(prev, e *netcode.EntityState, frac float64, own bool) S
 	if p.Z >= 0 {
 		s.Z = s.Values[p.Z]
 	}
-	return s
 }
 
 // lerpAngle interpolates two quantized angles of bits bits along the shorter arc, in radians
