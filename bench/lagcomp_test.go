@@ -72,11 +72,12 @@ func shootAtNPCs(tb testing.TB, rtt time.Duration, lagComp bool, shots uint64) (
 // BenchmarkRewind measures what lag compensation costs the tick in the large arena scenario (1000
 // players, 4000 NPCs in a world of 8000): 100 shots per tick, each a World.Rewind of the shooter's
 // view 3.5 ticks back (the entities within its area of interest, interpolated). One iteration is a
-// tick and its 100 queries; it reports the time per query (the first query of a tick builds that
-// tick's grid, counted in), the share of a tick without shots (ns/tick, measured before) that 100
-// queries add, allocations of the whole iteration, and the history's memory: bytes per
-// entity per stored tick, the bytes the room's ring holds, and how many more bytes each 100 ms of
-// MaxRewind needs once it reaches past the ring (BaselineWindow ticks).
+// tick and its 100 queries; it reports the time per query, the time of the tick without its
+// shots (ns/tick, over the same iterations, so that a loaded machine slows both alike), the share
+// of that tick the 100 queries add, allocations of the whole iteration and of a query alone, and
+// the history's memory: bytes per entity per stored tick, the bytes the room's ring holds, and
+// how many more bytes each 100 ms of MaxRewind needs once it reaches past the ring
+// (BaselineWindow ticks).
 func BenchmarkRewind(b *testing.B) {
 	const players, npcs, world, shotsPerTick = 1000, 4000, 8000, 100
 	cfg := server.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxPlayersPerRoom: players,
@@ -110,35 +111,37 @@ func BenchmarkRewind(b *testing.B) {
 	for _, p := range peers {
 		ps = append(ps, p.Player())
 	}
-	// The tick alone.
-	var tickNs float64
-	const ticks = 30
-	for range ticks {
-		start := time.Now()
-		tick()
-		tickNs += float64(time.Since(start).Nanoseconds()) / ticks
-	}
 	rng := rand.New(rand.NewPCG(1, 1))
-	var queryNs time.Duration
-	seen, queries := 0, 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() { // one tick and its shots
-		tick()
-		start := time.Now()
+	var tickTime, queryTime time.Duration
+	shoot := func() (seen int) { // a tick's shots
 		for range shotsPerTick {
 			p := &ps[rng.IntN(len(ps))]
 			v := netcode.ViewTime{Tick: room.CurrentTick()}.Add(-3*256 - 128)
 			seen += len(room.AsSeen(p, v))
 		}
-		queryNs += time.Since(start)
+		return seen
+	}
+	seen, queries, ticks := 0, 0, 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() { // one tick and its shots
+		start := time.Now()
+		tick()
+		tickTime += time.Since(start)
+		ticks++
+		start = time.Now()
+		seen += shoot()
+		queryTime += time.Since(start)
 		queries += shotsPerTick
 	}
 	b.StopTimer()
-	perQuery := float64(queryNs.Nanoseconds()) / float64(queries)
+	allocs := testing.AllocsPerRun(10, func() { shoot() }) / shotsPerTick
+	perQuery := float64(queryTime.Nanoseconds()) / float64(queries)
+	tickNs := float64(tickTime.Nanoseconds()) / float64(ticks)
 	b.ReportMetric(perQuery, "ns/query")
 	b.ReportMetric(tickNs, "ns/tick")
 	b.ReportMetric(100*shotsPerTick*perQuery/tickNs, "%tick/100shots")
+	b.ReportMetric(allocs, "allocs/query")
 	b.ReportMetric(float64(seen)/float64(queries), "entities/query")
 	entity := float64(unsafe.Sizeof(netcode.EntityState{}))
 	pop := float64(players + npcs)

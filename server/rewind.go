@@ -64,7 +64,10 @@ type rewinder struct {
 	teleport float64 // squared, in world units; 0: none
 	out      []Seen
 	near     []int32                             // scratch: indices of a query's candidates
-	index    [2]tickIndex                        // grids of the two ticks queried most recently
+	prev     []int32                             // scratch: their indices at the earlier tick; -1: none
+	index    [2]tickIndex                        // grids built for the two ticks queried most recently
+	kept     []keptGrid                          // recordWorld's grids of recent ticks, by tick modulo length
+	recTick  uint32                              // the tick of Room.record's grid; 0: none
 	reasons  [numClampReasons]prometheus.Counter // tickrelay_rewind_clamped_total{reason}
 }
 
@@ -127,9 +130,52 @@ type tickIndex struct {
 	xs, ys []float32
 }
 
-// indexOf returns a grid over view, the recorded state of tick, building it unless it is kept.
+// keptGrid is the grid recordWorld built over one tick's entities, with the positions it holds.
+type keptGrid struct {
+	tick   uint32 // 0: none
+	grid   *netcode.Grid
+	xs, ys []float32
+}
+
+// keepGrid hands the grid and positions that recordWorld built for the previous tick to the
+// rewind, and gives Room.record an old tick's to rebuild for tick, so that a rewind to any tick
+// within Config.MaxRewind finds the grid of that tick built already: the same grid over the same
+// positions (the axis fields are Fixed, so recordWorld's float32 of min+q*step is plane's), at
+// the memory cost of about 16 bytes per entity per kept tick. recordWorld calls it first.
+func (r *Room) keepGrid(tick uint32) {
+	rw, rec := &r.rewind, &r.record
+	if r.cfg.NoLagComp { // no view times, hardly any rewinds: each builds its grid (indexOf)
+		return
+	}
+	if rw.kept == nil {
+		n := int(r.ticks256(r.cfg.MaxRewind)/256) + 2
+		rw.kept = make([]keptGrid, max(min(n, r.cfg.BaselineWindow), 1))
+	}
+	if rw.recTick != 0 && rw.recTick != tick {
+		k := &rw.kept[rw.recTick%uint32(len(rw.kept))]
+		k.tick = rw.recTick
+		k.grid, rec.grid = rec.grid, k.grid
+		k.xs, rec.xs = rec.xs, k.xs
+		k.ys, rec.ys = rec.ys, k.ys
+		if rec.grid == nil {
+			rec.grid = netcode.NewGrid(r.world.Width, r.world.Height, r.cfg.AOIRadius)
+		}
+	}
+	rw.recTick = tick
+}
+
+// indexOf returns a grid over view, the recorded state of tick: recordWorld's own where it is
+// kept (keepGrid), else one built here and kept while queries ask for it.
 func (r *Room) indexOf(tick uint32, view []netcode.EntityState) *netcode.Grid {
 	rw := &r.rewind
+	if tick == rw.recTick {
+		return r.record.grid
+	}
+	if len(rw.kept) != 0 {
+		if k := &rw.kept[tick%uint32(len(rw.kept))]; k.tick == tick {
+			return k.grid
+		}
+	}
 	for i := range rw.index {
 		if rw.index[i].tick == tick {
 			return rw.index[i].grid
@@ -261,29 +307,92 @@ func (r *Room) AsSeen(p *Player, v netcode.ViewTime) []Seen {
 	}
 	if filter {
 		rw.near = r.indexOf(later, b).Query(float32(cx), float32(cy), r.cfg.AOIRadius, rw.near[:0])
-		slices.Sort(rw.near) // b is sorted by ID: so is the answer
+		sortFew(rw.near) // b is sorted by ID: so is the answer
 	} else {
 		rw.near = rw.near[:0]
 		for k := range b {
 			rw.near = append(rw.near, int32(k))
 		}
 	}
+	// Every candidate's index at the earlier tick first, in a loop small enough that the
+	// processor overlaps the loads of both frames (neither is in the cache), then the answers.
+	rw.prev = rw.prev[:0]
+	from, shift := 0, 0
 	for _, k := range rw.near {
+		j := findNear(a, b[k].ID, int(k)+shift, from)
+		if j >= 0 {
+			from, shift = j+1, j-int(k)
+		}
+		rw.prev = append(rw.prev, int32(j))
+	}
+	for i, k := range rw.near {
 		e := &b[k]
 		var prev *netcode.EntityState
-		if j := netcode.FindEntity(a, e.ID); j >= 0 {
+		if j := rw.prev[i]; j >= 0 {
 			prev = &a[j]
 		}
-		rw.out = append(rw.out, rw.seen(prev, e, frac, e.ID == p.Entity))
+		rw.out = append(rw.out, Seen{})
+		rw.seen(&rw.out[len(rw.out)-1], prev, e, frac, e.ID == p.Entity)
 	}
 	return rw.out
+}
+
+// findNear returns the index of id in a sorted view, or -1, knowing it is not before from and
+// trying guess first: the entities of two adjacent ticks mostly sit at the same index, or shifted
+// alike by the spawns and despawns before them, so one look usually replaces a binary search
+// through a frame that is not in the cache.
+func findNear(view []netcode.EntityState, id uint32, guess, from int) int {
+	if guess >= from && guess < len(view) && view[guess].ID == id {
+		return guess
+	}
+	return findID(view, id, from)
+}
+
+// findID returns the index of id in a sorted view, or -1, knowing it is not before from. IDs are
+// handed out in order, so a frame's are spread about evenly over its indices: it guesses where id
+// falls between the bounds' IDs (a few guesses, each narrowing the bounds), then searches
+// what remains in halves. Each guess touches one cache line of a frame that is not in the cache,
+// where a binary search through thousands of entities touches a dozen.
+func findID(view []netcode.EntityState, id uint32, from int) int {
+	lo, hi := from, len(view) // id is within view[lo:hi], if anywhere
+	for range 3 {
+		if hi-lo < 8 {
+			break
+		}
+		first, last := view[lo].ID, view[hi-1].ID
+		if id <= first || id >= last {
+			switch id {
+			case first:
+				return lo
+			case last:
+				return hi - 1
+			}
+			return -1
+		}
+		g := lo + int(uint64(id-first)*uint64(hi-1-lo)/uint64(last-first))
+		switch got := view[g].ID; {
+		case got == id:
+			return g
+		case got < id:
+			lo = g + 1
+		default:
+			hi = g
+		}
+	}
+	if lo >= hi {
+		return -1
+	}
+	if j := netcode.FindEntity(view[lo:hi], id); j >= 0 {
+		return lo + j
+	}
+	return -1
 }
 
 // viewerAt returns where p's entity was at the later of the two ticks (else the earlier), and
 // false when it was at neither: then nothing is filtered.
 func (r *Room) viewerAt(p *Player, a, b []netcode.EntityState) (x, y float64, ok bool) {
 	for _, view := range [2][]netcode.EntityState{b, a} {
-		if i := netcode.FindEntity(view, p.Entity); i >= 0 {
+		if i := findID(view, p.Entity, 0); i >= 0 {
 			x, y = r.rewind.plane(&view[i])
 			return x, y, true
 		}
@@ -297,10 +406,10 @@ func (rw *rewinder) plane(e *netcode.EntityState) (float64, float64) {
 	return p.Dequantize(rw.a0, e.Fields[rw.a0]), p.Dequantize(rw.a1, e.Fields[rw.a1])
 }
 
-// seen builds the Seen of an entity that was prev at the earlier tick (nil: not there) and e at
-// the later, frac of the way from one to the other.
-func (rw *rewinder) seen(prev, e *netcode.EntityState, frac float64, own bool) Seen {
-	s := Seen{ID: e.ID, Kind: e.Kind, Own: own}
+// seen fills s, a zero Seen, with an entity that was prev at the earlier tick (nil: not there)
+// and e at the later, frac of the way from one to the other.
+func (rw *rewinder) seen(s *Seen, prev, e *netcode.EntityState, frac float64, own bool) {
+	s.ID, s.Kind, s.Own = e.ID, e.Kind, own
 	p := rw.plan
 	if prev == nil {
 		s.Teleported = true
@@ -340,7 +449,6 @@ func (rw *rewinder) seen(prev, e *netcode.EntityState, frac float64, own bool) S
 	if p.Z >= 0 {
 		s.Z = s.Values[p.Z]
 	}
-	return s
 }
 
 // lerpAngle interpolates two quantized angles of bits bits along the shorter arc, in radians
@@ -357,4 +465,20 @@ func lerpAngle(a, b int32, bits uint8, frac float64) float64 {
 	turns := q / float64(n)
 	turns -= math.Floor(turns)
 	return turns * 2 * math.Pi
+}
+
+// sortFew sorts the few candidates of a query by insertion: a grid answers them in ascending runs,
+// one per cell, and a few dozen are too few for the setup of a general sort to pay.
+func sortFew(s []int32) {
+	if len(s) > 64 { // a crowd: insertion would take too many moves
+		slices.Sort(s)
+		return
+	}
+	for i := 1; i < len(s); i++ {
+		v, j := s[i], i
+		for ; j > 0 && s[j-1] > v; j-- {
+			s[j] = s[j-1]
+		}
+		s[j] = v
+	}
 }

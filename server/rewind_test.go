@@ -157,6 +157,67 @@ func TestRewindMatchesReference(t *testing.T) {
 	}
 }
 
+// Rewinds agree with the reference at every depth the history holds, whether the room kept the
+// grid of the queried tick (within MaxRewind) or the rewind builds it (older ticks, or no lag
+// compensation), and while many spawns and despawns shift entities' indices between ticks.
+func TestRewindMatchesReferenceAtEveryDepth(t *testing.T) {
+	for name, cfg := range map[string]server.Config{
+		"grids kept for 2 ticks": {AOIRadius: 250, BaselineWindow: 16, MaxRewind: 70 * time.Millisecond},
+		"no lag compensation":    {AOIRadius: 250, BaselineWindow: 16, NoLagComp: true},
+	} {
+		g := &mover{recorder: recorder{spawnAt: [][2]float32{{500, 500}}}}
+		r := newTestRoom(t, g, cfg)
+		p := join(t, r, "a")
+		me := p.Player()
+		w := r.World()
+		rng := rand.New(rand.NewPCG(5, 6))
+		for range 60 {
+			spawnAt(w, 2, rng.Float32()*1000, rng.Float32()*1000)
+		}
+		pl := r.EntityPlan()
+		queries := 0
+		for tick := range 50 {
+			for _, e := range w.Entities() {
+				if !e.Alive() || e.ID == me.Entity {
+					continue
+				}
+				st := state(e)
+				switch rng.IntN(8) {
+				case 0:
+					w.Despawn(e.ID)
+				case 1:
+					st.X, st.Y = rng.Float32()*1000, rng.Float32()*1000
+				default:
+					st.X = min(max(st.X+rng.Float32()*20-10, 0), 1000)
+					st.Y = min(max(st.Y+rng.Float32()*20-10, 0), 1000)
+				}
+			}
+			for range rng.IntN(10) {
+				spawnAt(w, 2, rng.Float32()*1000, rng.Float32()*1000)
+			}
+			r.Tick(time.Now())
+			cur := r.CurrentTick()
+			for back := range min(tick+1, 15) {
+				v := netcode.ViewTime{Tick: cur - uint32(back), Frac: uint8(rng.IntN(256))}
+				got := r.AsSeen(&me, v)
+				want := referenceRewind(r, pl, me.Entity, v)
+				if len(got) != len(want) {
+					t.Fatalf("%s: view %+v: %d entities, reference %d", name, v, len(got), len(want))
+				}
+				for i := range got {
+					if d := seenDiff(&got[i], &want[i], pl); d != "" {
+						t.Fatalf("%s: view %+v entity %d: %s\n got %+v\nwant %+v", name, v, got[i].ID, d, got[i], want[i])
+					}
+				}
+				queries += len(got)
+			}
+		}
+		if queries < 1000 {
+			t.Fatalf("%s: only %d entities seen in all rewinds: the test checks too little", name, queries)
+		}
+	}
+}
+
 // referenceRewind is Rewind written plainly over WorldAt copies, for the mover's policy.
 func referenceRewind(r *server.Room, pl *netcode.Plan, own uint32, v netcode.ViewTime) []server.Seen {
 	a, ok := r.WorldAt(v.Tick)

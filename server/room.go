@@ -541,6 +541,7 @@ func (r *Room) eventsAfter(id uint64, player uint32) []*schema.ControlMessage {
 // recordWorld quantizes the world into the history ring through the entity plan and indexes it
 // in the grid by the plane axes.
 func (r *Room) recordWorld(tick uint32, now time.Time) {
+	r.keepGrid(tick) // the last tick's grid, for rewinds (rewind.go)
 	rec := &r.record
 	ents := r.world.entities
 	ps := &r.plans
