@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
@@ -22,31 +21,10 @@ import (
 	"github.com/tickrelay/tickrelay/server/arena/arenapb"
 )
 
-// startNATS runs a NATS server in the process on a free loopback port until the test ends and
-// returns its URL.
-func startNATS(tb testing.TB) string {
-	tb.Helper()
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("NATS server not ready")
-	}
-	tb.Cleanup(ns.Shutdown)
-	return ns.ClientURL()
-}
+// startNATS runs a NATS server in the process until the test ends and returns its URL.
+func startNATS(tb testing.TB) string { return testkit.NATS(tb).ClientURL() }
 
-func connectNATS(tb testing.TB, url string) *nats.Conn {
-	tb.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	return nc
-}
+func connectNATS(tb testing.TB, url string) *nats.Conn { return testkit.ConnectNATS(tb, url) }
 
 // testWorld is the side of the tests' arena.
 const testWorld = 1000

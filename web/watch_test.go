@@ -9,7 +9,6 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/tickrelay/tickrelay/internal/testkit"
@@ -67,20 +66,7 @@ func (b *browser) cameraX() float64 {
 func startPublished(t *testing.T) (*nats.Conn, *server.Room) {
 	t.Helper()
 	_, room := startServer(t)
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := testkit.ConnectNATS(t, testkit.NATS(t).ClientURL())
 	pub, err := relay.Publish(nc, room, relay.PublisherConfig{Logger: testkit.Quiet()})
 	if err != nil {
 		t.Fatal(err)

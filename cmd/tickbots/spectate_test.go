@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	natsserver "github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/relay"
 	"github.com/tickrelay/tickrelay/server"
@@ -18,20 +15,7 @@ import (
 // TestSpectateThroughRelay runs -spectate against a relay of a published arena: every spectator
 // connects, sees entities, and none arrives outside its camera's area of interest.
 func TestSpectateThroughRelay(t *testing.T) {
-	ns, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("NATS not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := testkit.ConnectNATS(t, testkit.NATS(t).ClientURL())
 	a := testkit.Start(t, testkit.Options{Arena: arena.Config{NPCs: 200}})
 	pub, err := relay.Publish(nc, a.Room, relay.PublisherConfig{Logger: testkit.Quiet()})
 	if err != nil {

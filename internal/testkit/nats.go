@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 
 	"github.com/tickrelay/tickrelay/cluster"
 )
@@ -47,4 +48,15 @@ func ExternalNATS(tb testing.TB) string {
 		tb.Skip("TICKRELAY_NATS_URL is not set: no external nats-server to test against (.ci/run starts one)")
 	}
 	return url
+}
+
+// ConnectNATS connects to the NATS server at url until the test ends.
+func ConnectNATS(tb testing.TB, url string) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
 }
