@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/server"
+	"github.com/tickrelay/tickrelay/server/arena"
 )
 
 // A session the server refuses or closes carries a typed reason the page sees, not a lost
@@ -87,4 +89,51 @@ func TestBrowserSeesRefusalReason(t *testing.T) {
 	b.waitCloseReason("BAD_TOKEN")
 	b.waitState(waitTimeout, "the page's error", func(st pageState) bool { return st.Error != "" })
 	b.expectProblem("tickrelay:", "refused: BAD_TOKEN")
+}
+
+// watchInfoJS keeps the page's console.info lines in window.infoLines, for what the page tells
+// only there: the reason of a close after which it reconnects.
+const watchInfoJS = `(() => {
+	if (window.infoLines) return;
+	window.infoLines = [];
+	const info = console.info.bind(console);
+	console.info = (...args) => { window.infoLines.push(args.map(String).join(" ")); info(...args); };
+})()`
+
+// A room the server closes under a playing page, as a node does when another node took the room
+// over, ends the page's session with ROOM_MOVED, the reason the page reconnects for.
+func TestBrowserSeesRoomMoved(t *testing.T) {
+	chrome := testkit.Chromium(t)
+	srv, _ := startServer(t)
+	if err := srv.Define("duel", server.RoomType{New: func(string) (server.Game, float32, float32, error) {
+		return arena.New(arena.Config{NPCs: 10}), worldSide, worldSide, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	b := startBrowser(t, chrome)
+	b.navigate("http://" + srv.HTTPAddr().String() + "/?name=dave&room=duel:moving")
+	b.waitState(connectTimeout, "connected, with snapshots", func(st pageState) bool { return st.Connected && st.Tick > 0 })
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](watchInfoJS)); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.CloseRoom("duel:moving", server.ReasonRoomMoved) {
+		t.Fatal("CloseRoom found no room duel:moving")
+	}
+	const want = "connection ended (ROOM_MOVED)"
+	var lines []string
+	testkit.WaitFor(t, waitTimeout, "the page reconnecting for "+want, func() bool {
+		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+		defer cancel()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.infoLines ?? []`))
+		if err != nil {
+			return false
+		}
+		lines = got
+		return slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, "connection ended (") })
+	})
+	if !slices.ContainsFunc(lines, func(l string) bool { return strings.Contains(l, want) }) {
+		t.Fatalf("the page's session ended without %q; its console said: %q", want, lines)
+	}
 }

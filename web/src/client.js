@@ -354,7 +354,7 @@ export class TickrelayClient {
         for (const m of this.ctrlReader.push(value)) this.handleControl(m);
       }
     } catch (err) {
-      if (!this.closed) console.warn("tickrelay: control stream:", err);
+      if (!this.closed && !this.closeInfo) console.warn("tickrelay: control stream:", err);
     }
   }
 

@@ -5168,7 +5168,7 @@ var TickrelayClient = class {
         for (const m of this.ctrlReader.push(value)) this.handleControl(m);
       }
     } catch (err) {
-      if (!this.closed) console.warn("tickrelay: control stream:", err);
+      if (!this.closed && !this.closeInfo) console.warn("tickrelay: control stream:", err);
     }
   }
   handleControl(m) {
