@@ -416,12 +416,34 @@ func (ss *session) finish(err error) {
 	ss.log.Log(context.Background(), level, "session closed", "reason", ReasonName(reason), "detail", msg)
 	if ss.ctrl != nil {
 		_ = ss.ctrl.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		_ = ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Close{Close: &schema.Close{
+		err := ss.writeControl(&schema.ControlMessage{Msg: &schema.ControlMessage_Close{Close: &schema.Close{
 			Reason: reason, Message: msg, RetryAfterMs: uint32(retry.Milliseconds()),
 		}}})
 		_ = ss.ctrl.Close()
+		if err == nil && ss.c.Kind() == transport.KindWebTransport {
+			ss.linger()
+		}
 	}
 	_ = ss.c.CloseWithError(uint32(reason), msg)
+}
+
+// closeLinger bounds how long a WebTransport session that told its client why it ends waits for
+// the client to close it.
+const closeLinger = 500 * time.Millisecond
+
+// linger gives a WebTransport client the time to read the Close message before the session
+// closes: webtransport-go's CloseWithError resets every stream of the session, the control
+// stream included, and a browser drops what it had not yet handed to the page when a stream is
+// reset, so the page would see a reset stream and no reason. The client closes the session when it
+// reads the Close message (the web client does); until then, or closeLinger, this waits. It runs
+// on the session's goroutine, after the session left its room: no tick waits for it.
+func (ss *session) linger() {
+	t := time.NewTimer(closeLinger)
+	defer t.Stop()
+	select {
+	case <-ss.c.Context().Done():
+	case <-t.C:
+	}
 }
 
 // release lets go of the peer as the session ends and returns the reason to tell the client.

@@ -319,7 +319,10 @@ export class TickrelayClient {
           this.checkSchemas(m.msg.value);
           return m.msg.value;
         }
-        if (m.msg.case === "close") throw new RefusedError(m.msg.value.reason, m.msg.value.message);
+        if (m.msg.case === "close") {
+          this.closeWith(m.msg.value.reason, m.msg.value.message);
+          throw new RefusedError(m.msg.value.reason, m.msg.value.message);
+        }
       }
     }
   }
@@ -351,7 +354,7 @@ export class TickrelayClient {
         for (const m of this.ctrlReader.push(value)) this.handleControl(m);
       }
     } catch (err) {
-      if (!this.closed) console.warn("tickrelay: control stream:", err);
+      if (!this.closed && !this.closeInfo) console.warn("tickrelay: control stream:", err);
     }
   }
 
@@ -361,7 +364,10 @@ export class TickrelayClient {
       case "roster": this.opts.onRoster?.(v.players); break;
       case "joined": this.opts.onJoin?.(v.player); break;
       case "left": this.opts.onLeave?.(v.playerId, reasonName(v.reason)); break;
-      case "close": this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs }; break;
+      case "close":
+        this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs };
+        this.closeWith(v.reason, v.message);
+        break;
       case "inputHint":
         if (!this.opts.ignoreInputHints) this.sendEvery = clampSendEvery(v.sendEvery);
         break;
@@ -543,6 +549,17 @@ export class TickrelayClient {
 
   writeEvent(e) {
     this.ctrlWriter.write(frameControl({ msg: { case: "event", value: e } })).catch(() => {});
+  }
+
+  // closeWith closes the session once the server said why it ends: the server waits for that
+  // (bounded) before it closes the session itself, which resets the control stream, and a reset
+  // stream loses what the page had not read yet.
+  closeWith(code, message) {
+    try {
+      this.wt?.close({ closeCode: code, reason: String(message ?? "").slice(0, 256) });
+    } catch {
+      // already closed
+    }
   }
 
   ended(wt, code, message) {

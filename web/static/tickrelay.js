@@ -5135,7 +5135,10 @@ var TickrelayClient = class {
           this.checkSchemas(m.msg.value);
           return m.msg.value;
         }
-        if (m.msg.case === "close") throw new RefusedError(m.msg.value.reason, m.msg.value.message);
+        if (m.msg.case === "close") {
+          this.closeWith(m.msg.value.reason, m.msg.value.message);
+          throw new RefusedError(m.msg.value.reason, m.msg.value.message);
+        }
       }
     }
   }
@@ -5165,7 +5168,7 @@ var TickrelayClient = class {
         for (const m of this.ctrlReader.push(value)) this.handleControl(m);
       }
     } catch (err) {
-      if (!this.closed) console.warn("tickrelay: control stream:", err);
+      if (!this.closed && !this.closeInfo) console.warn("tickrelay: control stream:", err);
     }
   }
   handleControl(m) {
@@ -5182,6 +5185,7 @@ var TickrelayClient = class {
         break;
       case "close":
         this.closeInfo = { code: v.reason, message: v.message, retryAfterMs: v.retryAfterMs };
+        this.closeWith(v.reason, v.message);
         break;
       case "inputHint":
         if (!this.opts.ignoreInputHints) this.sendEvery = clampSendEvery(v.sendEvery);
@@ -5356,6 +5360,15 @@ var TickrelayClient = class {
   writeEvent(e) {
     this.ctrlWriter.write(frameControl({ msg: { case: "event", value: e } })).catch(() => {
     });
+  }
+  // closeWith closes the session once the server said why it ends: the server waits for that
+  // (bounded) before it closes the session itself, which resets the control stream, and a reset
+  // stream loses what the page had not read yet.
+  closeWith(code, message) {
+    try {
+      this.wt?.close({ closeCode: code, reason: String(message ?? "").slice(0, 256) });
+    } catch {
+    }
   }
   ended(wt, code, message) {
     if (wt !== this.wt || this.closed || this.opening) return;
