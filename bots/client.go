@@ -182,7 +182,7 @@ func (cl *Client) connect(ctx context.Context) error {
 	readers.Add(3)
 	go func() { defer readers.Done(); cl.readDatagrams(l) }()
 	go func() { defer readers.Done(); cl.acceptStreams(l) }()
-	go func() { defer readers.Done(); cl.readControl(br) }()
+	go func() { defer readers.Done(); cl.readControl(l, br) }()
 	go func() {
 		<-l.Context().Done()
 		readers.Wait()
@@ -438,7 +438,7 @@ func (cl *Client) acceptStreams(l *transport.ClientConn) {
 	}
 }
 
-func (cl *Client) readControl(br *bufio.Reader) {
+func (cl *Client) readControl(l *transport.ClientConn, br *bufio.Reader) {
 	for {
 		m, err := netcode.ReadControl(br)
 		if err != nil {
@@ -453,6 +453,10 @@ func (cl *Client) readControl(br *bufio.Reader) {
 			cl.reason = msg.Close.Reason
 			cl.retryAfter = time.Duration(msg.Close.RetryAfterMs) * time.Millisecond
 			cl.mu.Unlock()
+			// The server waits for the client to end a WebTransport session it closed, so
+			// that the Close is read before webtransport-go resets the streams.
+			_ = l.Close(uint32(msg.Close.Reason), msg.Close.Message)
+			return
 		case *schema.ControlMessage_Event:
 			cl.receiveEvent(msg.Event)
 		case *schema.ControlMessage_InputHint:
