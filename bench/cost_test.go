@@ -10,7 +10,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -129,16 +128,18 @@ func runCost(b *testing.B, n int, transport string) costRun {
 	return r
 }
 
+// medianOf returns the median over runs of f.
+func medianOf[R any](runs []R, f func(R) float64) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	return median(v)
+}
+
 // reportCost gives the median over runs of each figure.
 func reportCost(b *testing.B, runs []costRun) {
-	med := func(f func(costRun) float64) float64 {
-		v := make([]float64, len(runs))
-		for i, r := range runs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
+	med := func(f func(costRun) float64) float64 { return medianOf(runs, f) }
 	perClientTick := func(d time.Duration, r costRun) float64 {
 		return float64(d.Microseconds()) / float64(max(r.clients, 1)) / float64(max(r.ticks, 1))
 	}

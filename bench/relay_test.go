@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -180,14 +179,7 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 
 // reportRelay gives the median over runs of each figure.
 func reportRelay(b *testing.B, runs []relayRun) {
-	med := func(f func(relayRun) float64) float64 {
-		v := make([]float64, len(runs))
-		for i, r := range runs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
+	med := func(f func(relayRun) float64) float64 { return medianOf(runs, f) }
 	perTick := func(d time.Duration, ticks uint32) float64 {
 		return float64(d.Microseconds()) / float64(max(ticks, 1))
 	}
