@@ -540,8 +540,17 @@ func (ss *session) writeControl(m *schema.ControlMessage) error {
 		return err
 	}
 	_, err = ss.ctrl.Write(ss.controlBuf)
+	if cap(ss.controlBuf) > controlBufKeep {
+		ss.controlBuf = nil // a roster's or a burst's buffer: let it go
+	}
 	return err
 }
+
+// controlBufKeep is the largest control write buffer a session keeps between messages. Most
+// control messages (joins, leaves, events, input hints) take a few dozen bytes; the welcome's
+// roster grows with the room (about 4 kB at 500 players), and kept by every session it would cost
+// each client that much for the rest of its session.
+const controlBufKeep = 512
 
 func (ss *session) writeLoop() {
 	defer close(ss.writerDone)
