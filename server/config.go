@@ -56,6 +56,16 @@ type Config struct {
 	// (traffic recorded now could be decrypted then). It overrides TLS.CurvePreferences.
 	// Default false: the hybrid is preferred where the client offers it.
 	ClassicalKeyExchange bool
+	// GSO lets quic-go send with generic segmentation offload (Linux), which batches the packets
+	// of one connection into one system call. A snapshot is one packet, so it gains nothing here,
+	// and it costs: every send then takes a packet buffer of about 20 kB from a shared pool, which
+	// grows to about one such buffer per connection that sends in a tick (15 to 25 kB of heap per
+	// client in the cost benchmark). quic-go has no per-socket switch; the server sets
+	// QUIC_GO_DISABLE_GSO while it binds its socket, so that other quic-go transports the process
+	// binds at the same moment may see it too (they send without GSO, which is harmless).
+	// QUIC_GO_DISABLE_GSO=true in the environment turns GSO off whatever this says. Default
+	// false: no GSO.
+	GSO bool
 
 	// TickRate is the simulation and snapshot rate in Hz. Default 30.
 	TickRate int

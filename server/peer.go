@@ -163,9 +163,19 @@ func newPeer(r *Room, name string) *Peer {
 		free:    make(chan *snapshotPacket, packetsPerPeer),
 		control: controlQueue{limit: r.cfg.ControlQueue, ready: make(chan struct{}, 1)},
 		done:    make(chan struct{}),
+		rate:    deliveryRate{records: make([]sentRecord, peerRateRecords(r.cfg))},
 
 		resumeToken: newResumeToken(),
 	}
+}
+
+// peerRateRecords is the size of a peer's ring of sent snapshots (see rateRecords): twice the
+// send window, which bounds the snapshots in flight; rateRecords where no window applies.
+func peerRateRecords(cfg Config) int {
+	if cfg.UnboundedQueue {
+		return rateRecords
+	}
+	return 2 * cfg.SendWindow
 }
 
 // Joined is closed once the room has processed the join; then JoinErr tells whether it succeeded.

@@ -52,7 +52,7 @@ import (
 // with (budget), which only the tick goroutine changes.
 type deliveryRate struct {
 	mu          sync.Mutex
-	records     [rateRecords]sentRecord
+	records     []sentRecord // a ring: twice the peer's SendWindow (newPeer), else rateRecords
 	next        int
 	delivered   uint64    // wire bytes acknowledged so far
 	deliveredAt time.Time // when delivered last grew
@@ -97,10 +97,11 @@ type deliveryRate struct {
 }
 
 const (
-	// rateRecords is how many sent snapshots the controller remembers: twice the largest
-	// SendWindow (16), so that every snapshot in flight has its record and as many acknowledged
-	// ones lie behind them. A record is overwritten only after rateRecords newer sends, which
-	// the window allows only once SendWindow of them were acknowledged or given up as lost.
+	// rateRecords is the most sent snapshots the controller remembers: twice the largest
+	// SendWindow (16). A peer's ring holds twice its own SendWindow (peerRateRecords), so that
+	// every snapshot in flight has its record and as many acknowledged ones lie behind them. A
+	// record is overwritten only after that many newer sends, which the window allows only once
+	// SendWindow of them were acknowledged or given up as lost.
 	rateRecords = 32
 	rateSamples = 32
 	rateWindow  = time.Second
@@ -165,15 +166,15 @@ var rateGains = [...]float64{1.25, 0.75, 1, 1, 1, 1, 1, 1}
 
 type sentRecord struct {
 	tick        uint32
-	bytes       int
 	acked       bool
 	lost        bool      // given up on by an ack timeout: no longer counted in flight
 	appLimited  bool      // sent without waiting for the window: the link may carry more
+	delta       bool      // encoded after the first ack, so against a baseline: not a full snapshot
+	bytes       int       // (the fields are in this order to pack a record in 96 bytes)
 	delivered   uint64    // the connection's delivered bytes when this was sent
 	deliveredAt time.Time // and when that count last grew
 	ackedSentAt time.Time // and when the newest snapshot acknowledged by then was sent
 	sentAt      time.Time
-	delta       bool // encoded after the first ack, so against a baseline: not a full snapshot
 }
 
 type rateSample struct {
@@ -200,13 +201,16 @@ func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, encodedAt
 	if d.deliveredAt.IsZero() {
 		d.deliveredAt, d.ackedSentAt = now, now
 	}
+	if d.records == nil {
+		d.records = make([]sentRecord, rateRecords)
+	}
 	if r := &d.records[d.next]; r.bytes > 0 && !r.acked && !r.lost {
 		d.inflight -= r.bytes // overwritten unacknowledged: long lost
 	}
 	d.records[d.next] = sentRecord{tick: tick, bytes: bytes, appLimited: appLimited,
 		delivered: d.delivered, deliveredAt: d.deliveredAt, ackedSentAt: d.ackedSentAt, sentAt: now,
 		delta: encodedAt.IsZero() || (!d.firstAck.IsZero() && encodedAt.After(d.firstAck))}
-	d.next = (d.next + 1) % rateRecords
+	d.next = (d.next + 1) % len(d.records)
 	d.inflight += bytes
 	d.wireAvg.Store(math.Float64bits(d.avgWire() + (float64(bytes)-d.avgWire())/8))
 }
@@ -506,8 +510,8 @@ func (d *deliveryRate) clearPath(p *sharedPath) { d.path.CompareAndSwap(p, nil) 
 func (d *deliveryRate) forgetOldest() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for i := range rateRecords {
-		r := &d.records[(d.next+i)%rateRecords]
+	for i := range d.records {
+		r := &d.records[(d.next+i)%len(d.records)]
 		if r.bytes > 0 && !r.acked && !r.lost {
 			r.lost = true
 			d.inflight -= r.bytes
@@ -551,7 +555,8 @@ func (d *deliveryRate) inFlightCap() int { return int(d.capBytes.Load()) }
 func (d *deliveryRate) reset() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.records, d.next, d.delivered, d.deliveredAt, d.ackedSentAt = [rateRecords]sentRecord{}, 0, 0, time.Time{}, time.Time{}
+	clear(d.records)
+	d.next, d.delivered, d.deliveredAt, d.ackedSentAt = 0, 0, time.Time{}, time.Time{}
 	d.samples, d.nextSample = [rateSamples]rateSample{}, 0
 	d.acks, d.nextAck = [rateSamples]ackPoint{}, 0
 	d.meanRate.Store(0)

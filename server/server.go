@@ -317,7 +317,10 @@ func (s *Server) listenQUIC() error {
 		s.paths.handshake(info.RemoteAddr, time.Now()) // see handshakeYield
 		return s.quicConfig(), nil
 	}
-	s.ln, err = s.tr.Listen(tlsConf, qconf)
+	err = bindWithGSO(s.cfg.GSO, func() (err error) { // the Transport wraps its socket here
+		s.ln, err = s.tr.Listen(tlsConf, qconf)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("server: quic listen: %w", err)
 	}

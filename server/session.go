@@ -74,22 +74,34 @@ func (s *Server) serveConn(c transport.Conn, refuse error) {
 	defer s.metrics.sessionsActive.Dec()
 	n := s.sessions.Add(1)
 	defer s.sessions.Add(-1)
-	ss := &session{
+	ss := s.newSession(c)
+	err := ss.run(s.refusal(refuse, n))
+	ss.finish(err)
+}
+
+// newSession returns a session on c. (Out of serveConn, whose frame lies on the session
+// goroutine's stack for the session's life: see serve.)
+func (s *Server) newSession(c transport.Conn) *session {
+	return &session{
 		srv: s, c: c, errs: make(chan error, 4),
 		writerDone: make(chan struct{}), writerStop: make(chan struct{}), readerDone: make(chan struct{}),
 		log: s.log.With("remote", c.RemoteAddr().String(), "transport", c.Kind()),
 	}
-	// Connections from the listener were counted against the caps at their handshake
-	// (admitConn); this check also bounds sessions that arrive through ServeConn.
+}
+
+// refusal returns why the nth session is refused, nil if it is not: refuse, or the server's
+// state. Connections from the listener were counted against the caps at their handshake
+// (admitConn); this check also bounds sessions that arrive through ServeConn.
+func (s *Server) refusal(refuse error, n int64) error {
 	switch {
 	case refuse != nil:
+		return refuse
 	case s.draining.Load():
-		refuse = &CloseError{Reason: ReasonServerShutdown, Msg: "server is shutting down", RetryAfter: shutdownRetry}
+		return &CloseError{Reason: ReasonServerShutdown, Msg: "server is shutting down", RetryAfter: shutdownRetry}
 	case n > int64(s.cfg.MaxSessions):
-		refuse = closeErr(ReasonTooManySessions, "server has %d sessions", s.cfg.MaxSessions)
+		return closeErr(ReasonTooManySessions, "server has %d sessions", s.cfg.MaxSessions)
 	}
-	err := ss.run(refuse)
-	ss.finish(err)
+	return nil
 }
 
 func (ss *session) run(refuse error) error {
@@ -97,6 +109,19 @@ func (ss *session) run(refuse error) error {
 		// Known before the hello: the connection's close code carries the reason.
 		return refuse
 	}
+	hello, err := ss.readHello()
+	if err != nil {
+		return err
+	}
+	ctx := ss.c.Context()
+	if err := ss.join(ctx, hello); err != nil {
+		return err
+	}
+	return ss.serve(ctx)
+}
+
+// readHello accepts the control stream and reads the client's hello from it.
+func (ss *session) readHello() (*schema.Hello, error) {
 	ctx := ss.c.Context()
 	// One deadline for opening the control stream and sending the hello, counted from the end of
 	// the QUIC handshake (from the upgrade for WebTransport): a client on a slow, lossy link may
@@ -109,7 +134,7 @@ func (ss *session) run(refuse error) error {
 	defer stopWait()
 	ctrl, err := ss.c.AcceptStream(hctx)
 	if err != nil {
-		return ss.handshakeFailed("no control stream", err)
+		return nil, ss.handshakeFailed("no control stream", err)
 	}
 	ss.ctrl, ss.br = ctrl, bufio.NewReaderSize(ctrl, controlReadBuffer)
 	_ = ctrl.SetReadDeadline(deadline)
@@ -117,17 +142,14 @@ func (ss *session) run(refuse error) error {
 	m, err := netcode.ReadControl(ss.br)
 	stopRead()
 	if err != nil {
-		return ss.handshakeFailed("reading hello", err)
+		return nil, ss.handshakeFailed("reading hello", err)
 	}
 	_ = ctrl.SetReadDeadline(time.Time{})
 	hello := m.GetHello()
 	if hello == nil {
-		return closeErr(ReasonProtocolViolation, "first message is not a hello")
+		return nil, closeErr(ReasonProtocolViolation, "first message is not a hello")
 	}
-	if err := ss.join(ctx, hello); err != nil {
-		return err
-	}
-	return ss.serve(ctx)
+	return hello, nil
 }
 
 func (ss *session) join(ctx context.Context, hello *schema.Hello) error {
@@ -300,19 +322,62 @@ func (ss *session) joinAfresh(ctx context.Context, id Identity, room *Room) (*Pe
 	return p, false, nil
 }
 
-// serve runs the session's goroutines until the session must end, and returns why.
+// serve runs the session's goroutines until the session must end, and returns why. Its frame is
+// kept small, the setup and each wake-up's work being calls: it lies on the session goroutine's
+// stack for the session's whole life, under serveConn's and run's (also kept small), and the
+// runtime shrinks a stack only while less than a quarter of it is in use.
 func (ss *session) serve(ctx context.Context) error {
+	dctx, t, done := ss.startServing(ctx)
+	defer done()
+	sending := true // false once a send failed: the connection is gone, and ctx ends soon
+	for {
+		snapshotC, ackC := ss.sendWakes(sending)
+		select {
+		case now := <-t.review.C:
+			ss.review(now)
+		case <-ss.peer.Done():
+			return &CloseError{Reason: ss.peer.Reason()}
+		case <-ss.link.stop:
+			return &CloseError{Reason: ReasonReplaced, Msg: "resumed on another connection"}
+		case <-ctx.Done():
+			return ss.connectionEnded()
+		case err := <-ss.errs:
+			return err
+		case <-snapshotC:
+			sending = ss.pump(dctx, &t.send)
+		case <-ackC:
+			sending = ss.onAck(dctx, &t.send)
+		case <-t.send.timer.C:
+			sending = ss.onAckTimeout(dctx, &t.send)
+		case now := <-t.idle.C:
+			if err := ss.checkIdle(now); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// serveTimers are the timers the session goroutine waits on while it serves; on the heap, not in
+// serve's frame (see serve).
+type serveTimers struct {
+	send   senderState  // the ack timeout (sender.go)
+	idle   *time.Ticker // checkIdle
+	review *time.Ticker // review
+}
+
+// startServing starts the session's datagram reader and control writer and reader, and the
+// timers serve waits on; done undoes what it set up, once serve ends. dctx ends the datagram
+// reader.
+func (ss *session) startServing(ctx context.Context) (dctx context.Context, t *serveTimers, done func()) {
 	ss.lastInput.Store(time.Now().UnixNano())
 	ss.serving = true
 	var path *sharedPath
-	if key, ok := pathKey(ss.c.RemoteAddr()); ok {
+	key, shared := pathKey(ss.c.RemoteAddr())
+	if shared {
 		path = ss.srv.paths.join(key)
 		ss.peer.rate.setPath(path)
-		defer ss.srv.paths.leave(key, path)
-		defer ss.peer.rate.clearPath(path)
 	}
 	ss.startPacing(path)
-	defer ss.tallyWire()
 	go ss.writeLoop()
 	go ss.readControl()
 	dctx, stop := context.WithCancel(ctx)
@@ -326,50 +391,44 @@ func (ss *session) serve(ctx context.Context) error {
 		defer ss.dataPath.Done()
 		ss.readDatagrams(dctx)
 	}()
-	// This goroutine sends the snapshots the tick could not (see senderState): one goroutine
-	// fewer per session than a sender of its own, which would wake for the same signals.
-	send := newSenderState()
-	defer send.timer.Stop()
-	sending := true // false once a send failed: the connection is gone, and ctx ends soon
-
-	idle := time.NewTicker(max(ss.srv.cfg.IdleTimeout/4, 10*time.Millisecond))
-	defer idle.Stop()
-	review := time.NewTicker(hintReview)
-	defer review.Stop()
-	for {
-		snapshotC, ackC := ss.sendWakes(sending)
-		select {
-		case now := <-review.C:
-			ss.tallyWire()
-			if step, ok := ss.pacer.review(ss.peer.Stats(), now); ok {
-				ss.log.Debug("input hint", "send_every", step)
-				ss.hints.put(inputHint(step))
-			}
-		case <-ss.peer.Done():
-			return &CloseError{Reason: ss.peer.Reason()}
-		case <-ss.link.stop:
-			return &CloseError{Reason: ReasonReplaced, Msg: "resumed on another connection"}
-		case <-ctx.Done():
-			return ss.connectionEnded()
-		case err := <-ss.errs:
-			return err
-		case <-snapshotC:
-			sending = ss.pump(dctx, &send)
-		case <-ackC:
-			sending = ss.onAck(dctx, &send)
-		case <-send.timer.C:
-			sending = ss.onAckTimeout(dctx, &send)
-		case now := <-idle.C:
-			// A client that sends no datagram for IdleTimeout is treated as a lost connection,
-			// whatever QUIC (whose own timeout is longer) still believes: its player is parked for
-			// ResumeGrace like any dropped one, and only when the grace ends do the others hear
-			// it left, with ReasonConnectionLost. The client, if it still listens, is told
-			// ReasonIdleTimeout, which is worth retrying: it resumes its player.
-			if now.Sub(time.Unix(0, ss.lastInput.Load())) > ss.srv.cfg.IdleTimeout {
-				return closeErr(ReasonIdleTimeout, "no input for %v", ss.srv.cfg.IdleTimeout)
-			}
+	// The session goroutine sends the snapshots the tick could not (see senderState): one
+	// goroutine fewer per session than a sender of its own, which would wake for the same signals.
+	t = &serveTimers{
+		send:   newSenderState(),
+		idle:   time.NewTicker(max(ss.srv.cfg.IdleTimeout/4, 10*time.Millisecond)),
+		review: time.NewTicker(hintReview),
+	}
+	return dctx, t, func() {
+		t.review.Stop()
+		t.idle.Stop()
+		t.send.timer.Stop()
+		ss.tallyWire()
+		if shared {
+			ss.peer.rate.clearPath(path)
+			ss.srv.paths.leave(key, path)
 		}
 	}
+}
+
+// review takes the connection's figures and hints the client how often to send input frames.
+func (ss *session) review(now time.Time) {
+	ss.tallyWire()
+	if step, ok := ss.pacer.review(ss.peer.Stats(), now); ok {
+		ss.log.Debug("input hint", "send_every", step)
+		ss.hints.put(inputHint(step))
+	}
+}
+
+// checkIdle ends a session whose client sent no datagram for IdleTimeout. Such a client is treated
+// as a lost connection, whatever QUIC (whose own timeout is longer) still believes: its player is
+// parked for ResumeGrace like any dropped one, and only when the grace ends do the others hear it
+// left, with ReasonConnectionLost. The client, if it still listens, is told ReasonIdleTimeout,
+// which is worth retrying: it resumes its player.
+func (ss *session) checkIdle(now time.Time) error {
+	if now.Sub(time.Unix(0, ss.lastInput.Load())) > ss.srv.cfg.IdleTimeout {
+		return closeErr(ReasonIdleTimeout, "no input for %v", ss.srv.cfg.IdleTimeout)
+	}
+	return nil
 }
 
 // finish tells the client why the session ends, closes the connection with the reason as its
@@ -540,8 +599,17 @@ func (ss *session) writeControl(m *schema.ControlMessage) error {
 		return err
 	}
 	_, err = ss.ctrl.Write(ss.controlBuf)
+	if cap(ss.controlBuf) > controlBufKeep {
+		ss.controlBuf = nil // a roster's or a burst's buffer: let it go
+	}
 	return err
 }
+
+// controlBufKeep is the largest control write buffer a session keeps between messages. Most
+// control messages (joins, leaves, events, input hints) take a few dozen bytes; the welcome's
+// roster grows with the room (about 4 kB at 500 players), and kept by every session it would cost
+// each client that much for the rest of its session.
+const controlBufKeep = 512
 
 func (ss *session) writeLoop() {
 	defer close(ss.writerDone)

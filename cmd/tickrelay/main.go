@@ -74,6 +74,7 @@ func run() error {
 		origins  = flag.String("allow-origin", "", "comma-separated origins allowed to open WebTransport sessions, e.g. https://game.example")
 		grace    = flag.Duration("grace", 15*time.Second, "how long a dropped player may resume")
 		classic  = flag.Bool("classical-kex", false, "TLS key exchange X25519 and P-256 only, no post-quantum hybrid: a first handshake flight about 1.1 kB smaller, for players behind narrow links (session keys then have no post-quantum protection)")
+		gso      = flag.Bool("gso", false, "send with generic segmentation offload (Linux): it batches only one connection's packets, and a snapshot is one packet, so it gains nothing here and costs about 20 kB of memory per client")
 		lagComp  = flag.Bool("lagcomp", true, "lag compensation: judge shots against the world as each player saw it; false: against the present")
 		rewind   = flag.Duration("max-rewind", 300*time.Millisecond, "how far back lag compensation may judge a shot: the interpolation delay plus the round trips to compensate (at most the history, about 1 s at 30 Hz)")
 		verbose  = flag.Bool("v", false, "debug logging (same as -log-level debug)")
@@ -102,7 +103,7 @@ func run() error {
 	cfg := server.Config{
 		Addr: *addr, HTTPAddr: *httpAddr, AdminAddr: *admin, PublicHost: *pubHost, TickRate: *tick,
 		AOIRadius: float32(*aoi), MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret),
-		ResumeGrace: *grace, ClassicalKeyExchange: *classic,
+		ResumeGrace: *grace, ClassicalKeyExchange: *classic, GSO: *gso,
 		NodeName: *node, RoomIdleClose: *roomIdle, MaxRooms: *maxRooms,
 		NoLagComp: !*lagComp, MaxRewind: *rewind,
 	}
