@@ -25,9 +25,9 @@ import (
 // Overflow policy: a packet that finds the queue full is dropped and counted
 // (BatchStats.Dropped), as a full socket buffer or a router would drop it; QUIC's loss recovery
 // resends what mattered. Errors: a packet the kernel refuses is counted (BatchStats.Errors); a
-// GSO error (EIO on a message with control data: the device cannot segment) is counted apart,
-// and from then on packets with control data are written directly, so that quic-go sees the
-// error itself and turns GSO off for that path, as it does without the wrapper.
+// GSO error (EIO on a packet with a UDP segment size: the device cannot segment) is counted
+// apart, and from then on packets with a segment size are written directly, so that quic-go sees
+// the error itself and turns GSO off for that connection, as it does without the wrapper.
 //
 // Reads, SyscallConn and every other method go straight to the wrapped socket, so quic-go sees
 // the same capabilities (ECN, GSO, DF, batched reads) as on the bare socket.
@@ -110,7 +110,7 @@ func (b *BatchConn) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
 // flusher sends it. addr is kept, not copied: quic-go never changes an address it has handed
 // over. See BatchConn for what happens when the queue is full or the kernel refuses a packet.
 func (b *BatchConn) WriteMsgUDP(p, oob []byte, addr *net.UDPAddr) (n, oobn int, err error) {
-	if len(oob) > 0 && b.direct.Load() {
+	if b.direct.Load() && hasSegmentSize(oob) {
 		b.directs.Add(1)
 		return b.UDPConn.WriteMsgUDP(p, oob, addr)
 	}
@@ -127,15 +127,14 @@ func (b *BatchConn) WriteMsgUDP(p, oob []byte, addr *net.UDPAddr) (n, oobn int, 
 		return len(p), len(oob), nil
 	}
 	q.add(p, oob, addr)
-	first := q.len() == 1
-	b.mu.Unlock()
-	b.messages.Add(1)
-	if first {
+	if q.len() == 1 { // under the lock: Close closes wake under it
 		select {
 		case b.wake <- struct{}{}:
 		default:
 		}
 	}
+	b.mu.Unlock()
+	b.messages.Add(1)
 	return len(p), len(oob), nil
 }
 
@@ -152,12 +151,11 @@ func (b *BatchConn) Stats() BatchStats {
 // the wrapped socket.
 func (b *BatchConn) Close() error {
 	b.mu.Lock()
-	already := b.closed
-	b.closed = true
-	b.mu.Unlock()
-	if !already {
+	if !b.closed {
+		b.closed = true
 		close(b.wake)
 	}
+	b.mu.Unlock()
 	<-b.done
 	return nil
 }
@@ -228,7 +226,7 @@ func (b *BatchConn) sendAll(q *sendBatch) {
 		}
 		// The first message failed (sendmmsg reports an error only when it sent none).
 		b.errs.Add(1)
-		if len(ms[0].OOB) > 0 && errors.Is(err, syscall.EIO) {
+		if errors.Is(err, syscall.EIO) && hasSegmentSize(ms[0].OOB) {
 			b.gsoErrs.Add(1)
 			b.direct.Store(true)
 		}

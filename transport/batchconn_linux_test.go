@@ -51,15 +51,7 @@ func TestBatchConnPassesEachPacketsControlData(t *testing.T) {
 	if err := raw.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_RECVTOS, 1) }); err != nil || serr != nil {
 		t.Fatalf("IP_RECVTOS: %v, %v", err, serr)
 	}
-	sraw, err := send.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gso := false
-	_ = sraw.Control(func(fd uintptr) {
-		_, serr := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
-		gso = serr == nil
-	})
+	gso := kernelGSO(t, send)
 	b := transport.NewBatchConn(send, 0)
 	defer b.Close()
 	to := recv.LocalAddr().(*net.UDPAddr)
@@ -108,11 +100,14 @@ func TestBatchConnPassesEachPacketsControlData(t *testing.T) {
 	}
 }
 
-// A GSO error (EIO on a packet with control data) is counted, and from then on packets with
-// control data bypass the queue, so that quic-go sees the error itself and stops using GSO;
-// packets without control data are still batched.
-func TestBatchConnGSOErrorMakesControlDataWritesDirect(t *testing.T) {
+// A GSO error (EIO on a packet with a UDP segment size) is counted, and from then on packets
+// with a segment size bypass the queue, so that quic-go sees the error itself and stops using
+// GSO on that connection; other packets, ECN-marked ones included, are still batched.
+func TestBatchConnGSOErrorMakesGSOWritesDirect(t *testing.T) {
 	send, recv := udpPair(t)
+	if !kernelGSO(t, send) {
+		t.Skip("the kernel offers no UDP GSO")
+	}
 	var mu sync.Mutex
 	fail := true
 	b := transport.NewBatchConnSending(send, 0, func(ms []ipv4.Message) (int, error) {
@@ -126,25 +121,38 @@ func TestBatchConnGSOErrorMakesControlDataWritesDirect(t *testing.T) {
 	})
 	defer b.Close()
 	to := recv.LocalAddr().(*net.UDPAddr)
-	oob := ecnOOB()
-	if _, _, err := b.WriteMsgUDP([]byte("gso"), oob, to); err != nil {
+	if _, _, err := b.WriteMsgUDP([]byte("gso"), gsoOOB(1200), to); err != nil {
 		t.Fatal(err)
 	}
 	testkit.WaitFor(t, 10*time.Second, "the GSO error counted", func() bool { return b.Stats().GSOErrors == 1 })
-	if _, _, err := b.WriteMsgUDP([]byte("direct"), oob, to); err != nil {
+	if _, _, err := b.WriteMsgUDP([]byte("direct"), append(gsoOOB(1200), ecnOOB()...), to); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustRead(t, recv, 1); string(got[0]) != "direct" {
 		t.Fatalf("received %q; want the direct write", got[0])
 	}
-	if _, _, err := b.WriteMsgUDP([]byte("queued"), nil, to); err != nil {
+	if _, _, err := b.WriteMsgUDP([]byte("queued"), ecnOOB(), to); err != nil {
 		t.Fatal(err)
 	}
-	testkit.WaitFor(t, 10*time.Second, "the plain packet queued and sent", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the ECN-marked packet queued and sent", func() bool {
 		st := b.Stats()
 		return st.Messages == 2 && st.Batches == 2
 	})
 	if st := b.Stats(); st.Errors != 1 || st.Direct != 1 {
 		t.Fatalf("Stats = %+v; want 1 error, 1 direct write", st)
 	}
+}
+
+// kernelGSO reports whether c's kernel offers UDP GSO, as quic-go asks it.
+func kernelGSO(t *testing.T, c *net.UDPConn) bool {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gso := false
+	_ = raw.Control(func(fd uintptr) {
+		_, serr := unix.GetsockoptInt(int(fd), unix.IPPROTO_UDP, unix.UDP_SEGMENT)
+		gso = serr == nil
+	})
+	return gso
 }
