@@ -167,6 +167,7 @@ func reportCost(b *testing.B, runs []costRun) {
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.stack) / float64(max(r.clients, 1)) }), "stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.goroutines) / float64(max(r.clients, 1)) }), "goroutines/client")
 	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotsPerSec }), "snapshots/s")
+	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotAgeP99 }), "age_p99_ms")
 	b.ReportMetric(med(func(r costRun) float64 { return 100 * float64(r.sentAtTick) / float64(max(r.sent, 1)) }), "sent_at_tick_%")
 	perTick := func(v uint64, r costRun) float64 {
 		return float64(v) / float64(max(r.clients, 1)) / float64(max(r.ticks, 1))
@@ -174,6 +175,11 @@ func reportCost(b *testing.B, runs []costRun) {
 	b.ReportMetric(med(func(r costRun) float64 { return perTick(r.sent, r) }), "snapshots/client/tick")
 	b.ReportMetric(med(func(r costRun) float64 { return perTick(r.pktsSent, r) }), "pkts_sent/client/tick")
 	b.ReportMetric(med(func(r costRun) float64 { return perTick(r.pktsRecv, r) }), "pkts_recv/client/tick")
+	// Per packet sent or received: on a saturated machine, fewer packets flow and the figures per
+	// tick fall with them.
+	b.ReportMetric(med(func(r costRun) float64 {
+		return float64(r.serverCPU.Microseconds()) / float64(max(r.pktsSent+r.pktsRecv, 1))
+	}), "server_cpu_us/pkt")
 	if runs[0].batch.Messages > 0 {
 		b.ReportMetric(med(func(r costRun) float64 {
 			return float64(r.batch.Messages) / float64(max(r.batch.Batches, 1))
