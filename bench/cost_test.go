@@ -21,6 +21,7 @@ import (
 	"github.com/tickrelay/tickrelay/internal/testkit"
 	"github.com/tickrelay/tickrelay/server"
 	"github.com/tickrelay/tickrelay/server/arena"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // costWindow is how long the cost of a connected swarm is measured, once every bot has joined and
@@ -42,47 +43,53 @@ const (
 // the server's CPU profile over each window and its heap profiles idle and with the swarm
 // connected (compare them with go tool pprof -diff_base).
 func BenchmarkCost(b *testing.B) {
-	for _, transport := range []string{"quic", "webtransport"} {
+	for _, kind := range []string{"quic", "webtransport"} {
 		for _, n := range []int{100, 500} {
-			b.Run(fmt.Sprintf("%s/%d", transport, n), func(b *testing.B) {
-				var runs []costRun
-				for b.Loop() {
-					runs = append(runs, runCost(b, n, transport))
-				}
-				reportCost(b, runs)
-			})
+			// batch=0: each packet its own sendmsg; batch=N: Config.SendBatch, sendmmsg across
+			// connections. Both run in one invocation, so that they meet the same machine.
+			for _, batch := range []int{0, transport.DefaultBatchLimit} {
+				b.Run(fmt.Sprintf("%s/%d/batch=%d", kind, n, batch), func(b *testing.B) {
+					var runs []costRun
+					for b.Loop() {
+						runs = append(runs, runCost(b, n, kind, batch))
+					}
+					reportCost(b, runs)
+				})
+			}
 		}
 	}
 }
 
 // costRun is what one run measured.
 type costRun struct {
-	serverCPU, botsCPU time.Duration // over the window
-	ticks              uint32        // room ticks in the window
-	clients            int           // players joined at the end of the window
-	heapStack, rss     int64         // growth over the idle server, with the swarm connected
-	stack              int64         // of which goroutine stacks
-	goroutines         int           // growth over the idle server
-	sent, sentAtTick   uint64        // snapshots sent over the window, and of them by the tick itself
+	serverCPU, botsCPU time.Duration        // over the window
+	ticks              uint32               // room ticks in the window
+	clients            int                  // players joined at the end of the window
+	heapStack, rss     int64                // growth over the idle server, with the swarm connected
+	stack              int64                // of which goroutine stacks
+	goroutines         int                  // growth over the idle server
+	sent, sentAtTick   uint64               // snapshots sent over the window, and of them by the tick itself
+	pktsSent, pktsRecv uint64               // QUIC packets the server sent and received over the window
+	batch              transport.BatchStats // over the window, with Config.SendBatch
 	sum                bots.Summary
 }
 
-func runCost(b *testing.B, n int, transport string) costRun {
+func runCost(b *testing.B, n int, kind string, batch int) costRun {
 	b.Helper()
 	bin := netlab.Tickbots(b)
 	if os.Getenv("TICKRELAY_COST_PROFILES") != "" {
 		runtime.MemProfileRate = 4096 // before the server allocates: a finer heap profile
 	}
-	a := testkit.Start(b, testkit.Options{Config: server.Config{HTTPAddr: "-"},
+	a := testkit.Start(b, testkit.Options{Config: server.Config{HTTPAddr: "-", SendBatch: batch},
 		Arena: arena.Config{NPCs: 2000}, World: arena.DefaultWorld})
 	// Idle means warm: the room's history of recent ticks filled, which takes a window of ticks.
 	warm := uint32(2 * a.Room.Config().BaselineWindow)
 	testkit.WaitFor(b, 30*time.Second, "the idle room to warm up", func() bool { return a.Room.CurrentTick() > warm })
 	idleHeap, idleRSS := memNow(b)
 	idleStack, idleG := stackNow(), runtime.NumGoroutine()
-	writeHeapProfile(b, fmt.Sprintf("%s-%d-idle", transport, n))
+	writeHeapProfile(b, fmt.Sprintf("%s-%d-b%d-idle", kind, n, batch))
 
-	args := []string{"-addr", a.Server.Addr().String(), "-n", strconv.Itoa(n), "-transport", transport,
+	args := []string{"-addr", a.Server.Addr().String(), "-n", strconv.Itoa(n), "-transport", kind,
 		"-duration", "10m", "-json", "-progress", "0"}
 	if cpus := os.Getenv("TICKRELAY_BOT_CPUS"); cpus != "" {
 		args = append([]string{"-c", cpus, bin}, args...)
@@ -100,19 +107,26 @@ func runCost(b *testing.B, n int, transport string) costRun {
 	time.Sleep(costSettle) // a benchmark's warm-up, not a wait for a condition
 
 	var r costRun
-	stopProfile := startCPUProfile(b, fmt.Sprintf("%s-%d", transport, n))
+	stopProfile := startCPUProfile(b, fmt.Sprintf("%s-%d-b%d", kind, n, batch))
 	t0, s0, c0 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
 	sent0, atTick0 := sentSnapshots(a.Room)
+	ps0, pr0 := connPackets(a.Room)
+	bs0, _ := a.Server.SendBatchStats()
 	time.Sleep(costWindow)
 	stopProfile()
 	t1, s1, c1 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
 	sent1, atTick1 := sentSnapshots(a.Room)
+	ps1, pr1 := connPackets(a.Room)
+	bs1, _ := a.Server.SendBatchStats()
 	r.ticks, r.serverCPU, r.botsCPU, r.clients = t1-t0, s1-s0, c1-c0, a.Room.Players()
 	r.sent, r.sentAtTick = sent1-sent0, atTick1-atTick0
+	r.pktsSent, r.pktsRecv = ps1-ps0, pr1-pr0
+	r.batch = transport.BatchStats{Messages: bs1.Messages - bs0.Messages, Batches: bs1.Batches - bs0.Batches,
+		Dropped: bs1.Dropped - bs0.Dropped}
 	heap, rss := memNow(b)
 	r.heapStack, r.rss = heap-idleHeap, rss-idleRSS
 	r.stack, r.goroutines = stackNow()-idleStack, runtime.NumGoroutine()-idleG
-	writeHeapProfile(b, fmt.Sprintf("%s-%d", transport, n))
+	writeHeapProfile(b, fmt.Sprintf("%s-%d-b%d", kind, n, batch))
 
 	_ = cmd.Process.Signal(os.Interrupt) // tickbots prints its summary and exits
 	done := make(chan error, 1)
@@ -145,12 +159,33 @@ func reportCost(b *testing.B, runs []costRun) {
 	}
 	b.ReportMetric(med(func(r costRun) float64 { return perClientTick(r.serverCPU, r) }), "server_cpu_us/client/tick")
 	b.ReportMetric(med(func(r costRun) float64 { return perClientTick(r.botsCPU, r) }), "bots_cpu_us/client/tick")
+	// Per snapshot sent: what a saturated machine's figures per tick hide (fewer snapshots, less CPU).
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.serverCPU.Microseconds()) / float64(max(r.sent, 1)) }),
+		"server_cpu_us/snapshot")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.heapStack) / float64(max(r.clients, 1)) }), "heap_stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.rss) / float64(max(r.clients, 1)) }), "rss_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.stack) / float64(max(r.clients, 1)) }), "stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.goroutines) / float64(max(r.clients, 1)) }), "goroutines/client")
 	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotsPerSec }), "snapshots/s")
+	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotAgeP99 }), "age_p99_ms")
 	b.ReportMetric(med(func(r costRun) float64 { return 100 * float64(r.sentAtTick) / float64(max(r.sent, 1)) }), "sent_at_tick_%")
+	perTick := func(v uint64, r costRun) float64 {
+		return float64(v) / float64(max(r.clients, 1)) / float64(max(r.ticks, 1))
+	}
+	b.ReportMetric(med(func(r costRun) float64 { return perTick(r.sent, r) }), "snapshots/client/tick")
+	b.ReportMetric(med(func(r costRun) float64 { return perTick(r.pktsSent, r) }), "pkts_sent/client/tick")
+	b.ReportMetric(med(func(r costRun) float64 { return perTick(r.pktsRecv, r) }), "pkts_recv/client/tick")
+	// Per packet sent or received: on a saturated machine, fewer packets flow and the figures per
+	// tick fall with them.
+	b.ReportMetric(med(func(r costRun) float64 {
+		return float64(r.serverCPU.Microseconds()) / float64(max(r.pktsSent+r.pktsRecv, 1))
+	}), "server_cpu_us/pkt")
+	if runs[0].batch.Messages > 0 {
+		b.ReportMetric(med(func(r costRun) float64 {
+			return float64(r.batch.Messages) / float64(max(r.batch.Batches, 1))
+		}), "pkts/sendmmsg")
+		b.ReportMetric(med(func(r costRun) float64 { return float64(r.batch.Dropped) }), "batch_dropped")
+	}
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.clients) }), "clients")
 	b.ReportMetric(0, "ns/op")
 }
@@ -163,6 +198,17 @@ func sentSnapshots(r *server.Room) (sent, atTick uint64) {
 		atTick += p.SentAtTick
 	}
 	return sent, atTick
+}
+
+// connPackets returns the QUIC packets the room's players' connections sent and received so far
+// (PeerStats.ConnPacketsSent and ConnPacketsReceived, refreshed every half second per peer: over a
+// window of seconds the staleness at its two ends cancels on average).
+func connPackets(r *server.Room) (sent, received uint64) {
+	for _, p := range r.Stats() {
+		sent += p.ConnPacketsSent
+		received += p.ConnPacketsReceived
+	}
+	return sent, received
 }
 
 // processCPU returns the CPU time, user and system, this process has used.

@@ -142,6 +142,12 @@ type Config struct {
 	// EncodeWorkers is the number of goroutines that encode snapshots in each tick. Default
 	// GOMAXPROCS.
 	EncodeWorkers int
+	// SendBatch, when positive, sends the UDP packets of all QUIC connections through one queue
+	// of at most SendBatch packets that a single goroutine empties with sendmmsg, many packets a
+	// system call, instead of one sendmsg per packet from each connection's goroutine (see
+	// transport.BatchConn; a packet that finds the queue full is dropped and counted).
+	// Default 0: off.
+	SendBatch int
 
 	// TokenSecret signs and verifies player tokens (HMAC-SHA256, see netcode.SignToken). Default:
 	// none, which is development mode: tokens signed with the public netcode.DevSecret are

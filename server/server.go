@@ -40,6 +40,7 @@ type Server struct {
 	page        http.Handler
 
 	udp      *net.UDPConn
+	batch    *transport.BatchConn // nil unless Config.SendBatch
 	tr       *quic.Transport
 	ln       *quic.Listener
 	wt       *webtransport.Server
@@ -224,10 +225,13 @@ func (s *Server) closeListeners() {
 	if s.tr != nil {
 		_ = s.tr.Close()
 	}
+	if s.batch != nil {
+		_ = s.batch.Close()
+	}
 	if s.udp != nil {
 		_ = s.udp.Close()
 	}
-	s.adminLn, s.httpLn, s.ln, s.tr, s.udp, s.wt = nil, nil, nil, nil, nil, nil
+	s.adminLn, s.httpLn, s.ln, s.tr, s.udp, s.wt, s.batch = nil, nil, nil, nil, nil, nil, nil
 }
 
 // Timeouts of the HTTP and admin listeners. The page's assets are small; the admin listener must
@@ -311,7 +315,7 @@ func (s *Server) listenQUIC() error {
 	if s.cfg.ClassicalKeyExchange {
 		tlsConf.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 	}
-	s.tr = &quic.Transport{Conn: s.udp}
+	s.tr = &quic.Transport{Conn: s.packetConn()}
 	qconf := s.quicConfig()
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		s.paths.handshake(info.RemoteAddr, time.Now()) // see handshakeYield
@@ -419,7 +423,11 @@ func (s *Server) shutdown(ctx context.Context) error {
 		errs = append(errs, s.wt.Close())
 	}
 	if s.ln != nil {
-		errs = append(errs, s.ln.Close(), s.tr.Close(), s.udp.Close())
+		errs = append(errs, s.ln.Close(), s.tr.Close())
+		if s.batch != nil {
+			errs = append(errs, s.batch.Close()) // sends what is queued: the connections' closes
+		}
+		errs = append(errs, s.udp.Close())
 	}
 	select {
 	case <-done:

@@ -84,6 +84,7 @@ func run() error {
 		pubAddr  = flag.String("public-addr", "", "host (or host:port) of the UDP port that the directory advertises to other nodes' lookups (same as -public-host, which it overrides)")
 		roomIdle = flag.Duration("room-idle", 30*time.Second, "close a room created on demand once it has been empty this long")
 		maxRooms = flag.Int("max-rooms", 1024, "most rooms this node hosts")
+		batch    = flag.Int("send-batch", 0, "send the UDP packets of all connections through one queue of this many packets, emptied by sendmmsg many packets a system call (0: one sendmsg per packet)")
 		common   cli.Flags
 	)
 	common.Register(flag.CommandLine)
@@ -105,7 +106,7 @@ func run() error {
 		AOIRadius: float32(*aoi), MaxVisible: *maxVis, Logger: log, TokenSecret: []byte(*secret),
 		ResumeGrace: *grace, ClassicalKeyExchange: *classic, GSO: *gso,
 		NodeName: *node, RoomIdleClose: *roomIdle, MaxRooms: *maxRooms,
-		NoLagComp: !*lagComp, MaxRewind: *rewind,
+		NoLagComp: !*lagComp, MaxRewind: *rewind, SendBatch: *batch,
 	}
 	cfg.PublicHost = cmp.Or(*pubAddr, cfg.PublicHost)
 	if *public {
