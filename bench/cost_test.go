@@ -66,6 +66,7 @@ type costRun struct {
 	ticks              uint32               // room ticks in the window
 	clients            int                  // players joined at the end of the window
 	heapStack, rss     int64                // growth over the idle server, with the swarm connected
+	live               int64                // of heapStack, the bytes of live heap objects (HeapAlloc)
 	stack              int64                // of which goroutine stacks
 	goroutines         int                  // growth over the idle server
 	sent, sentAtTick   uint64               // snapshots sent over the window, and of them by the tick itself
@@ -85,7 +86,7 @@ func runCost(b *testing.B, n int, kind string, batch int) costRun {
 	// Idle means warm: the room's history of recent ticks filled, which takes a window of ticks.
 	warm := uint32(2 * a.Room.Config().BaselineWindow)
 	testkit.WaitFor(b, 30*time.Second, "the idle room to warm up", func() bool { return a.Room.CurrentTick() > warm })
-	idleHeap, idleRSS := memNow(b)
+	idleHeap, idleLive, idleRSS := memNow(b)
 	idleStack, idleG := stackNow(), runtime.NumGoroutine()
 	writeHeapProfile(b, fmt.Sprintf("%s-%d-b%d-idle", kind, n, batch))
 
@@ -123,8 +124,8 @@ func runCost(b *testing.B, n int, kind string, batch int) costRun {
 	r.pktsSent, r.pktsRecv = ps1-ps0, pr1-pr0
 	r.batch = transport.BatchStats{Messages: bs1.Messages - bs0.Messages, Batches: bs1.Batches - bs0.Batches,
 		Dropped: bs1.Dropped - bs0.Dropped}
-	heap, rss := memNow(b)
-	r.heapStack, r.rss = heap-idleHeap, rss-idleRSS
+	heap, live, rss := memNow(b)
+	r.heapStack, r.live, r.rss = heap-idleHeap, live-idleLive, rss-idleRSS
 	r.stack, r.goroutines = stackNow()-idleStack, runtime.NumGoroutine()-idleG
 	writeHeapProfile(b, fmt.Sprintf("%s-%d-b%d", kind, n, batch))
 
@@ -164,6 +165,7 @@ func reportCost(b *testing.B, runs []costRun) {
 		"server_cpu_us/snapshot")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.heapStack) / float64(max(r.clients, 1)) }), "heap_stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.rss) / float64(max(r.clients, 1)) }), "rss_B/client")
+	b.ReportMetric(med(func(r costRun) float64 { return float64(r.live) / float64(max(r.clients, 1)) }), "live_heap_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.stack) / float64(max(r.clients, 1)) }), "stack_B/client")
 	b.ReportMetric(med(func(r costRun) float64 { return float64(r.goroutines) / float64(max(r.clients, 1)) }), "goroutines/client")
 	b.ReportMetric(med(func(r costRun) float64 { return r.sum.SnapshotsPerSec }), "snapshots/s")
@@ -281,8 +283,9 @@ func stackNow() int64 {
 	return int64(ms.StackInuse)
 }
 
-// memNow returns the live heap and goroutine stacks after a collection, and the resident set.
-func memNow(b *testing.B) (heapStack, rss int64) {
+// memNow returns, after a collection, the heap spans and stacks in use, the live heap objects'
+// bytes, and the resident set.
+func memNow(b *testing.B) (heapStack, live, rss int64) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	var ms runtime.MemStats
@@ -296,5 +299,5 @@ func memNow(b *testing.B) (heapStack, rss int64) {
 	if err != nil {
 		b.Fatalf("/proc/self/statm: %q", raw)
 	}
-	return int64(ms.HeapInuse + ms.StackInuse), pages * int64(os.Getpagesize())
+	return int64(ms.HeapInuse + ms.StackInuse), int64(ms.HeapAlloc), pages * int64(os.Getpagesize())
 }
