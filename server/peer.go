@@ -8,6 +8,7 @@ import (
 
 	"github.com/tickrelay/tickrelay/netcode"
 	"github.com/tickrelay/tickrelay/schema"
+	"github.com/tickrelay/tickrelay/transport"
 )
 
 // snapshotPacket is one encoded snapshot waiting in a peer's latest-wins slot.
@@ -278,11 +279,22 @@ func (p *Peer) handleAck(tick uint32) {
 			break
 		}
 	}
-	p.rate.onAck(tick, now)
+	p.rate.onAck(tick, now, p.linkRTT())
 	select {
 	case p.acked <- struct{}{}:
 	default:
 	}
+}
+
+// linkRTT returns the serving connection's newest round-trip sample, 0 where its transport takes
+// none (an in-memory connection) or no session serves the peer.
+func (p *Peer) linkRTT() time.Duration {
+	if ss := p.sender.Load(); ss != nil {
+		if st, ok := transport.Stats(ss.c); ok {
+			return st.LatestRTT
+		}
+	}
+	return 0
 }
 
 // resetAck sets the ack after a resume to the tick the client says it still holds (0: none), so

@@ -53,7 +53,7 @@ func TestPeerRateRingKeepsEveryRecordInFlight(t *testing.T) {
 				window = window[1:]
 			case len(window) > 0:
 				k := rng.IntN(len(window))
-				d.onAck(window[k].tick, now)
+				d.onAck(window[k].tick, now, 0)
 				window = window[k+1:]
 			}
 			want := 0

@@ -30,7 +30,10 @@ import (
 //     bottleneck do not probe together.
 //   - LEDBAT and Copa contribute the target: queueing delay = recent RTT (the least of the last
 //     few samples, which removes the 0-33 ms the ack waits for the next input frame) minus the
-//     minimum RTT, kept below queueTarget. Above it the budget backs off multiplicatively, at most
+//     minimum RTT, kept below queueTarget. Where the transport takes its own RTT samples (QUIC,
+//     from the ACKs of the snapshots' packets, the client's ACK delay taken off), a new one is
+//     the sample: it holds no wait for an input frame, which a client paced to few frames
+//     (inputhint.go) would otherwise read as queue and back off from its share of a shared link. Above it the budget backs off multiplicatively, at most
 //     once per RTT, to a fraction of what was actually delivered (as GCC does: the lesser of the
 //     largest rate sample and the mean of the last second, see meanMinSpan); below it the budget
 //     grows additively, faster (multiplicatively) only after a few seconds with no back-off.
@@ -68,6 +71,7 @@ type deliveryRate struct {
 	lastFrame   time.Time                // when the client's previous input frame arrived
 	frameGap    time.Duration            // the time between input frames, a moving average
 	firstAck    time.Time                // when the first ack arrived
+	linkRTT     time.Duration            // the transport's newest RTT sample when last taken (see onAck)
 	// settling: until the RTT samples stop falling, one snapshot in flight (see addRTT).
 	settled     bool
 	settleRTT   time.Duration // the previous sample while settling
@@ -216,7 +220,9 @@ func (d *deliveryRate) onSend(tick uint32, bytes int, appLimited bool, encodedAt
 }
 
 // onAck counts every snapshot up to tick as delivered, takes a rate sample and an RTT sample.
-func (d *deliveryRate) onAck(tick uint32, now time.Time) {
+// linkRTT is the transport's newest RTT sample (QUIC's, from its acknowledgements of the
+// snapshots' packets, the client's ACK delay taken off), 0 where the transport has none.
+func (d *deliveryRate) onAck(tick uint32, now time.Time, linkRTT time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var newest *sentRecord
@@ -240,7 +246,18 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time) {
 	if d.firstAck.IsZero() {
 		d.firstAck = now
 	}
-	if newest.tick == tick && newest.bytes <= maxDatagramWire && newest.delta {
+	switch {
+	case linkRTT > 0 && linkRTT != d.linkRTT:
+		// A sample the transport took since the last ack. It is the better one: QUIC's ACKs
+		// answer the snapshots' packets themselves and say how long the client held them,
+		// while an ack on an input frame waits for that frame, up to the frame gap, and a
+		// client told to send fewer frames would read that wait as queue (clients sharing a
+		// link then back off unequally). An unchanged figure is no new sample: QUIC takes none
+		// while the probe timer declares its packets lost before their ACKs come (see
+		// docs/BENCHMARKS.md, the Bottleneck section), and the ack's own sample stands in.
+		d.linkRTT = linkRTT
+		d.addRTT(linkRTT, now)
+	case newest.tick == tick && newest.bytes <= maxDatagramWire && newest.delta:
 		// A snapshot on a stream takes several packets' time, and the first snapshots, encoded
 		// before the first ack, are full ones that take long to send on a narrow link: no
 		// sample (until one, the sender keeps one snapshot in flight). The client acks with its next input frame after applying the snapshot: the frame
@@ -562,7 +579,7 @@ func (d *deliveryRate) reset() {
 	d.meanRate.Store(0)
 	d.inflight = 0
 	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
-	d.lastFrame, d.firstAck, d.frameGap = time.Time{}, time.Time{}, 0
+	d.lastFrame, d.firstAck, d.frameGap, d.linkRTT = time.Time{}, time.Time{}, 0, 0
 	d.settled, d.settleRTT, d.settleCount = false, 0, 0
 	d.estimate.Store(0)
 	d.minRTT.Store(0)

@@ -21,7 +21,7 @@ func primed(t *testing.T) *deliveryRate {
 	t.Helper()
 	d := &deliveryRate{}
 	d.onSend(1, 1000, false, time.Time{}, at(0))
-	d.onAck(1, at(125*time.Millisecond))
+	d.onAck(1, at(125*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after 1000 bytes in 125 ms, want 8000", got)
 	}
@@ -44,18 +44,18 @@ func TestRateSampleIsDeliveredBytesOverTime(t *testing.T) {
 	d.onSend(1, 1000, false, time.Time{}, at(0))
 	d.onSend(2, 1000, false, time.Time{}, at(50*time.Millisecond))
 	d.onSend(3, 1000, false, time.Time{}, at(100*time.Millisecond))
-	d.onAck(2, at(250*time.Millisecond)) // ticks 1 and 2: 2000 bytes since t0, in 250 ms
+	d.onAck(2, at(250*time.Millisecond), 0) // ticks 1 and 2: 2000 bytes since t0, in 250 ms
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v, want 8000", got)
 	}
 	// Tick 3 went out when nothing was yet delivered: 3000 bytes over the 500 ms since t0 is a
 	// lower sample, and the estimate is the window's largest.
-	d.onAck(3, at(500*time.Millisecond))
+	d.onAck(3, at(500*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a lower sample, want the maximum 8000", got)
 	}
 	// An ack of a tick already acknowledged delivers nothing.
-	d.onAck(2, at(600*time.Millisecond))
+	d.onAck(2, at(600*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a repeated ack", got)
 	}
@@ -64,7 +64,7 @@ func TestRateSampleIsDeliveredBytesOverTime(t *testing.T) {
 func TestRateIgnoresIntervalsTooShortToMeasure(t *testing.T) {
 	d := &deliveryRate{}
 	d.onSend(1, 1000, false, time.Time{}, at(0))
-	d.onAck(1, at(rateMinInterval-time.Millisecond))
+	d.onAck(1, at(rateMinInterval-time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 0 {
 		t.Fatalf("estimate %v from a %v interval", got, rateMinInterval-time.Millisecond)
 	}
@@ -76,7 +76,7 @@ func TestRateWindowExpiry(t *testing.T) {
 	d := primed(t)
 	// 1000 bytes more, delivered 1875 ms after the first ack: 1000 / 1.875 s.
 	d.onSend(2, 1000, false, time.Time{}, at(1500*time.Millisecond))
-	d.onAck(2, at(2000*time.Millisecond))
+	d.onAck(2, at(2000*time.Millisecond), 0)
 	if got, want := d.bytesPerSecond(), 1000/1.875; got != want {
 		t.Fatalf("estimate %v once the 8000 B/s sample is %v old, want %v", got, 1875*time.Millisecond, want)
 	}
@@ -87,14 +87,14 @@ func TestRateWindowExpiry(t *testing.T) {
 func TestRateAppLimitedSamplesOnlyRaise(t *testing.T) {
 	d := primed(t)
 	d.onSend(2, 1000, true, time.Time{}, at(1500*time.Millisecond))
-	d.onAck(2, at(2000*time.Millisecond))
+	d.onAck(2, at(2000*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a lower app-limited sample, want 8000 kept", got)
 	}
 	// 4000 bytes in 250 ms since the last delivery, sent 250 ms after the last acknowledged
 	// snapshot: 16000 B/s raises it.
 	d.onSend(3, 4000, true, time.Time{}, at(1750*time.Millisecond))
-	d.onAck(3, at(2250*time.Millisecond))
+	d.onAck(3, at(2250*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 16000 {
 		t.Fatalf("estimate %v after a higher app-limited sample, want 16000", got)
 	}
@@ -105,11 +105,11 @@ func TestRateAppLimitedSamplesOnlyRaise(t *testing.T) {
 func TestRateSampleNotAboveTheSendRate(t *testing.T) {
 	d := primed(t) // tick 1: sent at 0, acked at 125 ms
 	d.onSend(2, 1000, false, time.Time{}, at(130*time.Millisecond))
-	d.onAck(2, at(375*time.Millisecond))
+	d.onAck(2, at(375*time.Millisecond), 0)
 	// Tick 3 goes 250 ms after tick 2 and its ack comes 20 ms after tick 2's: over the ack
 	// interval alone 50000 B/s, but the bytes were sent at 4000 B/s.
 	d.onSend(3, 1000, false, time.Time{}, at(380*time.Millisecond))
-	d.onAck(3, at(400*time.Millisecond))
+	d.onAck(3, at(400*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 8000 {
 		t.Fatalf("estimate %v after a bunched ack, want 8000 kept (the sample is 4000 B/s)", got)
 	}
@@ -127,13 +127,13 @@ func TestRateReset(t *testing.T) {
 		t.Fatalf("min RTT %v, queue %v after reset; may send: %v", d.minRTTEstimate(), d.queueDelay(), d.maySend(1000, 0))
 	}
 	// Tick 2 was sent on the old connection: its ack measures nothing now.
-	d.onAck(2, at(400*time.Millisecond))
+	d.onAck(2, at(400*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 0 {
 		t.Fatalf("estimate %v from a snapshot sent before the reset", got)
 	}
 	// The new connection's first sample stands on its own: 500 bytes in 125 ms.
 	d.onSend(3, 500, false, time.Time{}, at(time.Second))
-	d.onAck(3, at(time.Second+125*time.Millisecond))
+	d.onAck(3, at(time.Second+125*time.Millisecond), 0)
 	if got := d.bytesPerSecond(); got != 4000 {
 		t.Fatalf("estimate %v after reset, want 4000", got)
 	}
@@ -195,7 +195,7 @@ func TestRateRTTAndQueueDelay(t *testing.T) {
 	send := func(tick uint32, sent, acked time.Duration) {
 		d.onFrame(at(sent)) // no frame between send and ack: the sample is the full time
 		d.onSend(tick, 100, false, time.Time{}, at(sent))
-		d.onAck(tick, at(acked))
+		d.onAck(tick, at(acked), 0)
 	}
 	send(1, 0, 100*time.Millisecond)
 	if got := d.minRTTEstimate(); got != 100*time.Millisecond {
@@ -225,13 +225,13 @@ func TestRateRTTAndQueueDelay(t *testing.T) {
 	// arrived after that frame left, and the sample is the middle of the two.
 	d.onSend(11, 100, false, time.Time{}, at(12300*time.Millisecond))
 	d.onFrame(at(12400 * time.Millisecond))
-	d.onAck(11, at(12500*time.Millisecond)) // between 100 and 200 ms: 150 ms
+	d.onAck(11, at(12500*time.Millisecond), 0) // between 100 and 200 ms: 150 ms
 	if got := d.queueDelay(); got != 0 {
 		t.Fatalf("queue delay %v after a sample of 150 ms", got)
 	}
 	d.onSend(12, 100, false, time.Time{}, at(12600*time.Millisecond))
 	d.onFrame(at(12610 * time.Millisecond))
-	d.onAck(12, at(12780*time.Millisecond)) // between 10 and 180 ms: 95 ms, a new minimum
+	d.onAck(12, at(12780*time.Millisecond), 0) // between 10 and 180 ms: 95 ms, a new minimum
 	if got := d.minRTTEstimate(); got != 95*time.Millisecond {
 		t.Fatalf("min RTT %v, want 95ms", got)
 	}
@@ -239,14 +239,14 @@ func TestRateRTTAndQueueDelay(t *testing.T) {
 	e := &deliveryRate{}
 	e.onSend(1, 100, false, at(0), at(0))
 	e.onSend(2, 100, false, at(10*time.Millisecond), at(150*time.Millisecond))
-	e.onAck(1, at(100*time.Millisecond))
-	e.onAck(2, at(200*time.Millisecond))
+	e.onAck(1, at(100*time.Millisecond), 0)
+	e.onAck(2, at(200*time.Millisecond), 0)
 	if got := e.minRTTEstimate(); got != 0 {
 		t.Fatalf("min RTT %v from full snapshots", got)
 	}
 	// An ack of an older tick than the newest acked gives no sample.
 	d.onSend(20, 100, false, time.Time{}, at(13*time.Second))
-	d.onAck(19, at(14*time.Second))
+	d.onAck(19, at(14*time.Second), 0)
 	if got := d.queueDelay(); got != 0 {
 		t.Fatalf("queue delay %v from an ack naming no sent tick", got)
 	}
@@ -259,7 +259,7 @@ func TestRateBacksOffOnQueueAndProbesUp(t *testing.T) {
 	d := &deliveryRate{}
 	d.setPhase(2) // a cruising phase at t0
 	d.onSend(1, 1000, false, time.Time{}, at(0))
-	d.onAck(1, at(100*time.Millisecond)) // 10000 B/s, RTT 100 ms
+	d.onAck(1, at(100*time.Millisecond), 0) // 10000 B/s, RTT 100 ms
 	now := at(2 * ratePhase)
 	d.budget(now, 1e6, 0)
 	start := d.rateNow()
@@ -334,8 +334,8 @@ func TestRateInFlightCap(t *testing.T) {
 	if d.maySend(500, 0) {
 		t.Fatal("a second snapshot before any RTT sample")
 	}
-	d.onAck(1, at(100*time.Millisecond)) // 5000 B/s, RTT 100 ms
-	d.settled = true                     // as if the samples had settled (see TestRateSettles)
+	d.onAck(1, at(100*time.Millisecond), 0) // 5000 B/s, RTT 100 ms
+	d.settled = true                        // as if the samples had settled (see TestRateSettles)
 	ack := 20 * time.Millisecond
 	// 2 x 5000 x 0.12 = 1200 bytes.
 	d.onSend(2, 400, false, time.Time{}, at(200*time.Millisecond))
@@ -350,7 +350,7 @@ func TestRateInFlightCap(t *testing.T) {
 	if !d.maySend(400, ack) {
 		t.Fatal("the oldest given up: 900 in flight, must send")
 	}
-	d.onAck(3, at(300*time.Millisecond))
+	d.onAck(3, at(300*time.Millisecond), 0)
 	d.mu.Lock()
 	inflight := d.inflight
 	d.mu.Unlock()
@@ -423,7 +423,7 @@ func TestRateSettles(t *testing.T) {
 		if d.maySend(100, 0) {
 			t.Fatalf("tick %d: a second snapshot in flight before the RTT settled", tick)
 		}
-		d.onAck(tick, at(sentAt+rtt))
+		d.onAck(tick, at(sentAt+rtt), 0)
 	}
 	// 800, 700, 400, 200, 120 ms: each below 0.8 times the one before or 50 ms less, the queue
 	// draining.
@@ -434,7 +434,7 @@ func TestRateSettles(t *testing.T) {
 	}
 	tick++
 	d.onSend(tick, 100, false, time.Time{}, at(now))
-	d.onAck(tick, at(now+110*time.Millisecond)) // 110 ms: not below 0.8 x 120 ms
+	d.onAck(tick, at(now+110*time.Millisecond), 0) // 110 ms: not below 0.8 x 120 ms
 	now += 111 * time.Millisecond
 	d.onSend(tick+1, 100, false, time.Time{}, at(now))
 	if !d.maySend(100, 0) {
@@ -450,7 +450,7 @@ func TestRateSettles(t *testing.T) {
 		rtt /= 2
 	}
 	d.onSend(tick+1, 100, false, time.Time{}, at(now))
-	d.onAck(tick+1, at(now+rtt))
+	d.onAck(tick+1, at(now+rtt), 0)
 	d.onSend(tick+2, 100, false, time.Time{}, at(now+rtt+time.Millisecond))
 	if !d.maySend(100, 100*time.Millisecond) {
 		t.Fatalf("after %d samples the cap should open", settleSamples)
@@ -482,7 +482,7 @@ func TestRateBackOffDoesNotCompoundWhileTheQueueFalls(t *testing.T) {
 	d := &deliveryRate{}
 	d.setPhase(2)
 	d.onSend(1, 1000, false, time.Time{}, at(0))
-	d.onAck(1, at(100*time.Millisecond)) // 10000 B/s, RTT 100 ms
+	d.onAck(1, at(100*time.Millisecond), 0) // 10000 B/s, RTT 100 ms
 	now := at(2 * ratePhase)
 	d.budget(now, 1e6, 0)
 	step := func(q time.Duration) float64 {
@@ -525,7 +525,7 @@ func TestRateSharedPathSeesTheQueue(t *testing.T) {
 	sample := func(d *deliveryRate, tick uint32, sent, rtt time.Duration) {
 		d.onFrame(at(sent))
 		d.onSend(tick, 100, false, time.Time{}, at(sent))
-		d.onAck(tick, at(sent+rtt))
+		d.onAck(tick, at(sent+rtt), 0)
 	}
 	sample(early, 1, 0, 20*time.Millisecond)
 	for i := range uint32(3) {
@@ -564,7 +564,7 @@ func TestRateYieldsToAHandshakeOnItsPath(t *testing.T) {
 	d.setPhase(2) // a cruising phase at t0
 	d.setPath(p)
 	d.onSend(1, 1000, false, time.Time{}, at(0))
-	d.onAck(1, at(100*time.Millisecond))
+	d.onAck(1, at(100*time.Millisecond), 0)
 	now := at(2 * ratePhase)
 	full := d.budget(now, 1e6, 0)
 	paths.handshake(addr, now)
@@ -589,7 +589,7 @@ func TestRateInFlightCapCoversTheFrameGap(t *testing.T) {
 		d.onFrame(at(time.Duration(i) * 100 * time.Millisecond))
 	}
 	d.onSend(1, 500, false, time.Time{}, at(2*time.Second))
-	d.onAck(1, at(2100*time.Millisecond)) // 5000 B/s, RTT 100 ms less half the 100 ms gap
+	d.onAck(1, at(2100*time.Millisecond), 0) // 5000 B/s, RTT 100 ms less half the 100 ms gap
 	d.settled = true
 	d.maySend(500, 33*time.Millisecond)
 	rtt := d.minRTTEstimate()
@@ -626,7 +626,7 @@ func TestRateMeanDelivered(t *testing.T) {
 	d := &deliveryRate{}
 	for i := range 10 {
 		d.onSend(uint32(i+1), 200, false, time.Time{}, at(time.Duration(i)*100*time.Millisecond))
-		d.onAck(uint32(i+1), at(time.Duration(i)*100*time.Millisecond+50*time.Millisecond))
+		d.onAck(uint32(i+1), at(time.Duration(i)*100*time.Millisecond+50*time.Millisecond), 0)
 		if i == 1 && d.meanDelivered() != 0 {
 			t.Fatalf("mean %v over 100 ms of acks, want none yet", d.meanDelivered())
 		}
@@ -655,5 +655,43 @@ func TestRateStartupFollowsTheMean(t *testing.T) {
 		if got := d.rateNow(); math.Abs(got-tc.want) > 1 {
 			t.Errorf("mean %v: startup rate %v, want %v", tc.mean, got, tc.want)
 		}
+	}
+}
+
+// Where the transport takes its own RTT samples (QUIC, from acknowledgements of the snapshots'
+// packets), a new one is the controller's sample: an ack on an input frame also holds the wait
+// for that frame, which a client sending few frames would otherwise read as queue. An unchanged
+// figure is no new sample, and the ack's own sample stands in.
+func TestRateTakesTheTransportsRTTSample(t *testing.T) {
+	d := &deliveryRate{}
+	ack := func(tick uint32, sent, acked, link time.Duration) {
+		d.onFrame(at(sent)) // no frame between send and ack: the ack's own sample is the full time
+		d.onSend(tick, 100, false, time.Time{}, at(sent))
+		d.onAck(tick, at(acked), link)
+	}
+	// Acks that wait 80 ms for the client's next frame, on a path QUIC measures at 20 ms.
+	for i := range uint32(4) {
+		s := time.Duration(i) * 200 * time.Millisecond
+		ack(1+i, s, s+100*time.Millisecond, 20*time.Millisecond+time.Duration(i)*time.Microsecond)
+	}
+	if got, q := d.minRTTEstimate(), d.queueDelay(); got != 20*time.Millisecond || q > time.Millisecond {
+		t.Fatalf("min RTT %v, queue %v from QUIC's samples of 20 ms, want 20ms and none", got, q)
+	}
+	// QUIC's queue shows: its samples grow to 60 ms.
+	for i := range uint32(4) {
+		s := time.Second + time.Duration(i)*200*time.Millisecond
+		ack(5+i, s, s+100*time.Millisecond, 60*time.Millisecond+time.Duration(i)*time.Microsecond)
+	}
+	if q := d.queueDelay(); q < 39*time.Millisecond || q > 41*time.Millisecond {
+		t.Fatalf("queue %v from QUIC's samples of 60 ms over a 20 ms minimum, want 40ms", q)
+	}
+	// QUIC takes no new sample (its figure stands still): the acks' own samples, 100 ms, count.
+	const stale = 60*time.Millisecond + 3*time.Microsecond
+	for i := range uint32(4) {
+		s := 2*time.Second + time.Duration(i)*200*time.Millisecond
+		ack(9+i, s, s+100*time.Millisecond, stale)
+	}
+	if q := d.queueDelay(); q != 80*time.Millisecond {
+		t.Fatalf("queue %v with QUIC's figure unchanged and acks of 100 ms, want 80ms", q)
 	}
 }

@@ -101,8 +101,9 @@ type ConnStats struct {
 	// lost and acknowledged later is taken back.
 	BytesLost, PacketsLost uint64
 	// MinRTT and SmoothedRTT are QUIC's own round-trip estimates (what its probe timeout and
-	// loss detection go by), from its packets' acknowledgements.
-	MinRTT, SmoothedRTT time.Duration
+	// loss detection go by), from its packets' acknowledgements; LatestRTT is its newest sample,
+	// the peer's reported ACK delay taken off.
+	MinRTT, SmoothedRTT, LatestRTT time.Duration
 }
 
 // Stats returns what c's QUIC connection has carried so far, and false where c's transport does
@@ -128,6 +129,6 @@ func quicStats(q *quic.Conn) (ConnStats, bool) {
 		BytesSent: s.BytesSent, BytesReceived: s.BytesReceived,
 		PacketsSent: s.PacketsSent, PacketsReceived: s.PacketsReceived,
 		BytesLost: s.BytesLost, PacketsLost: s.PacketsLost,
-		MinRTT: s.MinRTT, SmoothedRTT: s.SmoothedRTT,
+		MinRTT: s.MinRTT, SmoothedRTT: s.SmoothedRTT, LatestRTT: s.LatestRTT,
 	}, true
 }
