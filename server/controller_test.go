@@ -30,14 +30,14 @@ const (
 	oneWay = 25 * time.Millisecond
 )
 
-// realLink returns a memconn configuration with the wire overhead and ACK traffic of QUIC, oneWay
+// realLink returns a memconn configuration with the wire overhead, ACK traffic and RTT samples of QUIC, oneWay
 // of delay each way, and down as the server's datagrams' link (or shared, if set).
 func realLink(down impair.Link, shared *memconn.Bottleneck) memconn.Config {
 	up := impair.Link{Delay: oneWay}
 	if shared == nil {
 		down.Delay = oneWay
 	}
-	return memconn.Config{Up: up, Down: down, Shared: shared, Overhead: wireOverhead, AckEvery: 2}
+	return memconn.Config{Up: up, Down: down, Shared: shared, Overhead: wireOverhead, AckEvery: 2, RTTSamples: true}
 }
 
 // controllerScene starts the scene of these tests: 600 wandering NPCs, a 250-unit area of interest.

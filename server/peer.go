@@ -287,12 +287,11 @@ func (p *Peer) handleAck(tick uint32) {
 }
 
 // linkRTT returns the serving connection's newest round-trip sample, 0 where its transport takes
-// none (an in-memory connection) or no session serves the peer.
+// none or no session serves the peer.
 func (p *Peer) linkRTT() time.Duration {
 	if ss := p.sender.Load(); ss != nil {
-		if st, ok := transport.Stats(ss.c); ok {
-			return st.LatestRTT
-		}
+		rtt, _ := transport.LatestRTT(ss.c)
+		return rtt
 	}
 	return 0
 }

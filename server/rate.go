@@ -72,6 +72,7 @@ type deliveryRate struct {
 	frameGap    time.Duration            // the time between input frames, a moving average
 	firstAck    time.Time                // when the first ack arrived
 	linkRTT     time.Duration            // the transport's newest RTT sample when last taken (see onAck)
+	linkSamples atomic.Bool              // the RTT samples come from the transport, not from acks
 	// settling: until the RTT samples stop falling, one snapshot in flight (see addRTT).
 	settled     bool
 	settleRTT   time.Duration // the previous sample while settling
@@ -246,21 +247,27 @@ func (d *deliveryRate) onAck(tick uint32, now time.Time, linkRTT time.Duration) 
 	if d.firstAck.IsZero() {
 		d.firstAck = now
 	}
+	fresh := linkRTT > 0 && linkRTT != d.linkRTT // an unchanged figure is no new sample
+	if linkRTT > 0 {
+		d.linkRTT = linkRTT
+	}
 	switch {
-	case linkRTT > 0 && linkRTT != d.linkRTT:
+	case newest.tick != tick || newest.bytes > maxDatagramWire || !newest.delta:
+		// A snapshot on a stream takes several packets' time, and the first snapshots, encoded
+		// before the first ack, are full ones that take long to send on a narrow link: no
+		// sample (until one, the sender keeps one snapshot in flight).
+	case fresh:
 		// A sample the transport took since the last ack. It is the better one: QUIC's ACKs
 		// answer the snapshots' packets themselves and say how long the client held them,
 		// while an ack on an input frame waits for that frame, up to the frame gap, and a
 		// client told to send fewer frames would read that wait as queue (clients sharing a
-		// link then back off unequally). An unchanged figure is no new sample: QUIC takes none
-		// while the probe timer declares its packets lost before their ACKs come (see
-		// docs/BENCHMARKS.md, the Bottleneck section), and the ack's own sample stands in.
-		d.linkRTT = linkRTT
+		// link then back off unequally). QUIC takes none while its probe timer declares its
+		// packets lost before their ACKs come (see docs/BENCHMARKS.md, the Bottleneck
+		// section); then the ack's own sample stands in.
+		d.linkSamples.Store(true)
 		d.addRTT(linkRTT, now)
-	case newest.tick == tick && newest.bytes <= maxDatagramWire && newest.delta:
-		// A snapshot on a stream takes several packets' time, and the first snapshots, encoded
-		// before the first ack, are full ones that take long to send on a narrow link: no
-		// sample (until one, the sender keeps one snapshot in flight). The client acks with its next input frame after applying the snapshot: the frame
+	default:
+		// The client acks with its next input frame after applying the snapshot: the frame
 		// before this one did not ack it, so the snapshot arrived between the two, and the
 		// round trip lies between (previous frame - sent) and (this frame - sent). The middle
 		// of that is the estimate; the upper end alone would see up to an input interval of
@@ -580,6 +587,7 @@ func (d *deliveryRate) reset() {
 	d.inflight = 0
 	d.rtts, d.nextRTT, d.minRTTs = [rttRecent]rttSample{}, 0, [minRTTBuckets]rttSample{}
 	d.lastFrame, d.firstAck, d.frameGap, d.linkRTT = time.Time{}, time.Time{}, 0, 0
+	d.linkSamples.Store(false)
 	d.settled, d.settleRTT, d.settleCount = false, 0, 0
 	d.estimate.Store(0)
 	d.minRTT.Store(0)
@@ -653,7 +661,12 @@ func (d *deliveryRate) budget(now time.Time, ceiling float64, ackInterval time.D
 	// estimate takes half of it off, see onAck), and half a step is not yet a queue. (Without that allowance, a client whose snapshots are larger, and so
 	// take longer on the link, would see steps more often than one with small ones, back off
 	// more and get larger snapshots still: unfair.)
-	target := min(queueTarget+time.Duration((d.avgWire()+ackPacketBytes)/est*float64(time.Second)), maxQueueTarget) + ackInterval/2
+	// Where the transport takes the samples (QUIC's, see onAck), they hold no wait for a frame,
+	// and the allowance would let a real queue stand.
+	target := min(queueTarget+time.Duration((d.avgWire()+ackPacketBytes)/est*float64(time.Second)), maxQueueTarget)
+	if !d.linkSamples.Load() {
+		target += ackInterval / 2
+	}
 	switch q := d.queueDelay(); {
 	case q > target:
 		// At most once per round trip (the last back-off shows by then), and not while the

@@ -119,6 +119,19 @@ func Stats(c Conn) (ConnStats, bool) {
 	return ConnStats{}, false
 }
 
+// LatestRTT returns the newest round-trip sample c's transport took (QUIC's, from the ACKs of its
+// packets, the peer's ACK delay taken off), and false where it takes none.
+func LatestRTT(c Conn) (time.Duration, bool) {
+	if cc, ok := c.(*ClientConn); ok {
+		c = cc.Conn
+	}
+	if s, ok := c.(interface{ LatestRTT() (time.Duration, bool) }); ok {
+		return s.LatestRTT()
+	}
+	st, ok := Stats(c)
+	return st.LatestRTT, ok
+}
+
 // quicStats returns q's figures, or false where q is nil.
 func quicStats(q *quic.Conn) (ConnStats, bool) {
 	if q == nil {

@@ -80,6 +80,11 @@ type Config struct {
 	// AckBytes is the size of an ACK-only packet on the link, headers included. Default 70 when
 	// AckEvery is set.
 	AckBytes int
+	// RTTSamples makes each endpoint take round-trip samples as QUIC does from the ACKs of its
+	// packets (Conn.LatestRTT): a datagram's time on its link, queue included, plus the other
+	// link's delay, which its ACK takes; the sender knows it once the ACK would have arrived.
+	// Default false: Conn.LatestRTT reports none.
+	RTTSamples bool
 }
 
 func (c Config) withDefaults() Config {
@@ -151,8 +156,11 @@ func Pair(cfg Config) (client, server *Conn, err error) {
 			return nil, nil, fmt.Errorf("memconn: down link: %w", err)
 		}
 	}
-	client.out = &direction{w: up, to: server, overhead: cfg.Overhead}
-	server.out = &direction{w: down, to: client, overhead: cfg.Overhead}
+	client.out = &direction{w: up, to: server, overhead: cfg.Overhead, back: cfg.Down.Delay}
+	server.out = &direction{w: down, to: client, overhead: cfg.Overhead, back: cfg.Up.Delay}
+	if cfg.Shared != nil {
+		client.out.back = (*wire)(cfg.Shared).link().Delay
+	}
 	return client, server, nil
 }
 
@@ -307,6 +315,15 @@ func (c *Conn) Kind() string { return transport.KindMemory }
 // shared Bottleneck it changes the Bottleneck, for every pair.
 func (c *Conn) SetLink(l impair.Link) error { return c.out.w.setLink(l) }
 
+// LatestRTT returns the newest round-trip sample the endpoint has taken (see Config.RTTSamples),
+// 0 before the first, and false where the pair takes none.
+func (c *Conn) LatestRTT() (time.Duration, bool) {
+	if !c.cfg.RTTSamples {
+		return 0, false
+	}
+	return c.out.latestRTT(time.Now()), true
+}
+
 // Stats are the counters of the datagrams one endpoint sent.
 type Stats struct {
 	Sent           uint64 // datagrams accepted by SendDatagram
@@ -330,8 +347,46 @@ type direction struct {
 	w        *wire
 	to       *Conn
 	overhead int
+	back     time.Duration // the other link's delay, which an ACK of these datagrams takes
 
 	sent, acks, delivered, lost, overflow atomic.Uint64
+
+	rttMu  sync.Mutex
+	rttDue []rttSample   // samples whose ACK is still on its way, oldest first; at most maxRTTDue
+	rtt    time.Duration // the newest sample whose ACK has arrived
+}
+
+// rttSample is a round trip the sender learns at at.
+type rttSample struct {
+	at  time.Time
+	rtt time.Duration
+}
+
+// maxRTTDue bounds the samples on their way per direction; beyond it the oldest is dropped (a
+// newer one supersedes it anyway).
+const maxRTTDue = 64
+
+// noteRTT records that a datagram sent at sent reached the peer at now.
+func (d *direction) noteRTT(sent, now time.Time) {
+	d.rttMu.Lock()
+	defer d.rttMu.Unlock()
+	if len(d.rttDue) == maxRTTDue {
+		d.rttDue = d.rttDue[1:]
+	}
+	d.rttDue = append(d.rttDue, rttSample{at: now.Add(d.back), rtt: now.Sub(sent) + d.back})
+}
+
+// latestRTT returns the newest sample known at now.
+func (d *direction) latestRTT(now time.Time) time.Duration {
+	d.rttMu.Lock()
+	defer d.rttMu.Unlock()
+	k := 0
+	for k < len(d.rttDue) && !d.rttDue[k].at.After(now) {
+		d.rtt = d.rttDue[k].rtt
+		k++
+	}
+	d.rttDue = append(d.rttDue[:0], d.rttDue[k:]...)
+	return d.rtt
 }
 
 // send offers a copy of payload b, or an ACK-only packet, to the wire.
@@ -347,7 +402,7 @@ func (d *direction) send(b []byte, ack bool) {
 	} else {
 		d.sent.Add(1)
 	}
-	d.w.send(buf, held{from: d, n: len(b), ack: ack})
+	d.w.send(buf, held{from: d, n: len(b), ack: ack, sent: time.Now()})
 }
 
 func (d *direction) stop() { d.w.stop(d) }
@@ -357,6 +412,7 @@ type held struct {
 	from *direction
 	n    int
 	ack  bool // an ACK-only packet: it occupies the link and is not delivered
+	sent time.Time
 }
 
 // Bottleneck is a downlink that several pairs share (Config.Shared): one rate limiter, queue,
@@ -385,7 +441,8 @@ type wire struct {
 	mu      sync.Mutex
 	sh      *impair.Shaper
 	timer   *time.Timer
-	armed   time.Time // when the timer fires; zero if stopped
+	armed   time.Time   // when the timer fires; zero if stopped
+	l       impair.Link // the link last set
 	held    map[*byte]held
 	stopped map[*direction]bool // directions whose connection closed: their datagrams are dropped
 	due     [][]byte
@@ -396,7 +453,7 @@ func newWire(l impair.Link, seed uint64, maxPending int) (*wire, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &wire{sh: sh, held: map[*byte]held{}, stopped: map[*direction]bool{}}
+	w := &wire{sh: sh, l: l, held: map[*byte]held{}, stopped: map[*direction]bool{}}
 	w.timer = time.AfterFunc(time.Hour, w.release)
 	w.timer.Stop()
 	return w, nil
@@ -411,7 +468,7 @@ func (w *wire) send(b []byte, h held) {
 	}
 	switch w.sh.Offer(b, now) {
 	case impair.Deliver:
-		w.deliver(b, h)
+		w.deliver(b, h, now)
 	case impair.Held:
 		w.held[&b[:1][0]] = h
 		if next, ok := w.sh.Next(); ok && (w.armed.IsZero() || next.Before(w.armed)) {
@@ -426,9 +483,12 @@ func (w *wire) send(b []byte, h held) {
 
 // deliver hands the payload of b to the receiving endpoint. The lock is held, so that deliveries
 // keep the shaper's order.
-func (w *wire) deliver(b []byte, h held) {
+func (w *wire) deliver(b []byte, h held, now time.Time) {
 	if h.ack || w.stopped[h.from] {
 		return
+	}
+	if h.from.to.cfg.RTTSamples { // QUIC acknowledges the packet even if its datagram is dropped
+		h.from.noteRTT(h.sent, now)
 	}
 	if h.from.to.deliver(b[:h.n:h.n]) {
 		h.from.delivered.Add(1)
@@ -452,7 +512,7 @@ func (w *wire) release() {
 		k := &b[:1][0]
 		h := w.held[k]
 		delete(w.held, k)
-		w.deliver(b, h)
+		w.deliver(b, h, now)
 		w.due[i] = nil
 	}
 	w.armed = time.Time{}
@@ -461,10 +521,21 @@ func (w *wire) release() {
 	}
 }
 
+// link returns the wire's link.
+func (w *wire) link() impair.Link {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.l
+}
+
 func (w *wire) setLink(l impair.Link) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.sh.SetLink(l, time.Now())
+	if err := w.sh.SetLink(l, time.Now()); err != nil {
+		return err
+	}
+	w.l = l
+	return nil
 }
 
 // stop drops the datagrams of d from now on, those held included (they still occupy the link).

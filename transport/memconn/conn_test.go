@@ -498,3 +498,46 @@ func TestSharedBottleneckRejectsDownLinkAndReorder(t *testing.T) {
 		t.Fatal("a reordering shared bottleneck accepted")
 	}
 }
+
+// With RTTSamples an endpoint learns each datagram's round trip as QUIC would from its ACK: time
+// on the link, queue included, plus the other link's delay, known once that ACK would have come.
+func TestRTTSamplesIncludeTheQueueAndArriveWithTheAck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// 80 kbit/s down: a 1000-byte datagram takes 100 ms; 30 ms each way.
+		cfg := memconn.Config{Down: impair.Link{RateKbps: 80, Delay: 30 * time.Millisecond},
+			Up: impair.Link{Delay: 30 * time.Millisecond}, RTTSamples: true}
+		_, s := pair(t, cfg)
+		if rtt, ok := s.LatestRTT(); !ok || rtt != 0 {
+			t.Fatalf("LatestRTT %v, %v before any datagram, want 0 and true", rtt, ok)
+		}
+		for range 2 {
+			if err := s.SendDatagram(make([]byte, 1000)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The first arrives at 130 ms, its ACK at 160 ms; the second waited 100 ms behind it.
+		time.Sleep(159 * time.Millisecond)
+		if rtt, _ := s.LatestRTT(); rtt != 0 {
+			t.Fatalf("LatestRTT %v before the first ACK came", rtt)
+		}
+		time.Sleep(time.Millisecond)
+		if rtt, _ := s.LatestRTT(); rtt != 160*time.Millisecond {
+			t.Fatalf("LatestRTT %v at the first ACK, want 160ms", rtt)
+		}
+		time.Sleep(100 * time.Millisecond)
+		if rtt, _ := s.LatestRTT(); rtt != 260*time.Millisecond {
+			t.Fatalf("LatestRTT %v at the second ACK, want 260ms (100 ms of queue)", rtt)
+		}
+		if _, ok := pairOff(t).LatestRTT(); ok {
+			t.Fatal("LatestRTT reports samples on a pair without RTTSamples")
+		}
+		if rtt, ok := transport.LatestRTT(s); !ok || rtt != 260*time.Millisecond {
+			t.Fatalf("transport.LatestRTT %v, %v, want the endpoint's 260ms", rtt, ok)
+		}
+	})
+}
+
+func pairOff(t *testing.T) *memconn.Conn {
+	_, s := pair(t, memconn.Config{})
+	return s
+}
