@@ -3,13 +3,6 @@ package transport_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/tls"
-	"crypto/x509"
-	"math/big"
 	"net"
 	"sync"
 	"testing"
@@ -187,24 +180,7 @@ func serveGSO(t *testing.T, batched bool) bool {
 	ln, hash := listenOn(t, tr)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	accepted := make(chan *quic.Conn, 1)
-	go func() {
-		if c, err := ln.Accept(ctx); err == nil {
-			accepted <- c
-		}
-	}()
-	cc, err := transport.Dial(ctx, transport.DialConfig{Addr: ln.Addr().String(), CertHash: hash[:]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close(0, "")
-	var sc *quic.Conn
-	select {
-	case sc = <-accepted:
-	case <-ctx.Done():
-		t.Fatal("no connection accepted")
-	}
-	defer sc.CloseWithError(0, "")
+	cc, sc := dialAccepted(t, ctx, ln, hash)
 	if err := sc.SendDatagram([]byte("to client")); err != nil {
 		t.Fatal(err)
 	}
@@ -221,27 +197,4 @@ func serveGSO(t *testing.T, batched bool) bool {
 		t.Fatal("no packet went through the BatchConn")
 	}
 	return sc.ConnectionState().GSO
-}
-
-// listenOn starts a raw-QUIC listener on tr with a fresh self-signed certificate.
-func listenOn(t *testing.T, tr *quic.Transport) (*quic.Listener, [32]byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf := &tls.Config{NextProtos: []string{transport.ALPN},
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	ln, err := tr.Listen(conf, &quic.Config{EnableDatagrams: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	return ln, sha256.Sum256(der)
 }

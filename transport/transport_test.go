@@ -118,7 +118,11 @@ func TestPeerCloseCodeReadsEveryTransport(t *testing.T) {
 }
 
 // listen starts a raw-QUIC listener on loopback with a fresh self-signed certificate.
-func listen(t *testing.T) (*quic.Listener, [32]byte) {
+func listen(t *testing.T) (*quic.Listener, [32]byte) { return listenOn(t, nil) }
+
+// listenOn starts a raw-QUIC listener on tr (nil: a new socket on loopback) with a fresh
+// self-signed certificate.
+func listenOn(t *testing.T, tr *quic.Transport) (*quic.Listener, [32]byte) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -132,7 +136,13 @@ func listen(t *testing.T) (*quic.Listener, [32]byte) {
 	}
 	conf := &tls.Config{NextProtos: []string{transport.ALPN},
 		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-	ln, err := quic.ListenAddr("127.0.0.1:0", conf, &quic.Config{EnableDatagrams: true})
+	qconf := &quic.Config{EnableDatagrams: true}
+	var ln *quic.Listener
+	if tr == nil {
+		ln, err = quic.ListenAddr("127.0.0.1:0", conf, qconf)
+	} else {
+		ln, err = tr.Listen(conf, qconf)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,13 +150,10 @@ func listen(t *testing.T) (*quic.Listener, [32]byte) {
 	return ln, sha256.Sum256(der)
 }
 
-func TestDialPinsCertificateAndReadsTheServersCloseCode(t *testing.T) {
-	ln, hash := listen(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := transport.Dial(ctx, transport.DialConfig{Addr: ln.Addr().String(), CertHash: make([]byte, 32)}); err == nil {
-		t.Fatal("dial with a wrong pinned hash succeeded")
-	}
+// dialAccepted dials ln, pinning hash, and returns the client's connection and the one ln
+// accepted; both are closed when the test ends.
+func dialAccepted(t *testing.T, ctx context.Context, ln *quic.Listener, hash [32]byte) (*transport.ClientConn, *quic.Conn) {
+	t.Helper()
 	accepted := make(chan *quic.Conn, 1)
 	go func() {
 		if c, err := ln.Accept(ctx); err == nil {
@@ -157,14 +164,32 @@ func TestDialPinsCertificateAndReadsTheServersCloseCode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cc.Close(0, "")
+	t.Cleanup(func() { _ = cc.Close(0, "") })
+	select {
+	case sc := <-accepted:
+		t.Cleanup(func() { _ = sc.CloseWithError(0, "") })
+		return cc, sc
+	case <-ctx.Done():
+		t.Fatal("no connection accepted")
+		return nil, nil
+	}
+}
+
+func TestDialPinsCertificateAndReadsTheServersCloseCode(t *testing.T) {
+	ln, hash := listen(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := transport.Dial(ctx, transport.DialConfig{Addr: ln.Addr().String(), CertHash: make([]byte, 32)}); err == nil {
+		t.Fatal("dial with a wrong pinned hash succeeded")
+	}
+	cc, sc := dialAccepted(t, ctx, ln, hash)
 	if cc.Kind() != transport.KindQUIC {
 		t.Fatalf("Kind() = %q", cc.Kind())
 	}
 	if err := cc.SendDatagram(make([]byte, 2000)); !errors.Is(err, transport.ErrDatagramTooLarge) {
 		t.Fatalf("oversize datagram: %v, want ErrDatagramTooLarge", err)
 	}
-	srv := transport.NewQUIC(<-accepted)
+	srv := transport.NewQUIC(sc)
 	_ = srv.CloseWithError(uint32(schema.CloseReason_CLOSE_REASON_ROOM_FULL), "full")
 	<-cc.Context().Done()
 	code, ok := transport.PeerCloseCode(context.Cause(cc.Context()))
@@ -180,18 +205,8 @@ func TestStatsCountWhatTheConnectionCarried(t *testing.T) {
 	ln, hash := listen(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	accepted := make(chan *quic.Conn, 1)
-	go func() {
-		if c, err := ln.Accept(ctx); err == nil {
-			accepted <- c
-		}
-	}()
-	cc, err := transport.Dial(ctx, transport.DialConfig{Addr: ln.Addr().String(), CertHash: hash[:]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close(0, "")
-	srv := transport.NewQUIC(<-accepted)
+	cc, sc := dialAccepted(t, ctx, ln, hash)
+	srv := transport.NewQUIC(sc)
 	const n = 5000
 	go func() {
 		if s, err := cc.OpenStreamSync(ctx); err == nil {
