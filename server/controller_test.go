@@ -237,23 +237,30 @@ func TestControllerRateStepDownAndUp(t *testing.T) {
 // queue. At 30 input frames per second, the server's ACKs of five clients alone take 42 of the
 // 64 kbit/s (15 ACK-only packets of 70 bytes per client per second, unless snapshots carry
 // them): the link is then shared fairly and nobody starves, but freshness needs the clients to
-// send fewer input frames (10 Hz: 14 kbit/s of ACKs).
+// send fewer input frames (10 Hz: 14 kbit/s of ACKs). At 128 and 256 kbit/s the clients follow the
+// server's input hints, as real ones do, so that each one's acks come as far apart as its share
+// makes the pacer ask for; with 25 ms of propagation each way and with 1 ms (a LAN, as netlab's).
 func TestControllerSharedBottleneckIsFair(t *testing.T) {
 	for _, tc := range []struct {
-		n, inputHz int
-		fresh      bool // assert the age too
-	}{{2, 30, true}, {5, 30, false}, {5, 10, true}} {
+		kbps, n, inputHz int
+		delay            time.Duration // the bottleneck's, each way
+		hinted           bool          // the clients send input frames as the server's hints say
+		fresh            bool          // assert the age too
+	}{{64, 2, 30, oneWay, false, true}, {64, 5, 30, oneWay, false, false}, {64, 5, 10, oneWay, false, true},
+		{128, 5, 30, oneWay, true, false}, {256, 5, 30, oneWay, true, false},
+		{128, 5, 30, time.Millisecond, true, false}, {256, 5, 30, time.Millisecond, true, false}} {
 		n := tc.n
-		t.Run(fmt.Sprintf("%d/%dHz", n, tc.inputHz), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%dkbps/%d/%dHz/%v", tc.kbps, n, tc.inputHz, tc.delay), func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				srv, room := controllerScene(t, server.Config{InputRate: tc.inputHz})
-				b, err := memconn.NewBottleneck(impair.Link{RateKbps: 64, QueueBytes: 32 << 10, Delay: oneWay}, 1, 0)
+				b, err := memconn.NewBottleneck(impair.Link{RateKbps: tc.kbps, QueueBytes: 32 << 10, Delay: tc.delay}, 1, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
 				var cs []*simClient
 				for i := range n {
-					cs = append(cs, simDial(t, srv, realLink(impair.Link{}, b), fmt.Sprint("p", i), nil))
+					cs = append(cs, simDial(t, srv, realLink(impair.Link{}, b), fmt.Sprint("p", i),
+						func(c *simClient) { c.followHints = tc.hinted }))
 					time.Sleep(time.Second)
 				}
 				start := time.Now()
@@ -281,11 +288,22 @@ func TestControllerSharedBottleneckIsFair(t *testing.T) {
 					}
 				}
 				j, jp := jain(share), jain(bps)
-				t.Logf("%d clients on 64 kbit/s: Jain's index %.3f of link shares, %.3f of payload; worst age p50 %v", n, j, jp, worst)
+				t.Logf("%d clients on %d kbit/s: Jain's index %.3f of link shares, %.3f of payload; worst age p50 %v", n, tc.kbps, j, jp, worst)
 				// A generous bound: the order in which goroutines run under the race detector
 				// moves the index by a few hundredths from run to run; 0.8 still fails a flow held
 				// at a third of another's share. BenchmarkBottleneck reports the index measured.
-				if j < 0.8 {
+				// Where the clients follow the server's input hints, a client told to send fewer
+				// frames gets its acks further apart. With RTT samples timed from those acks such a
+				// client read the wait as queue and backed off (index 0.84 to 0.92 in these cases
+				// in one run); with QUIC's own samples (realLink's RTTSamples) it is 0.89 to 1.00,
+				// and 0.79 to 0.99 under the race detector. The order in which goroutines run moves
+				// the flows' phases, so the bound only fails flows starved to a fraction of the
+				// others' shares; BenchmarkBottleneck reports the index on a real link.
+				bound := 0.8
+				if tc.hinted {
+					bound = 0.75
+				}
+				if j < bound {
 					t.Errorf("Jain's index %.3f of link shares %v", j, share)
 				}
 				if tc.fresh && worst > 150*time.Millisecond {

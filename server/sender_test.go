@@ -80,8 +80,10 @@ type simClient struct {
 	served  *memconn.Conn // the server's end
 	welcome *schema.Welcome
 
-	paused      atomic.Bool // no input frames, so no acks
-	holdStreams atomic.Bool // accept snapshot streams but do not read them
+	paused      atomic.Bool  // no input frames, so no acks
+	followHints bool         // send a frame every send_every inputs, as the server's hints say; set by setup
+	sendEvery   atomic.Int32 // the newest hint's send_every; 0: none
+	holdStreams atomic.Bool  // accept snapshot streams but do not read them
 	onSnapshot  func(h netcode.Header, view []netcode.EntityState)
 
 	mu           sync.Mutex
@@ -181,8 +183,12 @@ func (cl *simClient) acceptStreams() {
 func (cl *simClient) readControl(br *bufio.Reader) {
 	defer cl.wg.Done()
 	for {
-		if _, err := netcode.ReadControl(br); err != nil {
+		m, err := netcode.ReadControl(br)
+		if err != nil {
 			return
+		}
+		if h := m.GetInputHint(); h != nil && cl.followHints {
+			cl.sendEvery.Store(int32(h.SendEvery))
 		}
 	}
 }
@@ -202,13 +208,13 @@ func (cl *simClient) sendInputs() {
 	var still [netcode.MaxFields]int32
 	_ = inPlan.ReadMessage(&arenapb.Input{}, &still)
 	f := &schema.InputFrame{InputValues: still[:len(inPlan.Fields)]}
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-done:
 			return
 		case <-t.C:
 		}
-		if cl.paused.Load() {
+		if cl.paused.Load() || n%max(1, int(cl.sendEvery.Load())) != 0 {
 			continue
 		}
 		cl.mu.Lock()
