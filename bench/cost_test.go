@@ -93,30 +93,20 @@ func runCost(b *testing.B, n int, kind string, batch int) costRun {
 
 	args := []string{"-addr", a.Server.Addr().String(), "-n", strconv.Itoa(n), "-transport", kind,
 		"-duration", "10m", "-json", "-progress", "0"}
-	if cpus := os.Getenv("TICKRELAY_BOT_CPUS"); cpus != "" {
-		args = append([]string{"-c", cpus, bin}, args...)
-		bin = "taskset"
-	}
-	cmd := exec.Command(bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }() // on a failed run only: Wait has reaped it otherwise
+	sw := startSwarm(b, bin, args...)
 	testkit.WaitFor(b, time.Duration(n)*100*time.Millisecond+20*time.Second, "every bot joined",
 		func() bool { return a.Room.Players() == n })
 	time.Sleep(costSettle) // a benchmark's warm-up, not a wait for a condition
 
 	var r costRun
 	stopProfile := startCPUProfile(b, fmt.Sprintf("%s-%d-b%d", kind, n, batch))
-	t0, s0, c0 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	t0, s0, c0 := a.Room.CurrentTick(), processCPU(b), childCPU(b, sw.pid())
 	sent0, atTick0 := sentSnapshots(a.Room)
 	ps0, pr0 := connPackets(a.Room)
 	bs0, _ := a.Server.SendBatchStats()
 	time.Sleep(costWindow)
 	stopProfile()
-	t1, s1, c1 := a.Room.CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	t1, s1, c1 := a.Room.CurrentTick(), processCPU(b), childCPU(b, sw.pid())
 	sent1, atTick1 := sentSnapshots(a.Room)
 	ps1, pr1 := connPackets(a.Room)
 	bs1, _ := a.Server.SendBatchStats()
@@ -130,18 +120,52 @@ func runCost(b *testing.B, n int, kind string, batch int) costRun {
 	r.stack, r.goroutines = stackNow()-idleStack, runtime.NumGoroutine()-idleG
 	writeHeapProfile(b, fmt.Sprintf("%s-%d-b%d", kind, n, batch))
 
-	_ = cmd.Process.Signal(os.Interrupt) // tickbots prints its summary and exits
+	r.sum = sw.stop(b)
+	return r
+}
+
+// swarm is a tickbots process a benchmark runs beside its server.
+type swarm struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+}
+
+// startSwarm starts tickbots (bin) with args, on the CPUs TICKRELAY_BOT_CPUS lists if set. A
+// swarm still running when the benchmark ends (a failed run) is killed.
+func startSwarm(b *testing.B, bin string, args ...string) *swarm {
+	b.Helper()
+	if cpus := os.Getenv("TICKRELAY_BOT_CPUS"); cpus != "" {
+		args = append([]string{"-c", cpus, bin}, args...)
+		bin = "taskset"
+	}
+	s := &swarm{cmd: exec.Command(bin, args...)}
+	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	if err := s.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = s.cmd.Process.Kill() }) // reaped already unless the run failed
+	return s
+}
+
+// pid returns the swarm's process ID.
+func (s *swarm) pid() int { return s.cmd.Process.Pid }
+
+// stop interrupts the swarm, which prints its summary and exits, and returns the summary.
+func (s *swarm) stop(b *testing.B) bots.Summary {
+	b.Helper()
+	_ = s.cmd.Process.Signal(os.Interrupt)
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- s.cmd.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(30 * time.Second):
-		b.Fatalf("tickbots did not exit after SIGINT; stderr: %s", stderr.Bytes())
+		b.Fatalf("tickbots did not exit after SIGINT; stderr: %s", s.stderr.Bytes())
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &r.sum); err != nil {
-		b.Fatalf("tickbots summary: %v; stderr: %s", err, stderr.Bytes())
+	var sum bots.Summary
+	if err := json.Unmarshal(s.stdout.Bytes(), &sum); err != nil {
+		b.Fatalf("tickbots summary: %v; stderr: %s", err, s.stderr.Bytes())
 	}
-	return r
+	return sum
 }
 
 // warmProcess has a few bots play on a and leave before the idle figures are taken. The first

@@ -1,12 +1,8 @@
 package bench
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 	"time"
@@ -127,17 +123,7 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 
 	args := []string{"-spectate", "-room", "arena", "-addr", rel.Server().Addr().String(), "-n", strconv.Itoa(n),
 		"-duration", "10m", "-json", "-progress", "0"}
-	if cpus := os.Getenv("TICKRELAY_BOT_CPUS"); cpus != "" {
-		args = append([]string{"-c", cpus, bin}, args...)
-		bin = "taskset"
-	}
-	cmd := exec.Command(bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }() // on a failed run only: Wait has reaped it otherwise
+	sw := startSwarm(b, bin, args...)
 	testkit.WaitFor(b, time.Duration(n)*100*time.Millisecond+20*time.Second, "every spectator joined",
 		func() bool { return rel.Room().Players() == n })
 	time.Sleep(costSettle) // a benchmark's warm-up, not a wait for a condition
@@ -147,10 +133,10 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 	w0 := wireOf(rel.Room())
 	stopProfile := startCPUProfile(b, fmt.Sprintf("relay-%d", n))
 	start := time.Now()
-	t0, c0, k0 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	t0, c0, k0 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, sw.pid())
 	time.Sleep(costWindow)
 	stopProfile()
-	t1, c1, k1 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, cmd.Process.Pid)
+	t1, c1, k1 := rel.Room().CurrentTick(), processCPU(b), childCPU(b, sw.pid())
 	r.window = time.Since(start)
 	p1 := pub.Stats()
 	sent1, atTick1 := sentSnapshots(rel.Room())
@@ -160,17 +146,7 @@ func runRelaySpectators(b *testing.B, n int) relayRun {
 	r.relayTicks, r.specCPU, r.botsCPU, r.spectators = t1-t0, c1-c0, k1-k0, rel.Room().Players()
 	r.natsBytes, r.frames = p1.Bytes-p0.Bytes, p1.Published-p0.Published
 
-	_ = cmd.Process.Signal(os.Interrupt) // tickbots prints its summary and exits
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		b.Fatalf("tickbots did not exit after SIGINT; stderr: %s", stderr.Bytes())
-	}
-	if err := json.Unmarshal(stdout.Bytes(), &r.sum); err != nil {
-		b.Fatalf("tickbots summary: %v; stderr: %s", err, stderr.Bytes())
-	}
+	r.sum = sw.stop(b)
 	if r.sum.AOIViolations != 0 {
 		b.Errorf("%d AOI violations among the spectators", r.sum.AOIViolations)
 	}
