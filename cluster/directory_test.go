@@ -448,22 +448,7 @@ func TestNodeThatLostItsClaimClosesTheRoomWithRoomMoved(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "snapshots from node a", func() bool { return bot.Stats().Snapshots > 3 })
 
 	// As after a NATS outage longer than the TTL: a's key expired and b created the room.
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, "tickrelay_rooms")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Delete(ctx, cluster.Key("duel:moved")); err != nil {
-		t.Fatal(err)
-	}
+	testkit.DropRoomClaim(t, ns.ClientURL(), "duel:moved")
 	if _, err := b.srv.Open(ctx, "duel:moved", ""); err != nil {
 		t.Fatalf("node b creating the room after a's key went: %v", err)
 	}

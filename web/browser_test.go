@@ -17,8 +17,6 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickrelay/tickrelay/bots"
@@ -717,22 +715,7 @@ func TestBrowserPlaysOnTheNodeHostingItsRoom(t *testing.T) {
 
 	// Node a loses the room to b (its key gone, as after a NATS outage longer than the TTL): the
 	// page is told ROOM_MOVED, looks the room up again and plays on b.
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.KeyValue(ctx, "tickrelay_rooms")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := kv.Delete(ctx, cluster.Key("duel:web")); err != nil {
-		t.Fatal(err)
-	}
+	testkit.DropRoomClaim(t, ns.ClientURL(), "duel:web")
 	if _, err := b.Open(ctx, "duel:web", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,14 @@
 package testkit
 
 import (
+	"context"
 	"os"
 	"testing"
+	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tickrelay/tickrelay/cluster"
 )
@@ -59,4 +62,23 @@ func ConnectNATS(tb testing.TB, url string) *nats.Conn {
 	}
 	tb.Cleanup(nc.Close)
 	return nc
+}
+
+// DropRoomClaim deletes room's key from the directory (the default prefix's bucket) on the NATS
+// server at url, as if its node's claim had expired during an outage longer than the bucket's TTL.
+func DropRoomClaim(tb testing.TB, url, room string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(ConnectNATS(tb, url))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "tickrelay_rooms")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := kv.Delete(ctx, cluster.Key(room)); err != nil {
+		tb.Fatal(err)
+	}
 }
